@@ -1,0 +1,37 @@
+# Two commands that work on a fresh machine with Python >= 3.10 and pip:
+#   make run    the main job on the embedded default model
+#   make test   linter + test suite
+# Both create .venv and install the package with the pinned versions of constraints.txt.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS ?= test
+STAMP := $(VENV)/.installed-$(EXTRAS)
+
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ase-bodyorder demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check ase_bodyorder tests benchmarks examples
+	$(BIN)/ruff format --check ase_bodyorder tests benchmarks examples
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_expansion.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,37 @@
+"""Plan and assemble the many-body expansion (no models, no electronic structure)."""
+
+from .assemble import (
+    OrderTerms,
+    atomic_orders,
+    atomic_orders_torch,
+    cluster_order_forces,
+    cluster_orders,
+    truncation_weights,
+)
+from .errors import BodyOrderError, PlanTooLargeError, StructureError
+from .plan import (
+    DEFAULT_MAX_SUBCLUSTERS,
+    ExpansionPlan,
+    Screening,
+    parse_subcluster_label,
+    plan_expansion,
+    subcluster_label,
+)
+
+__all__ = [
+    "DEFAULT_MAX_SUBCLUSTERS",
+    "BodyOrderError",
+    "ExpansionPlan",
+    "OrderTerms",
+    "PlanTooLargeError",
+    "Screening",
+    "StructureError",
+    "atomic_orders",
+    "atomic_orders_torch",
+    "cluster_order_forces",
+    "cluster_orders",
+    "parse_subcluster_label",
+    "plan_expansion",
+    "subcluster_label",
+    "truncation_weights",
+]

@@ -1,0 +1,481 @@
+"""The expansion plan: which sub-clusters to evaluate, and with what Moebius weights.
+
+Pure combinatorics and geometry (numpy and ASE's neighbour list); nothing here knows
+what computes energies. Definitions follow ``shared/science.md`` section 2.
+
+Atom-resolved expansion. For atom ``i`` with a pool ``P_i`` of neighbouring bodies
+(every other atom of a cluster, or the atoms and periodic images within ``r_mbe``),
+
+    e_i^(n) = sum_{U in F_i, |U| = n-1} eta_i(U),
+    eta_i(U) = sum_{V subset U} (-1)^(|U|-|V|) e_i(V + {i}),
+
+where ``F_i`` holds the sets ``U`` whose ``eta_i(U)`` may be non-zero: all subsets of
+``P_i`` without screening, and with exact screening only those for which ``U + {i}`` is
+connected by edges shorter than the model cutoff with every atom within ``L`` hops of
+``i``. Collecting terms, ``e_i(V + {i})`` enters order ``n`` with the weight
+``(-1)^(n-1-|V|) * #{U in F_i : |U| = n-1, U superset of V}``, which is
+``C(m_i - |V|, n - 1 - |V|)`` in the unscreened case (``m_i = |P_i|``).
+
+Cluster expansion (isolated cluster of N atoms, total energies of sub-clusters):
+``E^(n) = sum_T (-1)^(n-|T|) C(N-|T|, n-|T|) E(T)``, available when every subset up to
+the truncation order is in the plan (no screening, no ``r_mbe``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from ._geometry import Structure, check_structure, perpendicular_widths, pools
+from .errors import BodyOrderError, PlanTooLargeError, StructureError
+
+__all__ = [
+    "DEFAULT_MAX_SUBCLUSTERS",
+    "ExpansionPlan",
+    "Screening",
+    "parse_subcluster_label",
+    "plan_expansion",
+    "subcluster_label",
+]
+
+DEFAULT_MAX_SUBCLUSTERS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Screening:
+    """Exact screening from a local model: cutoff (Angstrom) and message-passing layers.
+
+    ``eta_i(U)`` vanishes unless ``U + {i}`` is connected by edges shorter than ``cutoff``
+    and every atom of ``U`` is within ``layers`` hops of ``i`` (``layers=None``: no hop
+    limit). Skipping the other sets is exact for a model with a strict cutoff.
+    """
+
+    cutoff: float
+    layers: int | None = None
+
+    def __post_init__(self):
+        if not self.cutoff >= 0:
+            raise BodyOrderError(f"screening cutoff must be >= 0 (Angstrom), got {self.cutoff}")
+        if self.layers is not None and self.layers < 1:
+            raise BodyOrderError(f"screening layers must be >= 1, got {self.layers}")
+
+
+@dataclass(frozen=True, eq=False)
+class ExpansionPlan:
+    """Distinct sub-clusters, packed flat, with the weights that turn energies into orders.
+
+    Sub-cluster ``f`` holds the flat entries ``offsets[f]:offsets[f+1]``; flat entry ``k``
+    is atom ``atoms[k]`` displaced by the integer cell shift ``shifts[k]``.
+    """
+
+    n_atoms: int
+    max_order: int
+    periodic: bool
+    r_mbe: float
+    structure: Structure = field(repr=False)
+    atoms: np.ndarray = field(repr=False)
+    shifts: np.ndarray = field(repr=False)
+    offsets: np.ndarray = field(repr=False)
+    #: atom-resolved weights: flat entry, centre atom, order (1-based), weight
+    entry_flat: np.ndarray = field(repr=False)
+    entry_atom: np.ndarray = field(repr=False)
+    entry_order: np.ndarray = field(repr=False)
+    entry_weight: np.ndarray = field(repr=False)
+    #: flat entry of each atom's one-atom sub-cluster
+    singleton_flat: np.ndarray = field(repr=False)
+    #: (n_subclusters, max_order) weights of sub-cluster total energies, or None
+    cluster_weights: np.ndarray | None = field(repr=False)
+    n_screened_out: int = 0
+    n_rows: int = 0
+
+    @property
+    def n_subclusters(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def fragment(self) -> np.ndarray:
+        """Sub-cluster index of every flat entry."""
+        return np.repeat(np.arange(self.n_subclusters), self.sizes)
+
+    def flat_positions(self, positions=None, cell=None):
+        """Cartesian positions (Angstrom) of every flat entry, numpy or torch."""
+        positions = self.structure.positions if positions is None else positions
+        cell = self.structure.cell if cell is None else cell
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a core dependency
+            torch = None
+        if torch is not None and isinstance(positions, torch.Tensor):
+            index = torch.as_tensor(self.atoms, device=positions.device)
+            out = positions[index]
+            if self.periodic:
+                cell_t = torch.as_tensor(cell, dtype=positions.dtype, device=positions.device)
+                shifts = torch.as_tensor(self.shifts, dtype=positions.dtype)
+                out = out + shifts @ cell_t
+            return out
+        out = np.asarray(positions)[self.atoms]
+        if self.periodic:
+            out = out + self.shifts @ np.asarray(cell)
+        return out
+
+    def labels(self) -> list[str]:
+        """A stable, parseable label per sub-cluster (see :func:`subcluster_label`)."""
+        return [
+            subcluster_label(self.atoms[a:b], self.shifts[a:b] if self.periodic else None)
+            for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True)
+        ]
+
+    @property
+    def has_cluster_weights(self) -> bool:
+        return self.cluster_weights is not None
+
+
+def subcluster_label(atoms, shifts=None) -> str:
+    """Label of a sub-cluster: ``"0-3-5"``, or ``"0-3[1,0,0]-5"`` with periodic images.
+
+    Atom indices are 0-based; a non-zero integer cell shift follows its atom in brackets.
+    The model MBE and the reference MBE meet on these keys.
+    """
+    parts = []
+    for k, a in enumerate(atoms):
+        s = None if shifts is None else tuple(int(x) for x in shifts[k])
+        if s is None or s == (0, 0, 0):
+            parts.append(str(int(a)))
+        else:
+            parts.append(f"{int(a)}[{s[0]},{s[1]},{s[2]}]")
+    return "-".join(parts)
+
+
+def parse_subcluster_label(label: str) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`subcluster_label`: ``(atoms, shifts)`` arrays."""
+    atoms, shifts = [], []
+    for part in label.split("-"):
+        if "[" in part:
+            a, rest = part.split("[")
+            shifts.append([int(x) for x in rest.rstrip("]").split(",")])
+        else:
+            a = part
+            shifts.append([0, 0, 0])
+        atoms.append(int(a))
+    return np.array(atoms, dtype=np.int64), np.array(shifts, dtype=np.int64).reshape(-1, 3)
+
+
+@lru_cache(maxsize=512)
+def _combinations(m: int, k: int) -> np.ndarray:
+    if k == 0:
+        return np.zeros((1, 0), dtype=np.int64)
+    flat = np.fromiter(
+        itertools.chain.from_iterable(itertools.combinations(range(m), k)), dtype=np.int64
+    )
+    return flat.reshape(-1, k)
+
+
+def _closed_form_weights(m: int, size: int, max_order: int) -> np.ndarray:
+    """Weights (orders 1..K) of ``e_i(V + {i})`` with ``|V| = size - 1``, no screening."""
+    w = np.zeros(max_order)
+    v = size - 1
+    for n in range(size, max_order + 1):
+        w[n - 1] = (-1) ** (n - size) * math.comb(m - v, n - size)
+    return w
+
+
+def _screened_sets(adjacency: np.ndarray, max_order: int, layers: int | None, limit: int):
+    """Contributing sets for the root (node 0) and the weights of their subsets.
+
+    Returns ``{V: weights}`` with V a sorted tuple of pool indices (node k -> pool k-1)
+    and weights an array over orders 1..K.
+    """
+    m1 = len(adjacency)
+    neighbours = [frozenset(np.flatnonzero(adjacency[a]).tolist()) for a in range(m1)]
+    level = {frozenset([0])}
+    contributing = [frozenset([0])]
+    for size in range(2, max_order + 1):
+        grown = set()
+        for s in level:
+            frontier = set().union(*(neighbours[a] for a in s)) - s
+            for a in frontier:
+                grown.add(s | {a})
+        if len(grown) > limit:
+            raise PlanTooLargeError(
+                f"the screened expansion needs more than {limit} sub-clusters per atom; "
+                "lower max_order or r_mbe, or raise max_subclusters"
+            )
+        level = grown
+        for s in level:
+            if layers is None or layers >= size - 1 or _within_hops(s, neighbours, layers):
+                contributing.append(s)
+    weights: dict[tuple[int, ...], np.ndarray] = {}
+    for u in contributing:
+        members = sorted(u - {0})
+        n = len(members) + 1
+        for k in range(len(members) + 1):
+            for v in itertools.combinations(members, k):
+                w = weights.get(v)
+                if w is None:
+                    w = weights[v] = np.zeros(max_order)
+                w[n - 1] += (-1) ** (n - 1 - k)
+    return {tuple(a - 1 for a in v): w for v, w in weights.items()}
+
+
+def _within_hops(nodes: frozenset, neighbours: list[frozenset], layers: int) -> bool:
+    seen = {0}
+    front = {0}
+    for _ in range(layers):
+        front = {b for a in front for b in neighbours[a] & nodes} - seen
+        seen |= front
+    return len(seen) == len(nodes)
+
+
+def _canonical(atoms: np.ndarray, shifts: np.ndarray, periodic: bool):
+    """Canonical codes (sorted per row) for sub-clusters, and the encoding parameters.
+
+    Without periodicity the code is the atom index. With it, shifts are taken relative to
+    the body of lowest atom index (ties broken by the smallest resulting row), so that
+    sub-clusters related by a lattice translation share one code row.
+    """
+    n_rows, size = atoms.shape
+    if not periodic:
+        return np.sort(atoms, axis=1), np.zeros((n_rows, 3), dtype=np.int64), None
+    bound = int(np.abs(shifts).max(initial=0)) * 2 + 1
+    width = 2 * bound + 1
+
+    def encode(a, s):
+        return (
+            a * width**3
+            + ((s[..., 0] + bound) * width + (s[..., 1] + bound)) * width
+            + (s[..., 2] + bound)
+        )
+
+    min_atom = atoms.min(axis=1)
+    best = None
+    best_anchor = np.zeros((n_rows, 3), dtype=np.int64)
+    big = np.iinfo(np.int64).max
+    for p in range(size):
+        anchor = shifts[:, p, :]
+        codes = np.sort(encode(atoms, shifts - anchor[:, None, :]), axis=1)
+        codes[atoms[:, p] != min_atom] = big
+        if best is None:
+            best, best_anchor = codes, anchor.copy()
+            continue
+        differ = codes != best
+        first = np.argmax(differ, axis=1)
+        rows = np.arange(n_rows)
+        smaller = differ.any(axis=1) & (codes[rows, first] < best[rows, first])
+        best[smaller] = codes[smaller]
+        best_anchor[smaller] = anchor[smaller]
+    return best, best_anchor, (bound, width, encode)
+
+
+def plan_expansion(
+    positions,
+    *,
+    max_order: int,
+    cell=None,
+    pbc=False,
+    r_mbe: float | None = None,
+    screening: Screening | None = None,
+    max_subclusters: int = DEFAULT_MAX_SUBCLUSTERS,
+    min_distance: float = 0.3,
+) -> ExpansionPlan:
+    """Plan the many-body expansion of a structure up to order ``max_order``.
+
+    Parameters
+    ----------
+    positions, cell, pbc
+        The structure (Angstrom). A structure with any periodic direction is periodic.
+    max_order
+        Truncation order K (1 = atoms alone). For an isolated cluster K <= N.
+    r_mbe
+        Radius (Angstrom) within which other atoms (and periodic images) are bodies of an
+        atom's expansion. Required for periodic systems; ``None`` for a cluster means
+        every atom. Must be smaller than the cell's perpendicular widths.
+    screening
+        Exact screening from the model's cutoff and layers, or ``None``.
+    max_subclusters
+        Budget: a plan needing more distinct sub-clusters is refused.
+    min_distance
+        Atoms closer than this (Angstrom) are reported as overlapping.
+    """
+    structure = check_structure(positions, cell, pbc, min_distance=min_distance)
+    n = structure.n_atoms
+    if isinstance(max_order, bool) or int(max_order) != max_order or max_order < 1:
+        raise BodyOrderError(f"max_order must be a positive integer, got {max_order!r}")
+    max_order = int(max_order)
+    periodic = structure.periodic
+    if r_mbe is None:
+        if periodic:
+            raise BodyOrderError(
+                "a periodic system needs r_mbe: the radius (Angstrom) within which neighbours "
+                "and periodic images enter each atom's expansion"
+            )
+        r_mbe = math.inf
+    if not r_mbe > 0:
+        raise BodyOrderError(f"r_mbe must be positive (Angstrom), got {r_mbe}")
+    if not periodic and max_order > n:
+        raise BodyOrderError(
+            f"max_order={max_order} is larger than the system: an isolated cluster of {n} "
+            f"atom(s) has body orders 1..{n}"
+        )
+    if periodic:
+        widths = perpendicular_widths(structure.cell)[structure.pbc]
+        if widths.min() <= r_mbe:
+            raise StructureError(
+                f"the periodic cell is too small for r_mbe={r_mbe} Angstrom: its narrowest "
+                f"width is {widths.min():.3f} Angstrom, so an atom would meet its own periodic "
+                "image in its expansion; use a supercell (atoms.repeat) or a smaller r_mbe"
+            )
+    pool_atoms, pool_shifts = pools(structure, r_mbe)
+    sizes_m = np.array([len(a) for a in pool_atoms])
+    if periodic and max_order > sizes_m.max() + 1:
+        raise BodyOrderError(
+            f"max_order={max_order} is larger than the system seen within r_mbe={r_mbe} "
+            f"Angstrom: no atom has more than {sizes_m.max()} neighbours there"
+        )
+    upper = int(sum(math.comb(int(m), k) for m in sizes_m for k in range(max_order)))
+    if not periodic and math.isinf(r_mbe):
+        exact = sum(math.comb(n, k) for k in range(1, max_order + 1))
+        if screening is None and exact > max_subclusters:
+            raise _too_large(exact, max_subclusters, max_order)
+    elif screening is None and upper > max_subclusters * max_order:
+        raise _too_large(f"about {upper // max_order}", max_subclusters, max_order)
+
+    rows_atoms: dict[int, list[np.ndarray]] = {}
+    rows_shifts: dict[int, list[np.ndarray]] = {}
+    rows_root: dict[int, list[np.ndarray]] = {}
+    rows_weights: dict[int, list[np.ndarray]] = {}
+    n_screened_out = 0
+    n_rows = 0
+    cartesian = structure.positions
+    for i in range(n):
+        m = int(sizes_m[i])
+        body_atoms = np.concatenate([[i], pool_atoms[i]]).astype(np.int64)
+        body_shifts = np.concatenate([np.zeros((1, 3), dtype=np.int64), pool_shifts[i]])
+        per_size: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        complete = True
+        if screening is not None and m > 0:
+            xyz = cartesian[body_atoms] + body_shifts @ structure.cell
+            d = np.linalg.norm(xyz[:, None, :] - xyz[None, :, :], axis=-1)
+            adjacency = d < screening.cutoff
+            np.fill_diagonal(adjacency, False)
+            # a complete graph screens nothing, whatever the number of layers
+            complete = bool(adjacency[np.triu_indices(m + 1, 1)].all())
+        if complete:
+            for s in range(1, min(max_order, m + 1) + 1):
+                combos = _combinations(m, s - 1) + 1
+                picked = np.concatenate(
+                    [np.zeros((len(combos), 1), dtype=np.int64), combos], axis=1
+                )
+                w = np.broadcast_to(_closed_form_weights(m, s, max_order), (len(combos), max_order))
+                per_size[s] = (picked, w)
+        else:
+            limit = max(max_subclusters * max_order, 1)
+            sets = _screened_sets(adjacency, max_order, screening.layers, limit)
+            n_screened_out += sum(math.comb(m, k) for k in range(max_order)) - len(sets)
+            by_size: dict[int, list] = {}
+            for v, w in sets.items():
+                by_size.setdefault(len(v) + 1, []).append(([0, *(a + 1 for a in v)], w))
+            for s, items in by_size.items():
+                per_size[s] = (
+                    np.array([it[0] for it in items], dtype=np.int64).reshape(-1, s),
+                    np.array([it[1] for it in items]),
+                )
+        for s, (picked, w) in per_size.items():
+            rows_atoms.setdefault(s, []).append(body_atoms[picked])
+            rows_shifts.setdefault(s, []).append(body_shifts[picked])
+            rows_root.setdefault(s, []).append(np.full(len(picked), i, dtype=np.int64))
+            rows_weights.setdefault(s, []).append(np.asarray(w))
+            n_rows += len(picked)
+        if n_rows > max_subclusters * max_order:
+            raise _too_large(f"more than {n_rows // max_order}", max_subclusters, max_order)
+
+    flat_atoms, flat_shifts, offsets = [], [], [0]
+    e_flat, e_atom, e_order, e_weight = [], [], [], []
+    singleton_flat = np.full(n, -1, dtype=np.int64)
+    n_sub = 0
+    n_flat = 0
+    for s in sorted(rows_atoms):
+        atoms = np.concatenate(rows_atoms[s])
+        shifts = np.concatenate(rows_shifts[s])
+        roots = np.concatenate(rows_root[s])
+        weights = np.concatenate(rows_weights[s])
+        codes, anchors, enc = _canonical(atoms, shifts, periodic)
+        unique, inverse = np.unique(codes, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        if periodic:
+            bound, width, encode = enc
+            root_code = encode(roots, -anchors)
+            root_pos = np.argmax(codes == root_code[:, None], axis=1)
+            u_atoms = unique // width**3
+            rest = unique % width**3
+            u_shifts = np.stack(
+                [rest // width**2 - bound, (rest // width) % width - bound, rest % width - bound],
+                axis=-1,
+            )
+        else:
+            root_pos = np.argmax(codes == roots[:, None], axis=1)
+            u_atoms = unique
+            u_shifts = np.zeros(unique.shape + (3,), dtype=np.int64)
+        flat_atoms.append(u_atoms.reshape(-1))
+        flat_shifts.append(u_shifts.reshape(-1, 3))
+        offsets.extend((n_flat + s * np.arange(1, len(unique) + 1)).tolist())
+        flat_of_row = n_flat + inverse * s + root_pos
+        if s == 1:
+            singleton_flat[roots] = flat_of_row
+        for order in range(s, max_order + 1):
+            w = weights[:, order - 1]
+            keep = w != 0
+            e_flat.append(flat_of_row[keep])
+            e_atom.append(roots[keep])
+            e_order.append(np.full(int(keep.sum()), order, dtype=np.int64))
+            e_weight.append(w[keep].astype(np.float64))
+        n_sub += len(unique)
+        n_flat += s * len(unique)
+    if n_sub > max_subclusters:
+        raise _too_large(n_sub, max_subclusters, max_order)
+
+    offsets = np.array(offsets, dtype=np.int64)
+    flat_atoms = np.concatenate(flat_atoms)
+    cluster_weights = None
+    if not periodic and math.isinf(r_mbe) and n_screened_out == 0:
+        sizes = np.diff(offsets)
+        cluster_weights = np.zeros((n_sub, max_order))
+        for order in range(1, max_order + 1):
+            t = sizes
+            valid = t <= order
+            cluster_weights[valid, order - 1] = [
+                (-1) ** (order - int(k)) * math.comb(n - int(k), order - int(k)) for k in t[valid]
+            ]
+    return ExpansionPlan(
+        n_atoms=n,
+        max_order=max_order,
+        periodic=periodic,
+        r_mbe=r_mbe,
+        structure=structure,
+        atoms=flat_atoms,
+        shifts=np.concatenate(flat_shifts).astype(np.int64),
+        offsets=offsets,
+        entry_flat=np.concatenate(e_flat),
+        entry_atom=np.concatenate(e_atom),
+        entry_order=np.concatenate(e_order),
+        entry_weight=np.concatenate(e_weight),
+        singleton_flat=singleton_flat,
+        cluster_weights=cluster_weights,
+        n_screened_out=int(n_screened_out),
+        n_rows=int(n_rows),
+    )
+
+
+def _too_large(count, budget: int, max_order: int) -> PlanTooLargeError:
+    return PlanTooLargeError(
+        f"the expansion to order {max_order} needs {count} distinct sub-clusters, over the "
+        f"budget of max_subclusters={budget}; raise max_subclusters, or lower max_order or "
+        "r_mbe"
+    )

@@ -1,0 +1,34 @@
+"""Backends that compute energies of sub-clusters, behind one small protocol."""
+
+from .analytic import (
+    AtomicBaseline,
+    AxilrodTellerMuto,
+    LennardJones,
+    LocalTorchModel,
+    Morse,
+    SumModel,
+    hydrogen_demo_model,
+)
+from .ase_calculator import ASECalculatorModel
+from .base import AtomicModel, ClusterModel, FragmentBatch, Model, SpeciesError, SystemResult
+from .registry import DEFAULT_MODEL, available_models, load_model
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ASECalculatorModel",
+    "AtomicBaseline",
+    "AtomicModel",
+    "AxilrodTellerMuto",
+    "ClusterModel",
+    "FragmentBatch",
+    "LennardJones",
+    "LocalTorchModel",
+    "Model",
+    "Morse",
+    "SpeciesError",
+    "SumModel",
+    "SystemResult",
+    "available_models",
+    "hydrogen_demo_model",
+    "load_model",
+]

@@ -1,0 +1,174 @@
+"""The model protocol: what the expansion needs from anything that computes energies.
+
+Two kinds of backend:
+
+* :class:`AtomicModel` gives per-atom energies of many isolated sub-clusters in one
+  differentiable torch call (machine-learning potentials, analytic potentials). The
+  expansion is atom-resolved and forces per order come from autograd.
+* :class:`ClusterModel` gives total energies (and forces) of sub-clusters, one job each
+  (an ASE calculator, an electronic-structure method). Only isolated clusters can be
+  expanded, with the cluster MBE.
+
+Both evaluate the whole structure (periodic or not) through ``system()``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from ase.data import chemical_symbols
+
+from ..expansion import BodyOrderError, Screening
+
+__all__ = [
+    "AtomicModel",
+    "ClusterModel",
+    "FragmentBatch",
+    "Model",
+    "SpeciesError",
+    "SystemResult",
+]
+
+
+class SpeciesError(BodyOrderError):
+    """The structure contains elements the model was not trained on."""
+
+
+@dataclass(frozen=True)
+class SystemResult:
+    """Energy (eV), per-atom energies (eV), forces (eV/Angstrom), stress (eV/Angstrom^3, Voigt)."""
+
+    energy: float
+    energies: np.ndarray | None = None
+    forces: np.ndarray | None = None
+    stress: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FragmentBatch:
+    """Many isolated sub-clusters packed flat, contiguous per sub-cluster.
+
+    ``positions`` (Angstrom) is a torch tensor (possibly requiring grad) for atomic models
+    and a numpy array for cluster models; fragment ``f`` holds entries
+    ``offsets[f]:offsets[f+1]``.
+    """
+
+    positions: object
+    numbers: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def n_fragments(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def fragment(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_fragments), self.sizes)
+
+    def intra_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """All ordered pairs ``(i, j)``, ``i != j``, of flat entries in the same fragment."""
+        firsts, seconds = [], []
+        sizes = self.sizes
+        for s in np.unique(sizes):
+            if s < 2:
+                continue
+            starts = self.offsets[:-1][sizes == s]
+            a, b = np.nonzero(~np.eye(s, dtype=bool))
+            firsts.append((starts[:, None] + a[None, :]).reshape(-1))
+            seconds.append((starts[:, None] + b[None, :]).reshape(-1))
+        if not firsts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+        return np.concatenate(firsts), np.concatenate(seconds)
+
+    def split(self):
+        """Yield ``(positions, numbers)`` of each fragment (the slow path)."""
+        for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True):
+            yield self.positions[a:b], self.numbers[a:b]
+
+
+class Model(abc.ABC):
+    """What every backend declares.
+
+    Attributes
+    ----------
+    atomic_numbers
+        Elements the model knows, or ``None`` for any.
+    cutoff
+        Interaction cutoff (Angstrom) of one layer, ``math.inf`` if not local.
+    interaction_layers
+        Message-passing layers (an atom's energy sees neighbours up to this many hops
+        away), or ``None`` if unknown.
+    dtype
+        The torch dtype the model computes in.
+    """
+
+    atomic_numbers: frozenset[int] | None = None
+    cutoff: float = math.inf
+    interaction_layers: int | None = None
+    dtype: torch.dtype = torch.float64
+    per_atom: bool = True
+
+    @property
+    def screening(self) -> Screening | None:
+        """Exact screening the model allows, from its cutoff and layers."""
+        if math.isinf(self.cutoff):
+            return None
+        return Screening(self.cutoff, self.interaction_layers)
+
+    def check_species(self, numbers: Iterable[int]) -> None:
+        """Raise :class:`SpeciesError` naming elements the model does not know."""
+        if self.atomic_numbers is None:
+            return
+        unknown = sorted(set(int(z) for z in numbers) - set(self.atomic_numbers))
+        if unknown:
+            known = ", ".join(chemical_symbols[z] for z in sorted(self.atomic_numbers))
+            bad = ", ".join(chemical_symbols[z] for z in unknown)
+            raise SpeciesError(
+                f"{type(self).__name__} does not know element(s) {bad}; it knows {known}"
+            )
+
+    @abc.abstractmethod
+    def system(self, atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
+        """Evaluate the whole structure (periodic or not)."""
+
+    def isolated_atom_energy(self, z: int) -> float:
+        """Energy (eV) of one isolated atom of element ``z``: the model's 1-body term."""
+        from ase import Atoms
+
+        return float(self.system(Atoms(numbers=[z]), forces=False).energy)
+
+
+class AtomicModel(Model):
+    """A model that gives per-atom energies of many sub-clusters in one torch call."""
+
+    per_atom = True
+
+    @abc.abstractmethod
+    def fragment_energies(self, batch: FragmentBatch) -> torch.Tensor:
+        """Per-atom energies (eV), shape (M,), of every flat entry of ``batch``.
+
+        ``batch.positions`` is a float64 tensor that may require grad; fragments are
+        isolated from each other (no interaction across fragments).
+        """
+
+
+class ClusterModel(Model):
+    """A model that gives total energies (and forces) of sub-clusters, one at a time."""
+
+    per_atom = False
+
+    @abc.abstractmethod
+    def fragment_totals(
+        self, batch: FragmentBatch, *, forces: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Total energy (eV) per fragment, and forces (eV/Angstrom) per flat entry."""

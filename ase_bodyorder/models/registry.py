@@ -1,0 +1,62 @@
+"""Models by name: the shipped models and the analytic demos."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..expansion import BodyOrderError
+from .analytic import (
+    HYDROGEN_ATOM_ENERGY_EV,
+    AtomicBaseline,
+    AxilrodTellerMuto,
+    Morse,
+    SumModel,
+    hydrogen_demo_model,
+)
+from .base import Model
+
+__all__ = ["DEFAULT_MODEL", "available_models", "load_model"]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    factory: Callable[[], Model]
+    description: str
+
+
+_REGISTRY: dict[str, _Entry] = {
+    "h-morse-atm": _Entry(
+        hydrogen_demo_model,
+        "analytic hydrogen demo: H atom energy + Morse (H2) + Axilrod-Teller-Muto, 5 A cutoff",
+    ),
+    "h-morse": _Entry(
+        lambda: SumModel(
+            AtomicBaseline({1: HYDROGEN_ATOM_ENERGY_EV}),
+            Morse(D_e=4.746, a=1.942, r_e=0.7414, cutoff=5.0),
+        ),
+        "analytic hydrogen pair potential: H atom energy + Morse (H2), 5 A cutoff",
+    ),
+    "h-atm": _Entry(
+        lambda: AxilrodTellerMuto(C9=1.90, cutoff=5.0),
+        "Axilrod-Teller-Muto triple-dipole term alone (a pure 3-body oracle), 5 A cutoff",
+    ),
+}
+
+#: the model the main job and the CLI use when none is named
+DEFAULT_MODEL = "h-morse-atm"
+
+
+def available_models() -> dict[str, str]:
+    """Names of the models :func:`load_model` knows, with a one-line description each."""
+    return {name: entry.description for name, entry in _REGISTRY.items()}
+
+
+def load_model(name: str = DEFAULT_MODEL) -> Model:
+    """Load a model by name (see :func:`available_models`)."""
+    try:
+        entry = _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise BodyOrderError(f"unknown model {name!r}; available models: {known}") from None
+    return entry.factory()

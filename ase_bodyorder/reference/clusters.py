@@ -1,0 +1,124 @@
+"""Sampling hydrogen clusters at high ("metallic") and low ("molecular") density.
+
+The protocol of ``shared/science.md`` section 4. Every parameter and the seed are
+returned with the clusters (``ClusterSet.metadata``) and stored in ``atoms.info``; the
+same seed gives the same clusters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from ase import Atoms
+from ase.units import Bohr
+
+from ..expansion import BodyOrderError
+
+__all__ = ["HighDensity", "LowDensity", "sample_clusters"]
+
+
+@dataclass(frozen=True)
+class HighDensity:
+    """Atoms uniform in a sphere of volume ``n_atoms * 4/3 pi rs^3``.
+
+    ``rs_bohr``: Wigner-Seitz radius (bohr); ``min_distance``: minimum pair distance
+    (Angstrom).
+    """
+
+    n_atoms: int = 8
+    rs_bohr: float = 1.75
+    min_distance: float = 0.6
+
+    kind = "high-density"
+
+    @property
+    def sphere_radius(self) -> float:
+        """Radius (Angstrom) of the sampling sphere."""
+        return self.rs_bohr * Bohr * self.n_atoms ** (1 / 3)
+
+    def sample(self, rng: np.random.Generator, max_tries: int = 100_000) -> np.ndarray:
+        radius = self.sphere_radius
+        for _ in range(max_tries):
+            points = _uniform_in_sphere(rng, self.n_atoms, radius)
+            if _min_pair_distance(points) >= self.min_distance:
+                return points
+        raise BodyOrderError(
+            f"could not place {self.n_atoms} atoms {self.min_distance} Angstrom apart in a "
+            f"sphere of radius {radius:.3f} Angstrom after {max_tries} tries"
+        )
+
+
+@dataclass(frozen=True)
+class LowDensity:
+    """``n_atoms/2`` H2 molecules with random orientations in a sphere.
+
+    Bond lengths are drawn from a normal distribution (``bond_length``,
+    ``bond_length_spread``, Angstrom); molecular centres lie uniformly in a sphere of
+    volume ``n_atoms * 4/3 pi rs^3``; atoms of different molecules are at least
+    ``min_intermolecular`` Angstrom apart.
+    """
+
+    n_atoms: int = 8
+    rs_bohr: float = 3.5
+    bond_length: float = 0.74
+    bond_length_spread: float = 0.03
+    min_intermolecular: float = 1.6
+
+    kind = "low-density"
+
+    @property
+    def sphere_radius(self) -> float:
+        return self.rs_bohr * Bohr * self.n_atoms ** (1 / 3)
+
+    def sample(self, rng: np.random.Generator, max_tries: int = 100_000) -> np.ndarray:
+        if self.n_atoms % 2:
+            raise BodyOrderError(f"low-density clusters need an even n_atoms, got {self.n_atoms}")
+        n_mol = self.n_atoms // 2
+        for _ in range(max_tries):
+            centres = _uniform_in_sphere(rng, n_mol, self.sphere_radius)
+            axes = rng.normal(size=(n_mol, 3))
+            axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+            bonds = rng.normal(self.bond_length, self.bond_length_spread, size=n_mol)
+            half = 0.5 * bonds[:, None] * axes
+            points = np.stack([centres - half, centres + half], axis=1).reshape(-1, 3)
+            molecule = np.repeat(np.arange(n_mol), 2)
+            d = np.linalg.norm(points[:, None] - points[None], axis=-1)
+            other = molecule[:, None] != molecule[None, :]
+            if d[other].min() >= self.min_intermolecular:
+                return points
+        raise BodyOrderError(
+            f"could not place {n_mol} H2 molecules {self.min_intermolecular} Angstrom apart "
+            f"in a sphere of radius {self.sphere_radius:.3f} Angstrom after {max_tries} tries"
+        )
+
+
+def _uniform_in_sphere(rng, n, radius):
+    direction = rng.normal(size=(n, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    return direction * radius * rng.uniform(size=(n, 1)) ** (1 / 3)
+
+
+def _min_pair_distance(points):
+    d = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    d[np.diag_indices(len(points))] = math.inf
+    return d.min()
+
+
+def sample_clusters(protocol: HighDensity | LowDensity, count: int, seed: int) -> list[Atoms]:
+    """``count`` hydrogen clusters from ``protocol``, reproducible from ``seed``.
+
+    Each ``Atoms`` carries its protocol, parameters, seed and index in ``info``.
+    """
+    if count < 0:
+        raise BodyOrderError(f"count must be >= 0, got {count}")
+    rng = np.random.default_rng(seed)
+    parameters = asdict(protocol)
+    clusters = []
+    for index in range(count):
+        points = protocol.sample(rng)
+        atoms = Atoms(f"H{protocol.n_atoms}", positions=points - points.mean(axis=0))
+        atoms.info.update(protocol=protocol.kind, seed=seed, index=index, **parameters)
+        clusters.append(atoms)
+    return clusters

@@ -180,7 +180,8 @@ def store_body_order_results(atoms, source: BodyOrderCalculator | BodyOrderResul
     ``info``: ``body_order_energies`` (K,), ``body_order_residual``,
     ``body_order_total_energy``, ``body_order_roundoff`` (K,), all eV;
     ``arrays``: ``body_order_energies_per_atom`` (N, K) and ``body_order_forces_<n>``
-    (N, 3) per order n (eV/Angstrom), when present.
+    (N, 3) per order n (eV/Angstrom), when present. extxyz writes per-atom arrays with 8
+    decimals (1e-8 eV); an ASE trajectory keeps full precision.
     """
     if source is None:
         source = atoms.calc

@@ -33,7 +33,7 @@ def run_decompose(
     as_json: bool = False,
     index: str = ":",
     forces: bool = False,
-    stream=sys.stdout,
+    stream=None,
 ) -> list:
     """Decompose every structure in ``path``; print tables (or JSON lines); return results."""
     import ase.io
@@ -42,6 +42,7 @@ def run_decompose(
     from .decompose import decompose
     from .models import load_model
 
+    stream = sys.stdout if stream is None else stream
     the_model = load_model(model)
     frames = ase.io.read(str(path), index=index)
     results = []

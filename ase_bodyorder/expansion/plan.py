@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -154,17 +155,18 @@ def subcluster_label(atoms, shifts=None) -> str:
     return "-".join(parts)
 
 
+_BODY = r"(\d+)(?:\[(-?\d+),(-?\d+),(-?\d+)\])?"
+_LABEL = re.compile(rf"{_BODY}(?:-{_BODY})*")
+
+
 def parse_subcluster_label(label: str) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`subcluster_label`: ``(atoms, shifts)`` arrays."""
+    if not _LABEL.fullmatch(label):
+        raise ValueError(f"not a sub-cluster label: {label!r}")
     atoms, shifts = [], []
-    for part in label.split("-"):
-        if "[" in part:
-            a, rest = part.split("[")
-            shifts.append([int(x) for x in rest.rstrip("]").split(",")])
-        else:
-            a = part
-            shifts.append([0, 0, 0])
-        atoms.append(int(a))
+    for match in re.finditer(_BODY, label):
+        atoms.append(int(match.group(1)))
+        shifts.append([int(x) if x else 0 for x in match.group(2, 3, 4)])
     return np.array(atoms, dtype=np.int64), np.array(shifts, dtype=np.int64).reshape(-1, 3)
 
 

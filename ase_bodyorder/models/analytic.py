@@ -93,7 +93,7 @@ class LocalTorchModel(AtomicModel):
         energy = energies.sum()
         inputs = [t for t, wanted in ((positions, forces), (strain, stress)) if wanted]
         grads = torch.autograd.grad(energy, inputs) if inputs else ()
-        out = {"energy": float(energy), "energies": energies.detach().numpy().copy()}
+        out = {"energy": float(energy.detach()), "energies": energies.detach().numpy().copy()}
         if forces:
             out["forces"] = -grads[0].numpy().copy()
         if stress:

@@ -1,0 +1,114 @@
+"""The ASE calculator: properties, stride, truncated potential, results on disk."""
+
+import ase.io
+import numpy as np
+import pytest
+from ase.calculators.fd import calculate_numerical_forces
+from ase.md.verlet import VelocityVerlet
+from conftest import random_cluster
+
+from ase_bodyorder import (
+    BodyOrderCalculator,
+    BodyOrderError,
+    decompose,
+    read_body_order_results,
+    store_body_order_results,
+)
+from ase_bodyorder.models import AxilrodTellerMuto, LennardJones, SumModel, hydrogen_demo_model
+
+
+def test_standard_and_body_order_properties(cluster8):
+    model = hydrogen_demo_model()
+    cluster8.calc = BodyOrderCalculator(model, max_order=3, body_order_forces=True)
+    energy = cluster8.get_potential_energy()
+    system = model.system(cluster8)
+    assert energy == pytest.approx(system.energy)
+    np.testing.assert_allclose(cluster8.get_forces(), system.forces)
+    np.testing.assert_allclose(cluster8.get_potential_energies(), system.energies)
+    calc = cluster8.calc
+    assert calc.results["body_order_energies"].shape == (3,)
+    assert calc.results["body_order_energies_per_atom"].shape == (8, 3)
+    assert calc.results["body_order_forces"].shape == (3, 8, 3)
+    expected = decompose(cluster8, model, max_order=3)
+    np.testing.assert_allclose(calc.get_property("body_order_energies"), expected.energies_eV)
+    assert calc.get_property("body_order_residual") == pytest.approx(expected.residual_eV)
+
+
+def test_stride_computes_the_expansion_every_nth_call(cluster8):
+    calc = BodyOrderCalculator(hydrogen_demo_model(), max_order=2, stride=3)
+    has = []
+    for step in range(7):
+        atoms = cluster8.copy()
+        atoms.positions[0, 0] += 0.01 * step
+        atoms.calc = calc
+        atoms.get_potential_energy()
+        has.append("body_order_energies" in calc.results)
+    assert has == [True, False, False, True, False, False, True]
+
+
+def test_stride_zero_computes_only_on_request(cluster8):
+    cluster8.calc = BodyOrderCalculator(hydrogen_demo_model(), max_order=2, stride=0)
+    cluster8.get_potential_energy()
+    assert "body_order_energies" not in cluster8.calc.results
+    orders = cluster8.calc.get_property("body_order_energies", cluster8)
+    assert orders.shape == (2,)
+
+
+def test_truncated_potential_energy_and_forces_are_consistent(cluster8):
+    model = hydrogen_demo_model()
+    calc = BodyOrderCalculator(model, max_order=2, truncated_potential=True)
+    cluster8.calc = calc
+    energy = cluster8.get_potential_energy()
+    full = model.system(cluster8)
+    body = decompose(cluster8, model, max_order=2)
+    assert energy == pytest.approx(body.truncated_energy_eV, abs=1e-10)
+    assert energy != pytest.approx(full.energy, abs=1e-6)
+    numeric = calculate_numerical_forces(cluster8, eps=1e-4)
+    np.testing.assert_allclose(cluster8.get_forces(), numeric, atol=1e-6)
+
+
+def test_truncated_potential_conserves_energy_in_md():
+    """An argon-like cluster driven by the 2-body truncation of LJ + ATM."""
+    atoms = random_cluster(7, seed=8, radius=4.5, min_distance=3.4)
+    atoms.set_chemical_symbols(["Ar"] * 7)
+    model = SumModel(
+        LennardJones(epsilon=0.0104, sigma=3.4, cutoff=8.0), AxilrodTellerMuto(C9=50.0, cutoff=8.0)
+    )
+    atoms.calc = BodyOrderCalculator(model, max_order=2, truncated_potential=True)
+    atoms.set_momenta(np.random.default_rng(0).normal(0, 0.3, size=(7, 3)))
+    dyn = VelocityVerlet(atoms, timestep=2.0)
+    start = atoms.get_total_energy()
+    dyn.run(100)
+    assert atoms.get_kinetic_energy() > 0.01  # something moved
+    assert abs(atoms.get_total_energy() - start) < 1e-4
+
+
+def test_results_survive_extxyz(tmp_path, cluster8):
+    cluster8.calc = BodyOrderCalculator(hydrogen_demo_model(), max_order=3, body_order_forces=True)
+    cluster8.get_potential_energy()
+    expected = cluster8.calc.results.copy()
+    store_body_order_results(cluster8)
+    path = tmp_path / "out.extxyz"
+    ase.io.write(path, cluster8)
+    back = read_body_order_results(ase.io.read(path))
+    for key in ("body_order_energies", "body_order_energies_per_atom", "body_order_forces"):
+        # extxyz writes per-atom arrays with 8 decimals
+        np.testing.assert_allclose(back[key], expected[key], rtol=0, atol=1e-8)
+    assert back["body_order_residual"] == pytest.approx(expected["body_order_residual"], abs=1e-12)
+
+
+def test_unknown_parameters_are_rejected():
+    with pytest.raises(TypeError):
+        BodyOrderCalculator(hydrogen_demo_model(), max_ordr=3)
+    calc = BodyOrderCalculator(hydrogen_demo_model())
+    with pytest.raises(BodyOrderError, match="max_ordr"):
+        calc.set(max_ordr=3)
+    with pytest.raises(BodyOrderError, match="stride"):
+        BodyOrderCalculator(hydrogen_demo_model(), stride=-1)
+
+
+def test_model_by_name(cluster8):
+    cluster8.calc = BodyOrderCalculator("h-morse-atm", max_order=2)
+    assert cluster8.get_potential_energy() == pytest.approx(
+        hydrogen_demo_model().system(cluster8).energy
+    )

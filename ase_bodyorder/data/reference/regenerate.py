@@ -1,0 +1,161 @@
+"""Regenerate the shipped reference data sets (resumable; rerun to continue).
+
+    python -m ase_bodyorder.data.reference.regenerate [--workers 2] [--work DIR] [--stage S]
+
+Stages: ``sample`` (clusters), ``fci`` (FCI/STO-6G energies and forces of every
+cluster), ``export`` (train/validation/test extxyz), ``mbe`` (ab initio MBE of the first
+50 test clusters of each density), ``dmrg`` (DMRG against FCI on 10 H8 clusters, and DMRG
+energies and forces of 24 H12 clusters). Working databases go to ``--work`` (not
+shipped); the outputs and ``provenance.json`` are written next to this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+
+from ase_bodyorder.reference.clusters import HighDensity, LowDensity, sample_clusters
+from ase_bodyorder.reference.electronic import Calculation, package_versions
+from ase_bodyorder.reference.executor import run_jobs
+from ase_bodyorder.reference.pipeline import (
+    cluster_jobs,
+    export_dataset,
+    mbe_jobs,
+    reference_mbe,
+    split_indices,
+)
+from ase_bodyorder.reference.store import ReferenceStore
+
+HERE = Path(__file__).parent
+N_CLUSTERS = 1000
+N_MBE = 50
+SPLIT_SEED = 7
+DATASETS = {
+    "h8-high": (HighDensity(n_atoms=8, rs_bohr=1.75, min_distance=0.6), 1001),
+    "h8-low": (LowDensity(n_atoms=8, rs_bohr=3.5), 1002),
+}
+TRANSFER = {
+    "h12-high": (HighDensity(n_atoms=12, rs_bohr=1.75, min_distance=0.6), 2001),
+    "h12-low": (LowDensity(n_atoms=12, rs_bohr=3.5), 2002),
+}
+N_TRANSFER = 12
+FCI = Calculation(method="fci", basis="sto-6g", spin_policy="lowest", forces=True)
+DMRG = Calculation(method="dmrg", basis="sto-6g", spin_policy="lowest", forces=True)
+
+
+def _clusters(name, protocol, seed, count):
+    path = HERE / f"{name}_clusters.xyz"
+    if path.exists():
+        return ase.io.read(path, ":")
+    clusters = sample_clusters(protocol, count, seed)
+    ase.io.write(path, clusters, format="extxyz")
+    return clusters
+
+
+def _log(timings, stage, summary):
+    timings[stage] = timings.get(stage, 0.0) + summary.wall_time_s
+    print(f"{stage}: {summary.done} done, {summary.failed} failed, {summary.skipped} skipped, "
+          f"{summary.wall_time_s:.0f} s", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work", default="reference-work")
+    parser.add_argument("--stage", action="append",
+                        choices=["sample", "fci", "export", "mbe", "dmrg"])
+    args = parser.parse_args(argv)
+    stages = args.stage or ["sample", "fci", "export", "mbe", "dmrg"]
+    work = Path(args.work)
+    provenance_path = HERE / "provenance.json"
+    provenance = json.loads(provenance_path.read_text()) if provenance_path.exists() else {}
+    timings = provenance.get("wall_time_s", {})
+    clusters = {name: _clusters(name, p, seed, N_CLUSTERS) for name, (p, seed) in DATASETS.items()}
+    transfer = {name: _clusters(name, p, seed, N_TRANSFER) for name, (p, seed) in TRANSFER.items()}
+    stores = {name: ReferenceStore(work / f"{name}.db") for name in [*DATASETS, *TRANSFER]}
+    tests = {name: split_indices(N_CLUSTERS, SPLIT_SEED)["test"] for name in DATASETS}
+
+    if "fci" in stages:
+        for name, frames in clusters.items():
+            _log(timings, f"fci {name}", run_jobs(cluster_jobs(frames, name, FCI), stores[name],
+                                                 workers=args.workers, label=f"FCI {name}"))
+    if "export" in stages:
+        for name, frames in clusters.items():
+            export_dataset(stores[name], frames, name, FCI, HERE, split_seed=SPLIT_SEED)
+    if "mbe" in stages:
+        for name, frames in clusters.items():
+            chosen = [frames[i] for i in tests[name][:N_MBE]]
+            mbe_store = ReferenceStore(work / f"{name}-mbe.db")
+            _log(timings, f"mbe {name}", run_jobs(mbe_jobs(chosen, name, FCI), mbe_store,
+                                                 workers=args.workers, label=f"MBE {name}"))
+            results = [reference_mbe(mbe_store, a, name, FCI) for a in chosen]
+            out = HERE / f"{name}_mbe_fci_sto6g.json"
+            out.write_text(json.dumps({"dataset": name, "calculation": FCI.to_dict(),
+                                       "clusters": results}) + "\n")
+    if "dmrg" in stages:
+        rows = []
+        for name, frames in clusters.items():
+            chosen = [frames[i] for i in tests[name][:5]]
+            _log(timings, f"dmrg-validation {name}",
+                 run_jobs(cluster_jobs(chosen, name, DMRG), stores[name],
+                          workers=args.workers, label=f"DMRG {name}"))
+            for atoms in chosen:
+                i = int(atoms.info["index"])
+                fci = stores[name].record(f"{name}/{i}/fci/sto-6g/lowest")
+                dmrg = stores[name].record(f"{name}/{i}/dmrg/sto-6g/lowest")
+                if fci is None or dmrg is None:
+                    continue
+                rows.append({
+                    "dataset": name, "cluster": i,
+                    "fci_energy_Ha": fci["energy_Ha"], "dmrg_energy_Ha": dmrg["energy_Ha"],
+                    "energy_difference_Ha": dmrg["energy_Ha"] - fci["energy_Ha"],
+                    "max_force_difference_eV_per_A": float(np.abs(
+                        np.subtract(dmrg["forces_eV_per_A"], fci["forces_eV_per_A"])).max()),
+                    "dmrg_sweeps": dmrg["iterations"],
+                    "dmrg_discarded_weight": dmrg["discarded_weight"],
+                    "fci_wall_time_s": fci["wall_time_s"], "dmrg_wall_time_s": dmrg["wall_time_s"],
+                })
+        (HERE / "dmrg_validation_h8.json").write_text(json.dumps(rows, indent=1) + "\n")
+        for name, frames in transfer.items():
+            _log(timings, f"dmrg {name}", run_jobs(cluster_jobs(frames, name, DMRG), stores[name],
+                                                  workers=args.workers, label=f"DMRG {name}"))
+            records = stores[name].records(
+                f"{name}/{int(a.info['index'])}/dmrg/sto-6g/lowest" for a in frames)
+            out = []
+            for atoms in frames:
+                record = records.get(f"{name}/{int(atoms.info['index'])}/dmrg/sto-6g/lowest")
+                if record is None:
+                    continue
+                atoms = atoms.copy()
+                atoms.info = {"index": int(atoms.info["index"]), "dataset": name,
+                              "energy": record["energy_eV"], "energy_Ha": record["energy_Ha"],
+                              "two_s": record["two_s"], "dmrg_sweeps": record["iterations"],
+                              "dmrg_discarded_weight": record["discarded_weight"]}
+                atoms.arrays["forces"] = np.asarray(record["forces_eV_per_A"])
+                out.append(atoms)
+            ase.io.write(HERE / f"{name}_dmrg_sto6g.xyz", out, format="extxyz")
+
+    provenance.update({
+        "generator": "python -m ase_bodyorder.data.reference.regenerate",
+        "datasets": {name: {"protocol": type(p).__name__, "parameters": vars(p) | {},
+                            "seed": seed, "count": N_CLUSTERS}
+                     for name, (p, seed) in {**DATASETS}.items()},
+        "transfer_sets": {name: {"protocol": type(p).__name__, "seed": seed,
+                                 "count": N_TRANSFER} for name, (p, seed) in TRANSFER.items()},
+        "split_seed": SPLIT_SEED,
+        "mbe_clusters": f"first {N_MBE} test clusters of each density",
+        "calculations": {"fci": FCI.to_dict(), "dmrg": DMRG.to_dict()},
+        "versions": package_versions(),
+        "wall_time_s": timings,
+        "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
+    })
+    provenance_path.write_text(json.dumps(provenance, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Reference data sets: jobs for clusters, the ab initio MBE, and export for training.
+
+Job keys are stable and parseable:
+
+* ``{dataset}/{index}/{method}/{basis}/{spin_policy}``: a whole cluster;
+* ``{dataset}/{index}/mbe/{label}/{method}/{basis}/{spin_policy}``: a sub-cluster of it
+  (``label`` from :func:`ase_bodyorder.expansion.subcluster_label`, the same keys as the
+  model MBE);
+* ``H-atom/{method}/{basis}/{spin_policy}``: the 1-body term, shared by every atom.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from ase import Atoms
+from ase.units import Hartree
+
+from ..expansion import BodyOrderError, cluster_orders, plan_expansion
+from .electronic import Calculation
+from .executor import Job
+from .store import ReferenceStore
+
+__all__ = [
+    "cluster_jobs",
+    "cluster_key",
+    "export_dataset",
+    "mbe_jobs",
+    "reference_mbe",
+    "split_indices",
+]
+
+
+def _suffix(calc: Calculation) -> str:
+    return f"{calc.method}/{calc.basis}/{calc.spin_policy}"
+
+
+def cluster_key(dataset: str, index: int, calc: Calculation) -> str:
+    return f"{dataset}/{index}/{_suffix(calc)}"
+
+
+def _atom_key(calc: Calculation) -> str:
+    return f"H-atom/{_suffix(calc)}"
+
+
+def cluster_jobs(clusters: list[Atoms], dataset: str, calc: Calculation) -> list[Job]:
+    """One job per cluster (energy and, if ``calc.forces``, forces)."""
+    jobs = []
+    for atoms in clusters:
+        index = int(atoms.info["index"])
+        meta = {"dataset": dataset, "cluster": index, "kind": "cluster"}
+        jobs.append(
+            Job(cluster_key(dataset, index, calc), atoms.numbers.copy(), atoms.positions.copy(),
+                calc, meta)
+        )
+    return jobs
+
+
+def _mbe_plan(atoms: Atoms):
+    return plan_expansion(atoms.positions, max_order=len(atoms), min_distance=0.0)
+
+
+def _subcluster_keys(plan, dataset: str, index: int, calc: Calculation) -> list[str]:
+    keys = []
+    for label, size in zip(plan.labels(), plan.sizes, strict=True):
+        keys.append(
+            _atom_key(calc) if size == 1 else f"{dataset}/{index}/mbe/{label}/{_suffix(calc)}"
+        )
+    return keys
+
+
+def mbe_jobs(clusters: list[Atoms], dataset: str, calc: Calculation) -> list[Job]:
+    """Energies of every sub-cluster of every cluster (the 1-body term once)."""
+    calc_e = Calculation(**{**calc.to_dict(), "forces": False, "dmrg": calc.dmrg})
+    jobs = {}
+    for atoms in clusters:
+        index = int(atoms.info["index"])
+        plan = _mbe_plan(atoms)
+        keys = _subcluster_keys(plan, dataset, index, calc)
+        for f, key in enumerate(keys):
+            if key in jobs:
+                continue
+            members = plan.atoms[plan.offsets[f] : plan.offsets[f + 1]]
+            meta = {"dataset": dataset, "cluster": index, "kind": "mbe", "size": len(members)}
+            jobs[key] = Job(key, atoms.numbers[members].copy(),
+                            atoms.positions[members].copy(), calc_e, meta)
+    return list(jobs.values())
+
+
+def reference_mbe(store: ReferenceStore, atoms: Atoms, dataset: str, calc: Calculation) -> dict:
+    """The ab initio MBE of one cluster from stored sub-cluster energies.
+
+    Returns ``energies_eV`` (per order), the sub-cluster energies (Hartree) by label, and
+    the full-cluster energy; raises if any sub-cluster is missing or failed.
+    """
+    index = int(atoms.info["index"])
+    plan = _mbe_plan(atoms)
+    keys = _subcluster_keys(plan, dataset, index, calc)
+    records = store.records(keys)
+    missing = [k for k in keys if k not in records]
+    if missing:
+        raise BodyOrderError(
+            f"cluster {index} of {dataset}: {len(missing)} sub-cluster energies missing or "
+            f"failed, e.g. {missing[0]}"
+        )
+    energies_ha = np.array([records[k]["energy_Ha"] for k in keys])
+    terms = cluster_orders(plan, energies_ha * Hartree)
+    return {
+        "dataset": dataset,
+        "cluster": index,
+        "method": calc.method,
+        "basis": calc.basis,
+        "spin_policy": calc.spin_policy,
+        "energies_eV": terms.energies_eV.tolist(),
+        "total_energy_eV": float(energies_ha[-1] * Hartree),
+        "subcluster_energies_Ha": dict(zip(plan.labels(), energies_ha.tolist(), strict=True)),
+        "two_s": {label: records[k]["two_s"] for label, k in zip(plan.labels(), keys,
+                                                                  strict=True)},
+    }
+
+
+def split_indices(n: int, seed: int, fractions=(0.8, 0.1, 0.1)) -> dict[str, list[int]]:
+    """A seeded train/validation/test split of ``range(n)``."""
+    if abs(sum(fractions) - 1) > 1e-9:
+        raise BodyOrderError(f"split fractions must add up to 1, got {fractions}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    return {
+        "train": sorted(order[:n_train].tolist()),
+        "validation": sorted(order[n_train : n_train + n_val].tolist()),
+        "test": sorted(order[n_train + n_val :].tolist()),
+    }
+
+
+def export_dataset(
+    store: ReferenceStore,
+    clusters: list[Atoms],
+    dataset: str,
+    calc: Calculation,
+    directory,
+    *,
+    split_seed: int = 0,
+    fractions=(0.8, 0.1, 0.1),
+) -> dict:
+    """Write ``{dataset}_{train,validation,test}.xyz`` with ``energy`` (eV) and ``forces``.
+
+    Clusters whose job failed or is missing are left out and listed. Returns the split
+    metadata (indices, counts, file hashes), also written as ``{dataset}_split.json``.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    keys = {int(a.info["index"]): cluster_key(dataset, int(a.info["index"]), calc)
+            for a in clusters}
+    records = store.records(keys.values())
+    split = split_indices(len(clusters), split_seed, fractions)
+    by_index = {int(a.info["index"]): a for a in clusters}
+    meta = {"dataset": dataset, "calculation": calc.to_dict(), "split_seed": split_seed,
+            "fractions": list(fractions), "units": {"energy": "eV", "forces": "eV/Angstrom"},
+            "missing": sorted(i for i, k in keys.items() if k not in records), "files": {}}
+    for part, indices in split.items():
+        frames = []
+        for i in indices:
+            record = records.get(keys[i])
+            if record is None:
+                continue
+            atoms = by_index[i].copy()
+            atoms.info = {"index": i, "dataset": dataset, "energy": record["energy_eV"],
+                          "energy_Ha": record["energy_Ha"], "two_s": record["two_s"]}
+            if record.get("forces_eV_per_A") is not None:
+                atoms.arrays["forces"] = np.asarray(record["forces_eV_per_A"])
+            frames.append(atoms)
+        path = directory / f"{dataset}_{part}.xyz"
+        ase.io.write(path, frames, format="extxyz")
+        meta["files"][part] = {"file": path.name, "count": len(frames),
+                               "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                               "indices": [int(a.info["index"]) for a in frames]}
+    (directory / f"{dataset}_split.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta

@@ -92,7 +92,112 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", default=DEFAULT_MODEL)
 
     sub.add_parser("models", help="list the models that can be loaded by name")
+    _add_reference_parser(sub)
     return parser
+
+
+def _add_calculation_options(parser):
+    parser.add_argument("--method", default="fci", help="hf, ccsd, ccsd(t), fci, dmrg")
+    parser.add_argument("--basis", default="sto-6g", help="any pyscf basis name")
+    parser.add_argument("--spin-policy", default="lowest", choices=["lowest", "ground"])
+    parser.add_argument("--dataset", default=None, help="data set name (default: file stem)")
+    parser.add_argument("--db", required=True, help="ASE database (SQLite) of the jobs")
+
+
+def _add_executor_options(parser):
+    parser.add_argument("--workers", type=int, default=1, help="local processes")
+    parser.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
+    parser.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
+
+
+def _add_reference_parser(sub):
+    ref = sub.add_parser("reference", help="hydrogen-cluster reference data (pyscf, block2)")
+    steps = ref.add_subparsers(dest="step", required=True)
+    sample = steps.add_parser("sample", help="sample hydrogen clusters to an extxyz file")
+    sample.add_argument("--density", choices=["high", "low"], required=True)
+    sample.add_argument("--n-atoms", type=int, default=8)
+    sample.add_argument("--count", type=int, required=True)
+    sample.add_argument("--seed", type=int, required=True)
+    sample.add_argument("--rs-bohr", type=float, default=None, help="Wigner-Seitz radius, bohr")
+    sample.add_argument("-o", "--output", required=True)
+    compute = steps.add_parser("compute", help="energies and forces of every cluster")
+    compute.add_argument("clusters", help="extxyz from `reference sample`")
+    _add_calculation_options(compute)
+    compute.add_argument("--no-forces", action="store_true")
+    _add_executor_options(compute)
+    mbe = steps.add_parser("mbe", help="ab initio many-body expansion of clusters")
+    mbe.add_argument("clusters")
+    _add_calculation_options(mbe)
+    mbe.add_argument("--index", default=":", help="clusters to expand (ASE index syntax)")
+    mbe.add_argument("-o", "--output", required=True, help="JSON file of the per-order terms")
+    _add_executor_options(mbe)
+    export = steps.add_parser("export", help="extxyz train/validation/test split for training")
+    export.add_argument("clusters")
+    _add_calculation_options(export)
+    export.add_argument("--out-dir", required=True)
+    export.add_argument("--split-seed", type=int, default=0)
+
+
+def run_reference(args) -> None:
+    """The `reference` subcommands (thin wrappers over ase_bodyorder.reference)."""
+    from pathlib import Path
+
+    import ase.io
+
+    if args.step == "sample":
+        from .reference import HighDensity, LowDensity, sample_clusters
+
+        kind = HighDensity if args.density == "high" else LowDensity
+        options = {"n_atoms": args.n_atoms}
+        if args.rs_bohr is not None:
+            options["rs_bohr"] = args.rs_bohr
+        clusters = sample_clusters(kind(**options), args.count, args.seed)
+        ase.io.write(args.output, clusters, format="extxyz")
+        print(f"wrote {len(clusters)} clusters to {args.output}")
+        return
+
+    from .reference.electronic import Calculation
+    from .reference.executor import run_jobs
+    from .reference.pipeline import cluster_jobs, export_dataset, mbe_jobs, reference_mbe
+    from .reference.store import ReferenceStore
+
+    calc = Calculation(
+        method=args.method,
+        basis=args.basis,
+        spin_policy=args.spin_policy,
+        forces=not getattr(args, "no_forces", False),
+    )
+    dataset = args.dataset or Path(args.clusters).stem
+    clusters = ase.io.read(args.clusters, getattr(args, "index", ":"))
+    store = ReferenceStore(args.db)
+    executor = {
+        "workers": getattr(args, "workers", 1),
+        "scheduler": getattr(args, "scheduler", None),
+        "retry_failed": getattr(args, "retry_failed", False),
+    }
+    if args.step == "compute":
+        summary = run_jobs(cluster_jobs(clusters, dataset, calc), store, label=dataset, **executor)
+        print(
+            f"{summary.done} done, {summary.failed} failed, {summary.skipped} already in "
+            f"{args.db}, {summary.wall_time_s:.1f} s"
+        )
+    elif args.step == "mbe":
+        summary = run_jobs(mbe_jobs(clusters, dataset, calc), store, label=dataset, **executor)
+        results = [reference_mbe(store, atoms, dataset, calc) for atoms in clusters]
+        Path(args.output).write_text(
+            json.dumps({"dataset": dataset, "calculation": calc.to_dict(), "clusters": results})
+            + "\n"
+        )
+        for result in results:
+            terms = " ".join(f"{e:+.5f}" for e in result["energies_eV"])
+            print(f"cluster {result['cluster']}: E^(n) / eV = {terms}")
+        print(f"{summary.done} sub-clusters computed, {summary.failed} failed; wrote {args.output}")
+    elif args.step == "export":
+        meta = export_dataset(
+            store, clusters, dataset, calc, args.out_dir, split_seed=args.split_seed
+        )
+        for part, info in meta["files"].items():
+            print(f"{part}: {info['count']} structures in {info['file']}")
 
 
 def main(argv=None) -> int:
@@ -116,6 +221,8 @@ def main(argv=None) -> int:
             path = example_path()
             print(f"Full many-body expansion of {path.name} with model {args.model!r}\n")
             run_decompose(path, model=args.model, order=None, r_mbe=None)
+        elif args.command == "reference":
+            run_reference(args)
         elif args.command == "models":
             from .models import available_models
 

@@ -105,8 +105,9 @@ class Calculation:
     def from_dict(cls, data: dict) -> Calculation:
         data = dict(data)
         dmrg = data.pop("dmrg", None)
-        settings = DMRGSettings(**{k: tuple(v) if isinstance(v, list) else v
-                                   for k, v in (dmrg or {}).items()})
+        settings = DMRGSettings(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in (dmrg or {}).items()}
+        )
         return cls(dmrg=settings, **data)
 
 
@@ -307,9 +308,17 @@ def _cc(mf, two_s: int, triples: bool, gradient: bool):
     out["energy_Ha"] = float(energy)
     if gradient and (closed or not triples):
         if triples:
+            from pyscf.cc import ccsd_t_lambda
             from pyscf.grad import ccsd_t as ccsd_t_grad
 
-            out["gradient_Ha_per_bohr"] = ccsd_t_grad.Gradients(mycc).kernel()
+            # the (T) gradient needs the CCSD(T) Lagrange multipliers, not the CCSD ones
+            eris = mycc.ao2mo()
+            converged, l1, l2 = ccsd_t_lambda.kernel(mycc, eris, mycc.t1, mycc.t2, verbose=0)
+            if not converged:
+                raise ElectronicStructureError("the CCSD(T) lambda equations did not converge")
+            out["gradient_Ha_per_bohr"] = ccsd_t_grad.Gradients(mycc).kernel(
+                t1=mycc.t1, t2=mycc.t2, l1=l1, l2=l2, eris=eris
+            )
         else:
             out["gradient_Ha_per_bohr"] = mycc.nuc_grad_method().kernel()
     return out

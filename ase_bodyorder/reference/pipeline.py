@@ -54,8 +54,13 @@ def cluster_jobs(clusters: list[Atoms], dataset: str, calc: Calculation) -> list
         index = int(atoms.info["index"])
         meta = {"dataset": dataset, "cluster": index, "kind": "cluster"}
         jobs.append(
-            Job(cluster_key(dataset, index, calc), atoms.numbers.copy(), atoms.positions.copy(),
-                calc, meta)
+            Job(
+                cluster_key(dataset, index, calc),
+                atoms.numbers.copy(),
+                atoms.positions.copy(),
+                calc,
+                meta,
+            )
         )
     return jobs
 
@@ -86,8 +91,9 @@ def mbe_jobs(clusters: list[Atoms], dataset: str, calc: Calculation) -> list[Job
                 continue
             members = plan.atoms[plan.offsets[f] : plan.offsets[f + 1]]
             meta = {"dataset": dataset, "cluster": index, "kind": "mbe", "size": len(members)}
-            jobs[key] = Job(key, atoms.numbers[members].copy(),
-                            atoms.positions[members].copy(), calc_e, meta)
+            jobs[key] = Job(
+                key, atoms.numbers[members].copy(), atoms.positions[members].copy(), calc_e, meta
+            )
     return list(jobs.values())
 
 
@@ -118,8 +124,7 @@ def reference_mbe(store: ReferenceStore, atoms: Atoms, dataset: str, calc: Calcu
         "energies_eV": terms.energies_eV.tolist(),
         "total_energy_eV": float(energies_ha[-1] * Hartree),
         "subcluster_energies_Ha": dict(zip(plan.labels(), energies_ha.tolist(), strict=True)),
-        "two_s": {label: records[k]["two_s"] for label, k in zip(plan.labels(), keys,
-                                                                  strict=True)},
+        "two_s": {label: records[k]["two_s"] for label, k in zip(plan.labels(), keys, strict=True)},
     }
 
 
@@ -154,14 +159,21 @@ def export_dataset(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    keys = {int(a.info["index"]): cluster_key(dataset, int(a.info["index"]), calc)
-            for a in clusters}
+    keys = {
+        int(a.info["index"]): cluster_key(dataset, int(a.info["index"]), calc) for a in clusters
+    }
     records = store.records(keys.values())
     split = split_indices(len(clusters), split_seed, fractions)
     by_index = {int(a.info["index"]): a for a in clusters}
-    meta = {"dataset": dataset, "calculation": calc.to_dict(), "split_seed": split_seed,
-            "fractions": list(fractions), "units": {"energy": "eV", "forces": "eV/Angstrom"},
-            "missing": sorted(i for i, k in keys.items() if k not in records), "files": {}}
+    meta = {
+        "dataset": dataset,
+        "calculation": calc.to_dict(),
+        "split_seed": split_seed,
+        "fractions": list(fractions),
+        "units": {"energy": "eV", "forces": "eV/Angstrom"},
+        "missing": sorted(i for i, k in keys.items() if k not in records),
+        "files": {},
+    }
     for part, indices in split.items():
         frames = []
         for i in indices:
@@ -169,15 +181,23 @@ def export_dataset(
             if record is None:
                 continue
             atoms = by_index[i].copy()
-            atoms.info = {"index": i, "dataset": dataset, "energy": record["energy_eV"],
-                          "energy_Ha": record["energy_Ha"], "two_s": record["two_s"]}
+            atoms.info = {
+                "index": i,
+                "dataset": dataset,
+                "energy": record["energy_eV"],
+                "energy_Ha": record["energy_Ha"],
+                "two_s": record["two_s"],
+            }
             if record.get("forces_eV_per_A") is not None:
                 atoms.arrays["forces"] = np.asarray(record["forces_eV_per_A"])
             frames.append(atoms)
         path = directory / f"{dataset}_{part}.xyz"
         ase.io.write(path, frames, format="extxyz")
-        meta["files"][part] = {"file": path.name, "count": len(frames),
-                               "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                               "indices": [int(a.info["index"]) for a in frames]}
+        meta["files"][part] = {
+            "file": path.name,
+            "count": len(frames),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "indices": [int(a.info["index"]) for a in frames],
+        }
     (directory / f"{dataset}_split.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta

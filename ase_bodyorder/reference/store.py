@@ -21,8 +21,18 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 __all__ = ["ReferenceStore"]
 
-_SCALARS = ("method", "basis", "spin_policy", "two_s", "spin_square", "iterations",
-            "discarded_weight", "wall_time_s", "energy_Ha", "forces_method")
+_SCALARS = (
+    "method",
+    "basis",
+    "spin_policy",
+    "two_s",
+    "spin_square",
+    "iterations",
+    "discarded_weight",
+    "wall_time_s",
+    "energy_Ha",
+    "forces_method",
+)
 
 
 class ReferenceStore:
@@ -41,8 +51,16 @@ class ReferenceStore:
                 keys.add(row.job_key)
         return keys
 
-    def write(self, key: str, numbers, positions, record: dict | None, *, error: str | None,
-              meta: dict | None = None) -> None:
+    def write(
+        self,
+        key: str,
+        numbers,
+        positions,
+        record: dict | None,
+        *,
+        error: str | None,
+        meta: dict | None = None,
+    ) -> None:
         """Store the outcome of one job (``record`` on success, ``error`` on failure).
 
         The caller runs each key once (see :meth:`finished`); a failed job is run again

@@ -59,16 +59,20 @@ def _clusters(name, protocol, seed, count):
 
 def _log(timings, stage, summary):
     timings[stage] = timings.get(stage, 0.0) + summary.wall_time_s
-    print(f"{stage}: {summary.done} done, {summary.failed} failed, {summary.skipped} skipped, "
-          f"{summary.wall_time_s:.0f} s", flush=True)
+    print(
+        f"{stage}: {summary.done} done, {summary.failed} failed, {summary.skipped} skipped, "
+        f"{summary.wall_time_s:.0f} s",
+        flush=True,
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", default="reference-work")
-    parser.add_argument("--stage", action="append",
-                        choices=["sample", "fci", "export", "mbe", "dmrg"])
+    parser.add_argument(
+        "--stage", action="append", choices=["sample", "fci", "export", "mbe", "dmrg"]
+    )
     args = parser.parse_args(argv)
     stages = args.stage or ["sample", "fci", "export", "mbe", "dmrg"]
     work = Path(args.work)
@@ -82,8 +86,16 @@ def main(argv=None):
 
     if "fci" in stages:
         for name, frames in clusters.items():
-            _log(timings, f"fci {name}", run_jobs(cluster_jobs(frames, name, FCI), stores[name],
-                                                 workers=args.workers, label=f"FCI {name}"))
+            _log(
+                timings,
+                f"fci {name}",
+                run_jobs(
+                    cluster_jobs(frames, name, FCI),
+                    stores[name],
+                    workers=args.workers,
+                    label=f"FCI {name}",
+                ),
+            )
     if "export" in stages:
         for name, frames in clusters.items():
             export_dataset(stores[name], frames, name, FCI, HERE, split_seed=SPLIT_SEED)
@@ -91,69 +103,118 @@ def main(argv=None):
         for name, frames in clusters.items():
             chosen = [frames[i] for i in tests[name][:N_MBE]]
             mbe_store = ReferenceStore(work / f"{name}-mbe.db")
-            _log(timings, f"mbe {name}", run_jobs(mbe_jobs(chosen, name, FCI), mbe_store,
-                                                 workers=args.workers, label=f"MBE {name}"))
+            _log(
+                timings,
+                f"mbe {name}",
+                run_jobs(
+                    mbe_jobs(chosen, name, FCI),
+                    mbe_store,
+                    workers=args.workers,
+                    label=f"MBE {name}",
+                ),
+            )
             results = [reference_mbe(mbe_store, a, name, FCI) for a in chosen]
             out = HERE / f"{name}_mbe_fci_sto6g.json"
-            out.write_text(json.dumps({"dataset": name, "calculation": FCI.to_dict(),
-                                       "clusters": results}) + "\n")
+            out.write_text(
+                json.dumps({"dataset": name, "calculation": FCI.to_dict(), "clusters": results})
+                + "\n"
+            )
     if "dmrg" in stages:
         rows = []
         for name, frames in clusters.items():
             chosen = [frames[i] for i in tests[name][:5]]
-            _log(timings, f"dmrg-validation {name}",
-                 run_jobs(cluster_jobs(chosen, name, DMRG), stores[name],
-                          workers=args.workers, label=f"DMRG {name}"))
+            _log(
+                timings,
+                f"dmrg-validation {name}",
+                run_jobs(
+                    cluster_jobs(chosen, name, DMRG),
+                    stores[name],
+                    workers=args.workers,
+                    label=f"DMRG {name}",
+                ),
+            )
             for atoms in chosen:
                 i = int(atoms.info["index"])
                 fci = stores[name].record(f"{name}/{i}/fci/sto-6g/lowest")
                 dmrg = stores[name].record(f"{name}/{i}/dmrg/sto-6g/lowest")
                 if fci is None or dmrg is None:
                     continue
-                rows.append({
-                    "dataset": name, "cluster": i,
-                    "fci_energy_Ha": fci["energy_Ha"], "dmrg_energy_Ha": dmrg["energy_Ha"],
-                    "energy_difference_Ha": dmrg["energy_Ha"] - fci["energy_Ha"],
-                    "max_force_difference_eV_per_A": float(np.abs(
-                        np.subtract(dmrg["forces_eV_per_A"], fci["forces_eV_per_A"])).max()),
-                    "dmrg_sweeps": dmrg["iterations"],
-                    "dmrg_discarded_weight": dmrg["discarded_weight"],
-                    "fci_wall_time_s": fci["wall_time_s"], "dmrg_wall_time_s": dmrg["wall_time_s"],
-                })
+                rows.append(
+                    {
+                        "dataset": name,
+                        "cluster": i,
+                        "fci_energy_Ha": fci["energy_Ha"],
+                        "dmrg_energy_Ha": dmrg["energy_Ha"],
+                        "energy_difference_Ha": dmrg["energy_Ha"] - fci["energy_Ha"],
+                        "max_force_difference_eV_per_A": float(
+                            np.abs(
+                                np.subtract(dmrg["forces_eV_per_A"], fci["forces_eV_per_A"])
+                            ).max()
+                        ),
+                        "dmrg_sweeps": dmrg["iterations"],
+                        "dmrg_discarded_weight": dmrg["discarded_weight"],
+                        "fci_wall_time_s": fci["wall_time_s"],
+                        "dmrg_wall_time_s": dmrg["wall_time_s"],
+                    }
+                )
         (HERE / "dmrg_validation_h8.json").write_text(json.dumps(rows, indent=1) + "\n")
         for name, frames in transfer.items():
-            _log(timings, f"dmrg {name}", run_jobs(cluster_jobs(frames, name, DMRG), stores[name],
-                                                  workers=args.workers, label=f"DMRG {name}"))
+            _log(
+                timings,
+                f"dmrg {name}",
+                run_jobs(
+                    cluster_jobs(frames, name, DMRG),
+                    stores[name],
+                    workers=args.workers,
+                    label=f"DMRG {name}",
+                ),
+            )
             records = stores[name].records(
-                f"{name}/{int(a.info['index'])}/dmrg/sto-6g/lowest" for a in frames)
+                f"{name}/{int(a.info['index'])}/dmrg/sto-6g/lowest" for a in frames
+            )
             out = []
             for atoms in frames:
                 record = records.get(f"{name}/{int(atoms.info['index'])}/dmrg/sto-6g/lowest")
                 if record is None:
                     continue
                 atoms = atoms.copy()
-                atoms.info = {"index": int(atoms.info["index"]), "dataset": name,
-                              "energy": record["energy_eV"], "energy_Ha": record["energy_Ha"],
-                              "two_s": record["two_s"], "dmrg_sweeps": record["iterations"],
-                              "dmrg_discarded_weight": record["discarded_weight"]}
+                atoms.info = {
+                    "index": int(atoms.info["index"]),
+                    "dataset": name,
+                    "energy": record["energy_eV"],
+                    "energy_Ha": record["energy_Ha"],
+                    "two_s": record["two_s"],
+                    "dmrg_sweeps": record["iterations"],
+                    "dmrg_discarded_weight": record["discarded_weight"],
+                }
                 atoms.arrays["forces"] = np.asarray(record["forces_eV_per_A"])
                 out.append(atoms)
             ase.io.write(HERE / f"{name}_dmrg_sto6g.xyz", out, format="extxyz")
 
-    provenance.update({
-        "generator": "python -m ase_bodyorder.data.reference.regenerate",
-        "datasets": {name: {"protocol": type(p).__name__, "parameters": vars(p) | {},
-                            "seed": seed, "count": N_CLUSTERS}
-                     for name, (p, seed) in {**DATASETS}.items()},
-        "transfer_sets": {name: {"protocol": type(p).__name__, "seed": seed,
-                                 "count": N_TRANSFER} for name, (p, seed) in TRANSFER.items()},
-        "split_seed": SPLIT_SEED,
-        "mbe_clusters": f"first {N_MBE} test clusters of each density",
-        "calculations": {"fci": FCI.to_dict(), "dmrg": DMRG.to_dict()},
-        "versions": package_versions(),
-        "wall_time_s": timings,
-        "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
-    })
+    provenance.update(
+        {
+            "generator": "python -m ase_bodyorder.data.reference.regenerate",
+            "datasets": {
+                name: {
+                    "protocol": type(p).__name__,
+                    "parameters": vars(p) | {},
+                    "seed": seed,
+                    "count": N_CLUSTERS,
+                }
+                for name, (p, seed) in {**DATASETS}.items()
+            },
+            "transfer_sets": {
+                name: {"protocol": type(p).__name__, "seed": seed, "count": N_TRANSFER}
+                for name, (p, seed) in TRANSFER.items()
+            },
+            "split_seed": SPLIT_SEED,
+            "mbe_clusters": f"first {N_MBE} test clusters of each density",
+            "calculations": {"fci": FCI.to_dict(), "dmrg": DMRG.to_dict()},
+            "versions": package_versions(),
+            "wall_time_s": timings,
+            "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    )
     provenance_path.write_text(json.dumps(provenance, indent=1, default=str) + "\n")
 
 

@@ -20,7 +20,7 @@ from .expansion import (
 )
 from .models.base import AtomicModel, ClusterModel, FragmentBatch, Model, SystemResult
 
-__all__ = ["BodyOrderResult", "decompose", "plan_for"]
+__all__ = ["BodyOrderResult", "decompose", "forces_per_order", "plan_for"]
 
 
 @dataclass
@@ -193,8 +193,34 @@ def decompose(
     raise TypeError(f"{model!r} is neither an AtomicModel nor a ClusterModel")
 
 
-def _roundoff(model: Model, cancellation: np.ndarray) -> np.ndarray:
-    return torch.finfo(model.dtype).eps * cancellation
+def forces_per_order(plan: ExpansionPlan, flat_energies, positions) -> np.ndarray:
+    """F^(n) = -dE^(n)/dR, shape (K, N, 3) (eV/Angstrom), by autograd.
+
+    ``flat_energies`` are the per-atom energies of the plan's flat entries, computed from
+    ``positions`` (a tensor requiring grad); one backward pass per order through the same
+    packed evaluation.
+    """
+    per_order = atomic_orders_torch(plan, flat_energies).sum(dim=0)
+    out = np.zeros((plan.max_order, plan.n_atoms, 3))
+    for n in range(plan.max_order):
+        if per_order[n].requires_grad:
+            (grad,) = torch.autograd.grad(per_order[n], positions, retain_graph=True)
+            out[n] = -grad.numpy()
+    return out
+
+
+def _result(plan, model, system: SystemResult, terms, **arrays) -> BodyOrderResult:
+    return BodyOrderResult(
+        max_order=plan.max_order,
+        energy_eV=float(system.energy),
+        energies_eV=terms.energies_eV,
+        residual_eV=float(system.energy - terms.energies_eV.sum()),
+        cancellation_eV=terms.cancellation_eV,
+        roundoff_eV=torch.finfo(model.dtype).eps * terms.cancellation_eV,
+        n_subclusters=plan.n_subclusters,
+        n_screened_out=plan.n_screened_out,
+        **arrays,
+    )
 
 
 def _atomic(plan, atoms, model: AtomicModel, forces: bool, system: SystemResult):
@@ -206,29 +232,17 @@ def _atomic(plan, atoms, model: AtomicModel, forces: bool, system: SystemResult)
     )
     flat_energies = model.fragment_energies(batch)
     terms = atomic_orders(plan, flat_energies.detach().to(torch.float64).numpy())
-    forces_per_order = None
-    if forces:
-        per_order = atomic_orders_torch(plan, flat_energies).sum(dim=0)
-        forces_per_order = np.zeros((plan.max_order, plan.n_atoms, 3))
-        for n in range(plan.max_order):
-            if per_order[n].requires_grad:
-                (grad,) = torch.autograd.grad(per_order[n], positions, retain_graph=True)
-                forces_per_order[n] = -grad.numpy()
     residual_per_atom = None
     if system.energies is not None:
         residual_per_atom = system.energies - terms.energies_per_atom_eV.sum(axis=1)
-    return BodyOrderResult(
-        max_order=plan.max_order,
-        energy_eV=float(system.energy),
-        energies_eV=terms.energies_eV,
-        residual_eV=float(system.energy - terms.energies_eV.sum()),
-        cancellation_eV=terms.cancellation_eV,
-        roundoff_eV=_roundoff(model, terms.cancellation_eV),
-        n_subclusters=plan.n_subclusters,
-        n_screened_out=plan.n_screened_out,
+    return _result(
+        plan,
+        model,
+        system,
+        terms,
         energies_per_atom_eV=terms.energies_per_atom_eV,
         residual_per_atom_eV=residual_per_atom,
-        forces_eV_per_A=forces_per_order,
+        forces_eV_per_A=forces_per_order(plan, flat_energies, positions) if forces else None,
     )
 
 
@@ -238,14 +252,5 @@ def _cluster(plan, atoms, model: ClusterModel, forces: bool, system: SystemResul
     )
     energies, flat_forces = model.fragment_totals(batch, forces=forces)
     terms = cluster_orders(plan, energies)
-    return BodyOrderResult(
-        max_order=plan.max_order,
-        energy_eV=float(system.energy),
-        energies_eV=terms.energies_eV,
-        residual_eV=float(system.energy - terms.energies_eV.sum()),
-        cancellation_eV=terms.cancellation_eV,
-        roundoff_eV=_roundoff(model, terms.cancellation_eV),
-        n_subclusters=plan.n_subclusters,
-        n_screened_out=plan.n_screened_out,
-        forces_eV_per_A=cluster_order_forces(plan, flat_forces) if forces else None,
-    )
+    order_forces = cluster_order_forces(plan, flat_forces) if forces else None
+    return _result(plan, model, system, terms, forces_eV_per_A=order_forces)

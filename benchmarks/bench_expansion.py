@@ -14,8 +14,8 @@ import time
 import numpy as np
 import torch
 
-from ase_bodyorder.decompose import plan_for
-from ase_bodyorder.expansion import atomic_orders, atomic_orders_torch
+from ase_bodyorder.decompose import forces_per_order, plan_for
+from ase_bodyorder.expansion import atomic_orders
 from ase_bodyorder.models import FragmentBatch, hydrogen_demo_model
 from ase_bodyorder.reference import HighDensity, sample_clusters
 
@@ -25,10 +25,7 @@ def packed(plan, atoms, model, forces):
     batch = FragmentBatch(plan.flat_positions(positions), atoms.numbers[plan.atoms], plan.offsets)
     energies = model.fragment_energies(batch)
     if forces:
-        per_order = atomic_orders_torch(plan, energies).sum(dim=0)
-        for n in range(plan.max_order):
-            if per_order[n].requires_grad:
-                torch.autograd.grad(per_order[n], positions, retain_graph=True)
+        forces_per_order(plan, energies, positions)
     return atomic_orders(plan, energies.detach().numpy()).energies_eV
 
 
@@ -42,10 +39,7 @@ def one_by_one(plan, atoms, model, forces):
         parts.append(model.fragment_energies(one))
     energies = torch.cat(parts)
     if forces:
-        per_order = atomic_orders_torch(plan, energies).sum(dim=0)
-        for n in range(plan.max_order):
-            if per_order[n].requires_grad:
-                torch.autograd.grad(per_order[n], positions, retain_graph=True)
+        forces_per_order(plan, energies, positions)
     return atomic_orders(plan, energies.detach().numpy()).energies_eV
 
 

@@ -12,6 +12,7 @@ from .errors import BodyOrderError, PlanTooLargeError, StructureError
 from .plan import (
     DEFAULT_MAX_SUBCLUSTERS,
     ExpansionPlan,
+    PackedOffsets,
     Screening,
     parse_subcluster_label,
     plan_expansion,
@@ -23,6 +24,7 @@ __all__ = [
     "BodyOrderError",
     "ExpansionPlan",
     "OrderTerms",
+    "PackedOffsets",
     "PlanTooLargeError",
     "Screening",
     "StructureError",

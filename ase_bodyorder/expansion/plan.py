@@ -37,6 +37,7 @@ from .errors import BodyOrderError, PlanTooLargeError, StructureError
 __all__ = [
     "DEFAULT_MAX_SUBCLUSTERS",
     "ExpansionPlan",
+    "PackedOffsets",
     "Screening",
     "parse_subcluster_label",
     "plan_expansion",
@@ -65,8 +66,28 @@ class Screening:
             raise BodyOrderError(f"screening layers must be >= 1, got {self.layers}")
 
 
+class PackedOffsets:
+    """Flat entries packed contiguously per fragment, described by ``self.offsets``."""
+
+    offsets: np.ndarray
+
+    @property
+    def n_fragments(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Number of entries of every fragment."""
+        return np.diff(self.offsets)
+
+    @property
+    def fragment(self) -> np.ndarray:
+        """Fragment index of every flat entry."""
+        return np.repeat(np.arange(self.n_fragments), self.sizes)
+
+
 @dataclass(frozen=True, eq=False)
-class ExpansionPlan:
+class ExpansionPlan(PackedOffsets):
     """Distinct sub-clusters, packed flat, with the weights that turn energies into orders.
 
     Sub-cluster ``f`` holds the flat entries ``offsets[f]:offsets[f+1]``; flat entry ``k``
@@ -95,16 +116,7 @@ class ExpansionPlan:
 
     @property
     def n_subclusters(self) -> int:
-        return len(self.offsets) - 1
-
-    @property
-    def sizes(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    @property
-    def fragment(self) -> np.ndarray:
-        """Sub-cluster index of every flat entry."""
-        return np.repeat(np.arange(self.n_subclusters), self.sizes)
+        return self.n_fragments
 
     def flat_positions(self, positions=None, cell=None):
         """Cartesian positions (Angstrom) of every flat entry, numpy or torch."""

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from ase.data import chemical_symbols
 
-from ..expansion import BodyOrderError, Screening
+from ..expansion import BodyOrderError, PackedOffsets, Screening
 
 __all__ = [
     "AtomicModel",
@@ -50,7 +50,7 @@ class SystemResult:
 
 
 @dataclass(frozen=True, eq=False)
-class FragmentBatch:
+class FragmentBatch(PackedOffsets):
     """Many isolated sub-clusters packed flat, contiguous per sub-cluster.
 
     ``positions`` (Angstrom) is a torch tensor (possibly requiring grad) for atomic models
@@ -61,18 +61,6 @@ class FragmentBatch:
     positions: object
     numbers: np.ndarray
     offsets: np.ndarray
-
-    @property
-    def n_fragments(self) -> int:
-        return len(self.offsets) - 1
-
-    @property
-    def sizes(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    @property
-    def fragment(self) -> np.ndarray:
-        return np.repeat(np.arange(self.n_fragments), self.sizes)
 
     def intra_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """All ordered pairs ``(i, j)``, ``i != j``, of flat entries in the same fragment."""

@@ -194,24 +194,51 @@ def _mo_integrals(mf):
     return h1, g2
 
 
-def _fci(mf, two_s: int, gradient: bool):
+def _fci_state(mol, h1, g2, two_s: int):
+    """FCI ground state of spin S = two_s/2: ``(energy, civec, nelec, <S^2>, solver)``.
+
+    Singlets use the singlet-adapted solver (``direct_spin0``); other spins use the
+    Sz = S sector with a spin penalty. If the state found is not the requested spin
+    (near-degenerate states can defeat the penalty), several roots of the plain solver
+    are computed and the lowest one with the requested <S^2> is taken.
+    """
     from pyscf import fci
 
-    mol = mf.mol
     n = mol.nelectron
     nelec = ((n + two_s) // 2, (n - two_s) // 2)
-    s = two_s / 2
-    solver = fci.addons.fix_spin_(fci.direct_spin1.FCI(mol), ss=s * (s + 1), shift=0.5)
+    target = (two_s / 2) * (two_s / 2 + 1)
+    if two_s == 0:
+        solver = fci.direct_spin0.FCI(mol)
+    else:
+        solver = fci.addons.fix_spin_(fci.direct_spin1.FCI(mol), ss=target, shift=0.5)
     solver.conv_tol = 1e-12
     solver.max_cycle = 500
-    h1, g2 = _mo_integrals(mf)
-    energy, civec = solver.kernel(h1, g2, mol.nao, nelec, ecore=mol.energy_nuc())
+    ecore = mol.energy_nuc()
+    energy, civec = solver.kernel(h1, g2, mol.nao, nelec, ecore=ecore)
     ss = solver.spin_square(civec, mol.nao, nelec)[0]
-    if abs(ss - s * (s + 1)) > 1e-6:
-        raise ElectronicStructureError(
-            f"FCI returned <S^2> = {ss:.6f}, not the requested {s * (s + 1):.2f} (2S = {two_s})"
-        )
-    out = {"energy_Ha": float(energy), "spin_square": float(ss)}
+    if abs(ss - target) <= 1e-6:
+        return float(energy), civec, nelec, float(ss), solver
+    solver = fci.direct_spin1.FCI(mol)
+    solver.conv_tol = 1e-12
+    solver.max_cycle = 500
+    solver.nroots = min(8, fci.cistring.num_strings(mol.nao, nelec[0])
+                        * fci.cistring.num_strings(mol.nao, nelec[1]))
+    energies, civecs = solver.kernel(h1, g2, mol.nao, nelec, ecore=ecore)
+    for e, c in sorted(zip(np.atleast_1d(energies), civecs), key=lambda item: item[0]):
+        ss = solver.spin_square(c, mol.nao, nelec)[0]
+        if abs(ss - target) <= 1e-6:
+            return float(e), c, nelec, float(ss), solver
+    raise ElectronicStructureError(
+        f"FCI found no state with <S^2> = {target:.2f} (2S = {two_s}) among the "
+        f"{solver.nroots} lowest roots"
+    )
+
+
+def _fci(mf, two_s: int, gradient: bool):
+    mol = mf.mol
+    h1, g2 = _mo_integrals(mf)
+    energy, civec, nelec, ss, solver = _fci_state(mol, h1, g2, two_s)
+    out = {"energy_Ha": energy, "spin_square": ss}
     if gradient:
         dm1, dm2 = solver.make_rdm12(civec, mol.nao, nelec)
         out["gradient_Ha_per_bohr"] = _rdm_gradient(mf, dm1, dm2)

@@ -221,10 +221,12 @@ def _fci_state(mol, h1, g2, two_s: int):
     solver = fci.direct_spin1.FCI(mol)
     solver.conv_tol = 1e-12
     solver.max_cycle = 500
-    solver.nroots = min(8, fci.cistring.num_strings(mol.nao, nelec[0])
-                        * fci.cistring.num_strings(mol.nao, nelec[1]))
+    solver.nroots = min(
+        8, fci.cistring.num_strings(mol.nao, nelec[0]) * fci.cistring.num_strings(mol.nao, nelec[1])
+    )
     energies, civecs = solver.kernel(h1, g2, mol.nao, nelec, ecore=ecore)
-    for e, c in sorted(zip(np.atleast_1d(energies), civecs), key=lambda item: item[0]):
+    roots = zip(np.atleast_1d(energies), civecs, strict=True)
+    for e, c in sorted(roots, key=lambda item: item[0]):
         ss = solver.spin_square(c, mol.nao, nelec)[0]
         if abs(ss - target) <= 1e-6:
             return float(e), c, nelec, float(ss), solver

@@ -1,0 +1,348 @@
+"""Train a small MACE model with ``mace_run_train``, from typed settings, with provenance.
+
+The recipe rewrites copies of the data with the keys ``REF_energy``/``REF_forces`` (mace
+0.3.16 warns that the ASE keys ``energy``/``forces`` are unsafe: ASE moves them into a
+``SinglePointCalculator``), runs ``mace_run_train`` in a subprocess on one CPU thread and
+writes ``provenance.json`` next to the model: hashes of the data, the settings, package
+versions, wall time and the error tables of the training log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..expansion import BodyOrderError
+
+__all__ = ["MACESettings", "train_mace"]
+
+#: command-line options the recipe sets itself (``extra_args`` may not override them)
+_RESERVED = frozenset(
+    {
+        "name",
+        "work_dir",
+        "model_dir",
+        "log_dir",
+        "checkpoints_dir",
+        "results_dir",
+        "train_file",
+        "valid_file",
+        "test_file",
+        "energy_key",
+        "forces_key",
+        "device",
+        "save_cpu",
+    }
+)
+
+_MODEL_NAME = "mace"
+
+
+@dataclass(frozen=True)
+class MACESettings:
+    """Hyper-parameters of a small MACE model and its training (Angstrom, eV).
+
+    ``E0s`` is ``"average"`` (least-squares isolated-atom energies from the training set)
+    or a dictionary ``{atomic number: isolated-atom energy in eV}``. ``extra_args`` are
+    further ``mace_run_train`` options, ``{"option_name": value}`` (without ``--``).
+    """
+
+    r_max: float = 4.5
+    num_interactions: int = 2
+    hidden_irreps: str = "16x0e+16x1o"
+    correlation: int = 2
+    max_L: int = 1
+    max_num_epochs: int = 50
+    batch_size: int = 8
+    lr: float = 0.01
+    seed: int = 123
+    E0s: str | dict = "average"
+    default_dtype: str = "float64"
+    extra_args: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not (isinstance(self.r_max, int | float) and math.isfinite(self.r_max)):
+            raise BodyOrderError(f"r_max must be a finite number, got {self.r_max!r}")
+        if self.r_max <= 0:
+            raise BodyOrderError(f"r_max must be positive, got {self.r_max}")
+        for name in ("num_interactions", "correlation", "max_num_epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise BodyOrderError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.max_L, int) or self.max_L < 0:
+            raise BodyOrderError(f"max_L must be a non-negative integer, got {self.max_L!r}")
+        if not isinstance(self.seed, int):
+            raise BodyOrderError(f"seed must be an integer, got {self.seed!r}")
+        if not (isinstance(self.lr, int | float) and self.lr > 0):
+            raise BodyOrderError(f"lr must be a positive number, got {self.lr!r}")
+        if self.default_dtype not in ("float32", "float64"):
+            raise BodyOrderError(
+                f"default_dtype must be 'float32' or 'float64', got {self.default_dtype!r}"
+            )
+        if isinstance(self.E0s, dict):
+            try:
+                e0s = {int(z): float(e) for z, e in self.E0s.items()}
+            except (TypeError, ValueError) as exc:
+                raise BodyOrderError(
+                    f"E0s must map atomic numbers to energies (eV), got {self.E0s!r}"
+                ) from exc
+            if not e0s:
+                raise BodyOrderError("E0s must not be an empty dictionary")
+            object.__setattr__(self, "E0s", e0s)
+        elif self.E0s != "average":
+            raise BodyOrderError(f"E0s must be 'average' or a dict {{Z: energy}}, got {self.E0s!r}")
+        if not isinstance(self.extra_args, dict):
+            raise BodyOrderError(f"extra_args must be a dict, got {self.extra_args!r}")
+        clash = sorted(
+            set(str(k).lstrip("-") for k in self.extra_args)
+            & (_RESERVED | {f.name for f in fields(self)})
+        )
+        if clash:
+            raise BodyOrderError(
+                f"extra_args may not set {', '.join(clash)}: the recipe sets them "
+                "(use the MACESettings fields)"
+            )
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MACESettings:
+        """Settings from a dictionary (e.g. parsed JSON/YAML); unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise BodyOrderError(f"MACE settings must be a dictionary, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BodyOrderError(
+                f"unknown MACE setting(s) {', '.join(map(repr, unknown))}; "
+                f"known settings: {', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        """JSON-compatible dictionary (inverse of :meth:`from_dict`)."""
+        return asdict(self)
+
+    def command_line(self) -> list[str]:
+        """The ``mace_run_train`` options these settings stand for."""
+        e0s = self.E0s if self.E0s == "average" else repr(dict(self.E0s))
+        args = [
+            "--model=MACE",
+            f"--r_max={self.r_max}",
+            f"--num_interactions={self.num_interactions}",
+            f"--hidden_irreps={self.hidden_irreps}",
+            f"--correlation={self.correlation}",
+            f"--max_L={self.max_L}",
+            f"--max_num_epochs={self.max_num_epochs}",
+            f"--batch_size={self.batch_size}",
+            f"--valid_batch_size={self.batch_size}",
+            f"--lr={self.lr}",
+            f"--seed={self.seed}",
+            f"--E0s={e0s}",
+            f"--default_dtype={self.default_dtype}",
+        ]
+        for key, value in self.extra_args.items():
+            key = str(key).lstrip("-")
+            args.append(f"--{key}" if value is None else f"--{key}={value}")
+        return args
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _rewrite_with_ref_keys(source: Path, target: Path) -> int:
+    """Copy an extxyz file with energies/forces under ``REF_energy``/``REF_forces``."""
+    import ase.io
+    import numpy as np
+
+    if not source.is_file():
+        raise BodyOrderError(f"training data file {source} does not exist")
+    try:
+        frames = ase.io.read(source, index=":")
+    except Exception as exc:
+        raise BodyOrderError(f"cannot read training data file {source}: {exc}") from exc
+    if not frames:
+        raise BodyOrderError(f"training data file {source} holds no structures")
+    out = []
+    for index, atoms in enumerate(frames):
+        energy = atoms.info.get("energy", atoms.info.get("REF_energy"))
+        forces = atoms.arrays.get("forces", atoms.arrays.get("REF_forces"))
+        if atoms.calc is not None:
+            results = atoms.calc.results
+            energy = results.get("energy", energy)
+            forces = results.get("forces", forces)
+        if energy is None:
+            raise BodyOrderError(f"structure {index} of {source} has no energy")
+        copy = atoms.copy()
+        copy.calc = None
+        for key in ("energy", "free_energy", "REF_energy"):
+            copy.info.pop(key, None)
+        for key in ("forces", "REF_forces"):
+            if key in copy.arrays:
+                del copy.arrays[key]
+        copy.info["REF_energy"] = float(energy)
+        if forces is not None:
+            copy.arrays["REF_forces"] = np.asarray(forces, dtype=float).reshape(len(atoms), 3)
+        out.append(copy)
+    ase.io.write(target, out, format="extxyz")
+    return len(out)
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    from .. import __version__
+
+    out = {"python": platform.python_version(), "ase-bodyorder": __version__}
+    for name in ("mace-torch", "torch", "e3nn", "ase", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _error_tables(log: str) -> dict:
+    """``{"TRAIN and VALID": [...rows...], "TEST": [...]}`` from mace's error tables."""
+    tables = {}
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if "Error-table on" not in line:
+            continue
+        section = line.split("Error-table on", 1)[1].strip().rstrip(":").strip()
+        rows, header = [], None
+        for row in lines[i + 1 :]:
+            row = row.strip()
+            if row.startswith("+"):
+                continue
+            if not row.startswith("|"):
+                break
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            if header is None:
+                header = cells
+                continue
+            entry = {}
+            for key, value in zip(header, cells, strict=False):
+                try:
+                    entry[key] = float(value)
+                except ValueError:
+                    entry[key] = value
+            rows.append(entry)
+        tables[section] = rows
+    return tables
+
+
+def train_mace(
+    train_xyz: str | os.PathLike,
+    val_xyz: str | os.PathLike | None,
+    test_xyz: str | os.PathLike | None,
+    settings: MACESettings,
+    output_dir: str | os.PathLike,
+    *,
+    timeout: float | None = None,
+) -> Path:
+    """Train MACE on extxyz files (energies in eV, forces in eV/Angstrom) and return the model.
+
+    The energy and forces are read from each structure's ASE calculator or its
+    ``energy``/``forces`` keys. Without ``val_xyz`` mace holds out 10 % of the training
+    set; without ``test_xyz`` there is no test set. The model (``mace.model``, saved for
+    CPU) and ``provenance.json`` are written to ``output_dir``.
+    """
+    if not isinstance(settings, MACESettings):
+        raise BodyOrderError(f"settings must be MACESettings, got {type(settings).__name__}")
+    try:
+        import mace  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "training MACE needs mace-torch: pip install 'ase-bodyorder[mace]'"
+        ) from exc
+    output_dir = Path(output_dir).resolve()
+    data_dir = output_dir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    sources = {"train": train_xyz, "valid": val_xyz, "test": test_xyz}
+    data = {}
+    args = []
+    for role, source in sources.items():
+        if source is None:
+            continue
+        source = Path(source).resolve()
+        target = data_dir / f"{role}.xyz"
+        count = _rewrite_with_ref_keys(source, target)
+        data[role] = {"path": str(source), "sha256": _sha256(source), "structures": count}
+        args.append(f"--{role}_file={target}")
+    if "train" not in data:
+        raise BodyOrderError("train_mace needs a training set")
+
+    command = [
+        sys.executable,
+        "-c",
+        "from mace.cli.run_train import main; main()",
+        f"--name={_MODEL_NAME}",
+        f"--work_dir={output_dir}",
+        f"--model_dir={output_dir}",
+        f"--log_dir={output_dir / 'logs'}",
+        f"--checkpoints_dir={output_dir / 'checkpoints'}",
+        f"--results_dir={output_dir / 'results'}",
+        *args,
+        "--energy_key=REF_energy",
+        "--forces_key=REF_forces",
+        "--device=cpu",
+        "--save_cpu",
+        "--plot=False",
+        *settings.command_line(),
+    ]
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = "1"
+    log_path = output_dir / "mace_run_train.log"
+    start = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as log:
+        try:
+            completed = subprocess.run(
+                command,
+                cwd=output_dir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BodyOrderError(
+                f"mace_run_train did not finish in {timeout} s; see {log_path}"
+            ) from exc
+    wall_time = time.perf_counter() - start
+    log_text = log_path.read_text(encoding="utf-8", errors="replace")
+    model_path = output_dir / f"{_MODEL_NAME}.model"
+    if completed.returncode != 0 or not model_path.is_file():
+        tail = "\n".join(log_text.splitlines()[-20:])
+        raise BodyOrderError(
+            f"mace_run_train failed (exit status {completed.returncode}); log {log_path}:\n{tail}"
+        )
+
+    provenance = {
+        "model": model_path.name,
+        "model_sha256": _sha256(model_path),
+        "recipe": "ase_bodyorder.training.mace.train_mace",
+        "data": data,
+        "settings": settings.to_dict(),
+        "command": command[3:],
+        "versions": _versions(),
+        "wall_time_s": wall_time,
+        "metrics": _error_tables(log_text),
+        "log": log_path.name,
+    }
+    (output_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    return model_path

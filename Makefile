@@ -6,7 +6,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= test,reference,dask
+EXTRAS ?= all,test
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
 export OMP_NUM_THREADS ?= 1

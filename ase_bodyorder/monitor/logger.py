@@ -1,0 +1,82 @@
+"""The ASE route: log body-order statistics along any ASE dynamics."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+from ase import units
+
+from ..calculator import BodyOrderCalculator
+from ..decompose import decompose
+
+__all__ = ["BodyOrderLogger"]
+
+
+class BodyOrderLogger:
+    """Append one JSON line per call with thermodynamics and the body-order expansion.
+
+    Attach it to ASE dynamics: ``dyn.attach(BodyOrderLogger(dyn, atoms, "bo.jsonl"),
+    interval=10)``. If the atoms' calculator is a
+    :class:`~ase_bodyorder.BodyOrderCalculator`, its expansion is used (computed on
+    request when its stride skipped this step); otherwise pass ``model`` (and
+    ``max_order``, ``r_mbe``) and the expansion is computed here. The file is read back
+    by :func:`~ase_bodyorder.monitor.read_ase_log` into the same table as an i-PI run.
+
+    Columns: ``step``, ``time_fs``, ``temperature_K``, ``potential_eV``,
+    ``conserved_eV`` (potential + kinetic), ``body_order_energies_eV`` (K, per cell),
+    ``body_order_energies_per_atom_eV`` (K), ``body_order_shares`` (K, first NaN as null),
+    ``body_order_residual_eV``.
+    """
+
+    def __init__(
+        self,
+        dyn,
+        atoms,
+        logfile,
+        *,
+        model=None,
+        max_order: int = 3,
+        r_mbe: float | None = None,
+        mode: str = "a",
+    ):
+        self.dyn = dyn
+        self.atoms = atoms
+        self.model = model
+        self.max_order = max_order
+        self.r_mbe = r_mbe
+        self.path = logfile
+        with open(self.path, mode):
+            pass
+
+    def _expansion(self):
+        calc = self.atoms.calc
+        if self.model is None and isinstance(calc, BodyOrderCalculator):
+            calc.get_property("body_order_energies", self.atoms)
+            return calc.body_order
+        if self.model is None:
+            raise ValueError(
+                "BodyOrderLogger needs model= unless the atoms use a BodyOrderCalculator"
+            )
+        return decompose(self.atoms, self.model, max_order=self.max_order, r_mbe=self.r_mbe)
+
+    def __call__(self):
+        body = self._expansion()
+        n = len(self.atoms)
+        potential = float(self.atoms.get_potential_energy())
+        kinetic = float(self.atoms.get_kinetic_energy())
+        shares = [None if not math.isfinite(x) else float(x) for x in body.shares]
+        record = {
+            "step": int(getattr(self.dyn, "nsteps", 0)),
+            "time_fs": float(self.dyn.get_time() / units.fs) if self.dyn is not None else 0.0,
+            "temperature_K": float(self.atoms.get_temperature()),
+            "potential_eV": potential,
+            "conserved_eV": potential + kinetic,
+            "body_order_energies_eV": np.asarray(body.energies_eV).tolist(),
+            "body_order_energies_per_atom_eV": (np.asarray(body.energies_eV) / n).tolist(),
+            "body_order_shares": shares,
+            "body_order_residual_eV": float(body.residual_eV),
+        }
+        with open(self.path, "a") as stream:
+            stream.write(json.dumps(record) + "\n")

@@ -1,0 +1,225 @@
+"""Read body-order statistics along a trajectory into one table.
+
+Two sources, one result (:class:`BodyOrderTrace`):
+
+* an i-PI run: the property file (``PREFIX.out``) and the extras trajectories written
+  by ``<trajectory extra_type="body_order_..."> extras </trajectory>``;
+* the ASE route: the JSON-lines log of :class:`~ase_bodyorder.monitor.BodyOrderLogger`.
+
+Energies are in eV (total per cell and per atom), time in fs, temperature in K.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..expansion import BodyOrderError
+
+__all__ = ["BodyOrderTrace", "read_ase_log", "read_ipi_extras", "read_ipi_properties", "read_run"]
+
+_HEADER = re.compile(r"#EXTRAS\w*\(([^)]*)\)#\s*Step:\s*(\d+)")
+_COLUMN = re.compile(r"#\s*(?:column|cols\.)\s+(\d+)(?:-(\d+))?\s*-->\s*([^\s:]+)")
+_PS_TO_FS = 1000.0
+
+
+@dataclass
+class BodyOrderTrace:
+    """Body-order statistics of the monitored frames of a trajectory.
+
+    ``step``, ``time_fs``: per monitored frame; ``energies_eV`` (F, K) per cell,
+    ``energies_per_atom_eV`` (F, K), ``shares`` (F, K; first column NaN), ``residual_eV``
+    (F,); ``properties`` holds the thermodynamic columns of every step (``step``,
+    ``time_fs``, ``temperature_K``, ``potential_eV``, ``conserved_eV`` where available).
+    """
+
+    step: np.ndarray
+    time_fs: np.ndarray
+    energies_eV: np.ndarray
+    energies_per_atom_eV: np.ndarray
+    shares: np.ndarray
+    residual_eV: np.ndarray
+    properties: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def max_order(self) -> int:
+        return self.energies_eV.shape[1] if self.energies_eV.ndim == 2 else 0
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
+def read_ipi_extras(path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Parse an i-PI extras trajectory: ``(keys, steps, values)``.
+
+    ``values[i]`` holds the numbers written after the i-th ``#EXTRAS(keys)# Step: N``
+    header (the keys' values stacked horizontally, as i-PI writes them). Steps are
+    i-PI's 1-based steps after the move. A truncated last block is dropped.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise BodyOrderError(f"no extras file {path}")
+    keys, steps, rows = None, [], []
+    current = None
+    for line in path.read_text().splitlines():
+        match = _HEADER.search(line)
+        if match:
+            if current is not None:
+                rows.append(current)
+            keys = [k.strip() for k in match.group(1).split(",")]
+            steps.append(int(match.group(2)))
+            current = []
+            continue
+        if current is not None and line.strip():
+            current.extend(float(x) for x in line.split())
+    if current is not None:
+        rows.append(current)
+    if not steps:
+        return [], np.zeros(0, dtype=int), np.zeros((0, 0))
+    width = max(len(r) for r in rows)
+    complete = [i for i, r in enumerate(rows) if len(r) == width]
+    values = np.array([rows[i] for i in complete], dtype=float)
+    return keys, np.array(steps)[complete], values
+
+
+def read_ipi_properties(path) -> dict[str, np.ndarray]:
+    """Columns of an i-PI property file, named as in its header (units stripped), plus
+    ``time_fs``, ``temperature_K``, ``potential_eV``, ``conserved_eV`` aliases when the
+    file has them in picosecond / kelvin / electronvolt."""
+    path = Path(path)
+    if not path.exists():
+        raise BodyOrderError(f"no property file {path}")
+    names, data = {}, []
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            match = _COLUMN.search(line)
+            if match:
+                first = int(match.group(1)) - 1
+                names[first] = match.group(3)
+            continue
+        if line.strip():
+            data.append([float(x) for x in line.split()])
+    width = max((len(r) for r in data), default=0)
+    array = np.array([r for r in data if len(r) == width], dtype=float).reshape(-1, width)
+    out = {}
+    for column, raw in sorted(names.items()):
+        if column < width:
+            out[raw] = array[:, column]
+    aliases = {
+        "time{picosecond}": ("time_fs", _PS_TO_FS),
+        "temperature{kelvin}": ("temperature_K", 1.0),
+        "potential{electronvolt}": ("potential_eV", 1.0),
+        "conserved{electronvolt}": ("conserved_eV", 1.0),
+    }
+    for raw, (alias, factor) in aliases.items():
+        if raw in out:
+            out[alias] = out[raw] * factor
+    if "step" in out:
+        out["step"] = out["step"].astype(int)
+    return out
+
+
+_SCALAR_KEYS = frozenset(
+    {"body_order_residual", "body_order_order", "body_order_computed", "body_order_call"}
+)
+
+
+def _split_columns(keys, values) -> dict[str, np.ndarray]:
+    """Split i-PI's horizontally stacked extras into per-key arrays.
+
+    Scalar keys take one column; every other key takes K columns, with K inferred from
+    the width.
+    """
+    n_scalar = sum(k in _SCALAR_KEYS for k in keys)
+    n_list = len(keys) - n_scalar
+    width = values.shape[1]
+    max_order = (width - n_scalar) // n_list if n_list else 1
+    if n_list and n_scalar + n_list * max_order != width:
+        raise BodyOrderError(f"extras columns {keys} do not divide into {width} values")
+    out, start = {}, 0
+    for key in keys:
+        size = 1 if key in _SCALAR_KEYS else max_order
+        out[key] = values[:, start : start + size]
+        start += size
+    return out
+
+
+def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrderTrace:
+    """Read an i-PI run directory (property file and body-order extras of one bead).
+
+    Every ``PREFIX.*_<bead>`` extras file with ``body_order_*`` keys is read; frames are
+    matched by step and only the frames where the expansion was computed are kept.
+    """
+    run_dir = Path(run_dir)
+    properties = read_ipi_properties(run_dir / f"{prefix}.out")
+    by_key: dict[str, dict[int, np.ndarray]] = {}
+    for path in sorted(run_dir.glob(f"{prefix}.*_{bead}")):
+        keys, steps, values = read_ipi_extras(path)
+        if not keys or not all(k.startswith("body_order") for k in keys) or not len(steps):
+            continue
+        for key, array in _split_columns(keys, values).items():
+            by_key[key] = dict(zip(steps.tolist(), array, strict=True))
+    if "body_order_energies" not in by_key:
+        raise BodyOrderError(f"no body_order_energies extras ({prefix}.*_{bead}) in {run_dir}")
+    steps = sorted(set.intersection(*(set(v) for v in by_key.values())))
+    if "body_order_computed" in by_key:
+        steps = [s for s in steps if by_key["body_order_computed"][s][0] > 0.5]
+    k = len(next(iter(by_key["body_order_energies"].values())))
+
+    def column(key, width):
+        if key not in by_key:
+            return np.full((len(steps), width), np.nan)
+        return np.array([by_key[key][s] for s in steps], dtype=float).reshape(len(steps), width)
+
+    step = np.array(steps, dtype=int)
+    reference = properties.get("step", step)
+    time_fs = np.interp(step, reference, properties.get("time_fs", np.zeros(len(reference))))
+    return BodyOrderTrace(
+        step=step,
+        time_fs=time_fs,
+        energies_eV=column("body_order_energies", k),
+        energies_per_atom_eV=column("body_order_energies_per_atom", k),
+        shares=column("body_order_shares", k),
+        residual_eV=column("body_order_residual", 1)[:, 0],
+        properties=properties,
+        source=str(run_dir),
+    )
+
+
+def read_ase_log(path) -> BodyOrderTrace:
+    """Read the JSON-lines log written by :class:`~ase_bodyorder.monitor.BodyOrderLogger`."""
+    path = Path(path)
+    if not path.exists():
+        raise BodyOrderError(f"no body-order log {path}")
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    frames = [r for r in records if r.get("body_order_energies_eV") is not None]
+    if not frames:
+        raise BodyOrderError(f"{path} holds no body-order frames")
+
+    def stack(key):
+        rows = [r[key] if isinstance(r[key], list) else [r[key]] for r in frames]
+        array = np.array([[np.nan if v is None else v for v in row] for row in rows], float)
+        return array if isinstance(frames[0][key], list) else array[:, 0]
+
+    properties = {
+        "step": np.array([r["step"] for r in records], dtype=int),
+        "time_fs": np.array([r["time_fs"] for r in records], dtype=float),
+        "temperature_K": np.array([r["temperature_K"] for r in records], dtype=float),
+        "potential_eV": np.array([r["potential_eV"] for r in records], dtype=float),
+        "conserved_eV": np.array([r["conserved_eV"] for r in records], dtype=float),
+    }
+    return BodyOrderTrace(
+        step=np.array([r["step"] for r in frames], dtype=int),
+        time_fs=stack("time_fs"),
+        energies_eV=stack("body_order_energies_eV"),
+        energies_per_atom_eV=stack("body_order_energies_per_atom_eV"),
+        shares=stack("body_order_shares"),
+        residual_eV=stack("body_order_residual_eV"),
+        properties=properties,
+        source=str(path),
+    )

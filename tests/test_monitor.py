@@ -1,0 +1,101 @@
+"""Monitoring: statistics of correlated series, the ASE logger, i-PI file readers, reports."""
+
+import numpy as np
+import pytest
+from ase.md.verlet import VelocityVerlet
+from conftest import random_cluster
+
+from ase_bodyorder import BodyOrderCalculator, decompose
+from ase_bodyorder.models import AxilrodTellerMuto, LennardJones, SumModel
+from ase_bodyorder.monitor import (
+    BodyOrderLogger,
+    autocorrelation_time,
+    load_trace,
+    mean_and_error,
+    read_ipi_extras,
+    report_text,
+    share_ranges,
+    write_plots,
+)
+
+
+def _ar1(phi, n, rng):
+    x = np.zeros(n)
+    noise = rng.normal(size=n)
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + noise[t]
+    return x
+
+
+def test_autocorrelation_time_of_an_ar1_process():
+    rng = np.random.default_rng(0)
+    phi = 0.8
+    expected = (1 + phi) / (1 - phi)  # 9
+    taus = [autocorrelation_time(_ar1(phi, 20000, rng)) for _ in range(3)]
+    assert np.mean(taus) == pytest.approx(expected, rel=0.15)
+    assert autocorrelation_time(rng.normal(size=5000)) == pytest.approx(1.0, abs=0.2)
+
+
+def test_error_of_the_mean_matches_the_spread_of_independent_runs():
+    rng = np.random.default_rng(1)
+    runs = [_ar1(0.9, 4000, rng) for _ in range(40)]
+    spread = np.std([r.mean() for r in runs], ddof=1)
+    estimated = np.mean([mean_and_error(r).error for r in runs])
+    assert estimated == pytest.approx(spread, rel=0.35)
+    naive = np.mean([r.std() / np.sqrt(len(r)) for r in runs])
+    assert naive < 0.5 * spread  # ignoring correlation would underestimate the error
+
+
+ARGON = SumModel(
+    LennardJones(epsilon=0.0104, sigma=3.4, cutoff=8.0), AxilrodTellerMuto(C9=50.0, cutoff=8.0)
+)
+
+
+def test_ase_logger_round_trip_and_report(tmp_path):
+    atoms = random_cluster(6, seed=8, radius=4.5, min_distance=3.4)
+    atoms.set_chemical_symbols(["Ar"] * 6)
+    atoms.calc = BodyOrderCalculator(ARGON, max_order=3, stride=0)
+    atoms.set_momenta(np.random.default_rng(0).normal(0, 0.3, size=(6, 3)))
+    dyn = VelocityVerlet(atoms, timestep=2.0)
+    log = tmp_path / "bo.jsonl"
+    dyn.attach(BodyOrderLogger(dyn, atoms, log), interval=5)
+    dyn.run(20)
+    trace = load_trace(log)
+    assert len(trace) == 5 and trace.max_order == 3
+    assert trace.step.tolist() == [0, 5, 10, 15, 20]
+    expected = decompose(atoms, ARGON, max_order=3)
+    np.testing.assert_allclose(trace.energies_eV[-1], expected.energies_eV, atol=1e-12)
+    np.testing.assert_allclose(trace.energies_per_atom_eV[-1], expected.energies_eV / 6)
+    assert np.isnan(trace.shares[:, 0]).all() and np.isfinite(trace.shares[:, 1:]).all()
+    text = report_text(trace)
+    assert "2" in text and "residual" in text and "conserved drift" in text
+    paths = write_plots(trace, tmp_path / "plots")
+    assert all(p.stat().st_size > 1000 for p in paths)
+    ranges = share_ranges([trace])
+    assert set(ranges) == {2, 3} and ranges[2][0] <= ranges[2][1]
+
+
+def test_ase_logger_with_an_explicit_model(tmp_path):
+    atoms = random_cluster(5, seed=3, radius=4.0, min_distance=3.3)
+    atoms.set_chemical_symbols(["Ar"] * 5)
+    atoms.calc = BodyOrderCalculator(ARGON, max_order=2, stride=0)
+    dyn = VelocityVerlet(atoms, timestep=2.0)
+    logger = BodyOrderLogger(dyn, atoms, tmp_path / "x.jsonl", model=ARGON, max_order=3)
+    logger()
+    trace = load_trace(tmp_path / "x.jsonl")
+    assert trace.max_order == 3
+
+
+def test_read_ipi_extras_parses_stacked_keys(tmp_path):
+    path = tmp_path / "simulation.bo_status_0"
+    path.write_text(
+        " #EXTRAS(body_order_residual,body_order_computed)# Step:           1 \n"
+        "  1.0e-03  1.0e+00\n"
+        " #EXTRAS(body_order_residual,body_order_computed)# Step:           6 \n"
+        "  nan  0.0e+00\n"
+        " #EXTRAS(body_order_residual,body_order_computed)# Step:          11 \n"
+    )
+    keys, steps, values = read_ipi_extras(path)
+    assert keys == ["body_order_residual", "body_order_computed"]
+    assert steps.tolist() == [1, 6]  # the truncated last block is dropped
+    assert values[0].tolist() == [1e-3, 1.0] and np.isnan(values[1, 0])

@@ -1,0 +1,497 @@
+"""Exported metatomic models (``mtt export``/``mtt train`` output: PET, SOAP-BPNN, ...).
+
+:class:`MetatomicModel` evaluates all sub-clusters of an expansion in **one** model call:
+the fragments are packed as a disjoint union into a single non-periodic
+``metatomic.torch.System`` whose neighbour lists only hold pairs *inside* each fragment,
+so no information flows between fragments. Whole structures (periodic or not) go through
+metatomic's own neighbour lists (vesin), independently of the packed path.
+
+What the expansion's exact screening is told (:meth:`MetatomicModel._screening_parameters`):
+
+* ``cutoff``: the largest cutoff of the neighbour lists the model requests (Angstrom),
+  the range of one message-passing step; the model is assumed to see other atoms only
+  through its neighbour lists.
+* ``interaction_layers``: how many hops away an atom's energy sees. metatrain PET:
+  ``num_gnn_layers + 1`` for the default "feedforward" featurizer, ``num_gnn_layers``
+  for "residual" (read from the exported module; see :func:`_pet_hops`: the declared
+  ``interaction_range = num_gnn_layers * cutoff`` is too short for "feedforward"). A
+  model whose ``interaction_range`` equals its cutoff (SOAP-BPNN): 1. Anything else:
+  ``None`` (screening by connectivity only, exact for any message passing through the
+  neighbour lists).
+* A model without neighbour lists: ``cutoff = interaction_range`` and one layer. A
+  model with an infinite interaction range is not screened.
+
+metatomic, metatensor and vesin are imported only when a model is created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import math
+import os
+import sys
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..expansion import BodyOrderError
+from .base import AtomicModel, FragmentBatch, SystemResult
+
+__all__ = ["MetatomicModel"]
+
+#: metatensor/metatomic script their modules and the exported model is TorchScript;
+#: torch >= 2.10 flags every ``torch.jit`` entry point as deprecated
+_TORCHSCRIPT_DEPRECATION = r"`torch\.jit\.\w+` is deprecated"
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+_NEIGHBOR_SAMPLES = ["first_atom", "second_atom", "cell_shift_a", "cell_shift_b", "cell_shift_c"]
+
+
+@contextlib.contextmanager
+def _quiet_torchscript():
+    """Silence torch's deprecation warnings about TorchScript (and only those)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=_TORCHSCRIPT_DEPRECATION, category=DeprecationWarning
+        )
+        yield
+
+
+def _import_metatomic():
+    """``(metatomic.torch, metatensor.torch)``, with a helpful error if not installed."""
+    try:
+        with _quiet_torchscript():
+            import metatensor.torch as mts
+            import metatomic.torch as mta
+    except ImportError as exc:
+        raise ImportError(
+            "metatomic models need metatomic-torch (and metatensor-torch, vesin): "
+            "pip install 'ase-bodyorder[metatomic]'"
+        ) from exc
+    return mta, mts
+
+
+#: TorchScript extensions whose autograd formulas are registered by their Python package
+#: (``torch.library.register_autograd``), not by the shared library an exported model
+#: ships: ``{extension: (python module, an operator that must be differentiable)}``.
+#: Loading only the library (``extensions_directory``) gives silently wrong forces, and
+#: importing the package after the library aborts the process, so it is imported first.
+_AUTOGRAD_IN_PYTHON = {
+    "sphericart_torch": ("sphericart.torch", "sphericart_torch::spherical_harmonics"),
+}
+
+
+def _model_extensions(path: Path) -> list[str]:
+    """Names of the TorchScript extensions an exported model declares (``[]`` if unknown)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith("/extra/extensions"):
+                    return [str(e["name"]) for e in json.loads(archive.read(name))]
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        pass
+    return []
+
+
+def _op_registered(op: str) -> bool:
+    return bool(torch._C._dispatch_has_kernel(op))
+
+
+def _register_python_autograd(extensions: list[str]) -> None:
+    """Import the Python side of the model's extensions before their libraries load."""
+    for name in extensions:
+        if name not in _AUTOGRAD_IN_PYTHON:
+            continue
+        module, op = _AUTOGRAD_IN_PYTHON[name]
+        if module in sys.modules or _op_registered(op):
+            continue  # imported already, or loaded without it (checked after loading)
+        with contextlib.suppress(ImportError), _quiet_torchscript():
+            importlib.import_module(module)
+
+
+def _check_python_autograd(path: Path, extensions: list[str]) -> None:
+    for name in extensions:
+        if name not in _AUTOGRAD_IN_PYTHON:
+            continue
+        module, op = _AUTOGRAD_IN_PYTHON[name]
+        if _op_registered(op) and not torch._C._dispatch_has_kernel_for_dispatch_key(
+            op, "Autograd"
+        ):
+            raise BodyOrderError(
+                f"metatomic model {path} uses the {name} extension, but its gradients are "
+                f"not registered (the Python package {module} must be imported before any "
+                "model using it is loaded); forces would be wrong. Install it "
+                f"(pip install 'ase-bodyorder[metatomic]') and load the model in a fresh "
+                "process"
+            )
+
+
+def _pet_hops(module) -> int | None:
+    """Hops an atom's energy sees in a metatrain PET module, ``None`` if not PET.
+
+    The "residual" featurizer reads out every GNN layer: ``num_gnn_layers`` hops. The
+    "feedforward" one (metatrain's default) mixes each edge with its reversed message
+    once more after the last layer before the readout: ``num_gnn_layers + 1`` hops.
+    (Measured on metatrain 2026.4.1: an atom's energy changes when an atom 3 hops away
+    moves in a 2-layer feedforward PET, 7.5 Angstrom away with a 3 Angstrom cutoff,
+    beyond the declared ``interaction_range`` of ``num_gnn_layers * cutoff``.)
+    """
+    layers = getattr(module, "num_gnn_layers", None)
+    featurizer = getattr(module, "featurizer_type", None)
+    if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
+        return None
+    if featurizer == "residual":
+        return layers
+    if featurizer == "feedforward":
+        return layers + 1
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _to_device(model, device: torch.device):
+    """Move ``model`` to ``device`` unless it is there already.
+
+    metatensor-torch warns about its own TorchScript modules on every ``.to()`` of an
+    exported SOAP-BPNN (``_mts_buffer_names``): moving is skipped when not needed, and
+    that warning is silenced when it is.
+    """
+    tensors = list(model.parameters()) + list(model.buffers())
+    if tensors and all(t.device == device for t in tensors):
+        return model
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="module does not have '_mts_buffer_names'", category=UserWarning
+        )
+        return model.to(device=device)
+
+
+class MetatomicModel(AtomicModel):
+    """An exported metatomic model (``.pt``) as an :class:`AtomicModel`.
+
+    Parameters
+    ----------
+    path
+        The exported model file (``mtt export`` or ``mtt train -o model.pt``).
+    extensions_directory
+        Where the model's TorchScript extensions live (SOAP-BPNN, ``extensions/`` next
+        to the model after ``mtt train``), if they are not installed.
+    device
+        Torch device, checked against the model's supported devices.
+    dtype
+        ``None``: the model's dtype. A metatomic model runs in the dtype it declares;
+        any other value is an error.
+    variant
+        Variant of the ``energy`` output to use (``energy/<variant>``), if any.
+    max_atoms_per_call
+        Split the packed fragments into model calls of at most this many atoms (whole
+        fragments each); ``None``: all fragments in one call.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        extensions_directory: str | os.PathLike | None = None,
+        device: str | None = "cpu",
+        dtype: torch.dtype | str | None = None,
+        variant: str | None = None,
+        max_atoms_per_call: int | None = None,
+    ):
+        if max_atoms_per_call is not None and (
+            not isinstance(max_atoms_per_call, int) or max_atoms_per_call < 1
+        ):
+            raise BodyOrderError(
+                f"max_atoms_per_call must be a positive integer or None, got {max_atoms_per_call!r}"
+            )
+        self.max_atoms_per_call = max_atoms_per_call
+        mta, mts = _import_metatomic()
+        self._mta, self._mts = mta, mts
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise BodyOrderError(f"metatomic model file {self.path} does not exist")
+        if extensions_directory is not None and not Path(extensions_directory).is_dir():
+            raise BodyOrderError(
+                f"extensions directory {extensions_directory} of metatomic model {self.path} "
+                "does not exist"
+            )
+        extensions = _model_extensions(self.path)
+        _register_python_autograd(extensions)
+        try:
+            with _quiet_torchscript():
+                model = mta.load_atomistic_model(
+                    str(self.path),
+                    extensions_directory=(
+                        None if extensions_directory is None else str(extensions_directory)
+                    ),
+                )
+        except Exception as exc:
+            hint = ""
+            if self.path.suffix == ".ckpt":
+                hint = " (a metatrain checkpoint: export it with 'mtt export' first)"
+            raise BodyOrderError(
+                f"cannot load metatomic model {self.path}{hint}: {_first_line(exc)}"
+            ) from exc
+        _check_python_autograd(self.path, extensions)
+
+        capabilities = model.capabilities()
+        if capabilities.dtype not in _DTYPES:
+            raise BodyOrderError(
+                f"metatomic model {self.path} declares an unknown dtype {capabilities.dtype!r}"
+            )
+        self.dtype = _DTYPES[capabilities.dtype]
+        if dtype is not None:
+            wanted = _DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype
+            if wanted != self.dtype:
+                raise BodyOrderError(
+                    f"metatomic model {self.path} runs in {capabilities.dtype}, not {dtype}; "
+                    "export it in the dtype you need (metatrain: base_precision)"
+                )
+        try:
+            self.device = torch.device(mta.pick_device(capabilities.supported_devices, device))
+        except Exception as exc:
+            raise BodyOrderError(
+                f"metatomic model {self.path} cannot run on device {device!r}: {_first_line(exc)}"
+            ) from exc
+
+        outputs = capabilities.outputs
+        if not any(key == "energy" or key.startswith("energy/") for key in outputs):
+            raise BodyOrderError(f"metatomic model {self.path} has no energy output")
+        try:
+            self._energy_key = mta.pick_output("energy", outputs, variant)
+        except Exception as exc:
+            raise BodyOrderError(f"metatomic model {self.path}: {_first_line(exc)}") from exc
+        energy_output = outputs[self._energy_key]
+        if energy_output.unit == "":
+            raise BodyOrderError(
+                f"metatomic model {self.path} does not declare the unit of its energy"
+            )
+        if energy_output.sample_kind != "atom":
+            raise BodyOrderError(
+                f"metatomic model {self.path} gives no per-atom energies "
+                f"(sample kind {energy_output.sample_kind!r}); the atom-resolved expansion "
+                "needs them"
+            )
+        self._requested_inputs = list(model.requested_inputs(use_new_names=True))
+        if self._requested_inputs:
+            raise BodyOrderError(
+                f"metatomic model {self.path} needs extra inputs "
+                f"({', '.join(self._requested_inputs)}), which sub-clusters cannot provide"
+            )
+
+        self._model = _to_device(model, self.device)
+        self.capabilities = capabilities
+        self.atomic_numbers = frozenset(int(z) for z in capabilities.atomic_types)
+        self._nl_options = list(model.requested_neighbor_lists())
+        self._nl_cutoffs = [float(o.engine_cutoff("angstrom")) for o in self._nl_options]
+        self.interaction_range = float(capabilities.engine_interaction_range("angstrom"))
+        self.cutoff, self.interaction_layers = self._screening_parameters(model)
+        self._isolated: dict[int, float] = {}
+        self._nl_calculators = None
+
+        self._cell = torch.zeros((3, 3), dtype=self.dtype, device=self.device)
+        self._pbc = torch.zeros(3, dtype=torch.bool, device=self.device)
+        self._xyz = mts.Labels("xyz", torch.arange(3, device=self.device).reshape(-1, 1))
+        self._distance = mts.Labels("distance", torch.zeros((1, 1), dtype=torch.int32))
+        self._distance = self._distance.to(device=self.device)
+
+    # ------------------------------------------------------------------ declarations
+
+    def _screening_parameters(self, model) -> tuple[float, int | None]:
+        """``(cutoff, layers)`` for the exact screening (see the module docstring)."""
+        interaction_range = self.interaction_range
+        if not math.isfinite(interaction_range):
+            return math.inf, None
+        if not self._nl_cutoffs or max(self._nl_cutoffs) <= 0:
+            # no neighbour list: whatever the model does, it is local within its range
+            return interaction_range, 1
+        cutoff = max(self._nl_cutoffs)
+        layers = _pet_hops(model.module)
+        if layers is not None:
+            return cutoff, layers
+        if abs(interaction_range - cutoff) <= 1e-9 * cutoff:
+            # metatomic: "for a short range model, this is the largest neighbour list
+            # cutoff"; an atom's energy depends on atoms within one cutoff
+            return cutoff, 1
+        # message passing with an unknown number of hops: connectivity only
+        return cutoff, None
+
+    def __repr__(self) -> str:
+        return (
+            f"MetatomicModel({str(self.path)!r}, cutoff={self.cutoff}, "
+            f"interaction_layers={self.interaction_layers}, dtype={self.dtype})"
+        )
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _run(self, system):
+        mta = self._mta
+        options = mta.ModelEvaluationOptions(
+            length_unit="angstrom",
+            outputs={self._energy_key: mta.ModelOutput(unit="eV", sample_kind="atom")},
+        )
+        with _quiet_torchscript():
+            outputs = self._model([system], options, check_consistency=False)
+        block = outputs[self._energy_key].block()
+        values = block.values.reshape(-1)
+        atoms = block.samples.column("atom").to(torch.long)
+        n_atoms = len(system)
+        if values.shape[0] != n_atoms:
+            raise BodyOrderError(
+                f"metatomic model {self.path} returned {values.shape[0]} per-atom energies "
+                f"for {n_atoms} atoms"
+            )
+        return torch.zeros(n_atoms, dtype=values.dtype, device=values.device).index_add(
+            0, atoms, values
+        )
+
+    def _packed_system(self, positions, numbers, first, second):
+        """One non-periodic System of many fragments, pairs only inside fragments."""
+        mta, mts = self._mta, self._mts
+        types = torch.as_tensor(np.asarray(numbers), dtype=torch.int32, device=self.device)
+        system = mta.System(types=types, positions=positions, cell=self._cell, pbc=self._pbc)
+        vectors = positions[second] - positions[first]
+        distances = torch.linalg.vector_norm(vectors.detach(), dim=1)
+        for options, cutoff in zip(self._nl_options, self._nl_cutoffs, strict=True):
+            keep = distances < cutoff
+            if not options.full_list:
+                keep &= first < second
+            pairs = torch.stack([first[keep], second[keep]], dim=1).to(torch.int32)
+            shifts = torch.zeros((pairs.shape[0], 3), dtype=torch.int32, device=self.device)
+            neighbors = mts.TensorBlock(
+                values=vectors[keep].reshape(-1, 3, 1),
+                samples=mts.Labels(
+                    _NEIGHBOR_SAMPLES, torch.cat([pairs, shifts], dim=1), assume_unique=True
+                ),
+                components=[self._xyz],
+                properties=self._distance,
+            )
+            system.add_neighbor_list(options, neighbors)
+        return system
+
+    def fragment_energies(self, batch: FragmentBatch) -> torch.Tensor:
+        """Per-atom energies (eV, float64) of all fragments, in one model call.
+
+        (Or one call per ``max_atoms_per_call`` atoms, whole fragments each.)
+        Differentiable w.r.t. ``batch.positions``: neighbour vectors are computed from the
+        positions (and models such as PET recompute them from positions and pair
+        indices), so autograd flows.
+        """
+        self.check_species(batch.numbers)
+        positions = torch.as_tensor(batch.positions)
+        numbers = np.asarray(batch.numbers)
+        offsets = np.asarray(batch.offsets, dtype=np.int64)
+        if positions.shape[0] == 0:
+            return torch.zeros(0, dtype=torch.float64)
+        positions = positions.to(device=self.device, dtype=self.dtype)
+        if not torch.is_grad_enabled():
+            # neighbour vectors cannot carry a graph here; metatomic warns otherwise
+            positions = positions.detach()
+        parts = []
+        for f0, f1 in self._chunks(offsets):
+            a, b = int(offsets[f0]), int(offsets[f1])
+            chunk = FragmentBatch(
+                positions=None, numbers=numbers[a:b], offsets=offsets[f0 : f1 + 1] - a
+            )
+            first, second = (
+                torch.as_tensor(x, dtype=torch.long, device=self.device)
+                for x in chunk.intra_pairs()
+            )
+            system = self._packed_system(positions[a:b], chunk.numbers, first, second)
+            parts.append(self._run(system))
+        energies = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return energies.to(device="cpu", dtype=torch.float64)
+
+    def _chunks(self, offsets: np.ndarray) -> list[tuple[int, int]]:
+        """``(first, stop)`` fragment ranges of at most ``max_atoms_per_call`` atoms."""
+        n_fragments = len(offsets) - 1
+        if self.max_atoms_per_call is None:
+            return [(0, n_fragments)]
+        chunks, start = [], 0
+        while start < n_fragments:
+            limit = offsets[start] + self.max_atoms_per_call
+            stop = int(np.searchsorted(offsets, limit, side="right")) - 1
+            stop = min(max(stop, start + 1), n_fragments)
+            chunks.append((start, stop))
+            start = stop
+        return chunks
+
+    def _neighbor_calculators(self):
+        if self._nl_calculators is None:
+            with _quiet_torchscript():
+                import vesin.metatomic
+
+            # skin=0: no Verlet caching, every structure gets a fresh list
+            self._nl_calculators = [
+                vesin.metatomic.NeighborList(options, "angstrom", skin=0.0)
+                for options in self._nl_options
+            ]
+        return self._nl_calculators
+
+    def system(self, atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
+        """Energy, per-atom energies, forces and (fully periodic cells) stress.
+
+        Through metatomic's own neighbour lists (vesin), as an MD engine would run the
+        model. Stress (eV/Angstrom^3, Voigt, ASE sign) only for cells periodic in all
+        three directions; otherwise ``stress`` is ``None``.
+        """
+        self.check_species(atoms.numbers)
+        stress = bool(stress and atoms.pbc.all())
+        mta = self._mta
+        dtype, device = self.dtype, self.device
+        types = torch.as_tensor(atoms.numbers, dtype=torch.int32, device=device)
+        positions = torch.tensor(atoms.positions, dtype=dtype, device=device)
+        pbc = torch.tensor(np.asarray(atoms.pbc, dtype=bool), device=device)
+        cell = torch.zeros((3, 3), dtype=dtype, device=device)
+        cell[pbc] = torch.tensor(np.asarray(atoms.cell)[atoms.pbc], dtype=dtype, device=device)
+        positions.requires_grad_(forces)
+        strain = torch.eye(3, dtype=dtype, device=device, requires_grad=stress)
+        inputs = [t for t, wanted in ((positions, forces), (strain, stress)) if wanted]
+        with torch.enable_grad() if inputs else torch.no_grad():
+            system = mta.System(
+                types=types,
+                positions=positions @ strain if stress else positions,
+                cell=cell @ strain if stress else cell,
+                pbc=pbc,
+            )
+            for calculator in self._neighbor_calculators():
+                with _quiet_torchscript():
+                    calculator.add_neighbor_list(system)
+            energies = self._run(system)
+            energy = energies.sum()
+            grads = (None,) * len(inputs)
+            if inputs and energy.requires_grad:
+                grads = torch.autograd.grad(energy, inputs, allow_unused=True)
+        out = {
+            "energy": float(energy.detach()),
+            "energies": energies.detach().cpu().double().numpy().copy(),
+        }
+        if forces:
+            grad = grads[0]
+            out["forces"] = (
+                np.zeros((len(atoms), 3)) if grad is None else -grad.detach().cpu().double().numpy()
+            )
+        if stress:
+            grad = grads[-1]
+            virial = np.zeros((3, 3)) if grad is None else grad.detach().cpu().double().numpy()
+            virial = 0.5 * (virial + virial.T) / atoms.get_volume()
+            out["stress"] = virial[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        return SystemResult(**out)
+
+    def isolated_atom_energy(self, z: int) -> float:
+        """The model's energy (eV) of one isolated atom of element ``z`` (cached)."""
+        z = int(z)
+        if z not in self._isolated:
+            from ase import Atoms
+
+            self._isolated[z] = self.system(Atoms(numbers=[z]), forces=False).energy
+        return self._isolated[z]

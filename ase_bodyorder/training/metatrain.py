@@ -1,0 +1,455 @@
+"""Train a small metatrain model (PET or SOAP-BPNN) from typed settings, with provenance.
+
+The recipe writes ``options.yaml``, runs ``mtt train options.yaml -o model.pt`` in a
+subprocess on one CPU thread (its output streamed to ``mtt_train.log``) and writes
+``provenance.json`` next to the model: hashes of the data, the settings, the options,
+package versions, wall time and the final error metrics parsed from the log.
+
+``mtt train -o model.pt`` already exports the best-validation model as a metatomic
+``.pt`` file (and its checkpoint as ``model.ckpt``): no separate ``mtt export`` is
+needed. Models with TorchScript extensions (SOAP-BPNN: sphericart) also get an
+``extensions/`` folder next to the model; load them with
+``MetatomicModel(path, extensions_directory=path.parent / "extensions")``.
+
+Data: extxyz files with energies (eV) under the key ``energy`` and forces
+(eV/Angstrom) under ``forces`` (in ``atoms.info``/``atoms.arrays`` or an ASE
+single-point calculator), lengths in Angstrom.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..expansion import BodyOrderError
+
+__all__ = ["MetatrainSettings", "train_metatrain"]
+
+_ARCHITECTURES = ("pet", "soap_bpnn")
+_MODEL_NAME = "model.pt"
+_LOG_NAME = "mtt_train.log"
+
+
+def _positive_int(name, value, *, allow_none=False):
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise BodyOrderError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _positive_float(name, value, *, allow_none=False):
+    if value is None and allow_none:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise BodyOrderError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def _deep_merge(base: dict, extra: dict, path=()) -> list[str]:
+    """Merge ``extra`` into ``base`` in place; return the paths ``extra`` overwrote."""
+    clashes = []
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            clashes += _deep_merge(base[key], value, (*path, key))
+        else:
+            if key in base:
+                clashes.append(".".join((*path, str(key))))
+            base[key] = copy.deepcopy(value)
+    return clashes
+
+
+@dataclass(frozen=True)
+class MetatrainSettings:
+    """Architecture, small CPU-friendly hyper-parameters and training (Angstrom, eV).
+
+    ``architecture`` is ``"pet"`` or ``"soap_bpnn"``. ``cutoff`` (Angstrom) is PET's
+    ``model.cutoff`` or SOAP-BPNN's ``model.soap.cutoff.radius``. The ``d_*``,
+    ``num_heads`` and ``num_*_layers`` fields are PET's (``None``: metatrain's default);
+    ``soap_*``/``bpnn_*`` are SOAP-BPNN's. ``learning_rate=None`` keeps the
+    architecture's default. ``base_precision`` 64 trains and exports in float64.
+    ``validation_fraction`` is used when no validation file is given.
+    ``extra_hypers`` is merged into the ``architecture`` section of ``options.yaml``
+    (``{"model": {...}, "training": {...}}``); it may not set what a field sets.
+    """
+
+    architecture: str = "pet"
+    num_epochs: int = 100
+    batch_size: int = 8
+    learning_rate: float | None = None
+    seed: int = 123
+    cutoff: float = 4.5
+    base_precision: int = 64
+    device: str = "cpu"
+    num_workers: int | None = 0
+    validation_fraction: float = 0.1
+    # PET
+    d_pet: int | None = 64
+    d_node: int | None = 128
+    d_head: int | None = None
+    d_feedforward: int | None = None
+    num_heads: int | None = None
+    num_attention_layers: int | None = 1
+    num_gnn_layers: int | None = 2
+    # SOAP-BPNN
+    soap_max_angular: int | None = None
+    soap_max_radial: int | None = None
+    bpnn_num_hidden_layers: int | None = None
+    bpnn_num_neurons_per_layer: int | None = None
+    extra_hypers: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.architecture not in _ARCHITECTURES:
+            raise BodyOrderError(
+                f"architecture must be one of {', '.join(_ARCHITECTURES)}, "
+                f"got {self.architecture!r}"
+            )
+        _positive_int("num_epochs", self.num_epochs)
+        _positive_int("batch_size", self.batch_size)
+        _positive_float("learning_rate", self.learning_rate, allow_none=True)
+        _positive_float("cutoff", self.cutoff)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise BodyOrderError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.base_precision not in (32, 64):
+            raise BodyOrderError(f"base_precision must be 32 or 64, got {self.base_precision!r}")
+        if not isinstance(self.device, str) or not self.device:
+            raise BodyOrderError(f"device must be a device name, got {self.device!r}")
+        if self.num_workers is not None and (
+            not isinstance(self.num_workers, int)
+            or isinstance(self.num_workers, bool)
+            or self.num_workers < 0
+        ):
+            raise BodyOrderError(
+                f"num_workers must be a non-negative integer or None, got {self.num_workers!r}"
+            )
+        if not (
+            isinstance(self.validation_fraction, int | float) and 0 < self.validation_fraction < 1
+        ):
+            raise BodyOrderError(
+                f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}"
+            )
+        for name in (
+            "d_pet",
+            "d_node",
+            "d_head",
+            "d_feedforward",
+            "num_heads",
+            "num_attention_layers",
+            "num_gnn_layers",
+            "soap_max_radial",
+            "bpnn_num_neurons_per_layer",
+        ):
+            _positive_int(name, getattr(self, name), allow_none=True)
+        for name in ("soap_max_angular", "bpnn_num_hidden_layers"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 0
+            ):
+                raise BodyOrderError(f"{name} must be a non-negative integer, got {value!r}")
+        if not isinstance(self.extra_hypers, dict):
+            raise BodyOrderError(f"extra_hypers must be a dict, got {self.extra_hypers!r}")
+        unknown = sorted(set(self.extra_hypers) - {"model", "training", "atomic_types"})
+        if unknown:
+            raise BodyOrderError(
+                f"extra_hypers may only hold 'model', 'training' and 'atomic_types', "
+                f"got {', '.join(map(repr, unknown))}"
+            )
+        # fail now, not in the subprocess, if extra_hypers repeats a field
+        self.architecture_options()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MetatrainSettings:
+        """Settings from a dictionary (e.g. parsed JSON/YAML); unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise BodyOrderError(
+                f"metatrain settings must be a dictionary, got {type(data).__name__}"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BodyOrderError(
+                f"unknown metatrain setting(s) {', '.join(map(repr, unknown))}; "
+                f"known settings: {', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        """JSON-compatible dictionary (inverse of :meth:`from_dict`)."""
+        return asdict(self)
+
+    def architecture_options(self) -> dict:
+        """The ``architecture`` section of ``options.yaml`` these settings stand for."""
+        model: dict = {}
+        training: dict = {"num_epochs": self.num_epochs, "batch_size": self.batch_size}
+        if self.learning_rate is not None:
+            training["learning_rate"] = float(self.learning_rate)
+        if self.num_workers is not None:
+            training["num_workers"] = self.num_workers
+        if self.architecture == "pet":
+            model["cutoff"] = float(self.cutoff)
+            for name in (
+                "d_pet",
+                "d_node",
+                "d_head",
+                "d_feedforward",
+                "num_heads",
+                "num_attention_layers",
+                "num_gnn_layers",
+            ):
+                if getattr(self, name) is not None:
+                    model[name] = getattr(self, name)
+        else:
+            soap: dict = {"cutoff": {"radius": float(self.cutoff)}}
+            if self.soap_max_angular is not None:
+                soap["max_angular"] = self.soap_max_angular
+            if self.soap_max_radial is not None:
+                soap["max_radial"] = self.soap_max_radial
+            model["soap"] = soap
+            bpnn = {}
+            if self.bpnn_num_hidden_layers is not None:
+                bpnn["num_hidden_layers"] = self.bpnn_num_hidden_layers
+            if self.bpnn_num_neurons_per_layer is not None:
+                bpnn["num_neurons_per_layer"] = self.bpnn_num_neurons_per_layer
+            if bpnn:
+                model["bpnn"] = bpnn
+        options = {"name": self.architecture, "model": model, "training": training}
+        clashes = _deep_merge(options, self.extra_hypers)
+        if clashes:
+            raise BodyOrderError(
+                f"extra_hypers may not set {', '.join(clashes)}: the recipe sets them "
+                "(use the MetatrainSettings fields)"
+            )
+        return options
+
+    def options(self, train: Path, validation: Path | None, test: Path | None) -> dict:
+        """The whole ``options.yaml`` for these data files."""
+
+        def dataset(path: Path) -> dict:
+            return {
+                "systems": {"read_from": str(path), "reader": "ase", "length_unit": "angstrom"},
+                "targets": {
+                    "energy": {
+                        "key": "energy",
+                        "unit": "eV",
+                        "forces": {"key": "forces"},
+                    }
+                },
+            }
+
+        return {
+            "seed": self.seed,
+            "base_precision": self.base_precision,
+            "device": self.device,
+            "architecture": self.architecture_options(),
+            "training_set": dataset(train),
+            "validation_set": (
+                float(self.validation_fraction) if validation is None else dataset(validation)
+            ),
+            "test_set": 0.0 if test is None else dataset(test),
+        }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _count_structures(path: Path) -> int:
+    import ase.io
+
+    try:
+        frames = ase.io.read(path, index=":")
+    except Exception as exc:
+        raise BodyOrderError(f"cannot read data file {path}: {exc}") from exc
+    if not frames:
+        raise BodyOrderError(f"data file {path} holds no structures")
+    for index, atoms in enumerate(frames):
+        results = atoms.calc.results if atoms.calc is not None else {}
+        if "energy" not in atoms.info and "energy" not in results:
+            raise BodyOrderError(f"structure {index} of {path} has no 'energy'")
+    return len(frames)
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    from .. import __version__
+
+    out = {"python": platform.python_version(), "ase-bodyorder": __version__}
+    for name in (
+        "metatrain",
+        "metatomic-torch",
+        "metatensor-torch",
+        "torch",
+        "sphericart-torch",
+        "torch-spex",
+        "vesin",
+        "ase",
+        "numpy",
+    ):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+_EVALUATING = re.compile(r"Evaluating (training|validation|test) dataset")
+_METRIC = re.compile(r"^\s*(?P<name>[^|:]+?):\s*(?P<value>[-+0-9.eE]+|nan|inf)\s*(?P<unit>\S*)\s*$")
+
+
+def _final_metrics(log: str) -> dict:
+    """``{"training"|"validation"|"test": {metric: {"value", "unit"}}}`` from the log.
+
+    metatrain's final evaluation logs ``Evaluating <set> dataset`` and then one line
+    ``energy RMSE (per atom): 12.3 meV | energy MAE (per atom): ...``.
+    """
+    metrics: dict = {}
+    current = None
+    for line in log.splitlines():
+        match = _EVALUATING.search(line)
+        if match:
+            current = match.group(1)
+            continue
+        if current is None or "RMSE" not in line:
+            continue
+        text = line.split("] - ", 1)[-1]
+        entry = {}
+        for part in text.split("|"):
+            found = _METRIC.match(part)
+            if found:
+                entry[found.group("name").strip()] = {
+                    "value": float(found.group("value")),
+                    "unit": found.group("unit"),
+                }
+        if entry:
+            metrics[current] = entry
+            current = None
+    return metrics
+
+
+def _write_options(path: Path, options: dict) -> None:
+    try:
+        import yaml
+    except ImportError:  # JSON is YAML too
+        path.write_text(json.dumps(options, indent=2) + "\n")
+    else:
+        path.write_text(yaml.safe_dump(options, sort_keys=False))
+
+
+def train_metatrain(
+    train_xyz: str | os.PathLike,
+    val_xyz: str | os.PathLike | None,
+    test_xyz: str | os.PathLike | None,
+    settings: MetatrainSettings,
+    output_dir: str | os.PathLike,
+    *,
+    timeout: float | None = None,
+) -> Path:
+    """Train a metatrain model on extxyz files and return the exported model (``.pt``).
+
+    Without ``val_xyz`` metatrain holds out ``settings.validation_fraction`` of the
+    training set; without ``test_xyz`` there is no test set. ``output_dir`` receives
+    ``options.yaml``, ``mtt_train.log``, ``model.pt`` (exported, best validation
+    epoch), ``model.ckpt``, ``extensions/`` (if the model needs any), metatrain's
+    ``outputs/`` folder and ``provenance.json``.
+    """
+    if not isinstance(settings, MetatrainSettings):
+        raise BodyOrderError(f"settings must be MetatrainSettings, got {type(settings).__name__}")
+    if importlib.util.find_spec("metatrain") is None:
+        raise ImportError(
+            "training metatrain models needs metatrain: pip install 'ase-bodyorder[metatomic]'"
+        )
+    output_dir = Path(output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    sources = {"train": train_xyz, "validation": val_xyz, "test": test_xyz}
+    paths: dict[str, Path | None] = {}
+    data = {}
+    for role, source in sources.items():
+        if source is None:
+            paths[role] = None
+            continue
+        path = Path(source).resolve()
+        if not path.is_file():
+            raise BodyOrderError(f"{role} data file {path} does not exist")
+        data[role] = {
+            "path": str(path),
+            "sha256": _sha256(path),
+            "structures": _count_structures(path),
+        }
+        paths[role] = path
+    if paths["train"] is None:
+        raise BodyOrderError("train_metatrain needs a training set")
+
+    options = settings.options(paths["train"], paths["validation"], paths["test"])
+    options_path = output_dir / "options.yaml"
+    _write_options(options_path, options)
+
+    command = [sys.executable, "-m", "metatrain", "train", options_path.name, "-o", _MODEL_NAME]
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = "1"
+    log_path = output_dir / _LOG_NAME
+    model_path = output_dir / _MODEL_NAME
+    if model_path.exists():
+        model_path.unlink()
+    start = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as log:
+        try:
+            completed = subprocess.run(
+                command,
+                cwd=output_dir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BodyOrderError(
+                f"mtt train did not finish in {timeout} s; see {log_path}"
+            ) from exc
+    wall_time = time.perf_counter() - start
+    log_text = log_path.read_text(encoding="utf-8", errors="replace")
+    if completed.returncode != 0 or not model_path.is_file():
+        lines = [line for line in log_text.splitlines() if "warn" not in line.lower()]
+        tail = "\n".join(lines[-20:])
+        raise BodyOrderError(
+            f"mtt train failed (exit status {completed.returncode}); log {log_path}:\n{tail}"
+        )
+
+    extensions = output_dir / "extensions"
+    provenance = {
+        "model": model_path.name,
+        "model_sha256": _sha256(model_path),
+        "extensions_directory": extensions.name if extensions.is_dir() else None,
+        "recipe": "ase_bodyorder.training.metatrain.train_metatrain",
+        "data": data,
+        "settings": settings.to_dict(),
+        "options": options,
+        "command": ["mtt", *command[3:]],
+        "versions": _versions(),
+        "wall_time_s": wall_time,
+        "metrics": _final_metrics(log_text),
+        "log": log_path.name,
+    }
+    (output_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    return model_path

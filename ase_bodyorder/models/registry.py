@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..expansion import BodyOrderError
 from .analytic import (
@@ -42,6 +43,41 @@ _REGISTRY: dict[str, _Entry] = {
         "Axilrod-Teller-Muto triple-dipole term alone (a pure 3-body oracle), 5 A cutoff",
     ),
 }
+
+_MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
+_DENSITY = {"high": "high-density (metallic) H8", "low": "low-density (molecular) H8"}
+
+
+def _shipped(name: str, loader: str, filename: str) -> Callable[[], Model]:
+    def factory() -> Model:
+        path = _MODELS / name / filename
+        if not path.is_file():
+            raise BodyOrderError(
+                f"model {name!r} is not in this installation (missing {path}); train it with "
+                f"`python -m ase_bodyorder.training.shipped {name}`"
+            )
+        if loader == "mace":
+            from .mace import MACEModel
+
+            return MACEModel(path)
+        from .metatomic import MetatomicModel
+
+        return MetatomicModel(path)
+
+    return factory
+
+
+for _density, _what in _DENSITY.items():
+    for _arch, _loader, _file in (
+        ("pet", "metatomic", "model.pt"),
+        ("soap-bpnn", "metatomic", "model.pt"),
+        ("mace", "mace", "model.model"),
+    ):
+        _name = f"{_arch}-h8-{_density}"
+        _REGISTRY[_name] = _Entry(
+            _shipped(_name, _loader, _file),
+            f"{_arch.upper()} trained on {_what} clusters, FCI/STO-6G (shipped)",
+        )
 
 #: the model the main job and the CLI use when none is named
 DEFAULT_MODEL = "h-morse-atm"

@@ -1,0 +1,130 @@
+"""Recipes of the shipped default models: three architectures x two densities.
+
+    python -m ase_bodyorder.training.shipped [NAME ...] [--work DIR]
+
+Each model is trained on the shipped reference split (``data/reference/<set>_*.xyz``,
+FCI/STO-6G energies and forces), with the exact isolated-H-atom energy of that basis as
+an explicit 1-body baseline, and copied with its ``provenance.json`` to
+``ase_bodyorder/data/models/<name>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ase.units import Hartree
+
+from .mace import MACESettings, train_mace
+from .metatrain import MetatrainSettings, train_metatrain
+
+__all__ = ["SHIPPED", "ShippedModel", "train_shipped"]
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+#: energy of one H atom in STO-6G (ROHF = exact for one electron), eV
+H_ATOM_STO6G_EV = -0.47103905418349024 * Hartree
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A shipped model: its name, architecture, training set and settings."""
+
+    name: str
+    dataset: str
+    settings: MetatrainSettings | MACESettings
+
+    @property
+    def directory(self) -> Path:
+        return DATA / "models" / self.name
+
+    def split(self, part: str) -> Path:
+        return DATA / "reference" / f"{self.dataset}_{part}.xyz"
+
+
+def _pet(epochs):
+    return MetatrainSettings(
+        architecture="pet",
+        num_epochs=epochs,
+        batch_size=16,
+        learning_rate=3e-4,
+        cutoff=4.5,
+        d_pet=64,
+        d_node=128,
+        num_attention_layers=1,
+        num_gnn_layers=2,
+        extra_hypers={"training": {"atomic_baseline": {"energy": {1: H_ATOM_STO6G_EV}}}},
+    )
+
+
+def _soap(epochs):
+    return MetatrainSettings(
+        architecture="soap_bpnn",
+        num_epochs=epochs,
+        batch_size=16,
+        cutoff=4.5,
+        extra_hypers={"training": {"atomic_baseline": {"energy": {1: H_ATOM_STO6G_EV}}}},
+    )
+
+
+def _mace(epochs):
+    return MACESettings(
+        r_max=4.5,
+        num_interactions=2,
+        hidden_irreps="16x0e+16x1o",
+        correlation=2,
+        max_L=1,
+        max_num_epochs=epochs,
+        batch_size=16,
+        E0s={1: H_ATOM_STO6G_EV},
+    )
+
+
+SHIPPED = {
+    m.name: m
+    for density in ("high", "low")
+    for m in (
+        ShippedModel(f"pet-h8-{density}", f"h8-{density}", _pet(25)),
+        ShippedModel(f"soap-bpnn-h8-{density}", f"h8-{density}", _soap(40)),
+        ShippedModel(f"mace-h8-{density}", f"h8-{density}", _mace(20)),
+    )
+}
+
+
+def train_shipped(name: str, work: Path) -> Path:
+    """Train one shipped model in ``work/name`` and copy it into the package data."""
+    spec = SHIPPED[name]
+    out = work / name
+    parts = [spec.split(p) for p in ("train", "validation", "test")]
+    if isinstance(spec.settings, MACESettings):
+        model = train_mace(*parts, spec.settings, out)
+        target_name = "model.model"
+    else:
+        model = train_metatrain(*parts, spec.settings, out)
+        target_name = "model.pt"
+    spec.directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(model, spec.directory / target_name)
+    extensions = out / "extensions"
+    if extensions.is_dir() and any(extensions.iterdir()):
+        shutil.copytree(extensions, spec.directory / "extensions", dirs_exist_ok=True)
+    provenance = json.loads((out / "provenance.json").read_text())
+    provenance.update(name=name, dataset=spec.dataset, recipe="ase_bodyorder.training.shipped")
+    (spec.directory / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
+    return spec.directory / target_name
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", default=list(SHIPPED), choices=list(SHIPPED))
+    parser.add_argument("--work", default="training-work")
+    args = parser.parse_args(argv)
+    for name in args.names:
+        path = train_shipped(name, Path(args.work))
+        print(f"{name}: {path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

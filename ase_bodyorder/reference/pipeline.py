@@ -97,16 +97,20 @@ def mbe_jobs(clusters: list[Atoms], dataset: str, calc: Calculation) -> list[Job
     return list(jobs.values())
 
 
-def reference_mbe(store: ReferenceStore, atoms: Atoms, dataset: str, calc: Calculation) -> dict:
+def reference_mbe(
+    store: ReferenceStore, atoms: Atoms, dataset: str, calc: Calculation, records=None
+) -> dict:
     """The ab initio MBE of one cluster from stored sub-cluster energies.
 
     Returns ``energies_eV`` (per order), the sub-cluster energies (Hartree) by label, and
-    the full-cluster energy; raises if any sub-cluster is missing or failed.
+    the full-cluster energy; raises if any sub-cluster is missing or failed. ``records``:
+    finished records by key, read once for many clusters (``store.records(...)``).
     """
     index = int(atoms.info["index"])
     plan = _mbe_plan(atoms)
     keys = _subcluster_keys(plan, dataset, index, calc)
-    records = store.records(keys)
+    if records is None:
+        records = store.records(keys)
     missing = [k for k in keys if k not in records]
     if missing:
         raise BodyOrderError(

@@ -113,7 +113,9 @@ def main(argv=None):
                     label=f"MBE {name}",
                 ),
             )
-            results = [reference_mbe(mbe_store, a, name, FCI) for a in chosen]
+            jobs = mbe_jobs(chosen, name, FCI)
+            records = mbe_store.records(job.key for job in jobs)
+            results = [reference_mbe(mbe_store, a, name, FCI, records) for a in chosen]
             out = HERE / f"{name}_mbe_fci_sto6g.json"
             out.write_text(
                 json.dumps({"dataset": name, "calculation": FCI.to_dict(), "clusters": results})

@@ -1,0 +1,160 @@
+"""Reports on the shipped models: test-set accuracy and body orders against the reference.
+
+    ase-bodyorder report accuracy  [--models ...] [--output reports/accuracy.md]
+    ase-bodyorder report bodyorder [--models ...] [--output reports/bodyorder.md]
+
+Both evaluate every cluster of a set in one packed model call (each cluster one
+fragment), which gives the same numbers as one call per cluster (see the contract tests).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import torch
+
+from ..decompose import decompose
+from ..expansion import BodyOrderError
+from ..models.base import AtomicModel, FragmentBatch
+
+__all__ = ["accuracy_table", "bodyorder_table", "evaluate_set"]
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+DENSITIES = ("high", "low")
+
+
+@dataclass(frozen=True)
+class SetErrors:
+    """Errors of a model on a data set: energy RMSE (meV/atom), force RMSE (meV/Angstrom)."""
+
+    energy_rmse_meV_per_atom: float
+    force_rmse_meV_per_A: float
+    n_structures: int
+
+
+def evaluate_set(model: AtomicModel, frames) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Energies (eV) and forces (eV/Angstrom) of isolated clusters, in one packed call."""
+    sizes = np.array([len(a) for a in frames])
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    positions = torch.tensor(np.concatenate([a.positions for a in frames]), requires_grad=True)
+    numbers = np.concatenate([a.numbers for a in frames])
+    model.check_species(numbers)
+    per_atom = model.fragment_energies(FragmentBatch(positions, numbers, offsets))
+    energies = torch.zeros(len(frames), dtype=torch.float64).index_add(
+        0, torch.as_tensor(np.repeat(np.arange(len(frames)), sizes)), per_atom.double()
+    )
+    (grad,) = torch.autograd.grad(energies.sum(), positions)
+    forces = -grad.numpy()
+    return energies.detach().numpy(), [
+        forces[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)
+    ]
+
+
+def set_errors(model: AtomicModel, frames) -> SetErrors:
+    energies, forces = evaluate_set(model, frames)
+    reference = np.array([a.get_potential_energy() for a in frames])
+    n_atoms = np.array([len(a) for a in frames])
+    e_err = (energies - reference) / n_atoms
+    f_err = np.concatenate([f - a.get_forces() for f, a in zip(forces, frames, strict=True)])
+    return SetErrors(
+        energy_rmse_meV_per_atom=1000 * math.sqrt(np.mean(e_err**2)),
+        force_rmse_meV_per_A=1000 * math.sqrt(np.mean(f_err**2)),
+        n_structures=len(frames),
+    )
+
+
+def _load(names):
+    from ..models import load_model
+
+    models = {}
+    for name in names:
+        try:
+            models[name] = load_model(name)
+        except BodyOrderError as error:
+            print(f"skipping {name}: {error}")
+    if not models:
+        raise BodyOrderError("none of the requested models could be loaded")
+    return models
+
+
+def accuracy_table(names) -> str:
+    """Markdown table: test-set errors of each model on both densities."""
+    sets = {d: ase.io.read(DATA / "reference" / f"h8-{d}_test.xyz", ":") for d in DENSITIES}
+    lines = [
+        "| model | tested on | energy RMSE / meV/atom | force RMSE / meV/A | structures |",
+        "|---|---|---|---|---|",
+    ]
+    for name, model in _load(names).items():
+        for density, frames in sets.items():
+            errors = set_errors(model, frames)
+            own = "own" if f"-{density}" in name else "cross"
+            lines.append(
+                f"| {name} | h8-{density} test ({own}) | {errors.energy_rmse_meV_per_atom:.1f} | "
+                f"{errors.force_rmse_meV_per_A:.1f} | {errors.n_structures} |"
+            )
+    return "\n".join(lines)
+
+
+def _reference_mbe(density: str) -> list[dict]:
+    path = DATA / "reference" / f"h8-{density}_mbe_fci_sto6g.json"
+    if not path.exists():
+        raise BodyOrderError(f"no ab initio MBE file {path}")
+    return json.loads(path.read_text())["clusters"]
+
+
+def bodyorder_table(names) -> str:
+    """Markdown tables: each model's MBE against the ab initio MBE, order by order.
+
+    For each model and density: mean and spread (standard deviation over the clusters)
+    of E^(n) per cluster (eV) for the model and the FCI reference, and the RMSE of the
+    truncated energies E_{<=K} against the full reference energy, for K = 1..8.
+    """
+    models = _load(names)
+    blocks = []
+    for density in DENSITIES:
+        records = _reference_mbe(density)
+        frames = {
+            int(a.info["index"]): a
+            for a in ase.io.read(DATA / "reference" / f"h8-{density}_clusters.xyz", ":")
+        }
+        clusters = [frames[r["cluster"]] for r in records]
+        reference = np.array([r["energies_eV"] for r in records])
+        total = np.array([r["total_energy_eV"] for r in records])
+        k = reference.shape[1]
+        rows = {"FCI reference": reference}
+        for name, model in models.items():
+            rows[name] = np.array(
+                [decompose(a, model, max_order=len(a)).energies_eV for a in clusters]
+            )
+        header = "| | " + " | ".join(f"E^({n})" for n in range(1, k + 1)) + " |"
+        lines = [
+            f"### h8-{density}: {len(clusters)} held-out clusters with an FCI/STO-6G MBE",
+            "",
+            "Mean +- spread of E^(n) over the clusters (eV per cluster):",
+            "",
+            header,
+            "|---" * (k + 1) + "|",
+        ]
+        for label, values in rows.items():
+            cells = " | ".join(
+                f"{m:+.3f} +- {s:.3f}" for m, s in zip(values.mean(0), values.std(0), strict=True)
+            )
+            lines.append(f"| {label} | {cells} |")
+        lines += [
+            "",
+            "RMSE of the truncated energy E_{<=K} against the full FCI energy (eV per cluster):",
+            "",
+            "| | " + " | ".join(f"K={n}" for n in range(1, k + 1)) + " |",
+            "|---" * (k + 1) + "|",
+        ]
+        for label, values in rows.items():
+            truncated = np.cumsum(values, axis=1)
+            rmse = np.sqrt(np.mean((truncated - total[:, None]) ** 2, axis=0))
+            lines.append(f"| {label} | " + " | ".join(f"{x:.3f}" for x in rmse) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -93,7 +93,38 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the models that can be loaded by name")
     _add_reference_parser(sub)
+    _add_ipi_parsers(sub, DEFAULT_MODEL)
     return parser
+
+
+def _add_ipi_parsers(sub, default_model: str):
+    drv = sub.add_parser("driver", help="i-PI driver with body-order extras (socket client)")
+    drv.add_argument("--address", required=True, help="UNIX socket name, or host name")
+    drv.add_argument("--unix", action="store_true", help="UNIX socket (default: TCP)")
+    drv.add_argument("--port", type=int, default=None, help="TCP port")
+    drv.add_argument("--sockets-prefix", default=None, help="UNIX socket path prefix")
+    drv.add_argument("--model", default=default_model, help=f"model (default {default_model})")
+    drv.add_argument("--order", type=int, default=3, help="truncation order K (default 3)")
+    drv.add_argument("--stride", type=int, default=1, help="expand every S-th step (default 1)")
+    drv.add_argument("--r-mbe", type=float, default=None, help="expansion radius, Angstrom")
+    drv.add_argument("--template", required=True, help="structure file giving the species")
+    drv.add_argument("--first-call", type=int, default=0, help="first value of the step counter")
+    drv.add_argument(
+        "--timeout", type=float, default=None, help="give up after this many silent seconds"
+    )
+
+    md = sub.add_parser("md", help="run an i-PI case of md_inputs/ with body-order drivers")
+    md.add_argument("case", nargs="?", help="case directory holding input.xml")
+    md.add_argument("--restart", metavar="RUN_DIR", help="continue a run from its RESTART")
+    md.add_argument("--model", default=None, help="model (default: the case's, or the default)")
+    md.add_argument("--steps", type=int, default=None, help="MD steps (default: the case's)")
+    md.add_argument("--order", type=int, default=None, help="truncation order K")
+    md.add_argument("--stride", type=int, default=None, help="expand every S-th step")
+    md.add_argument("--r-mbe", type=float, default=None, help="expansion radius, Angstrom")
+    md.add_argument("--output-dir", default=None, help="new run directory")
+    md.add_argument("--timeout", type=float, default=600.0, help="wall-clock limit, s")
+    md.add_argument("--drivers", type=int, default=1, help="driver processes (default 1)")
+    md.add_argument("--quiet", action="store_true", help="no progress line")
 
 
 def _add_calculation_options(parser):
@@ -200,6 +231,64 @@ def run_reference(args) -> None:
             print(f"{part}: {info['count']} structures in {info['file']}")
 
 
+def run_driver_command(args) -> None:
+    """The `driver` subcommand (a thin wrapper over ase_bodyorder.ipi.client.run_driver)."""
+    from .ipi import client
+
+    options = {}
+    if args.port is not None:
+        options["port"] = args.port
+    if args.sockets_prefix is not None:
+        options["sockets_prefix"] = args.sockets_prefix
+    if args.timeout is not None:
+        options["timeout_s"] = args.timeout
+    client.run_driver(
+        args.address,
+        unix=args.unix,
+        model=args.model,
+        order=args.order,
+        stride=args.stride,
+        r_mbe=args.r_mbe,
+        template=args.template,
+        threads=args.threads,
+        first_call=args.first_call,
+        log=sys.stderr,
+        **options,
+    )
+
+
+def run_md_command(args) -> None:
+    """The `md` subcommand (a thin wrapper over ase_bodyorder.ipi.runner)."""
+    from .expansion import BodyOrderError
+    from .ipi.runner import restart_md, run_md
+
+    common = {
+        "output_dir": args.output_dir,
+        "timeout_s": args.timeout,
+        "n_drivers": args.drivers,
+        "progress": not args.quiet,
+    }
+    if args.restart is not None:
+        if args.case is not None or args.steps is None:
+            raise BodyOrderError("--restart RUN_DIR takes no case, and needs --steps")
+        run = restart_md(args.restart, steps=args.steps, **common)
+    elif args.case is None:
+        raise BodyOrderError("give a case directory (e.g. md_inputs/nvt) or --restart RUN_DIR")
+    else:
+        run = run_md(
+            args.case,
+            model=args.model,
+            steps=args.steps,
+            order=args.order,
+            stride=args.stride,
+            r_mbe=args.r_mbe,
+            threads=args.threads,
+            **common,
+        )
+    print(f"{run.status}: steps {run.first_step}-{run.last_step} in {run.wall_time_s:.1f} s")
+    print(f"run directory: {run.run_dir} (files listed in run.json)")
+
+
 def main(argv=None) -> int:
     from .expansion import BodyOrderError
 
@@ -223,15 +312,38 @@ def main(argv=None) -> int:
             run_decompose(path, model=args.model, order=None, r_mbe=None)
         elif args.command == "reference":
             run_reference(args)
+        elif args.command == "driver":
+            run_driver_command(args)
+        elif args.command == "md":
+            run_md_command(args)
         elif args.command == "models":
             from .models import available_models
 
             for name, description in available_models().items():
                 print(f"{name:16s} {description}")
-    except (BodyOrderError, FileNotFoundError) as error:
+    except (BodyOrderError, FileNotFoundError, ImportError) as error:
         print(f"ase-bodyorder: error: {error}", file=sys.stderr)
         return 2
+    except _runtime_errors(args.command) as error:
+        print(f"ase-bodyorder: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ase-bodyorder: interrupted", file=sys.stderr)
+        return 130
     return 0
+
+
+def _runtime_errors(command: str) -> tuple:
+    """Failures of a running simulation, reported as one line (exit status 2)."""
+    if command == "driver":
+        from .ipi.client import ProtocolError, ServerGoneError
+
+        return (ServerGoneError, ProtocolError)
+    if command == "md":
+        from .ipi.runner import MDRunError
+
+        return (MDRunError,)
+    return ()
 
 
 if __name__ == "__main__":  # pragma: no cover

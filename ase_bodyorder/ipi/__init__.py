@@ -1,0 +1,35 @@
+"""i-PI molecular dynamics with on-the-fly body-order statistics.
+
+* :mod:`~ase_bodyorder.ipi.driver`: ``BodyOrderDriver``, an i-PI driver (``ipi.pes``
+  style) returning body-order extras; the file is also a plugin for
+  ``i-pi-py_driver -m custom -P`` (:func:`driver_plugin_path`).
+* :mod:`~ase_bodyorder.ipi.client`: a bounded socket client (``run_driver``) that exits
+  when the server goes away.
+* :mod:`~ase_bodyorder.ipi.runner`: ``run_md`` / ``restart_md`` start i-PI and the
+  drivers, show progress, and shut everything down.
+* :mod:`~ase_bodyorder.ipi.cases`: the cases of ``md_inputs/``.
+* :mod:`~ase_bodyorder.ipi.extras`: the extras keys and the trajectories that write them
+  (read back with :mod:`ase_bodyorder.monitor`).
+
+Only the driver and the client import i-PI (``pip install 'ase-bodyorder[ipi]'``).
+"""
+
+from pathlib import Path
+
+from .extras import EXTRAS_KEYS, EXTRAS_TRAJECTORIES
+from .runner import MDRun, MDRunError, restart_md, run_md
+
+__all__ = [
+    "EXTRAS_KEYS",
+    "EXTRAS_TRAJECTORIES",
+    "MDRun",
+    "MDRunError",
+    "driver_plugin_path",
+    "restart_md",
+    "run_md",
+]
+
+
+def driver_plugin_path() -> Path:
+    """Path of the driver file to pass to ``i-pi-py_driver -m custom -P``."""
+    return Path(__file__).with_name("driver.py")

@@ -1,0 +1,195 @@
+"""An i-PI driver: a model's energy, forces and virial, with body-order extras.
+
+A driver in i-PI's own style (``ipi.pes``): this file is a plugin for i-PI's client,
+
+    i-pi-py_driver -u -a ADDRESS -m custom -P <path of this file> \\
+        -o template=init.extxyz,model=h-morse-atm,order=3,stride=5,r_mbe=2.0
+
+(``ase_bodyorder.ipi.driver_plugin_path()`` gives the path), and the class behind
+``ase-bodyorder driver``, whose client exits when the server goes away. Imports are
+absolute so that i-PI can load the file on its own.
+
+Every ``stride``-th step the driver expands the energy into body orders 1..``order``
+and returns the result as JSON extras (see :mod:`ase_bodyorder.ipi.extras`); between
+those steps it computes energy and forces only, and the extras carry the same keys with
+NaN values. A step is one call of :meth:`BodyOrderDriver.compute`: a single structure,
+or the list of structures of a batched request (all beads of a path-integral step when
+i-PI's ``batch_size`` equals the number of beads), which are then expanded together.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from pathlib import Path
+
+import numpy as np
+from ase import units
+
+from ase_bodyorder.calculator import BodyOrderCalculator
+from ase_bodyorder.decompose import plan_for
+from ase_bodyorder.expansion import BodyOrderError
+from ase_bodyorder.ipi.extras import expansion_extras, placeholder_extras
+from ase_bodyorder.models import DEFAULT_MODEL, load_model
+
+try:
+    from ipi.pes.dummy import Dummy_driver
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("the i-PI driver needs i-PI: pip install 'ase-bodyorder[ipi]'") from error
+
+__DRIVER_NAME__ = "bodyorder"
+__DRIVER_CLASS__ = "BodyOrderDriver"
+
+__all__ = ["BodyOrderDriver"]
+
+#: Angstrom per bohr, eV per Hartree (ASE's constants, as i-PI's "ase" units)
+_LENGTH = units.Bohr
+_ENERGY = units.Hartree
+
+
+class BodyOrderDriver(Dummy_driver):
+    """i-PI driver for a model of :mod:`ase_bodyorder`, with body-order extras.
+
+    On i-PI's command line the parameters are ``-o key=value,...``.
+
+    Parameters
+    ----------
+    template
+        Structure file (any format ASE reads) giving the species, in i-PI's atom order,
+        and the periodicity.
+    model
+        Name of a registered model (see ``ase-bodyorder models``).
+    order
+        Truncation order K of the expansion (>= 1).
+    stride
+        Expand every ``stride``-th step (>= 1); the first step is always expanded.
+    r_mbe
+        Radius (Angstrom) of each atom's expansion; required for a periodic template,
+        and smaller than the narrowest width of the cell.
+    threads
+        torch threads (1 is fastest on a loaded machine).
+    first_call
+        Value of the step counter at the first step (a restarted run passes the step it
+        restarts from, so that the stride stays aligned with i-PI's steps).
+    verbose
+        Passed to i-PI's base class.
+    """
+
+    def __init__(
+        self,
+        template,
+        model=DEFAULT_MODEL,
+        order=3,
+        stride=1,
+        r_mbe=None,
+        threads=1,
+        first_call=0,
+        verbose=False,
+    ):
+        self.template = template
+        self.model_name = model
+        self.order = order
+        self.stride = stride
+        self.r_mbe = r_mbe
+        self.threads = threads
+        self.first_call = first_call
+        self.n_calls = 0
+        super().__init__(verbose=verbose)
+
+    def check_parameters(self):
+        """Validate the parameters, load the model and the template, plan once."""
+        import ase.io
+        import torch
+
+        self.order = _integer("order", self.order, minimum=1)
+        self.stride = _integer("stride", self.stride, minimum=1, what="expand every stride-th step")
+        self.threads = _integer("threads", self.threads, minimum=1)
+        self.first_call = _integer("first_call", self.first_call, minimum=0)
+        torch.set_num_threads(self.threads)
+        model = load_model(str(self.model_name))
+        path = Path(str(self.template))
+        if not path.is_file():
+            raise BodyOrderError(f"template structure file {str(path)!r} not found")
+        self.template_atoms = ase.io.read(path)
+        model.check_species(self.template_atoms.numbers)
+        periodic = bool(self.template_atoms.pbc.any())
+        if self.r_mbe is not None:
+            self.r_mbe = float(self.r_mbe)
+        elif periodic:
+            raise BodyOrderError(
+                f"the template {path.name} is periodic: give r_mbe (Angstrom), smaller than "
+                "the narrowest width of the cell"
+            )
+        # fails early on a bad r_mbe, order or budget, with the library's message
+        plan_for(self.template_atoms, model, max_order=self.order, r_mbe=self.r_mbe)
+        self.calculator = BodyOrderCalculator(
+            model, max_order=self.order, r_mbe=self.r_mbe, stride=0
+        )
+
+    def expansion_due(self, call: int) -> bool:
+        """Whether step ``call`` (the driver's step counter) is expanded."""
+        return (call - self.first_call) % self.stride == 0
+
+    def compute(self, cell, pos):
+        """One step: a single structure, or the lists of a batched request (atomic units).
+
+        Returns ``(pot, force, vir, extras)`` or a list of them, in atomic units
+        (Hartree, Hartree/bohr, Hartree); the extras are a JSON string (eV).
+        """
+        batched = isinstance(cell, list | tuple)
+        if batched and (not isinstance(pos, list | tuple) or len(pos) != len(cell)):
+            raise ValueError("batched mode needs lists of cells and positions of equal length")
+        call = self.first_call + self.n_calls
+        expand = self.expansion_due(call)
+        pairs = zip(cell, pos, strict=True) if batched else [(cell, pos)]
+        results = [self._evaluate(c, p, expand, call) for c, p in pairs]
+        self.n_calls += 1
+        return results if batched else results[0]
+
+    def compute_structure(self, cell, pos):
+        """One structure as one step (i-PI's single-structure interface)."""
+        return self.compute(cell, pos)
+
+    def _atoms(self, cell, pos):
+        """i-PI's cell (bohr, vectors as columns) and positions (bohr) as ``ase.Atoms``."""
+        atoms = self.template_atoms.copy()
+        positions = np.asarray(pos, dtype=float).reshape(-1, 3) * _LENGTH
+        if len(positions) != len(atoms):
+            raise BodyOrderError(f"i-PI sent {len(positions)} atoms, the template has {len(atoms)}")
+        atoms.cell[:] = np.asarray(cell, dtype=float).reshape(3, 3).T * _LENGTH
+        atoms.positions[:] = positions
+        return atoms
+
+    def _evaluate(self, cell, pos, expand: bool, call: int):
+        """Energy, forces and virial of one structure in atomic units, and its extras."""
+        atoms = self._atoms(cell, pos)
+        calc = self.calculator
+        if expand:
+            calc.get_property("body_order_energies", atoms)
+        energy = calc.get_property("energy", atoms)
+        forces = calc.get_property("forces", atoms)
+        virial = np.zeros((3, 3))
+        if "stress" in calc.results:
+            stress = calc.results["stress"]
+            virial = -stress[[0, 5, 4, 5, 1, 3, 4, 3, 2]].reshape(3, 3) * atoms.get_volume()
+        if expand:
+            extras = expansion_extras(calc.body_order, len(atoms), call)
+        else:
+            extras = placeholder_extras(self.order, call)
+        return (
+            np.float64(energy / _ENERGY),
+            np.asarray(forces * (_LENGTH / _ENERGY), dtype=np.float64),
+            np.asarray(virial.T / _ENERGY, dtype=np.float64),
+            json.dumps(extras),
+        )
+
+
+def _integer(name: str, value, *, minimum: int, what: str = "") -> int:
+    """``value`` as an int >= ``minimum``, or a :class:`BodyOrderError` naming it."""
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not (integral or (isinstance(value, float) and value.is_integer())):
+        raise BodyOrderError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        reason = f" ({what})" if what else ""
+        raise BodyOrderError(f"{name} must be >= {minimum}{reason}, got {value!r}")
+    return int(value)

@@ -1,0 +1,102 @@
+"""The body-order statistics the i-PI driver returns as JSON extras, and their files.
+
+What the driver puts in the extras JSON of every structure (bead) it evaluates; all
+energies in eV, never converted by i-PI:
+
+``body_order_energies``
+    list of K floats: E^(n), n = 1..K, for the whole cell (eV).
+``body_order_energies_per_atom``
+    list of K floats: E^(n) / N (eV/atom). (Not the per-atom terms e_i^(n) of
+    :class:`~ase_bodyorder.BodyOrderCalculator`: one number per order, divided by N.)
+``body_order_shares``
+    list of K floats: E^(n) / (E - E^(1)); the first entry is NaN.
+``body_order_residual``
+    float: E - sum_{n<=K} E^(n) (eV).
+``body_order_order``
+    int: the truncation order K.
+``body_order_computed``
+    1.0 if the expansion was computed for this structure, 0.0 if not (then every value
+    above except the order is NaN: the driver expands every ``stride``-th step only).
+``body_order_call``
+    int: the driver's step counter (0 for the first positions i-PI sends).
+
+Every structure carries every key (i-PI stops with ``KeyError`` when a requested key is
+missing). i-PI writes the trajectories of :data:`EXTRAS_TRAJECTORIES` as
+``<prefix>.<name>_<bead>``: for each written step, a header line
+``#EXTRAS(<extra_type>)# Step: <step>`` then one line of floats (the keys' values side
+by side); :func:`ase_bodyorder.monitor.read_ipi_extras` reads such a file back. The
+header's step is i-PI's step (0: the initial positions); it equals ``body_order_call``
+(also after a restart, and with several drivers when each gets one batch per step).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..decompose import BodyOrderResult
+
+__all__ = [
+    "EXTRAS_KEYS",
+    "EXTRAS_TRAJECTORIES",
+    "STATUS_COLUMNS",
+    "expansion_extras",
+    "placeholder_extras",
+]
+
+#: every key of the extras JSON, in a stable order
+EXTRAS_KEYS = (
+    "body_order_energies",
+    "body_order_energies_per_atom",
+    "body_order_shares",
+    "body_order_residual",
+    "body_order_order",
+    "body_order_computed",
+    "body_order_call",
+)
+
+#: columns of the ``bo_status`` trajectory
+STATUS_COLUMNS = (
+    "body_order_residual",
+    "body_order_order",
+    "body_order_computed",
+    "body_order_call",
+)
+
+#: i-PI trajectory ``filename`` -> ``extra_type`` written by every case and run
+EXTRAS_TRAJECTORIES = {
+    "bo": "body_order_energies",
+    "bo_per_atom": "body_order_energies_per_atom",
+    "bo_shares": "body_order_shares",
+    "bo_status": ",".join(STATUS_COLUMNS),
+}
+
+
+def expansion_extras(body: BodyOrderResult, n_atoms: int, call: int) -> dict:
+    """Extras of a structure of ``n_atoms`` atoms whose expansion ``body`` was computed
+    at the driver's step ``call``."""
+    energies = np.asarray(body.energies_eV, dtype=float)
+    return {
+        "body_order_energies": energies.tolist(),
+        "body_order_energies_per_atom": (energies / n_atoms).tolist(),
+        "body_order_shares": np.asarray(body.shares, dtype=float).tolist(),
+        "body_order_residual": float(body.residual_eV),
+        "body_order_order": len(energies),
+        "body_order_computed": 1.0,
+        "body_order_call": int(call),
+    }
+
+
+def placeholder_extras(order: int, call: int) -> dict:
+    """Extras of a structure between expansions: the same keys, NaN values."""
+    nan = [math.nan] * order
+    return {
+        "body_order_energies": nan,
+        "body_order_energies_per_atom": nan,
+        "body_order_shares": nan,
+        "body_order_residual": math.nan,
+        "body_order_order": int(order),
+        "body_order_computed": 0.0,
+        "body_order_call": int(call),
+    }

@@ -1,0 +1,640 @@
+"""Run i-PI with body-order drivers: start, watch, stop, and say where the files are.
+
+:func:`run_md` copies a case of ``md_inputs/`` into a new run directory, rewrites its
+``input.xml`` (steps, output prefix, a UNIX socket name of its own, the extras
+trajectories), starts ``i-pi input.xml`` and the drivers (``ase-bodyorder driver``, the
+bounded client) as subprocesses, each in its own process group, shows a progress line
+(step, temperature, conserved energy, body-order shares) from i-PI's output files, and
+shuts everything down: on completion, when i-PI or a driver dies (the other side is
+stopped and the error names who died), on timeout, and on Ctrl-C (outputs are kept;
+i-PI gets SIGTERM first, which makes it write ``RESTART``). :func:`restart_md` continues
+a run from its ``RESTART`` file (or checkpoint) in a new run directory.
+
+Every run directory holds ``run.json``: the parameters of the run and the paths of its
+files, relative to the directory (:meth:`MDRun.load` reads it back).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from . import _input
+from ._progress import Progress
+from .extras import EXTRAS_TRAJECTORIES
+
+__all__ = ["DriverSettings", "MDRun", "MDRunError", "restart_md", "run_md"]
+
+MANIFEST = "run.json"
+MANIFEST_FORMAT = "ase-bodyorder-md-run"
+MANIFEST_VERSION = 1
+PREFIX = _input.PREFIX
+IPI_LOG = "ipi.log"
+#: seconds to wait for i-PI's socket to appear, and for processes to stop
+SOCKET_WAIT_S = 60.0
+STOP_WAIT_S = 10.0
+POLL_S = 0.2
+
+
+class MDRunError(RuntimeError):
+    """i-PI or a driver failed, or the run did not finish in time."""
+
+
+@dataclass(frozen=True)
+class DriverSettings:
+    """What every driver of a run gets: model name, order K, stride (steps), r_mbe
+    (Angstrom), template (path relative to the run directory), torch threads, the step
+    counter's first value, and the client's silence timeout (s)."""
+
+    model: str
+    order: int
+    stride: int
+    r_mbe: float | None
+    template: str
+    threads: int = 1
+    first_call: int = 0
+    timeout_s: float = 600.0
+
+    def command(self, address: str, sockets_prefix: str) -> list[str]:
+        """The driver's command line (``python -m ase_bodyorder.cli driver ...``)."""
+        options = {
+            "--address": address,
+            "--sockets-prefix": sockets_prefix,
+            "--model": self.model,
+            "--order": self.order,
+            "--stride": self.stride,
+            "--r-mbe": None if self.r_mbe is None else repr(float(self.r_mbe)),
+            "--template": self.template,
+            "--first-call": self.first_call,
+            "--timeout": self.timeout_s,
+        }
+        command = [sys.executable, "-m", "ase_bodyorder.cli", "--threads", str(self.threads)]
+        command += ["driver", "--unix"]
+        for flag, value in options.items():
+            if value is not None:
+                command += [flag, str(value)]
+        return command
+
+
+@dataclass(frozen=True)
+class MDRun:
+    """A run directory and its files (absolute paths); ``status``: completed, failed,
+    interrupted or running; ``first_step`` .. ``last_step``: i-PI's step numbers."""
+
+    run_dir: Path
+    case: str
+    driver: DriverSettings
+    nbeads: int
+    property_columns: tuple[str, ...]
+    first_step: int
+    total_steps: int
+    last_step: int
+    status: str
+    wall_time_s: float
+    input_xml: Path
+    properties: Path
+    positions: tuple[Path, ...]
+    extras: dict[str, tuple[Path, ...]]
+    checkpoint: Path
+    restart: Path
+    ipi_log: Path
+    driver_logs: tuple[Path, ...]
+    restarted_from: str | None = None
+    message: str = ""
+
+    def read_extras(self, name: str = "bo", bead: int = 0):
+        """``(keys, steps, values)`` of one extras trajectory of one bead (``name``: a key
+        of :data:`~ase_bodyorder.ipi.extras.EXTRAS_TRAJECTORIES`); see
+        :func:`ase_bodyorder.monitor.read_ipi_extras`."""
+        from ..monitor import read_ipi_extras
+
+        return read_ipi_extras(self.extras[name][bead])
+
+    def to_dict(self) -> dict:
+        """The manifest (``run.json``): paths relative to the run directory."""
+
+        def rel(path: Path) -> str:
+            return os.path.relpath(path, self.run_dir)
+
+        return {
+            "format": MANIFEST_FORMAT,
+            "version": MANIFEST_VERSION,
+            "case": self.case,
+            "restarted_from": self.restarted_from,
+            "status": self.status,
+            "message": self.message,
+            "wall_time_s": round(self.wall_time_s, 3),
+            "nbeads": self.nbeads,
+            "property_columns": list(self.property_columns),
+            "first_step": self.first_step,
+            "total_steps": self.total_steps,
+            "last_step": self.last_step,
+            "driver": asdict(self.driver),
+            "extras_keys": EXTRAS_TRAJECTORIES,
+            "files": {
+                "input": rel(self.input_xml),
+                "properties": rel(self.properties),
+                "positions": [rel(p) for p in self.positions],
+                "extras": {k: [rel(p) for p in v] for k, v in self.extras.items()},
+                "checkpoint": rel(self.checkpoint),
+                "restart": rel(self.restart),
+                "ipi_log": rel(self.ipi_log),
+                "driver_logs": [rel(p) for p in self.driver_logs],
+            },
+        }
+
+    def write(self) -> None:
+        (self.run_dir / MANIFEST).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, run_dir) -> MDRun:
+        """Read ``run_dir/run.json``."""
+        run_dir = Path(run_dir).resolve()
+        path = run_dir / MANIFEST
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: not a run directory of `ase-bodyorder md`")
+        data = json.loads(path.read_text())
+        if data.get("format") != MANIFEST_FORMAT or data.get("version") != MANIFEST_VERSION:
+            raise MDRunError(f"{path}: not a version-{MANIFEST_VERSION} {MANIFEST_FORMAT} file")
+        files = data["files"]
+        return cls(
+            run_dir=run_dir,
+            case=data["case"],
+            driver=DriverSettings(**data["driver"]),
+            nbeads=data["nbeads"],
+            property_columns=tuple(data["property_columns"]),
+            first_step=data["first_step"],
+            total_steps=data["total_steps"],
+            last_step=data["last_step"],
+            status=data["status"],
+            wall_time_s=data["wall_time_s"],
+            input_xml=run_dir / files["input"],
+            properties=run_dir / files["properties"],
+            positions=tuple(run_dir / p for p in files["positions"]),
+            extras={k: tuple(run_dir / p for p in v) for k, v in files["extras"].items()},
+            checkpoint=run_dir / files["checkpoint"],
+            restart=run_dir / files["restart"],
+            ipi_log=run_dir / files["ipi_log"],
+            driver_logs=tuple(run_dir / p for p in files["driver_logs"]),
+            restarted_from=data.get("restarted_from"),
+            message=data.get("message", ""),
+        )
+
+
+# ---------------------------------------------------------------- processes
+
+
+def _ipi_command() -> list[str]:
+    local = Path(sys.executable).with_name("i-pi")
+    found = str(local) if local.is_file() else shutil.which("i-pi")
+    if found is None:
+        raise MDRunError("i-PI (`i-pi`) not found: pip install 'ase-bodyorder[ipi]'")
+    return [found]
+
+
+def _environment(threads: int) -> dict:
+    """The parent's environment, with this package importable and torch's threads set."""
+    env = os.environ.copy()
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+@dataclass
+class _Process:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+    log_file: object = field(repr=False, default=None)
+
+    def stop(self, sig=signal.SIGTERM, wait_s: float = STOP_WAIT_S) -> None:
+        """Signal the process group, wait up to ``wait_s`` seconds, then kill the group."""
+        if self.popen.poll() is None:
+            _signal_group(self.popen, sig)
+            try:
+                self.popen.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.popen, signal.SIGKILL)
+                self.popen.wait(timeout=wait_s)
+        if self.log_file is not None:
+            self.log_file.close()
+            self.log_file = None
+
+    def last_words(self) -> str:
+        """The last non-empty line of its log, and where the log is."""
+        try:
+            lines = [line.strip() for line in self.log.read_text().splitlines() if line.strip()]
+        except OSError:
+            lines = []
+        said = f": {lines[-1]}" if lines else ""
+        return f"{said} (log: {self.log})"
+
+
+def _signal_group(popen: subprocess.Popen, sig) -> None:
+    try:
+        os.killpg(popen.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _start(name: str, command: list[str], cwd: Path, log: Path, env: dict) -> _Process:
+    log_file = open(log, "w")  # noqa: SIM115 - closed by _Process.stop
+    popen = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    return _Process(name, popen, log, log_file)
+
+
+# ---------------------------------------------------------------- running
+
+
+def _new_run_dir(output_dir, case: str) -> Path:
+    if output_dir is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        output_dir = Path("md_runs") / f"{case}-{stamp}-{uuid.uuid4().hex[:4]}"
+    run_dir = Path(output_dir).resolve()
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise MDRunError(f"output directory {run_dir} exists and is not empty")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _layout(
+    run_dir: Path,
+    root: ET.Element,
+    case: str,
+    driver: DriverSettings,
+    first: int,
+    total: int,
+    n_drivers: int,
+    restarted_from: str | None,
+) -> MDRun:
+    p = run_dir / PREFIX
+    nbeads = _input.bead_count(root)
+    return MDRun(
+        run_dir=run_dir,
+        case=case,
+        driver=driver,
+        nbeads=nbeads,
+        property_columns=_input.property_columns(root),
+        first_step=first,
+        total_steps=total,
+        last_step=first,
+        status="running",
+        wall_time_s=0.0,
+        input_xml=run_dir / "input.xml",
+        properties=Path(f"{p}.out"),
+        positions=tuple(run_dir / f for f in _input.bead_files(f"{PREFIX}.pos", nbeads, ".extxyz")),
+        extras={
+            name: tuple(run_dir / f for f in _input.bead_files(f"{PREFIX}.{name}", nbeads))
+            for name in EXTRAS_TRAJECTORIES
+        },
+        checkpoint=Path(f"{p}.chk"),
+        restart=run_dir / "RESTART",
+        ipi_log=run_dir / IPI_LOG,
+        driver_logs=tuple(run_dir / f"driver-{k}.log" for k in range(n_drivers)),
+        restarted_from=restarted_from,
+    )
+
+
+def _wait_for_socket(ipi: _Process, path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if ipi.popen.poll() is not None:
+            raise MDRunError(
+                f"i-PI exited with status {ipi.popen.returncode} before opening its socket"
+                f"{ipi.last_words()}"
+            )
+        if time.monotonic() > deadline:
+            raise MDRunError(f"i-PI did not open its socket {path} within {timeout_s:g} s")
+        time.sleep(POLL_S)
+
+
+def _watch(
+    run: MDRun, ipi: _Process, drivers: list[_Process], progress: Progress, deadline: float
+) -> None:
+    """Until i-PI exits; raise :class:`MDRunError` when something dies or time runs out."""
+    while True:
+        progress.update()
+        code = ipi.popen.poll()
+        if code is not None:
+            if code != 0:
+                raise MDRunError(f"i-PI exited with status {code}{ipi.last_words()}")
+            return
+        for driver in drivers:
+            code = driver.popen.poll()
+            if code not in (None, 0):
+                raise MDRunError(
+                    f"{driver.name} (pid {driver.popen.pid}) exited with status {code}, "
+                    f"i-PI stopped{driver.last_words()}"
+                )
+        if time.monotonic() > deadline:
+            raise MDRunError(
+                f"the run did not finish within its timeout (timeout_s={run.driver.timeout_s:g}, "
+                "--timeout on the command line); i-PI and drivers stopped"
+            )
+        time.sleep(POLL_S)
+
+
+def _finish(run: MDRun, status: str, started: float, progress: Progress, message="") -> MDRun:
+    progress.update(final=progress.enabled)
+    last = progress.step if progress.step is not None else run.first_step
+    done = replace(
+        run,
+        status=status,
+        last_step=last,
+        wall_time_s=time.monotonic() - started,
+        message=message,
+    )
+    done.write()
+    return done
+
+
+def _launch_and_watch(
+    run: MDRun, processes: list, *, address: str, sockets_prefix: str, deadline: float, watcher
+) -> None:
+    """Start i-PI, wait for its socket, start the drivers, watch until i-PI exits."""
+    env = _environment(run.driver.threads)
+    ipi = _start("i-PI", [*_ipi_command(), "input.xml"], run.run_dir, run.ipi_log, env)
+    processes.append(ipi)
+    wait_s = min(SOCKET_WAIT_S, deadline - time.monotonic())
+    _wait_for_socket(ipi, Path(sockets_prefix + address), wait_s)
+    command = run.driver.command(address, sockets_prefix)
+    drivers = [
+        _start(f"driver {k}", command, run.run_dir, log, env)
+        for k, log in enumerate(run.driver_logs)
+    ]
+    processes.extend(drivers)
+    _watch(run, ipi, drivers, watcher, deadline)
+    for driver in drivers:  # i-PI has sent EXIT: they stop by themselves
+        try:
+            driver.popen.wait(timeout=STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            driver.stop()
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """In the main thread, SIGTERM raises KeyboardInterrupt (so that i-PI and the drivers,
+    in their own sessions, are stopped too); the previous handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _execute(
+    run: MDRun, *, address: str, sockets_prefix: str, timeout_s: float, progress: bool, stream
+) -> MDRun:
+    """Run a prepared run directory; stop everything whatever happens; summarise."""
+    stream = sys.stderr if stream is None else stream
+    started = time.monotonic()
+    run.write()
+    watcher = Progress(run, stream, progress)
+    processes: list[_Process] = []
+    try:
+        with _sigterm_as_interrupt():
+            _launch_and_watch(
+                run,
+                processes,
+                address=address,
+                sockets_prefix=sockets_prefix,
+                deadline=started + timeout_s,
+                watcher=watcher,
+            )
+    except KeyboardInterrupt:
+        _stop_all(processes)
+        _finish(run, "interrupted", started, watcher, "interrupted (Ctrl-C or SIGTERM)")
+        print(f"interrupted: outputs kept in {run.run_dir}", file=stream, flush=True)
+        raise
+    except MDRunError as error:
+        _stop_all(processes)
+        _finish(run, "failed", started, watcher, str(error))
+        raise MDRunError(f"{error}; outputs kept in {run.run_dir}") from None
+    finally:
+        _stop_all(processes)
+        Path(sockets_prefix + address).unlink(missing_ok=True)
+    done = _finish(run, "completed", started, watcher)
+    if done.last_step < done.total_steps:
+        message = f"i-PI stopped at step {done.last_step} of {done.total_steps}"
+        replace(done, status="failed", message=message).write()
+        raise MDRunError(f"{message}{processes[0].last_words()}; outputs kept in {run.run_dir}")
+    return done
+
+
+def _stop_all(processes: list[_Process]) -> None:
+    """i-PI first (SIGTERM lets it write RESTART), then the drivers."""
+    for process in processes:
+        process.stop()
+
+
+def _case_defaults(case_dir: Path) -> dict:
+    path = case_dir / "case.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text()).get("driver_defaults", {})
+
+
+def _unique_address() -> str:
+    return f"bo-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+
+
+def run_md(
+    case_dir,
+    *,
+    model: str | None = None,
+    steps: int | None = None,
+    order: int | None = None,
+    stride: int | None = None,
+    r_mbe: float | None = None,
+    output_dir=None,
+    timeout_s: float = 600.0,
+    n_drivers: int = 1,
+    threads: int = 1,
+    progress: bool = True,
+    stream=None,
+) -> MDRun:
+    """Run the i-PI case in ``case_dir`` with body-order drivers; return the run.
+
+    ``model``, ``order``, ``stride`` (steps between expansions), ``r_mbe`` (Angstrom):
+    the drivers' settings; unset ones come from the case's ``case.json`` (and the
+    default model). ``steps``: MD steps (default: the case's). ``output_dir``: the new
+    run directory (default ``md_runs/<case>-<time>``; must not hold files).
+    ``timeout_s``: wall-clock limit (s) of the whole run. ``n_drivers``: driver
+    processes (path integrals: the beads are split into batches of
+    ``ceil(nbeads / n_drivers)``; with one driver, all beads of a step are expanded
+    together). Progress goes to ``stream`` (default stderr).
+
+    Raises :class:`MDRunError` when i-PI or a driver fails or time runs out (both are
+    stopped, outputs kept) and re-raises ``KeyboardInterrupt`` after stopping both.
+    """
+    from ..models import DEFAULT_MODEL
+
+    case_dir = Path(case_dir)
+    source = case_dir / "input.xml"
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} not found: a case directory holds an i-PI input.xml")
+    _check_counts(steps=steps, n_drivers=n_drivers, timeout_s=timeout_s)
+    defaults = _case_defaults(case_dir)
+    root = ET.parse(source).getroot()
+    structure = _input.structure_file(root)
+    if structure is None:
+        raise _input.InputError(f"{source}: no <initialize><file> structure for the driver")
+    driver = DriverSettings(
+        model=model or defaults.get("model", DEFAULT_MODEL),
+        order=order if order is not None else defaults.get("order", 3),
+        stride=stride if stride is not None else defaults.get("stride", 1),
+        r_mbe=r_mbe if r_mbe is not None else defaults.get("r_mbe"),
+        template=Path(structure).name,
+        threads=threads,
+        timeout_s=timeout_s,
+    )
+    total = (
+        steps
+        if steps is not None
+        else int(float(_input.element_text(root.find("total_steps")) or 0))
+    )
+    _preflight(driver, case_dir / structure)
+    run_dir = _new_run_dir(output_dir, case_dir.resolve().name)
+    shutil.copy2(case_dir / structure, run_dir / driver.template)
+    if (case_dir / "case.json").is_file():
+        shutil.copy2(case_dir / "case.json", run_dir / "case.json")
+    _input.structure_element(root).text = f" {driver.template} "
+    return _prepare_and_execute(
+        root,
+        run_dir=run_dir,
+        case=case_dir.resolve().name,
+        driver=driver,
+        first_step=0,
+        total_steps=total,
+        timeout_s=timeout_s,
+        n_drivers=n_drivers,
+        progress=progress,
+        stream=stream,
+    )
+
+
+def restart_md(
+    previous_run,
+    *,
+    steps: int,
+    output_dir=None,
+    timeout_s: float = 600.0,
+    n_drivers: int = 1,
+    progress: bool = True,
+    stream=None,
+) -> MDRun:
+    """Continue a run from its ``RESTART`` file (else its checkpoint) in a new directory.
+
+    ``previous_run``: a run directory (or :class:`MDRun`); ``steps``: how many more MD
+    steps. The drivers keep the previous settings, and their step counter starts at the
+    restart step, so that the expansion stride stays aligned with i-PI's steps.
+    """
+    previous = previous_run if isinstance(previous_run, MDRun) else MDRun.load(previous_run)
+    _check_counts(steps=steps, n_drivers=n_drivers, timeout_s=timeout_s)
+    source = next((p for p in (previous.restart, previous.checkpoint) if p.is_file()), None)
+    if source is None:
+        raise FileNotFoundError(
+            f"neither {previous.restart.name} nor {previous.checkpoint.name} in "
+            f"{previous.run_dir}: nothing to restart from"
+        )
+    root = ET.parse(source).getroot()
+    step = _input.current_step(root)
+    driver = replace(previous.driver, first_call=step, timeout_s=timeout_s)
+    _preflight(driver, previous.run_dir / driver.template)
+    run_dir = _new_run_dir(output_dir, f"{previous.case}-restart")
+    shutil.copy2(previous.run_dir / driver.template, run_dir / driver.template)
+    return _prepare_and_execute(
+        root,
+        run_dir=run_dir,
+        case=previous.case,
+        driver=driver,
+        first_step=step,
+        total_steps=step + steps,
+        timeout_s=timeout_s,
+        n_drivers=n_drivers,
+        progress=progress,
+        stream=stream,
+        restarted_from=str(source),
+    )
+
+
+def _preflight(driver: DriverSettings, template: Path) -> None:
+    """Build the driver once here, so that bad settings fail before i-PI starts."""
+    from .driver import BodyOrderDriver
+
+    BodyOrderDriver(
+        str(template),
+        model=driver.model,
+        order=driver.order,
+        stride=driver.stride,
+        r_mbe=driver.r_mbe,
+        threads=driver.threads,
+        first_call=driver.first_call,
+    )
+
+
+def _check_counts(*, steps, n_drivers, timeout_s) -> None:
+    if steps is not None and (isinstance(steps, bool) or int(steps) != steps or steps < 1):
+        raise MDRunError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(n_drivers, bool) or int(n_drivers) != n_drivers or n_drivers < 1:
+        raise MDRunError(f"n_drivers must be a positive integer, got {n_drivers!r}")
+    if not timeout_s > 0:
+        raise MDRunError(f"timeout_s must be positive, got {timeout_s!r}")
+
+
+def _prepare_and_execute(
+    root: ET.Element,
+    *,
+    run_dir: Path,
+    case: str,
+    driver: DriverSettings,
+    first_step: int,
+    total_steps: int,
+    timeout_s: float,
+    n_drivers: int,
+    progress: bool,
+    stream,
+    restarted_from: str | None = None,
+) -> MDRun:
+    """Rewrite and write the input into ``run_dir``, then run it."""
+    address = _unique_address()
+    _input.rewrite_input(
+        root, total_steps=total_steps, address=address, stride=driver.stride, n_drivers=n_drivers
+    )
+    ET.ElementTree(root).write(run_dir / "input.xml", encoding="unicode")
+    run = _layout(run_dir, root, case, driver, first_step, total_steps, n_drivers, restarted_from)
+    return _execute(
+        run,
+        address=address,
+        sockets_prefix=_input.sockets_prefix(root),
+        timeout_s=timeout_s,
+        progress=progress,
+        stream=stream,
+    )

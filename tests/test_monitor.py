@@ -99,3 +99,21 @@ def test_read_ipi_extras_parses_stacked_keys(tmp_path):
     assert keys == ["body_order_residual", "body_order_computed"]
     assert steps.tolist() == [1, 6]  # the truncated last block is dropped
     assert values[0].tolist() == [1e-3, 1.0] and np.isnan(values[1, 0])
+
+
+def test_run_without_property_header_uses_the_input_columns(tmp_path):
+    """i-PI writes no header when it continues from a checkpoint; ten beads pad to _00."""
+    (tmp_path / "input.xml").write_text(
+        "<simulation><output prefix='simulation'><properties filename='out'>"
+        " [ step, time{picosecond}, temperature{kelvin} ] </properties></output></simulation>"
+    )
+    (tmp_path / "simulation.out").write_text("5 0.005 300.0\n6 0.006 310.0\n")
+    block = " #EXTRAS(body_order_energies)# Step: {} \n -1.0 -0.5 0.25\n"
+    (tmp_path / "simulation.bo_00").write_text(block.format(5) + block.format(6))
+    from ase_bodyorder.monitor import read_run
+
+    trace = read_run(tmp_path, bead=0)
+    assert trace.step.tolist() == [5, 6]
+    np.testing.assert_allclose(trace.time_fs, [5.0, 6.0])
+    np.testing.assert_allclose(trace.properties["temperature_K"], [300.0, 310.0])
+    assert trace.energies_eV.shape == (2, 3)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..expansion import BodyOrderError
+from ..ipi.extras import STATUS_COLUMNS
 
 __all__ = ["BodyOrderTrace", "read_ase_log", "read_ipi_extras", "read_ipi_properties", "read_run"]
 
@@ -59,7 +60,7 @@ def read_ipi_extras(path) -> tuple[list[str], np.ndarray, np.ndarray]:
 
     ``values[i]`` holds the numbers written after the i-th ``#EXTRAS(keys)# Step: N``
     header (the keys' values stacked horizontally, as i-PI writes them). Steps are
-    i-PI's 1-based steps after the move. A truncated last block is dropped.
+    i-PI's steps (0: the initial positions). A truncated last block is dropped.
     """
     path = Path(path)
     if not path.exists():
@@ -87,20 +88,24 @@ def read_ipi_extras(path) -> tuple[list[str], np.ndarray, np.ndarray]:
     return keys, np.array(steps)[complete], values
 
 
-def read_ipi_properties(path) -> dict[str, np.ndarray]:
-    """Columns of an i-PI property file, named as in its header (units stripped), plus
+def read_ipi_properties(path, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Columns of an i-PI property file, named as in its header (``name{unit}``), plus
     ``time_fs``, ``temperature_K``, ``potential_eV``, ``conserved_eV`` aliases when the
-    file has them in picosecond / kelvin / electronvolt."""
+    file has them in picosecond / kelvin / electronvolt.
+
+    ``columns``: the names to use when the file has no header (i-PI writes none when it
+    continues a run from a checkpoint).
+    """
     path = Path(path)
     if not path.exists():
         raise BodyOrderError(f"no property file {path}")
-    names, data = {}, []
+    names = dict(enumerate(columns or ()))
+    data = []
     for line in path.read_text().splitlines():
         if line.startswith("#"):
             match = _COLUMN.search(line)
             if match:
-                first = int(match.group(1)) - 1
-                names[first] = match.group(3)
+                names[int(match.group(1)) - 1] = match.group(3)
             continue
         if line.strip():
             data.append([float(x) for x in line.split()])
@@ -124,9 +129,20 @@ def read_ipi_properties(path) -> dict[str, np.ndarray]:
     return out
 
 
-_SCALAR_KEYS = frozenset(
-    {"body_order_residual", "body_order_order", "body_order_computed", "body_order_call"}
-)
+_SCALAR_KEYS = frozenset(STATUS_COLUMNS)
+
+
+def _input_property_names(run_dir: Path) -> list[str] | None:
+    """``name{unit}`` of each property column, from the run's own ``input.xml``."""
+    path = run_dir / "input.xml"
+    if not path.exists():
+        return None
+    import xml.etree.ElementTree as ET
+
+    element = ET.parse(path).getroot().find("output/properties")
+    if element is None or element.text is None:
+        return None
+    return [name.strip() for name in element.text.strip("[] \n").split(",")]
 
 
 def _split_columns(keys, values) -> dict[str, np.ndarray]:
@@ -156,9 +172,10 @@ def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrder
     matched by step and only the frames where the expansion was computed are kept.
     """
     run_dir = Path(run_dir)
-    properties = read_ipi_properties(run_dir / f"{prefix}.out")
+    properties = read_ipi_properties(run_dir / f"{prefix}.out", _input_property_names(run_dir))
     by_key: dict[str, dict[int, np.ndarray]] = {}
-    for path in sorted(run_dir.glob(f"{prefix}.*_{bead}")):
+    bead_file = re.compile(rf"{re.escape(prefix)}\..+_0*{bead}")
+    for path in sorted(p for p in run_dir.iterdir() if bead_file.fullmatch(p.name)):
         keys, steps, values = read_ipi_extras(path)
         if not keys or not all(k.startswith("body_order") for k in keys) or not len(steps):
             continue

@@ -94,7 +94,68 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the models that can be loaded by name")
     _add_reference_parser(sub)
     _add_ipi_parsers(sub, DEFAULT_MODEL)
+    _add_report_parsers(sub)
     return parser
+
+
+SHIPPED_MODELS = [
+    f"{arch}-h8-{density}" for density in ("high", "low") for arch in ("pet", "soap-bpnn", "mace")
+]
+
+
+def _add_report_parsers(sub):
+    rep = sub.add_parser(
+        "report",
+        help="`report accuracy`, `report bodyorder` (shipped models) or `report RUN_DIR` "
+        "(an MD run or a BodyOrderLogger file)",
+    )
+    rep.add_argument("target", help="accuracy, bodyorder, or a run directory / log file")
+    rep.add_argument("--models", nargs="+", default=SHIPPED_MODELS, help="models to report")
+    rep.add_argument("--output", help="also write the table (markdown) to this file")
+    rep.add_argument("--plots", help="directory for PNG plots (run reports; default RUN_DIR)")
+    watch = sub.add_parser("watch", help="follow a running i-PI run and flag unusual shares")
+    watch.add_argument("run_dir")
+    watch.add_argument(
+        "--ranges",
+        required=True,
+        help='JSON file {"2": [min, max], "3": [min, max], ...} of shares',
+    )
+    watch.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
+    watch.add_argument("--timeout", type=float, default=3600.0, help="give up after (s)")
+
+
+def run_report(args) -> None:
+    """`report`: model tables, or statistics and plots of a run."""
+    from pathlib import Path
+
+    if args.target in ("accuracy", "bodyorder"):
+        from .training import reports
+
+        make = reports.accuracy_table if args.target == "accuracy" else reports.bodyorder_table
+        table = make(args.models)
+        command = "ase-bodyorder report " + args.target + " --models " + " ".join(args.models)
+        text = f"{table}\n\nMade by `{command}`.\n"
+    else:
+        from .monitor import load_trace, report_text, write_plots
+
+        trace = load_trace(args.target)
+        text = report_text(trace) + "\n"
+        target = Path(args.target)
+        plots = Path(args.plots) if args.plots else (target if target.is_dir() else target.parent)
+        for path in write_plots(trace, plots):
+            text += f"wrote {path}\n"
+    print(text, end="")
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+
+
+def run_watch(args) -> None:
+    from .monitor import watch
+
+    ranges = {int(k): tuple(v) for k, v in json.loads(open(args.ranges).read()).items()}
+    flags = watch(args.run_dir, ranges, interval_s=args.interval, timeout_s=args.timeout)
+    print(f"{len(flags)} frame(s) flagged")
 
 
 def _add_ipi_parsers(sub, default_model: str):
@@ -316,6 +377,10 @@ def main(argv=None) -> int:
             run_driver_command(args)
         elif args.command == "md":
             run_md_command(args)
+        elif args.command == "report":
+            run_report(args)
+        elif args.command == "watch":
+            run_watch(args)
         elif args.command == "models":
             from .models import available_models
 

@@ -88,8 +88,22 @@ def _build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--output", help="write extxyz with the results in info/arrays")
     dec.add_argument("--json", action="store_true", help="print one JSON line per structure")
 
-    demo = sub.add_parser("demo", help="the main job: decompose the shipped example cluster")
+    demo = sub.add_parser(
+        "demo",
+        help="the main job: body orders of the shipped H8 cluster, then a short monitored "
+        "i-PI run of high-density hydrogen, ending with the report",
+    )
     demo.add_argument("--model", default=DEFAULT_MODEL)
+    demo.add_argument(
+        "--md-model",
+        default="h-morse-atm",
+        help="model of the MD part (default h-morse-atm: the shipped models are trained on "
+        "isolated 8-atom clusters and do not yet describe bulk hydrogen)",
+    )
+    demo.add_argument("--steps", type=int, default=20, help="MD steps (default 20)")
+    demo.add_argument("--stride", type=int, default=5, help="expand every S steps")
+    demo.add_argument("--output-dir", default=None, help="run directory (default md_runs/...)")
+    demo.add_argument("--timeout", type=float, default=1200.0, help="MD time limit, s")
 
     sub.add_parser("models", help="list the models that can be loaded by name")
     _add_reference_parser(sub)
@@ -350,6 +364,50 @@ def run_md_command(args) -> None:
     print(f"run directory: {run.run_dir} (files listed in run.json)")
 
 
+def run_demo(
+    model: str,
+    *,
+    md_model: str,
+    steps: int,
+    stride: int,
+    output_dir=None,
+    timeout_s: float = 1200.0,
+) -> None:
+    """The main job: the full expansion of the shipped H8 cluster with ``model``, then a
+    short i-PI NVT run of 64-atom high-density hydrogen with ``md_model`` (the case written
+    afresh from ``ase_bodyorder.ipi.cases``) monitored every ``stride`` steps, ending with
+    the report and plots."""
+    import tempfile
+    from pathlib import Path
+
+    from .ipi.cases import CASES, write_case
+    from .ipi.runner import run_md
+    from .monitor import load_trace, report_text, write_plots
+
+    path = example_path()
+    print(f"1. Full many-body expansion of {path.name} with model {model!r}\n")
+    run_decompose(path, model=model, order=None, r_mbe=None)
+    print(
+        f"2. i-PI NVT of high-density hydrogen with {md_model!r} ({steps} steps, body "
+        f"orders every {stride})\n"
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        case = write_case(CASES["nvt"], Path(scratch) / "nvt")
+        run = run_md(
+            case,
+            model=md_model,
+            steps=steps,
+            stride=stride,
+            output_dir=output_dir,
+            timeout_s=timeout_s,
+        )
+    print(f"\n3. Report of {run.run_dir}\n")
+    trace = load_trace(run.run_dir)
+    print(report_text(trace))
+    for plot in write_plots(trace, run.run_dir):
+        print(f"wrote {plot}")
+
+
 def main(argv=None) -> int:
     from .expansion import BodyOrderError
 
@@ -368,9 +426,13 @@ def main(argv=None) -> int:
                 forces=args.forces,
             )
         elif args.command == "demo":
-            path = example_path()
-            print(f"Full many-body expansion of {path.name} with model {args.model!r}\n")
-            run_decompose(path, model=args.model, order=None, r_mbe=None)
+            run_demo(
+                args.model,
+                steps=args.steps,
+                stride=args.stride,
+                output_dir=args.output_dir,
+                timeout_s=args.timeout,
+            )
         elif args.command == "reference":
             run_reference(args)
         elif args.command == "driver":

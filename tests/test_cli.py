@@ -10,10 +10,25 @@ from ase_bodyorder import decompose, load_model, read_body_order_results
 from ase_bodyorder.cli import example_path, main
 
 
-def test_demo_prints_the_full_expansion(capsys):
-    assert main(["demo"]) == 0
+def test_demo_runs_the_main_job(tmp_path, capsys):
+    pytest.importorskip("ipi")
+    run_dir = tmp_path / "run"
+    argv = [
+        "demo",
+        "--model",
+        "h-morse-atm",
+        "--md-model",
+        "h-morse-atm",
+        "--steps",
+        "4",
+        "--stride",
+        "2",
+    ]
+    assert main([*argv, "--output-dir", str(run_dir), "--timeout", "300"]) == 0
     out = capsys.readouterr().out
-    assert "residual" in out and "255 sub-clusters" in out
+    assert "255 sub-clusters" in out  # the full expansion of the shipped H8 cluster
+    assert "monitored frames" in out and "residual" in out  # the run's report
+    assert (run_dir / "body_order_vs_time.png").stat().st_size > 1000
 
 
 def test_decompose_json_matches_library(tmp_path, capsys):

@@ -428,6 +428,7 @@ def main(argv=None) -> int:
         elif args.command == "demo":
             run_demo(
                 args.model,
+                md_model=args.md_model,
                 steps=args.steps,
                 stride=args.stride,
                 output_dir=args.output_dir,

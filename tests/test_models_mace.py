@@ -86,7 +86,12 @@ def test_model_declares_its_locality(model):
     assert model.cutoff == pytest.approx(4.5)
     assert model.interaction_layers == 2
     assert model.dtype == torch.float64
-    assert model.isolated_atom_energy(1) == pytest.approx(HYDROGEN_ATOM_ENERGY_EV, abs=1e-12)
+    assert model.e0(1) == pytest.approx(HYDROGEN_ATOM_ENERGY_EV, abs=1e-12)
+    # the 1-body term: E0 plus the ScaleShiftMACE shift, the same through mace's data path
+    from ase import Atoms
+
+    single = model.system(Atoms("H", positions=[[0, 0, 0]]), forces=False).energy
+    assert model.isolated_atom_energy(1) == pytest.approx(single, abs=1e-12)
 
 
 def test_per_atom_energies_sum_to_energy(model, cluster6):
@@ -172,8 +177,10 @@ def test_full_expansion_sums_to_the_energy(model, cluster6):
     assert abs(body.residual_eV) < 1e-8
     np.testing.assert_allclose(body.energies_per_atom_eV.sum(axis=1), system.energies, atol=1e-8)
     np.testing.assert_allclose(body.forces_eV_per_A.sum(axis=0), system.forces, atol=1e-8)
-    # the 1-body term is the isolated-atom energy E0
-    np.testing.assert_allclose(body.energies_per_atom_eV[:, 0], HYDROGEN_ATOM_ENERGY_EV, atol=1e-12)
+    # the 1-body term is the model's isolated-atom energy
+    np.testing.assert_allclose(
+        body.energies_per_atom_eV[:, 0], model.isolated_atom_energy(1), atol=1e-12
+    )
 
 
 def test_exact_screening_agrees_with_the_unscreened_expansion(model):

@@ -274,6 +274,20 @@ class MACEModel(AtomicModel):
         return SystemResult(**result)
 
     def isolated_atom_energy(self, z: int) -> float:
+        """Energy (eV) of one isolated atom of element ``z``: the model's 1-body term.
+
+        For a plain ``MACE`` model it is E0 (:meth:`e0`); a ``ScaleShiftMACE`` adds its
+        shift (and whatever its readout gives an atom without neighbours).
+        """
+        self.check_species([z])
+        batch = FragmentBatch(
+            positions=torch.zeros((1, 3), dtype=self.dtype),
+            numbers=np.array([int(z)]),
+            offsets=np.array([0, 1]),
+        )
+        return float(self.fragment_energies(batch)[0])
+
+    def e0(self, z: int) -> float:
         """E0 of element ``z`` (eV) from the model's atomic-energies block."""
         self.check_species([z])
         table = torch.atleast_2d(self.model.atomic_energies_fn.atomic_energies)

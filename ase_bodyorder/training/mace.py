@@ -51,7 +51,9 @@ class MACESettings:
     """Hyper-parameters of a small MACE model and its training (Angstrom, eV).
 
     ``E0s`` is ``"average"`` (least-squares isolated-atom energies from the training set)
-    or a dictionary ``{atomic number: isolated-atom energy in eV}``. ``extra_args`` are
+    or a dictionary ``{atomic number: isolated-atom energy in eV}``. ``model``:
+    ``ScaleShiftMACE`` (default; learns the mean interaction energy as a shift) or
+    ``MACE``; ``energy_weight``/``forces_weight``: the loss weights. ``extra_args`` are
     further ``mace_run_train`` options, ``{"option_name": value}`` (without ``--``).
     """
 
@@ -66,6 +68,9 @@ class MACESettings:
     seed: int = 123
     E0s: str | dict = "average"
     default_dtype: str = "float64"
+    model: str = "ScaleShiftMACE"
+    energy_weight: float = 1.0
+    forces_weight: float = 100.0
     extra_args: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -99,6 +104,12 @@ class MACESettings:
             object.__setattr__(self, "E0s", e0s)
         elif self.E0s != "average":
             raise BodyOrderError(f"E0s must be 'average' or a dict {{Z: energy}}, got {self.E0s!r}")
+        if self.model not in ("MACE", "ScaleShiftMACE"):
+            raise BodyOrderError(f"model must be 'MACE' or 'ScaleShiftMACE', got {self.model!r}")
+        for name in ("energy_weight", "forces_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise BodyOrderError(f"{name} must be a non-negative number, got {value!r}")
         if not isinstance(self.extra_args, dict):
             raise BodyOrderError(f"extra_args must be a dict, got {self.extra_args!r}")
         clash = sorted(
@@ -133,7 +144,7 @@ class MACESettings:
         """The ``mace_run_train`` options these settings stand for."""
         e0s = self.E0s if self.E0s == "average" else repr(dict(self.E0s))
         args = [
-            "--model=MACE",
+            f"--model={self.model}",
             f"--r_max={self.r_max}",
             f"--num_interactions={self.num_interactions}",
             f"--hidden_irreps={self.hidden_irreps}",
@@ -146,6 +157,8 @@ class MACESettings:
             f"--seed={self.seed}",
             f"--E0s={e0s}",
             f"--default_dtype={self.default_dtype}",
+            f"--energy_weight={self.energy_weight}",
+            f"--forces_weight={self.forces_weight}",
         ]
         for key, value in self.extra_args.items():
             key = str(key).lstrip("-")

@@ -80,6 +80,8 @@ def _mace(epochs):
         max_num_epochs=epochs,
         batch_size=16,
         E0s={1: H_ATOM_STO6G_EV},
+        model="ScaleShiftMACE",
+        energy_weight=10.0,
     )
 
 

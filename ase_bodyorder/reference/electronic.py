@@ -280,9 +280,10 @@ def _dmrg(mf, two_s: int, settings: DMRGSettings, gradient: bool):
             iprint=0,
         )
         sweep_energies = [float(min(e)) for e in driver._dmrg.energies]
-        # the last sweep's largest discarded weight (earlier sweeps carry the noise)
-        sweep_discarded = list(driver._dmrg.sweep_discarded_weights)
-        discarded = float(sweep_discarded[-1]) if sweep_discarded else 0.0
+        # the largest discarded weight of the last sweep (earlier sweeps carry the noise);
+        # block2 keeps one value per sweep in ``discarded_weights``
+        per_sweep = list(driver._dmrg.discarded_weights)
+        discarded = float(per_sweep[-1]) if per_sweep else 0.0
         sweeps = len(sweep_energies)
         change = abs(sweep_energies[-1] - sweep_energies[-2]) if sweeps > 1 else math.inf
         out = {

@@ -70,6 +70,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", default="reference-work")
+    parser.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
     parser.add_argument(
         "--stage", action="append", choices=["sample", "fci", "export", "mbe", "dmrg"]
     )
@@ -83,6 +84,9 @@ def main(argv=None):
     transfer = {name: _clusters(name, p, seed, N_TRANSFER) for name, (p, seed) in TRANSFER.items()}
     stores = {name: ReferenceStore(work / f"{name}.db") for name in [*DATASETS, *TRANSFER]}
     tests = {name: split_indices(N_CLUSTERS, SPLIT_SEED)["test"] for name in DATASETS}
+    if args.retry_failed:
+        for name, store in stores.items():
+            print(f"{name}: {store.delete_failed()} failed jobs will run again", flush=True)
 
     if "fci" in stages:
         for name, frames in clusters.items():

@@ -65,7 +65,7 @@ def run_decompose(
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from .models import DEFAULT_MODEL
+    from .models import DEFAULT_MD_MODEL, DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(
         prog="ase-bodyorder",
@@ -96,7 +96,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", default=DEFAULT_MODEL)
     demo.add_argument(
         "--md-model",
-        default="h-morse-atm",
+        default=DEFAULT_MD_MODEL,
         help="model of the MD part (default h-morse-atm: the shipped models are trained on "
         "isolated 8-atom clusters and do not yet describe bulk hydrogen)",
     )
@@ -107,7 +107,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the models that can be loaded by name")
     _add_reference_parser(sub)
-    _add_ipi_parsers(sub, DEFAULT_MODEL)
+    _add_ipi_parsers(sub, DEFAULT_MD_MODEL)
     _add_report_parsers(sub)
     return parser
 

@@ -30,7 +30,7 @@ from ase_bodyorder.calculator import BodyOrderCalculator
 from ase_bodyorder.decompose import plan_for
 from ase_bodyorder.expansion import BodyOrderError
 from ase_bodyorder.ipi.extras import expansion_extras, placeholder_extras
-from ase_bodyorder.models import DEFAULT_MODEL, load_model
+from ase_bodyorder.models import DEFAULT_MD_MODEL, load_model
 
 try:
     from ipi.pes.dummy import Dummy_driver
@@ -78,7 +78,7 @@ class BodyOrderDriver(Dummy_driver):
     def __init__(
         self,
         template,
-        model=DEFAULT_MODEL,
+        model=DEFAULT_MD_MODEL,
         order=3,
         stride=1,
         r_mbe=None,

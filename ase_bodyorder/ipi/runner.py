@@ -494,7 +494,7 @@ def run_md(
     Raises :class:`MDRunError` when i-PI or a driver fails or time runs out (both are
     stopped, outputs kept) and re-raises ``KeyboardInterrupt`` after stopping both.
     """
-    from ..models import DEFAULT_MODEL
+    from ..models import DEFAULT_MD_MODEL
 
     case_dir = Path(case_dir)
     source = case_dir / "input.xml"
@@ -507,7 +507,7 @@ def run_md(
     if structure is None:
         raise _input.InputError(f"{source}: no <initialize><file> structure for the driver")
     driver = DriverSettings(
-        model=model or defaults.get("model", DEFAULT_MODEL),
+        model=model or defaults.get("model", DEFAULT_MD_MODEL),
         order=order if order is not None else defaults.get("order", 3),
         stride=stride if stride is not None else defaults.get("stride", 1),
         r_mbe=r_mbe if r_mbe is not None else defaults.get("r_mbe"),

@@ -11,9 +11,10 @@ from .analytic import (
 )
 from .ase_calculator import ASECalculatorModel
 from .base import AtomicModel, ClusterModel, FragmentBatch, Model, SpeciesError, SystemResult
-from .registry import DEFAULT_MODEL, available_models, load_model
+from .registry import DEFAULT_MD_MODEL, DEFAULT_MODEL, available_models, load_model
 
 __all__ = [
+    "DEFAULT_MD_MODEL",
     "DEFAULT_MODEL",
     "ASECalculatorModel",
     "AtomicBaseline",

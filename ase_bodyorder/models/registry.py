@@ -17,7 +17,7 @@ from .analytic import (
 )
 from .base import Model
 
-__all__ = ["DEFAULT_MODEL", "available_models", "load_model"]
+__all__ = ["DEFAULT_MD_MODEL", "DEFAULT_MODEL", "available_models", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,13 @@ for _density, _what in _DENSITY.items():
             f"{_arch.upper()} trained on {_what} clusters, FCI/STO-6G (shipped)",
         )
 
-#: the model the main job and the CLI use when none is named
-DEFAULT_MODEL = "h-morse-atm"
+#: the model decompositions use when none is named
+DEFAULT_MODEL = "pet-h8-high"
+
+#: the model MD runs use when none is named: the shipped models are trained on isolated
+#: 8-atom clusters and do not describe bulk hydrogen (a 64-atom PET run heats to 1e5 K
+#: in ten steps), so MD defaults to the analytic demo model until a bulk model is shipped
+DEFAULT_MD_MODEL = "h-morse-atm"
 
 
 def available_models() -> dict[str, str]:

@@ -109,9 +109,8 @@ def train_shipped(name: str, work: Path) -> Path:
         target_name = "model.pt"
     spec.directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(model, spec.directory / target_name)
-    extensions = out / "extensions"
-    if extensions.is_dir() and any(extensions.iterdir()):
-        shutil.copytree(extensions, spec.directory / "extensions", dirs_exist_ok=True)
+    # no compiled extensions are shipped: MetatomicModel loads them from the installed
+    # sphericart-torch package (which also registers their gradients)
     provenance = json.loads((out / "provenance.json").read_text())
     provenance.update(name=name, dataset=spec.dataset, recipe="ase_bodyorder.training.shipped")
     (spec.directory / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")

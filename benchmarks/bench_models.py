@@ -4,7 +4,7 @@ Per architecture (PET, SOAP-BPNN through metatomic; MACE through mace-torch), pe
 energies of every sub-cluster of
 
 * full MBEs of 8-atom high-density clusters (255 sub-clusters each), and
-* a 3-body-truncated MBE of a 64-atom periodic high-density cell (r_mbe = 2.5 A),
+* a 3-body-truncated MBE of a 64-atom periodic high-density cell (r_mbe = 2.0 A),
 
 three ways, measured in one run: our packed path (one model call), one ASE calculator
 call per sub-cluster, and the package's own batched API (metatomic ``compute_energy``
@@ -129,7 +129,7 @@ def main(argv=None):
         calc = ase_calculator(model)
         workloads = {
             f"{len(clusters)} x H8 full MBE": [(a, 8, None) for a in clusters],
-            "H64 cell, K=3, r=2.5": [(cell, 3, 2.5)],
+            "H64 cell, K=3, r=2.0": [(cell, 3, 2.0)],
         }
         for label, items in workloads.items():
             plans = [subclusters(a, model, k, r) for a, k, r in items]

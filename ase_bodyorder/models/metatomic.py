@@ -339,7 +339,10 @@ class MetatomicModel(AtomicModel):
             length_unit="angstrom",
             outputs={self._energy_key: mta.ModelOutput(unit="eV", sample_kind="atom")},
         )
-        with _quiet_torchscript():
+        # TorchScript's profiling executor re-optimises for the first inputs of every new
+        # shape (0.8-2.5 s each for SOAP-BPNN and PET here); sub-cluster batches change
+        # shape at every call, and the unoptimised graph is as fast after warm-up
+        with _quiet_torchscript(), torch.jit.optimized_execution(False):
             outputs = self._model([system], options, check_consistency=False)
         block = outputs[self._energy_key].block()
         values = block.values.reshape(-1)

@@ -72,7 +72,9 @@ def package_batched(model, calc, frames, batch_size):
 
         table = AtomicNumberTable(model.z_list)
         with torch_tools.default_dtype(torch.float64):
-            configs = mace_data.config_from_atoms_list(frames)
+            configs = mace_data.config_from_atoms_list(
+                frames, key_specification=mace_data.KeySpecification()
+            )
             graphs = [
                 mace_data.AtomicData.from_config(
                     c, z_table=table, cutoff=model.cutoff, heads=model.heads

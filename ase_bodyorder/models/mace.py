@@ -211,7 +211,7 @@ class MACEModel(AtomicModel):
         offsets = np.asarray(batch.offsets, dtype=np.int64)
         if len(numbers) == 0:
             return torch.zeros(0, dtype=self.dtype)
-        chunks = self._chunks(offsets)
+        chunks = batch.chunks(self.max_atoms_per_call)
         with torch.enable_grad() if grad else torch.no_grad():
             parts = []
             for f0, f1 in chunks:
@@ -221,19 +221,6 @@ class MACEModel(AtomicModel):
                 )
             energies = parts[0] if len(parts) == 1 else torch.cat(parts)
         return energies.to(device="cpu", dtype=self.dtype)
-
-    def _chunks(self, offsets: np.ndarray) -> list[tuple[int, int]]:
-        n_fragments = len(offsets) - 1
-        if self.max_atoms_per_call is None:
-            return [(0, n_fragments)]
-        chunks, start = [], 0
-        while start < n_fragments:
-            limit = offsets[start] + self.max_atoms_per_call
-            stop = int(np.searchsorted(offsets, limit, side="right")) - 1
-            stop = min(max(stop, start + 1), n_fragments)
-            chunks.append((start, stop))
-            start = stop
-        return chunks
 
     def system(self, atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
         """Energy, per-atom energies (with E0), forces and stress of the whole structure."""

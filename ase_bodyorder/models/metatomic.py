@@ -400,7 +400,7 @@ class MetatomicModel(AtomicModel):
             # neighbour vectors cannot carry a graph here; metatomic warns otherwise
             positions = positions.detach()
         parts = []
-        for f0, f1 in self._chunks(offsets):
+        for f0, f1 in batch.chunks(self.max_atoms_per_call):
             a, b = int(offsets[f0]), int(offsets[f1])
             chunk = FragmentBatch(
                 positions=None, numbers=numbers[a:b], offsets=offsets[f0 : f1 + 1] - a
@@ -413,20 +413,6 @@ class MetatomicModel(AtomicModel):
             parts.append(self._run(system))
         energies = parts[0] if len(parts) == 1 else torch.cat(parts)
         return energies.to(device="cpu", dtype=torch.float64)
-
-    def _chunks(self, offsets: np.ndarray) -> list[tuple[int, int]]:
-        """``(first, stop)`` fragment ranges of at most ``max_atoms_per_call`` atoms."""
-        n_fragments = len(offsets) - 1
-        if self.max_atoms_per_call is None:
-            return [(0, n_fragments)]
-        chunks, start = [], 0
-        while start < n_fragments:
-            limit = offsets[start] + self.max_atoms_per_call
-            stop = int(np.searchsorted(offsets, limit, side="right")) - 1
-            stop = min(max(stop, start + 1), n_fragments)
-            chunks.append((start, stop))
-            start = stop
-        return chunks
 
     def _neighbor_calculators(self):
         if self._nl_calculators is None:

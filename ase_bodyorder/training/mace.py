@@ -9,18 +9,15 @@ versions, wall time and the error tables of the training log.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..expansion import BodyOrderError
+from ._common import package_versions, run_logged, sha256
 
 __all__ = ["MACESettings", "train_mace"]
 
@@ -166,14 +163,6 @@ class MACESettings:
         return args
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _rewrite_with_ref_keys(source: Path, target: Path) -> int:
     """Copy an extxyz file with energies/forces under ``REF_energy``/``REF_forces``."""
     import ase.io
@@ -213,17 +202,7 @@ def _rewrite_with_ref_keys(source: Path, target: Path) -> int:
 
 
 def _versions() -> dict:
-    from importlib import metadata
-
-    from .. import __version__
-
-    out = {"python": platform.python_version(), "ase-bodyorder": __version__}
-    for name in ("mace-torch", "torch", "e3nn", "ase", "numpy"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return package_versions(("mace-torch", "torch", "e3nn", "ase", "numpy"))
 
 
 def _error_tables(log: str) -> dict:
@@ -293,7 +272,7 @@ def train_mace(
         source = Path(source).resolve()
         target = data_dir / f"{role}.xyz"
         count = _rewrite_with_ref_keys(source, target)
-        data[role] = {"path": str(source), "sha256": _sha256(source), "structures": count}
+        data[role] = {"path": str(source), "sha256": sha256(source), "structures": count}
         args.append(f"--{role}_file={target}")
     if "train" not in data:
         raise BodyOrderError("train_mace needs a training set")
@@ -316,38 +295,20 @@ def train_mace(
         "--plot=False",
         *settings.command_line(),
     ]
-    env = dict(os.environ)
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[name] = "1"
     log_path = output_dir / "mace_run_train.log"
-    start = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log:
-        try:
-            completed = subprocess.run(
-                command,
-                cwd=output_dir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise BodyOrderError(
-                f"mace_run_train did not finish in {timeout} s; see {log_path}"
-            ) from exc
-    wall_time = time.perf_counter() - start
-    log_text = log_path.read_text(encoding="utf-8", errors="replace")
+    returncode, wall_time, log_text = run_logged(
+        command, cwd=output_dir, log_path=log_path, timeout=timeout, what="mace_run_train"
+    )
     model_path = output_dir / f"{_MODEL_NAME}.model"
-    if completed.returncode != 0 or not model_path.is_file():
+    if returncode != 0 or not model_path.is_file():
         tail = "\n".join(log_text.splitlines()[-20:])
         raise BodyOrderError(
-            f"mace_run_train failed (exit status {completed.returncode}); log {log_path}:\n{tail}"
+            f"mace_run_train failed (exit status {returncode}); log {log_path}:\n{tail}"
         )
 
     provenance = {
         "model": model_path.name,
-        "model_sha256": _sha256(model_path),
+        "model_sha256": sha256(model_path),
         "recipe": "ase_bodyorder.training.mace.train_mace",
         "data": data,
         "settings": settings.to_dict(),

@@ -19,20 +19,17 @@ single-point calculator), lengths in Angstrom.
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib.util
 import json
 import math
 import os
-import platform
 import re
-import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..expansion import BodyOrderError
+from ._common import package_versions, run_logged, sha256
 
 __all__ = ["MetatrainSettings", "train_metatrain"]
 
@@ -263,14 +260,6 @@ class MetatrainSettings:
         }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _count_structures(path: Path) -> int:
     import ase.io
 
@@ -288,27 +277,19 @@ def _count_structures(path: Path) -> int:
 
 
 def _versions() -> dict:
-    from importlib import metadata
-
-    from .. import __version__
-
-    out = {"python": platform.python_version(), "ase-bodyorder": __version__}
-    for name in (
-        "metatrain",
-        "metatomic-torch",
-        "metatensor-torch",
-        "torch",
-        "sphericart-torch",
-        "torch-spex",
-        "vesin",
-        "ase",
-        "numpy",
-    ):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return package_versions(
+        (
+            "metatrain",
+            "metatomic-torch",
+            "metatensor-torch",
+            "torch",
+            "sphericart-torch",
+            "torch-spex",
+            "vesin",
+            "ase",
+            "numpy",
+        )
+    )
 
 
 _EVALUATING = re.compile(r"Evaluating (training|validation|test) dataset")
@@ -392,7 +373,7 @@ def train_metatrain(
             raise BodyOrderError(f"{role} data file {path} does not exist")
         data[role] = {
             "path": str(path),
-            "sha256": _sha256(path),
+            "sha256": sha256(path),
             "structures": _count_structures(path),
         }
         paths[role] = path
@@ -404,42 +385,24 @@ def train_metatrain(
     _write_options(options_path, options)
 
     command = [sys.executable, "-m", "metatrain", "train", options_path.name, "-o", _MODEL_NAME]
-    env = dict(os.environ)
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[name] = "1"
     log_path = output_dir / _LOG_NAME
     model_path = output_dir / _MODEL_NAME
     if model_path.exists():
         model_path.unlink()
-    start = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log:
-        try:
-            completed = subprocess.run(
-                command,
-                cwd=output_dir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise BodyOrderError(
-                f"mtt train did not finish in {timeout} s; see {log_path}"
-            ) from exc
-    wall_time = time.perf_counter() - start
-    log_text = log_path.read_text(encoding="utf-8", errors="replace")
-    if completed.returncode != 0 or not model_path.is_file():
+    returncode, wall_time, log_text = run_logged(
+        command, cwd=output_dir, log_path=log_path, timeout=timeout, what="mtt train"
+    )
+    if returncode != 0 or not model_path.is_file():
         lines = [line for line in log_text.splitlines() if "warn" not in line.lower()]
         tail = "\n".join(lines[-20:])
         raise BodyOrderError(
-            f"mtt train failed (exit status {completed.returncode}); log {log_path}:\n{tail}"
+            f"mtt train failed (exit status {returncode}); log {log_path}:\n{tail}"
         )
 
     extensions = output_dir / "extensions"
     provenance = {
         "model": model_path.name,
-        "model_sha256": _sha256(model_path),
+        "model_sha256": sha256(model_path),
         "extensions_directory": extensions.name if extensions.is_dir() else None,
         "recipe": "ase_bodyorder.training.metatrain.train_metatrain",
         "data": data,

@@ -1,0 +1,65 @@
+"""What the training recipes share: running a trainer with a log, hashes, versions."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from ..expansion import BodyOrderError
+
+__all__ = ["package_versions", "run_logged", "sha256"]
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def package_versions(names) -> dict:
+    """Python, ase-bodyorder and the given packages' versions (None if missing)."""
+    from importlib import metadata
+
+    from .. import __version__
+
+    out = {"python": platform.python_version(), "ase-bodyorder": __version__}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def run_logged(command, *, cwd: Path, log_path: Path, timeout, what: str):
+    """Run a trainer with one thread, its output in ``log_path``.
+
+    Returns ``(exit status, wall time in s, log text)``; raises ``BodyOrderError`` when
+    it runs past ``timeout`` (s).
+    """
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = "1"
+    start = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as log:
+        try:
+            completed = subprocess.run(
+                command,
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BodyOrderError(f"{what} did not finish in {timeout} s; see {log_path}") from exc
+    wall_time = time.perf_counter() - start
+    return completed.returncode, wall_time, log_path.read_text(encoding="utf-8", errors="replace")

@@ -194,7 +194,9 @@ class MetatomicModel(AtomicModel):
         Variant of the ``energy`` output to use (``energy/<variant>``), if any.
     max_atoms_per_call
         Split the packed fragments into model calls of at most this many atoms (whole
-        fragments each); ``None``: all fragments in one call.
+        fragments each); ``None``: all fragments in one call. Default 256: the shipped
+        PET ran twice as fast in calls of 256 atoms as in one call of 4000 atoms
+        (cache effects), SOAP-BPNN about the same either way.
     """
 
     def __init__(
@@ -205,7 +207,7 @@ class MetatomicModel(AtomicModel):
         device: str | None = "cpu",
         dtype: torch.dtype | str | None = None,
         variant: str | None = None,
-        max_atoms_per_call: int | None = None,
+        max_atoms_per_call: int | None = 256,
     ):
         if max_atoms_per_call is not None and (
             not isinstance(max_atoms_per_call, int) or max_atoms_per_call < 1

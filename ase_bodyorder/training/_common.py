@@ -7,11 +7,12 @@ import os
 import platform
 import subprocess
 import time
+from dataclasses import fields
 from pathlib import Path
 
 from ..expansion import BodyOrderError
 
-__all__ = ["package_versions", "run_logged", "sha256"]
+__all__ = ["package_versions", "run_logged", "settings_from_dict", "sha256"]
 
 
 def sha256(path: Path) -> str:
@@ -63,3 +64,17 @@ def run_logged(command, *, cwd: Path, log_path: Path, timeout, what: str):
             raise BodyOrderError(f"{what} did not finish in {timeout} s; see {log_path}") from exc
     wall_time = time.perf_counter() - start
     return completed.returncode, wall_time, log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def settings_from_dict(cls, data, what: str):
+    """Build the settings dataclass ``cls`` from a dictionary; unknown keys are an error."""
+    if not isinstance(data, dict):
+        raise BodyOrderError(f"{what} settings must be a dictionary, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise BodyOrderError(
+            f"unknown {what} setting(s) {', '.join(map(repr, unknown))}; "
+            f"known settings: {', '.join(sorted(known))}"
+        )
+    return cls(**data)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..expansion import BodyOrderError
-from ._common import package_versions, run_logged, sha256
+from ._common import package_versions, run_logged, settings_from_dict, sha256
 
 __all__ = ["MACESettings", "train_mace"]
 
@@ -122,16 +122,7 @@ class MACESettings:
     @classmethod
     def from_dict(cls, data: dict) -> MACESettings:
         """Settings from a dictionary (e.g. parsed JSON/YAML); unknown keys are an error."""
-        if not isinstance(data, dict):
-            raise BodyOrderError(f"MACE settings must be a dictionary, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BodyOrderError(
-                f"unknown MACE setting(s) {', '.join(map(repr, unknown))}; "
-                f"known settings: {', '.join(sorted(known))}"
-            )
-        return cls(**data)
+        return settings_from_dict(cls, data, "MACE")
 
     def to_dict(self) -> dict:
         """JSON-compatible dictionary (inverse of :meth:`from_dict`)."""

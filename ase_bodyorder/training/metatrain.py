@@ -25,11 +25,11 @@ import math
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..expansion import BodyOrderError
-from ._common import package_versions, run_logged, sha256
+from ._common import package_versions, run_logged, settings_from_dict, sha256
 
 __all__ = ["MetatrainSettings", "train_metatrain"]
 
@@ -171,18 +171,7 @@ class MetatrainSettings:
     @classmethod
     def from_dict(cls, data: dict) -> MetatrainSettings:
         """Settings from a dictionary (e.g. parsed JSON/YAML); unknown keys are an error."""
-        if not isinstance(data, dict):
-            raise BodyOrderError(
-                f"metatrain settings must be a dictionary, got {type(data).__name__}"
-            )
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BodyOrderError(
-                f"unknown metatrain setting(s) {', '.join(map(repr, unknown))}; "
-                f"known settings: {', '.join(sorted(known))}"
-            )
-        return cls(**data)
+        return settings_from_dict(cls, data, "metatrain")
 
     def to_dict(self) -> dict:
         """JSON-compatible dictionary (inverse of :meth:`from_dict`)."""

@@ -5,7 +5,9 @@
 Stages: ``sample`` (clusters), ``fci`` (FCI/STO-6G energies and forces of every
 cluster), ``export`` (train/validation/test extxyz), ``mbe`` (ab initio MBE of the first
 50 test clusters of each density), ``dmrg`` (DMRG against FCI on 10 H8 clusters, and DMRG
-energies and forces of 24 H12 clusters). Working databases go to ``--work`` (not
+energies and forces of 24 H12 clusters), ``bulk`` (periodic 16-atom cells of dense
+hydrogen, Gamma-point LDA with smearing: the training set of the MD model, see
+:mod:`ase_bodyorder.reference.periodic`). Working databases go to ``--work`` (not
 shipped); the outputs and ``provenance.json`` are written next to this file.
 """
 
@@ -22,6 +24,14 @@ import numpy as np
 from ase_bodyorder.reference.clusters import HighDensity, LowDensity, sample_clusters
 from ase_bodyorder.reference.electronic import Calculation, DMRGSettings, package_versions
 from ase_bodyorder.reference.executor import run_jobs
+from ase_bodyorder.reference.periodic import (
+    DenseBulk,
+    PeriodicDFT,
+    export_bulk,
+    isolated_atom_energy,
+    run_periodic,
+    sample_bulk,
+)
 from ase_bodyorder.reference.pipeline import (
     cluster_jobs,
     export_dataset,
@@ -44,6 +54,9 @@ TRANSFER = {
     "h12-high": (HighDensity(n_atoms=12, rs_bohr=1.75, min_distance=0.6), 2001),
 }
 N_TRANSFER = 12
+BULK = {"hbulk-high": (DenseBulk(), 3001)}
+N_BULK = 300
+PERIODIC_DFT = PeriodicDFT()
 FCI = Calculation(method="fci", basis="sto-6g", spin_policy="lowest", forces=True)
 DMRG = Calculation(method="dmrg", basis="sto-6g", spin_policy="lowest", forces=True)
 #: H12 at high density needs bond dimensions beyond 500 for a discarded weight of 1e-7
@@ -81,10 +94,10 @@ def main(argv=None):
     parser.add_argument("--work", default="reference-work")
     parser.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
     parser.add_argument(
-        "--stage", action="append", choices=["sample", "fci", "export", "mbe", "dmrg"]
+        "--stage", action="append", choices=["sample", "fci", "export", "mbe", "dmrg", "bulk"]
     )
     args = parser.parse_args(argv)
-    stages = args.stage or ["sample", "fci", "export", "mbe", "dmrg"]
+    stages = args.stage or ["sample", "fci", "export", "mbe", "dmrg", "bulk"]
     work = Path(args.work)
     provenance_path = HERE / "provenance.json"
     provenance = json.loads(provenance_path.read_text()) if provenance_path.exists() else {}
@@ -205,6 +218,37 @@ def main(argv=None):
                 atoms.arrays["forces"] = np.asarray(record["forces_eV_per_A"])
                 out.append(atoms)
             ase.io.write(HERE / f"{name}_dmrg_sto6g.xyz", out, format="extxyz")
+
+    if "bulk" in stages:
+        for name, (protocol, seed) in BULK.items():
+            cells = sample_bulk(protocol, N_BULK, seed)
+            results = work / f"{name}.jsonl"
+            if args.retry_failed and results.exists():
+                kept = [
+                    line
+                    for line in results.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("error") is None
+                ]
+                results.write_text("".join(line + "\n" for line in kept))
+            start = time.perf_counter()
+            records = run_periodic(cells, results, PERIODIC_DFT, workers=args.workers)
+            timings[f"periodic-dft {name}"] = timings.get(f"periodic-dft {name}", 0.0) + (
+                time.perf_counter() - start
+            )
+            export_bulk(cells, records, name, HERE, PERIODIC_DFT, split_seed=SPLIT_SEED)
+            provenance.setdefault("bulk_sets", {})[name] = {
+                "protocol": type(protocol).__name__,
+                "parameters": vars(protocol) | {},
+                "seed": seed,
+                "count": N_BULK,
+                "calculation": {"method": "periodic-dft", **PERIODIC_DFT.to_dict()},
+                "isolated_atom_energy_eV": isolated_atom_energy(PERIODIC_DFT),
+                "cell_wall_time_s": {
+                    "mean": float(
+                        np.mean([r["wall_time_s"] for r in records.values() if "wall_time_s" in r])
+                    ),
+                },
+            }
 
     provenance.update(
         {

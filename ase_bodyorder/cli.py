@@ -97,8 +97,9 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--md-model",
         default=DEFAULT_MD_MODEL,
-        help="model of the MD part (default h-morse-atm: the shipped models are trained on "
-        "isolated 8-atom clusters and do not yet describe bulk hydrogen)",
+        help=f"model of the MD part (default {DEFAULT_MD_MODEL}: a PET trained on periodic "
+        "cells; the H8 models are trained on isolated clusters and do not describe bulk "
+        "hydrogen)",
     )
     demo.add_argument("--steps", type=int, default=20, help="MD steps (default 20)")
     demo.add_argument("--stride", type=int, default=5, help="expand every S steps")
@@ -107,6 +108,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the models that can be loaded by name")
     _add_reference_parser(sub)
+    _add_train_parser(sub)
     _add_ipi_parsers(sub, DEFAULT_MD_MODEL)
     _add_report_parsers(sub)
     return parser
@@ -306,6 +308,149 @@ def run_reference(args) -> None:
             print(f"{part}: {info['count']} structures in {info['file']}")
 
 
+#: ``--architecture`` choices: the recipe and its name for the architecture
+TRAIN_ARCHITECTURES = {"pet": "pet", "soap-bpnn": "soap_bpnn", "mace": "mace"}
+
+
+def _add_train_parser(sub):
+    train = sub.add_parser(
+        "train",
+        help="train a model (PET, SOAP-BPNN or MACE) on extxyz files with the recipes of "
+        "ase_bodyorder.training; writes the model and provenance.json",
+    )
+    train.add_argument(
+        "--architecture",
+        required=True,
+        choices=list(TRAIN_ARCHITECTURES),
+        help="pet, soap-bpnn (metatrain) or mace (mace-torch)",
+    )
+    train.add_argument(
+        "--data", required=True, help="training set: extxyz with energy (eV) and forces"
+    )
+    train.add_argument(
+        "--validation", default=None, help="validation set (default: part of --data)"
+    )
+    train.add_argument("--test", default=None, help="test set (default: none)")
+    train.add_argument(
+        "--settings",
+        default=None,
+        help="JSON file of MetatrainSettings (pet, soap-bpnn) or MACESettings (mace) fields; "
+        "unknown keys are an error",
+    )
+    train.add_argument(
+        "--epochs", type=int, default=None, help="number of epochs (overrides --settings)"
+    )
+    train.add_argument(
+        "--output", default=None, help="output directory (default training-work/ARCHITECTURE)"
+    )
+    train.add_argument("--timeout", type=float, default=None, help="training time limit, s")
+
+
+def _train_settings(architecture: str, settings_file=None, epochs: int | None = None):
+    """The recipe's settings for ``--architecture``, ``--settings`` and ``--epochs``.
+
+    A settings file may name its architecture (``"architecture"``, also in a MACE
+    file); it must then be the one asked for.
+    """
+    from pathlib import Path
+
+    from .expansion import BodyOrderError
+    from .training import MACESettings, MetatrainSettings
+
+    if architecture not in TRAIN_ARCHITECTURES:
+        raise BodyOrderError(
+            f"architecture must be one of {', '.join(TRAIN_ARCHITECTURES)}, got {architecture!r}"
+        )
+    name = TRAIN_ARCHITECTURES[architecture]
+    data: dict = {}
+    if settings_file is not None:
+        path = Path(settings_file)
+        if not path.is_file():
+            raise BodyOrderError(f"settings file {path} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise BodyOrderError(f"settings file {path} is not valid JSON: {error}") from error
+        if not isinstance(data, dict):
+            raise BodyOrderError(f"settings file {path} must hold a JSON object")
+        if "architecture" in data:
+            named = data["architecture"]
+            if TRAIN_ARCHITECTURES.get(named, named) != name:
+                raise BodyOrderError(
+                    f"settings file {path} is for architecture {named!r}, "
+                    f"but --architecture is {architecture!r}"
+                )
+            data = {**data, "architecture": name}
+    if name == "mace":
+        data.pop("architecture", None)
+        if epochs is not None:
+            data["max_num_epochs"] = epochs
+        return MACESettings.from_dict(data)
+    data = {**data, "architecture": name}
+    if epochs is not None:
+        data["num_epochs"] = epochs
+    return MetatrainSettings.from_dict(data)
+
+
+def _metric_lines(metrics) -> list[str]:
+    """Test-set metrics of a provenance record (metatrain or MACE format), one per line."""
+    if isinstance(metrics, dict):  # metatrain: {metric: {"value", "unit"}}
+        return [f"{key}: {item['value']:g} {item['unit']}" for key, item in metrics.items()]
+    lines = []  # MACE: error-table rows
+    for row in metrics:
+        cells = [f"{key} = {value:g}" for key, value in row.items() if not isinstance(value, str)]
+        label = row.get("config_type", "")
+        lines.append(f"{label}: {', '.join(cells)}" if label else ", ".join(cells))
+    return lines
+
+
+def run_train(
+    architecture: str,
+    data,
+    *,
+    validation=None,
+    test=None,
+    settings=None,
+    epochs: int | None = None,
+    output=None,
+    timeout_s: float | None = None,
+    stream=None,
+):
+    """Train ``architecture`` (pet, soap-bpnn, mace) with the ase_bodyorder.training recipe;
+    print the model, its provenance and the test metrics; return the model path."""
+    from pathlib import Path
+
+    from .expansion import BodyOrderError
+
+    stream = sys.stdout if stream is None else stream
+    the_settings = _train_settings(architecture, settings, epochs)
+    for role, source in (("training", data), ("validation", validation), ("test", test)):
+        if source is not None and not Path(source).is_file():
+            raise BodyOrderError(f"{role} data file {source} does not exist")
+    output = Path(output) if output is not None else Path("training-work") / architecture
+    if TRAIN_ARCHITECTURES[architecture] == "mace":
+        from .training import train_mace as recipe
+    else:
+        from .training import train_metatrain as recipe
+    print(f"training {architecture} in {output} (log and options there)", file=stream, flush=True)
+    model = recipe(data, validation, test, the_settings, output, timeout=timeout_s)
+    provenance_path = model.parent / "provenance.json"
+    provenance = json.loads(provenance_path.read_text())
+    print(f"model: {model}", file=stream)
+    print(f"provenance: {provenance_path}", file=stream)
+    metrics = provenance.get("metrics", {})
+    found = metrics.get("test", metrics.get("TEST"))
+    if test is None:
+        print("test metrics: none (no --test set)", file=stream)
+    elif not found:
+        print("test metrics: not found in the training log", file=stream)
+    else:
+        print("test metrics:", file=stream)
+        for line in _metric_lines(found):
+            print(f"  {line}", file=stream)
+    return model
+
+
 def run_driver_command(args) -> None:
     """The `driver` subcommand (a thin wrapper over ase_bodyorder.ipi.client.run_driver)."""
     from .ipi import client
@@ -436,6 +581,17 @@ def main(argv=None) -> int:
             )
         elif args.command == "reference":
             run_reference(args)
+        elif args.command == "train":
+            run_train(
+                args.architecture,
+                args.data,
+                validation=args.validation,
+                test=args.test,
+                settings=args.settings,
+                epochs=args.epochs,
+                output=args.output,
+                timeout_s=args.timeout,
+            )
         elif args.command == "driver":
             run_driver_command(args)
         elif args.command == "md":

@@ -11,7 +11,12 @@ call per sub-cluster, and the package's own batched API (metatomic ``compute_ene
 on a list; mace's data loader). Energies only; torch threads as given.
 
     python benchmarks/bench_models.py [--models pet-h8-high soap-bpnn-h8-high mace-h8-high]
-        [--clusters 4] [--threads 1] [--batch-size 64]
+        [--clusters 4] [--threads 1] [--batch-size 64] [--forward-share]
+
+``--forward-share`` also profiles the packed and the batched route of the metatomic models
+once (torch profiler, so slower than the timed runs) and prints the time spent inside the
+model's own forward (``Model::forward``): what no packing can remove, so
+``batched / forward(packed)`` bounds the speed-up over the package's batching.
 """
 
 from __future__ import annotations
@@ -110,6 +115,7 @@ def main(argv=None):
     parser.add_argument("--clusters", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--forward-share", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
@@ -126,6 +132,7 @@ def main(argv=None):
     )
     print(header)
     print("-" * len(header))
+    rows = []
     for name in args.models:
         model = load_model(name)
         calc = ase_calculator(model)
@@ -150,6 +157,28 @@ def main(argv=None):
                 f"{name:>18} {label:>22} {n_sub:11d} {t_packed:9.3f} {t_ase:10.2f} "
                 f"{t_batched:9.2f} {t_ase / t_packed:6.1f} {t_batched / t_packed:9.1f}"
             )
+            if args.forward_share and model.__class__.__name__ == "MetatomicModel":
+                rows.append((name, label, *forward_share(model, calc, plans, frames, args)))
+    for name, label, wall_p, fwd_p, wall_b, fwd_b in rows:
+        print(
+            f"  {name} {label}: model forward {fwd_p:.3f} of {wall_p:.3f} s packed, "
+            f"{fwd_b:.3f} of {wall_b:.3f} s batched (profiled); bound on x batched: "
+            f"{wall_b / fwd_p:.1f}"
+        )
+
+
+def forward_share(model, calc, plans, frames, args):
+    """Wall time and time inside ``Model::forward`` of the packed and batched routes."""
+    from torch.profiler import profile
+
+    def inside(prof):
+        return sum(e.cpu_time_total for e in prof.key_averages() if e.key == "Model::forward")
+
+    with profile() as packed_profile:
+        wall_p = sum(timed(packed, model, *p[:3])[0] for p in plans)
+    with profile() as batched_profile:
+        wall_b = timed(package_batched, model, calc, frames, args.batch_size)[0]
+    return wall_p, inside(packed_profile) / 1e6, wall_b, inside(batched_profile) / 1e6
 
 
 if __name__ == "__main__":

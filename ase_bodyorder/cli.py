@@ -119,7 +119,7 @@ SHIPPED_MODELS = [
 ]
 #: the periodic MD model: in the accuracy table (its own LDA test cells), not in the
 #: body-order table (whose reference is the FCI MBE of H8 clusters)
-MD_MODELS = ["pet-hbulk-high"]
+MD_MODELS = ["soap-bpnn-hbulk-high"]
 
 
 def _add_report_parsers(sub):
@@ -133,8 +133,8 @@ def _add_report_parsers(sub):
         "--models",
         nargs="+",
         default=None,
-        help="models to report (default: the six H8 models, and for `accuracy` also "
-        "pet-hbulk-high)",
+        help="models to report (default: the six H8 models, and for `accuracy` also the "
+        "periodic MD model)",
     )
     rep.add_argument("--output", help="also write the table (markdown) to this file")
     rep.add_argument("--plots", help="directory for PNG plots (run reports; default RUN_DIR)")

@@ -1,4 +1,4 @@
-"""One contract, every backend: the analytic model and the seven shipped trained models."""
+"""One contract, every backend: the analytic model and the shipped trained models."""
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ MODELS = [
     "soap-bpnn-h8-low",
     "mace-h8-high",
     "mace-h8-low",
-    "pet-hbulk-high",
+    "soap-bpnn-hbulk-high",
 ]
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

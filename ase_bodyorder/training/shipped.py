@@ -117,8 +117,22 @@ SHIPPED = {
         ShippedModel(f"mace-h8-{density}", f"h8-{density}", _mace(20)),
     )
 }
-#: the MD model: PET trained on periodic 16-atom cells of dense hydrogen (LDA)
-SHIPPED["pet-hbulk-high"] = ShippedModel("pet-hbulk-high", "hbulk-high", _pet_bulk(40))
+
+
+def _soap_bulk(epochs):
+    return MetatrainSettings(
+        architecture="soap_bpnn",
+        num_epochs=epochs,
+        batch_size=8,
+        learning_rate=1e-3,
+        cutoff=3.0,
+        extra_hypers={"training": {"atomic_baseline": {"energy": {1: H_ATOM_LDA_GTH_EV}}}},
+    )
+
+
+#: MD models: trained on periodic 16-atom cells of dense hydrogen (LDA)
+SHIPPED["pet-hbulk-high"] = ShippedModel("pet-hbulk-high", "hbulk-high", _pet_bulk(25))
+SHIPPED["soap-bpnn-hbulk-high"] = ShippedModel("soap-bpnn-hbulk-high", "hbulk-high", _soap_bulk(60))
 
 
 def train_shipped(name: str, work: Path) -> Path:

@@ -216,6 +216,17 @@ def our_client(model: str, stride: int, threads: int, timeout_s: float):
     return settings.command
 
 
+def extensions_directory() -> str:
+    """Where metatomic finds the TorchScript extensions SOAP-BPNN needs (sphericart): the
+    installed package's root, which has the layout ``mtt export`` gives its
+    ``extensions/`` folder (``sphericart/torch/torch-X.Y/lib``). Empty if not installed."""
+    try:
+        import sphericart
+    except ImportError:
+        return ""
+    return str(Path(sphericart.__file__).resolve().parent.parent)
+
+
 def stock_client(model_path: Path):
     if "," in str(model_path):
         raise ValueError(f"i-pi-py_driver -o cannot take a path with a comma: {model_path}")
@@ -226,6 +237,9 @@ def stock_client(model_path: Path):
 
     def command(address: str, prefix: str) -> list[str]:
         options = f"template={TEMPLATE},model={model_path},device=cpu"
+        extensions = extensions_directory()
+        if extensions and "," not in extensions:
+            options += f",extensions={extensions}"
         return [found, "-u", "-a", address, "-S", prefix, "-m", "metatomic", "-o", options]
 
     return command
@@ -249,7 +263,9 @@ def ase_worker(spec: str) -> None:
     options = json.loads(spec)
     torch.set_num_threads(options["threads"])
     atoms = ase.io.read(CASE / TEMPLATE)
-    atoms.calc = MetatomicCalculator(options["model_path"], device="cpu")
+    atoms.calc = MetatomicCalculator(
+        options["model_path"], device="cpu", extensions_directory=extensions_directory() or None
+    )
     rng = np.random.default_rng(SEED)
     thermalize_momenta(atoms, TEMPERATURE_K, rng=rng)
     atoms.set_constraint(FixCom())  # i-PI's dynamics fix the centre of mass too

@@ -383,6 +383,7 @@ def run_route(route: str, run_dir: Path, args, model_path: Path | None, stride0:
 
 
 def main(argv=None):
+    global R_MBE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MD_MODEL)
     parser.add_argument("--steps", type=int, default=60)
@@ -391,8 +392,12 @@ def main(argv=None):
     parser.add_argument("--routes", nargs="+", default=list(ROUTES), help="names or 1-5")
     parser.add_argument("--timeout", type=float, default=600.0, help="limit per route, s")
     parser.add_argument("--keep", action="store_true", help="keep the run directories")
+    parser.add_argument(
+        "--r-mbe", type=float, default=R_MBE, help=f"expansion radius, A (default {R_MBE})"
+    )
     parser.add_argument("--ase-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    R_MBE = args.r_mbe
     if args.ase_worker:
         return ase_worker(args.ase_worker)
     by_number = {str(n): key for key, (n, _, _) in ROUTES.items()}

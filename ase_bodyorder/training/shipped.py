@@ -4,10 +4,10 @@
 
 Each cluster model is trained on the shipped reference split
 (``data/reference/<set>_*.xyz``, FCI/STO-6G energies and forces), with the exact
-isolated-H-atom energy of that basis as an explicit 1-body baseline; ``pet-hbulk-high``
-(the MD model) on the periodic LDA cells ``hbulk-high_*.xyz``, with the LDA energy of an
-isolated H atom as its baseline. Each is copied with its ``provenance.json`` to
-``ase_bodyorder/data/models/<name>/``.
+isolated-H-atom energy of that basis as an explicit 1-body baseline;
+``soap-bpnn-hbulk-high`` (the MD model) on the periodic LDA cells ``hbulk-high_*.xyz``,
+with the LDA energy of an isolated H atom as its baseline. Each is copied with its
+``provenance.json`` to ``ase_bodyorder/data/models/<name>/``.
 """
 
 from __future__ import annotations
@@ -90,24 +90,6 @@ def _mace(epochs):
     )
 
 
-def _pet_bulk(epochs):
-    """PET for periodic dense hydrogen: a 3 Angstrom cutoff (about 45 neighbours at
-    rs = 1.6 bohr instead of 150 at 4.5 Angstrom) keeps MD and sub-cluster packing cheap;
-    two message-passing layers reach 6 Angstrom."""
-    return MetatrainSettings(
-        architecture="pet",
-        num_epochs=epochs,
-        batch_size=8,
-        learning_rate=1e-3,
-        cutoff=3.0,
-        d_pet=64,
-        d_node=128,
-        num_attention_layers=1,
-        num_gnn_layers=2,
-        extra_hypers={"training": {"atomic_baseline": {"energy": {1: H_ATOM_LDA_GTH_EV}}}},
-    )
-
-
 SHIPPED = {
     m.name: m
     for density in ("high", "low")
@@ -120,6 +102,8 @@ SHIPPED = {
 
 
 def _soap_bulk(epochs):
+    """SOAP-BPNN for periodic dense hydrogen, 3 Angstrom cutoff (about 45 neighbours at
+    rs = 1.6 bohr)."""
     return MetatrainSettings(
         architecture="soap_bpnn",
         num_epochs=epochs,
@@ -130,8 +114,9 @@ def _soap_bulk(epochs):
     )
 
 
-#: MD models: trained on periodic 16-atom cells of dense hydrogen (LDA)
-SHIPPED["pet-hbulk-high"] = ShippedModel("pet-hbulk-high", "hbulk-high", _pet_bulk(25))
+#: the MD model: trained on periodic 16-atom cells of dense hydrogen (LDA). A PET on the
+#: same cells (cutoff 3 A, lr 1e-3, batch 8) reached 2.1 eV/A validation force RMSE after
+#: 13 epochs (75 s each) against SOAP-BPNN's 1.9 eV/A after 60 epochs (5 s each).
 SHIPPED["soap-bpnn-hbulk-high"] = ShippedModel("soap-bpnn-hbulk-high", "hbulk-high", _soap_bulk(60))
 
 

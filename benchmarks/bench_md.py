@@ -36,7 +36,7 @@ with the rate of the steps it made.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_md.py [--model NAME] [--steps 60]
         [--warmup 5] [--threads 1] [--routes plain stride10 stride100 stock ase]
-        [--timeout 600] [--keep]
+        [--r-mbe 3.0] [--timeout 600] [--keep]
 """
 
 from __future__ import annotations

@@ -56,7 +56,14 @@ def evaluate_set(model: AtomicModel, frames) -> tuple[np.ndarray, list[np.ndarra
 
 
 def set_errors(model: AtomicModel, frames) -> SetErrors:
-    energies, forces = evaluate_set(model, frames)
+    """Test-set errors: isolated clusters in one packed call, periodic cells one by one
+    (the packed path treats every structure as an isolated cluster)."""
+    if any(a.pbc.any() for a in frames):
+        results = [model.system(a, forces=True) for a in frames]
+        energies = np.array([r.energy for r in results])
+        forces = [r.forces for r in results]
+    else:
+        energies, forces = evaluate_set(model, frames)
     reference = np.array([a.get_potential_energy() for a in frames])
     n_atoms = np.array([len(a) for a in frames])
     e_err = (energies - reference) / n_atoms

@@ -142,8 +142,15 @@ def _add_report_parsers(sub):
     watch.add_argument("run_dir")
     watch.add_argument(
         "--ranges",
-        required=True,
-        help='JSON file {"2": [min, max], "3": [min, max], ...} of shares',
+        help='JSON file {"2": [min, max], "3": [min, max], ...} of shares (default: the '
+        "ranges on the run model's training structures, at the run's order and r_mbe, "
+        "written to RUN_DIR/training_ranges_<quantity>.json)",
+    )
+    watch.add_argument(
+        "--quantity",
+        choices=["shares", "per-atom"],
+        default="shares",
+        help="compare shares E^(n)/(E-E^(1)) (default) or energies per atom E^(n)/N (eV)",
     )
     watch.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
     watch.add_argument("--timeout", type=float, default=3600.0, help="give up after (s)")
@@ -178,11 +185,46 @@ def run_report(args) -> None:
         Path(args.output).write_text(text)
 
 
+def _training_ranges(run_dir, quantity: str) -> dict:
+    """Ranges of the run's model on its training data (cached in the run directory)."""
+    from .expansion import BodyOrderError
+    from .ipi.runner import MANIFEST
+    from .monitor import training_share_ranges
+
+    cache = run_dir / f"training_ranges_{quantity}.json"
+    if cache.is_file():
+        return {int(k): tuple(v) for k, v in json.loads(cache.read_text()).items()}
+    manifest = run_dir / MANIFEST
+    if not manifest.is_file():
+        raise BodyOrderError(f"{manifest} not found: pass --ranges for runs not made by `md`")
+    driver = json.loads(manifest.read_text())["driver"]
+    print(
+        f"{quantity} of {driver['model']} on its training structures (order "
+        f"{driver['order']}, r_mbe {driver['r_mbe']} A) ...",
+        flush=True,
+    )
+    ranges = training_share_ranges(
+        driver["model"], order=driver["order"], r_mbe=driver["r_mbe"], quantity=quantity
+    )
+    cache.write_text(json.dumps({str(k): list(v) for k, v in ranges.items()}, indent=1) + "\n")
+    for n, (low, high) in ranges.items():
+        print(f"  order {n}: {low:+.4f} .. {high:+.4f}")
+    return ranges
+
+
 def run_watch(args) -> None:
     from .monitor import watch
 
-    ranges = {int(k): tuple(v) for k, v in json.loads(open(args.ranges).read()).items()}
-    flags = watch(args.run_dir, ranges, interval_s=args.interval, timeout_s=args.timeout)
+    quantity = "shares" if args.quantity == "shares" else "energies_per_atom"
+    if args.ranges:
+        ranges = {int(k): tuple(v) for k, v in json.loads(open(args.ranges).read()).items()}
+    else:
+        from pathlib import Path
+
+        ranges = _training_ranges(Path(args.run_dir), quantity)
+    flags = watch(
+        args.run_dir, ranges, interval_s=args.interval, timeout_s=args.timeout, quantity=quantity
+    )
     print(f"{len(flags)} frame(s) flagged")
 
 

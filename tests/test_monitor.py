@@ -5,7 +5,7 @@ import pytest
 from ase.md.verlet import VelocityVerlet
 from conftest import random_cluster
 
-from ase_bodyorder import BodyOrderCalculator, decompose
+from ase_bodyorder import BodyOrderCalculator, BodyOrderError, decompose
 from ase_bodyorder.models import AxilrodTellerMuto, LennardJones, SumModel
 from ase_bodyorder.monitor import (
     BodyOrderLogger,
@@ -117,3 +117,75 @@ def test_run_without_property_header_uses_the_input_columns(tmp_path):
     np.testing.assert_allclose(trace.time_fs, [5.0, 6.0])
     np.testing.assert_allclose(trace.properties["temperature_K"], [300.0, 310.0])
     assert trace.energies_eV.shape == (2, 3)
+
+
+def _fake_run(directory, energies_per_atom, shares):
+    """An i-PI-like run directory: properties and the extras files of the driver."""
+    (directory / "input.xml").write_text(
+        "<simulation><output prefix='simulation'><properties filename='out'>"
+        " [ step, time{picosecond}, temperature{kelvin} ] </properties></output></simulation>"
+    )
+    steps = range(len(energies_per_atom))
+    (directory / "simulation.out").write_text("".join(f"{s} {s * 1e-3} 300.0\n" for s in steps))
+    for name, key, rows in (
+        ("bo", "body_order_energies", 2 * np.asarray(energies_per_atom)),
+        ("bo_per_atom", "body_order_energies_per_atom", energies_per_atom),
+        ("bo_shares", "body_order_shares", shares),
+    ):
+        text = "".join(
+            f" #EXTRAS({key})# Step: {s} \n " + " ".join(f"{v:.6e}" for v in row) + "\n"
+            for s, row in zip(steps, rows, strict=True)
+        )
+        (directory / f"simulation.{name}_0").write_text(text)
+
+
+def test_watch_flags_frames_outside_the_ranges(tmp_path):
+    from ase_bodyorder.monitor import watch
+
+    per_atom = [[-13.0, -1.0, 0.5], [-13.0, -1.1, 2.5], [-13.0, -1.2, 0.4]]
+    shares = [[np.nan, 2.0, -1.0], [np.nan, 2.1, -1.1], [np.nan, 9.0, -8.0]]
+    _fake_run(tmp_path, per_atom, shares)
+    flags = watch(tmp_path, {2: (1.0, 3.0), 3: (-2.0, 0.0)}, interval_s=0.05, idle_s=0.3)
+    assert len(flags) == 2 and all(f.startswith("step 2:") for f in flags)
+    flags = watch(
+        tmp_path,
+        {3: (0.0, 1.0)},
+        interval_s=0.05,
+        idle_s=0.3,
+        quantity="energies_per_atom",
+    )
+    assert len(flags) == 1 and flags[0].startswith("step 1: 3-body energy per atom")
+    with pytest.raises(BodyOrderError, match="quantity"):
+        watch(tmp_path, {}, quantity="share")
+
+
+def test_training_ranges_are_those_of_the_training_expansions(tmp_path):
+    """Ranges on a shipped-style model directory: min and max of the shares (and of the
+    energies per atom) that decompose gives on each training structure."""
+    import json
+
+    import ase.io
+
+    from ase_bodyorder.models import load_model
+    from ase_bodyorder.monitor import training_share_ranges
+
+    model = "h-morse-atm"
+    (tmp_path / "models" / model).mkdir(parents=True)
+    (tmp_path / "models" / model / "provenance.json").write_text(json.dumps({"dataset": "toy"}))
+    (tmp_path / "reference").mkdir()
+    frames = [random_cluster(5, seed=s) for s in range(4)]
+    ase.io.write(tmp_path / "reference" / "toy_train.xyz", frames)
+    results = [decompose(a, load_model(model), max_order=3) for a in frames]
+    for quantity, values in (
+        ("shares", [r.shares for r in results]),
+        ("energies_per_atom", [np.asarray(r.energies_eV) / 5 for r in results]),
+    ):
+        ranges = training_share_ranges(
+            model, order=3, r_mbe=None, data_dir=tmp_path, quantity=quantity
+        )
+        values = np.asarray(values)
+        assert sorted(ranges) == [2, 3]
+        for n in (2, 3):
+            assert ranges[n] == pytest.approx((values[:, n - 1].min(), values[:, n - 1].max()))
+    with pytest.raises(BodyOrderError, match="no training data is known"):
+        training_share_ranges("h-morse", order=3, r_mbe=None, data_dir=tmp_path)

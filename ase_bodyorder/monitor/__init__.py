@@ -1,6 +1,7 @@
 """Body-order statistics along trajectories: readers, logger, statistics, reports."""
 
 from .logger import BodyOrderLogger
+from .ranges import training_share_ranges
 from .readers import BodyOrderTrace, read_ase_log, read_ipi_extras, read_ipi_properties, read_run
 from .report import load_trace, report_text, share_ranges, watch, write_plots
 from .statistics import SeriesStatistics, autocorrelation_time, mean_and_error
@@ -18,6 +19,7 @@ __all__ = [
     "read_run",
     "report_text",
     "share_ranges",
+    "training_share_ranges",
     "watch",
     "write_plots",
 ]

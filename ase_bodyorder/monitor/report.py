@@ -128,12 +128,18 @@ def watch(
     timeout_s: float = 3600.0,
     idle_s: float = 60.0,
     stream=None,
+    quantity: str = "shares",
 ) -> list[str]:
     """Follow a running simulation and flag frames whose shares leave ``ranges``.
 
-    Polls ``run_dir`` every ``interval_s``; stops after ``timeout_s`` or when no new frame
-    arrived for ``idle_s``. Returns the flag messages (also printed).
+    ``quantity``: ``"shares"`` (E^(n) / (E - E^(1))) or ``"energies_per_atom"``
+    (E^(n) / N, eV/atom; robust where E - E^(1) comes close to zero). Polls ``run_dir``
+    every ``interval_s``; stops after ``timeout_s`` or when no new frame arrived for
+    ``idle_s``. Returns the flag messages (also printed).
     """
+    if quantity not in ("shares", "energies_per_atom"):
+        raise BodyOrderError(f"quantity must be 'shares' or 'energies_per_atom', got {quantity!r}")
+    what = "share" if quantity == "shares" else "energy per atom (eV)"
     stream = sys.stdout if stream is None else stream
     seen = set()
     flags = []
@@ -149,11 +155,12 @@ def watch(
                     continue
                 seen.add(int(step))
                 last_new = time.monotonic()
+                values = trace.shares if quantity == "shares" else trace.energies_per_atom_eV
                 for order, (low, high) in ranges.items():
-                    share = trace.shares[i, order - 1]
-                    if np.isfinite(share) and not low <= share <= high:
+                    value = values[i, order - 1]
+                    if np.isfinite(value) and not low <= value <= high:
                         message = (
-                            f"step {step}: {order}-body share {share:.4f} outside the "
+                            f"step {step}: {order}-body {what} {value:.4f} outside the "
                             f"training range [{low:.4f}, {high:.4f}]"
                         )
                         flags.append(message)

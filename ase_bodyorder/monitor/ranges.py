@@ -1,0 +1,83 @@
+"""Share ranges seen on a shipped model's training data: what ``watch`` compares against.
+
+The share of order n is ``E^(n) / (E - E^(1))`` (as in the i-PI extras). For a shipped
+model, the training structures are known from its ``provenance.json`` (``dataset``:
+``data/reference/<dataset>_train.xyz``); their expansion at the run's order and r_mbe
+gives, per order, the range a run should stay in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..expansion import BodyOrderError
+
+__all__ = ["training_share_ranges"]
+
+_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def training_frames(model_name: str, *, data_dir: Path = _DATA) -> list:
+    """The training structures of a shipped model (``BodyOrderError`` for other models)."""
+    import ase.io
+
+    provenance = data_dir / "models" / model_name / "provenance.json"
+    if not provenance.is_file():
+        raise BodyOrderError(
+            f"no training data is known for model {model_name!r} (only shipped models "
+            f"record theirs, in {provenance.parent}/provenance.json); pass ranges explicitly"
+        )
+    dataset = json.loads(provenance.read_text()).get("dataset")
+    path = data_dir / "reference" / f"{dataset}_train.xyz"
+    if not dataset or not path.is_file():
+        raise BodyOrderError(f"training set {path} of model {model_name!r} is not installed")
+    return ase.io.read(path, ":")
+
+
+def training_share_ranges(
+    model_name: str,
+    *,
+    order: int,
+    r_mbe: float | None,
+    margin: float = 0.0,
+    max_frames: int | None = 200,
+    data_dir: Path = _DATA,
+    quantity: str = "shares",
+) -> dict[int, tuple[float, float]]:
+    """Per order n >= 2, ``(min, max)`` of the share on the model's training structures.
+
+    ``quantity="energies_per_atom"``: of E^(n) / N (eV/atom) instead; shares are
+    ill-conditioned where E - E^(1) comes close to zero (a model whose isolated-atom
+    energy lies inside the range of its per-atom energies).
+    Periodic structures are expanded within ``r_mbe`` (Angstrom); clusters are expanded
+    in full up to ``order`` (r_mbe only when given). ``max_frames``: an evenly spaced
+    subset of the training set (``None``: all). ``margin`` widens each range by that
+    fraction of its width.
+    """
+    from ..decompose import decompose
+    from ..models import load_model
+    from .report import share_ranges
+
+    if quantity not in ("shares", "energies_per_atom"):
+        raise BodyOrderError(f"quantity must be 'shares' or 'energies_per_atom', got {quantity!r}")
+    frames = training_frames(model_name, data_dir=data_dir)
+    if max_frames is not None and len(frames) > max_frames:
+        frames = [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames).astype(int)]
+    model = load_model(model_name)
+    shares = []
+    for atoms in frames:
+        periodic = bool(atoms.pbc.any())
+        if periodic and r_mbe is None:
+            raise BodyOrderError("periodic training structures need r_mbe (Angstrom)")
+        k = min(order, len(atoms)) if not periodic else order
+        result = decompose(atoms, model, max_order=k, r_mbe=r_mbe)
+        values = (
+            result.shares if quantity == "shares" else np.asarray(result.energies_eV) / len(atoms)
+        )
+        row = np.full(order, np.nan)
+        row[: len(values)] = values
+        shares.append(row[None, :])
+    return share_ranges(shares, margin=margin)

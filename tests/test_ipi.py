@@ -340,7 +340,13 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(h16_case, tmp_path):
     killer.start()
     with pytest.raises(MDRunError, match=r"driver 0 \(pid \d+\) exited with status -9"):
         run_md(
-            h16_case, model="h-morse", steps=10_000, output_dir=out, timeout_s=90, progress=False
+            h16_case,
+            model="h-morse",
+            steps=10_000,
+            stride=100_000,  # as in the Ctrl-C test: no expansion, no overlap check
+            output_dir=out,
+            timeout_s=90,
+            progress=False,
         )
     killer.join(timeout=5)
     assert killed
@@ -351,7 +357,10 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(h16_case, tmp_path):
 def test_ctrl_c_stops_both_and_keeps_outputs(h16_case, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "ase_bodyorder.cli", "md", str(h16_case), "--quiet"]
-    command += ["--model", "h-morse", "--steps", "10000", "--output-dir", str(out)]
+    # no expansion after step 0: a long run of the pair model may bring atoms closer than
+    # the expansion allows, and the driver would stop on that before Ctrl-C arrives
+    command += ["--model", "h-morse", "--steps", "10000", "--stride", "100000"]
+    command += ["--output-dir", str(out)]
     md = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True
     )
@@ -364,7 +373,7 @@ def test_ctrl_c_stops_both_and_keeps_outputs(h16_case, tmp_path):
         _, err = md.communicate(timeout=30)
     finally:
         _kill_group(md)
-    assert md.returncode == 130 and "interrupted" in err
+    assert md.returncode == 130 and "interrupted" in err, err
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert (out / "simulation.out").exists() and (out / "RESTART").exists()
 

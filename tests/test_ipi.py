@@ -53,15 +53,28 @@ def h16_case(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def slow_h16_case(tmp_path_factory):
-    """The same cell with a 0.01 fs time step, for runs that are stopped from outside.
+def still_h16_case(tmp_path_factory):
+    """The same cell with i-PI's ``dummy`` motion (forces every step, atoms never move),
+    for runs that are stopped from outside.
 
-    The analytic pair model collapses the dense crystal within about 7 fs (some 35 steps
-    of 0.2 fs, a fraction of a second): a loaded machine that delays the test's signal
-    would let the driver stop on overlapping atoms first. At 0.01 fs that takes 700
-    steps, so the run is still healthy when it is interrupted or its driver killed."""
-    case = replace(CASES["nvt"], name="h16-slow", timestep_fs=0.01, **SMALL)
-    return write_case(case, tmp_path_factory.mktemp("cases") / "h16-slow")
+    The analytic pair model collapses the dense crystal within about 7 fs (35 steps of
+    0.2 fs, 700 of 0.01 fs): a loaded machine that delays the test's signal would let the
+    driver stop on overlapping atoms first. A structure that does not move stays healthy
+    for as long as the test needs."""
+    directory = write_case(
+        replace(CASES["nvt"], name="h16-still", **SMALL),
+        tmp_path_factory.mktemp("cases") / "h16-still",
+    )
+    return _still(directory)
+
+
+def _still(directory: Path) -> Path:
+    """Replace the case's motion by i-PI's ``dummy`` motion."""
+    path = directory / "input.xml"
+    text = path.read_text()
+    start, end = text.index("<motion"), text.index("</motion>") + len("</motion>")
+    path.write_text(text[:start] + '<motion mode="dummy"> </motion>' + text[end:])
+    return directory
 
 
 @pytest.fixture(scope="module")
@@ -241,9 +254,8 @@ def _data_lines(path: Path) -> int:
 
 
 def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path):
-    # 0.01 fs steps: the crystal is still healthy when the server is killed (see slow_h16_case)
-    case = replace(CASES["nvt"], name="h16", stride=1, timestep_fs=0.01, **SMALL)
-    case_dir = write_case(case, tmp_path)
+    # atoms that do not move: see still_h16_case
+    case_dir = _still(write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path))
     ipi, address, log = _ipi_server(case_dir, steps=100_000)
     driver = None
     try:
@@ -336,7 +348,7 @@ def _children(pattern: str) -> list[int]:
     return found
 
 
-def test_runner_reports_a_killed_driver_and_stops_ipi(slow_h16_case, tmp_path):
+def test_runner_reports_a_killed_driver_and_stops_ipi(still_h16_case, tmp_path):
     out = tmp_path / "run"
     killed = []
 
@@ -354,7 +366,7 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(slow_h16_case, tmp_path):
     killer.start()
     with pytest.raises(MDRunError, match=r"driver 0 \(pid \d+\) exited with status -9"):
         run_md(
-            slow_h16_case,
+            still_h16_case,
             model="h-morse",
             steps=10_000,
             output_dir=out,
@@ -367,9 +379,9 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(slow_h16_case, tmp_path):
     assert json.loads((out / "run.json").read_text())["status"] == "failed"
 
 
-def test_ctrl_c_stops_both_and_keeps_outputs(slow_h16_case, tmp_path):
+def test_ctrl_c_stops_both_and_keeps_outputs(still_h16_case, tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "ase_bodyorder.cli", "md", str(slow_h16_case), "--quiet"]
+    command = [sys.executable, "-m", "ase_bodyorder.cli", "md", str(still_h16_case), "--quiet"]
     command += ["--model", "h-morse", "--steps", "10000", "--output-dir", str(out)]
     md = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True
@@ -389,9 +401,7 @@ def test_ctrl_c_stops_both_and_keeps_outputs(slow_h16_case, tmp_path):
 
 
 def test_stock_ipi_client_loads_the_driver_file(tmp_path):
-    # 0.01 fs steps: the crystal is still healthy when the server is killed (see slow_h16_case)
-    case = replace(CASES["nvt"], name="h16", stride=1, timestep_fs=0.01, **SMALL)
-    case_dir = write_case(case, tmp_path)
+    case_dir = write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path)
     ipi, address, log = _ipi_server(case_dir, steps=2)
     options = f"template=init.extxyz,model=h-morse,order=2,stride=1,r_mbe={R_MBE}"
     command = [str(BIN / "i-pi-py_driver"), "-u", "-a", address, "-m", "custom"]

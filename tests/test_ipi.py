@@ -256,7 +256,7 @@ def _data_lines(path: Path) -> int:
 def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path):
     # atoms that do not move: see still_h16_case
     case_dir = _still(write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path))
-    ipi, address, log = _ipi_server(case_dir, steps=100_000)
+    ipi, address, log = _ipi_server(case_dir, steps=10_000_000)
     driver = None
     try:
         command = [sys.executable, "-m", "ase_bodyorder.cli", "driver", "--unix"]
@@ -368,7 +368,7 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(still_h16_case, tmp_path):
         run_md(
             still_h16_case,
             model="h-morse",
-            steps=10_000,
+            steps=10_000_000,
             output_dir=out,
             timeout_s=90,
             progress=False,
@@ -382,7 +382,8 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(still_h16_case, tmp_path):
 def test_ctrl_c_stops_both_and_keeps_outputs(still_h16_case, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "ase_bodyorder.cli", "md", str(still_h16_case), "--quiet"]
-    command += ["--model", "h-morse", "--steps", "10000", "--output-dir", str(out)]
+    # far more steps than can run before the signal, however late it comes
+    command += ["--model", "h-morse", "--steps", "10000000", "--output-dir", str(out)]
     md = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True
     )

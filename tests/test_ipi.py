@@ -379,13 +379,25 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(still_h16_case, tmp_path):
     assert json.loads((out / "run.json").read_text())["status"] == "failed"
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_both_and_keeps_outputs(still_h16_case, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "ase_bodyorder.cli", "md", str(still_h16_case), "--quiet"]
     # far more steps than can run before the signal, however late it comes
     command += ["--model", "h-morse", "--steps", "10000000", "--output-dir", str(out)]
     md = subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True
+        command,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=True,
+        # a suite started in the background of a non-interactive shell (as CI may be)
+        # ignores SIGINT, and an ignored signal stays ignored across exec: give the
+        # child the default disposition, as a terminal's Ctrl-C would find it
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 60

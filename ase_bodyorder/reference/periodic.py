@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import hashlib
 import json
 import math
 import os
@@ -34,7 +33,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import ase.io
 import numpy as np
 from ase import Atoms
 from ase.build import bulk
@@ -309,7 +307,7 @@ def export_bulk(
     cells whose calculation failed or is missing are left out and listed in
     ``{dataset}_split.json``, which also holds the settings, counts and file hashes.
     """
-    from .pipeline import split_indices
+    from .pipeline import split_indices, write_split_meta, write_split_part
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -340,16 +338,8 @@ def export_bulk(
             }
             atoms.arrays["forces"] = np.asarray(records[i]["forces_eV_per_A"])
             frames.append(atoms)
-        path = directory / f"{dataset}_{part}.xyz"
-        ase.io.write(path, frames, format="extxyz")
-        meta["files"][part] = {
-            "file": path.name,
-            "count": len(frames),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "indices": [int(a.info["index"]) for a in frames],
-        }
-    (directory / f"{dataset}_split.json").write_text(json.dumps(meta, indent=1) + "\n")
-    return meta
+        write_split_part(directory, dataset, part, frames, meta)
+    return write_split_meta(directory, dataset, meta)
 
 
 def main(argv=None):

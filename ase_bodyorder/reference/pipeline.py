@@ -195,13 +195,23 @@ def export_dataset(
             if record.get("forces_eV_per_A") is not None:
                 atoms.arrays["forces"] = np.asarray(record["forces_eV_per_A"])
             frames.append(atoms)
-        path = directory / f"{dataset}_{part}.xyz"
-        ase.io.write(path, frames, format="extxyz")
-        meta["files"][part] = {
-            "file": path.name,
-            "count": len(frames),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "indices": [int(a.info["index"]) for a in frames],
-        }
-    (directory / f"{dataset}_split.json").write_text(json.dumps(meta, indent=1) + "\n")
+        write_split_part(directory, dataset, part, frames, meta)
+    return write_split_meta(directory, dataset, meta)
+
+
+def write_split_part(directory: Path, dataset: str, part: str, frames, meta: dict) -> None:
+    """Write ``{dataset}_{part}.xyz`` and record its file, count, hash and indices."""
+    path = Path(directory) / f"{dataset}_{part}.xyz"
+    ase.io.write(path, frames, format="extxyz")
+    meta["files"][part] = {
+        "file": path.name,
+        "count": len(frames),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "indices": [int(a.info["index"]) for a in frames],
+    }
+
+
+def write_split_meta(directory: Path, dataset: str, meta: dict) -> dict:
+    """Write ``{dataset}_split.json``; return ``meta``."""
+    (Path(directory) / f"{dataset}_split.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta

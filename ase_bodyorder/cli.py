@@ -97,9 +97,9 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--md-model",
         default=DEFAULT_MD_MODEL,
-        help=f"model of the MD part (default {DEFAULT_MD_MODEL}: a PET trained on periodic "
-        "cells; the H8 models are trained on isolated clusters and do not describe bulk "
-        "hydrogen)",
+        help=f"model of the MD part (default {DEFAULT_MD_MODEL}: a SOAP-BPNN trained on "
+        "periodic cells; the H8 models are trained on isolated clusters and do not describe "
+        "bulk hydrogen)",
     )
     demo.add_argument("--steps", type=int, default=20, help="MD steps (default 20)")
     demo.add_argument("--stride", type=int, default=5, help="expand every S steps")
@@ -185,26 +185,31 @@ def run_report(args) -> None:
         Path(args.output).write_text(text)
 
 
+def _read_ranges(path) -> dict:
+    """Ranges ``{order: (low, high)}`` from a JSON file ``{"2": [low, high], ...}``."""
+    return {int(k): tuple(v) for k, v in json.loads(open(path).read()).items()}
+
+
 def _training_ranges(run_dir, quantity: str) -> dict:
     """Ranges of the run's model on its training data (cached in the run directory)."""
     from .expansion import BodyOrderError
-    from .ipi.runner import MANIFEST
+    from .ipi.runner import MDRun
     from .monitor import training_share_ranges
 
     cache = run_dir / f"training_ranges_{quantity}.json"
     if cache.is_file():
-        return {int(k): tuple(v) for k, v in json.loads(cache.read_text()).items()}
-    manifest = run_dir / MANIFEST
-    if not manifest.is_file():
-        raise BodyOrderError(f"{manifest} not found: pass --ranges for runs not made by `md`")
-    driver = json.loads(manifest.read_text())["driver"]
+        return _read_ranges(cache)
+    try:
+        driver = MDRun.load(run_dir).driver
+    except FileNotFoundError as error:
+        raise BodyOrderError(f"{error}; pass --ranges for runs not made by `md`") from None
     print(
-        f"{quantity} of {driver['model']} on its training structures (order "
-        f"{driver['order']}, r_mbe {driver['r_mbe']} A) ...",
+        f"{quantity} of {driver.model} on its training structures (order "
+        f"{driver.order}, r_mbe {driver.r_mbe} A) ...",
         flush=True,
     )
     ranges = training_share_ranges(
-        driver["model"], order=driver["order"], r_mbe=driver["r_mbe"], quantity=quantity
+        driver.model, order=driver.order, r_mbe=driver.r_mbe, quantity=quantity
     )
     cache.write_text(json.dumps({str(k): list(v) for k, v in ranges.items()}, indent=1) + "\n")
     for n, (low, high) in ranges.items():
@@ -217,7 +222,7 @@ def run_watch(args) -> None:
 
     quantity = "shares" if args.quantity == "shares" else "energies_per_atom"
     if args.ranges:
-        ranges = {int(k): tuple(v) for k, v in json.loads(open(args.ranges).read()).items()}
+        ranges = _read_ranges(args.ranges)
     else:
         from pathlib import Path
 

@@ -59,10 +59,9 @@ def training_share_ranges(
     """
     from ..decompose import decompose
     from ..models import load_model
-    from .report import share_ranges
+    from .report import check_quantity, share_ranges
 
-    if quantity not in ("shares", "energies_per_atom"):
-        raise BodyOrderError(f"quantity must be 'shares' or 'energies_per_atom', got {quantity!r}")
+    check_quantity(quantity)
     frames = training_frames(model_name, data_dir=data_dir)
     if max_frames is not None and len(frames) > max_frames:
         frames = [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames).astype(int)]

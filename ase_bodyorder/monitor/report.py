@@ -120,6 +120,16 @@ def share_ranges(traces_or_shares, margin: float = 0.0) -> dict[int, tuple[float
     return out
 
 
+#: what ``watch`` compares with its ranges: shares or energies per atom (eV/atom)
+QUANTITIES = ("shares", "energies_per_atom")
+
+
+def check_quantity(quantity: str) -> None:
+    """``BodyOrderError`` unless ``quantity`` is one of :data:`QUANTITIES`."""
+    if quantity not in QUANTITIES:
+        raise BodyOrderError(f"quantity must be 'shares' or 'energies_per_atom', got {quantity!r}")
+
+
 def watch(
     run_dir,
     ranges: dict[int, tuple[float, float]],
@@ -137,8 +147,7 @@ def watch(
     every ``interval_s``; stops after ``timeout_s`` or when no new frame arrived for
     ``idle_s``. Returns the flag messages (also printed).
     """
-    if quantity not in ("shares", "energies_per_atom"):
-        raise BodyOrderError(f"quantity must be 'shares' or 'energies_per_atom', got {quantity!r}")
+    check_quantity(quantity)
     what = "share" if quantity == "shares" else "energy per atom (eV)"
     stream = sys.stdout if stream is None else stream
     seen = set()

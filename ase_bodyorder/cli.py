@@ -6,6 +6,9 @@ import argparse
 import json
 import sys
 from importlib import resources
+from pathlib import Path
+
+from .expansion import BodyOrderError
 
 __all__ = ["EXAMPLE_CLUSTER", "main"]
 
@@ -111,7 +114,70 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_ipi_parsers(sub, DEFAULT_MD_MODEL)
     _add_report_parsers(sub)
+    _add_study_parser(sub)
     return parser
+
+
+def _add_study_parser(sub):
+    from .study import ARCHITECTURES, DENSITIES
+
+    study = sub.add_parser("study", help="training studies: learning curves and their report")
+    steps = study.add_subparsers(dest="step", required=True)
+    curves = steps.add_parser(
+        "learning-curves",
+        help="train every architecture/density/size/seed (resumable, cached by content)",
+    )
+    curves.add_argument("--architectures", nargs="+", default=list(ARCHITECTURES))
+    curves.add_argument("--densities", nargs="+", default=list(DENSITIES))
+    curves.add_argument("--sizes", nargs="+", default=["50", "100", "200", "400", "800"])
+    curves.add_argument(
+        "--seeds", nargs="+", default=["0", "1", "2"], help="seeds (all at the largest size)"
+    )
+    curves.add_argument(
+        "--settings",
+        default=None,
+        help="JSON file of setting overrides applied to every architecture's recipe",
+    )
+    curves.add_argument(
+        "--cache", default="study-cache", help="trained models (default %(default)s)"
+    )
+    curves.add_argument("--timeout", type=float, default=None, help="per training, s")
+
+
+def run_study_command(args) -> None:
+    from .study import learning_curve_specs, run_study
+
+    overrides = {}
+    if args.settings is not None:
+        overrides = _read_json_object(args.settings, "settings")
+    specs = learning_curve_specs(
+        args.architectures, args.densities, args.sizes, args.seeds, overrides
+    )
+    entries = run_study(specs, args.cache, timeout=args.timeout)
+    failed = [e for e in entries if e.status == "failed"]
+    busy = [e for e in entries if e.status == "busy"]
+    print(
+        f"{len(entries) - len(failed) - len(busy)} of {len(entries)} model(s) trained; "
+        f"{len(busy)} busy in another process, {len(failed)} failed"
+    )
+    for entry in failed:
+        print(f"failed: {entry.spec.key}: {entry.error}")
+    if failed:
+        raise BodyOrderError(f"{len(failed)} training(s) failed")
+
+
+def _read_json_object(path, what: str) -> dict:
+    """A JSON object from a file, or a one-line error naming the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BodyOrderError(f"{what} file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BodyOrderError(f"cannot read {what} file {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise BodyOrderError(f"{what} file {path} must hold a JSON object")
+    return data
 
 
 SHIPPED_MODELS = [
@@ -659,6 +725,8 @@ def main(argv=None) -> int:
             run_report(args)
         elif args.command == "watch":
             run_watch(args)
+        elif args.command == "study":
+            run_study_command(args)
         elif args.command == "models":
             from .models import available_models
 

@@ -39,8 +39,8 @@ def package_versions(names) -> dict:
     return out
 
 
-def run_logged(command, *, cwd: Path, log_path: Path, timeout, what: str):
-    """Run a trainer with one thread, its output in ``log_path``.
+def run_logged(command, *, cwd: Path, log_path: Path, timeout, what: str, append: bool = False):
+    """Run a trainer with one thread, its output in ``log_path`` (appended to if ``append``).
 
     Returns ``(exit status, wall time in s, log text)``; raises ``BodyOrderError`` when
     it runs past ``timeout`` (s).
@@ -49,7 +49,7 @@ def run_logged(command, *, cwd: Path, log_path: Path, timeout, what: str):
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = "1"
     start = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log:
+    with open(log_path, "a" if append else "w", encoding="utf-8") as log:
         try:
             completed = subprocess.run(
                 command,

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..expansion import BodyOrderError
 from ._common import package_versions, run_logged, settings_from_dict, sha256
 
-__all__ = ["MACESettings", "train_mace"]
+__all__ = ["MACESettings", "train_mace", "training_curve"]
 
 #: command-line options the recipe sets itself (``extra_args`` may not override them)
 _RESERVED = frozenset(
@@ -226,6 +226,44 @@ def _error_tables(log: str) -> dict:
     return tables
 
 
+def training_curve(output_dir: str | os.PathLike) -> list[dict]:
+    """Train and validation loss per epoch from mace's metrics log (``results/*_train.txt``).
+
+    Each entry: ``epoch``, ``train_loss`` (mean of the epoch's optimisation steps),
+    ``validation_loss`` and the validation ``rmse_e_per_atom_meV``/``rmse_f_meV_per_A``.
+    Epochs evaluated twice (a resumed run repeats its last epoch) keep the latest line.
+    """
+    train: dict[int, list[float]] = {}
+    valid: dict[int, dict] = {}
+    for path in sorted(Path(output_dir, "results").glob("*_train.txt")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:  # a line cut off by a killed run
+                continue
+            epoch = entry.get("epoch")
+            if epoch is None:
+                continue
+            if entry.get("mode") == "opt":
+                train.setdefault(int(epoch), []).append(float(entry["loss"]))
+            elif entry.get("mode") == "eval":
+                valid[int(epoch)] = entry
+    curve = []
+    for epoch in sorted(valid):
+        entry = valid[epoch]
+        losses = train.get(epoch)
+        curve.append(
+            {
+                "epoch": epoch,
+                "train_loss": float(sum(losses) / len(losses)) if losses else None,
+                "validation_loss": float(entry["loss"]),
+                "rmse_e_per_atom_meV": 1e3 * float(entry.get("rmse_e_per_atom", math.nan)),
+                "rmse_f_meV_per_A": 1e3 * float(entry.get("rmse_f", math.nan)),
+            }
+        )
+    return curve
+
+
 def train_mace(
     train_xyz: str | os.PathLike,
     val_xyz: str | os.PathLike | None,
@@ -234,8 +272,12 @@ def train_mace(
     output_dir: str | os.PathLike,
     *,
     timeout: float | None = None,
+    resume: bool = False,
 ) -> Path:
     """Train MACE on extxyz files (energies in eV, forces in eV/Angstrom) and return the model.
+
+    ``resume``: continue from the latest checkpoint in ``output_dir/checkpoints`` when
+    there is one (mace's ``--restart_latest``; the log is appended to).
 
     The energy and forces are read from each structure's ASE calculator or its
     ``energy``/``forces`` keys. Without ``val_xyz`` mace holds out 10 % of the training
@@ -286,9 +328,18 @@ def train_mace(
         "--plot=False",
         *settings.command_line(),
     ]
+    checkpoints = output_dir / "checkpoints"
+    resuming = resume and checkpoints.is_dir() and any(checkpoints.glob("*.pt"))
+    if resuming:
+        command.append("--restart_latest")
     log_path = output_dir / "mace_run_train.log"
     returncode, wall_time, log_text = run_logged(
-        command, cwd=output_dir, log_path=log_path, timeout=timeout, what="mace_run_train"
+        command,
+        cwd=output_dir,
+        log_path=log_path,
+        timeout=timeout,
+        what="mace_run_train",
+        append=resuming,
     )
     model_path = output_dir / f"{_MODEL_NAME}.model"
     if returncode != 0 or not model_path.is_file():
@@ -307,6 +358,7 @@ def train_mace(
         "versions": _versions(),
         "wall_time_s": wall_time,
         "metrics": _error_tables(log_text),
+        "training_curve": training_curve(output_dir),
         "log": log_path.name,
     }
     (output_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")

@@ -31,7 +31,7 @@ from pathlib import Path
 from ..expansion import BodyOrderError
 from ._common import package_versions, run_logged, settings_from_dict, sha256
 
-__all__ = ["MetatrainSettings", "train_metatrain"]
+__all__ = ["MetatrainSettings", "train_metatrain", "training_curve"]
 
 _ARCHITECTURES = ("pet", "soap_bpnn")
 _MODEL_NAME = "model.pt"
@@ -315,6 +315,57 @@ def _final_metrics(log: str) -> dict:
     return metrics
 
 
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def training_curve(output_dir: str | os.PathLike) -> list[dict]:
+    """Train and validation loss per epoch from metatrain's ``outputs/*/*/train.csv``.
+
+    Each entry: ``epoch``, ``train_loss``, ``validation_loss`` and the validation
+    ``rmse_e_per_atom_meV``/``rmse_f_meV_per_A`` where logged. A restarted run writes a
+    new CSV; later files win for the epochs they repeat.
+    """
+    import csv
+
+    by_epoch: dict[int, dict] = {}
+    files = sorted(Path(output_dir, "outputs").glob("*/*/train.csv"), key=lambda p: p.parent)
+    for path in files:
+        with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+            rows = list(csv.reader(handle))
+        if len(rows) < 3:
+            continue
+        header, units = rows[0], rows[1]
+        for row in rows[2:]:
+            if len(row) != len(header):  # cut off by a killed run
+                continue
+            values = dict(zip(header, row, strict=True))
+            epoch = _number(values.get("Epoch", ""))
+            if epoch is None:
+                continue
+            entry = {"epoch": int(epoch), "train_loss": None, "validation_loss": None}
+            for name, unit, text in zip(header, units, row, strict=True):
+                value = _number(text)
+                lowered = name.lower()
+                if value is None or not lowered.startswith("validation"):
+                    if value is not None and lowered == "training loss":
+                        entry["train_loss"] = value
+                    continue
+                if "loss" in lowered:
+                    entry["validation_loss"] = value
+                elif "energy rmse (per atom)" in lowered:
+                    scale = 1.0 if unit.startswith("meV") else 1e3
+                    entry["rmse_e_per_atom_meV"] = value * scale
+                elif "gradients rmse" in lowered or "forces rmse" in lowered:
+                    scale = 1.0 if unit.startswith("meV") else 1e3
+                    entry["rmse_f_meV_per_A"] = value * scale
+            by_epoch[entry["epoch"]] = entry
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
 def _write_options(path: Path, options: dict) -> None:
     try:
         import yaml
@@ -332,8 +383,12 @@ def train_metatrain(
     output_dir: str | os.PathLike,
     *,
     timeout: float | None = None,
+    resume: bool = False,
 ) -> Path:
     """Train a metatrain model on extxyz files and return the exported model (``.pt``).
+
+    ``resume``: continue from the newest checkpoint under ``output_dir/outputs`` when
+    there is one (``mtt train --restart auto``; the log is appended to).
 
     Without ``val_xyz`` metatrain holds out ``settings.validation_fraction`` of the
     training set; without ``test_xyz`` there is no test set. ``output_dir`` receives
@@ -374,12 +429,20 @@ def train_metatrain(
     _write_options(options_path, options)
 
     command = [sys.executable, "-m", "metatrain", "train", options_path.name, "-o", _MODEL_NAME]
+    resuming = resume and any((output_dir / "outputs").glob("*/*/*.ckpt"))
+    if resuming:
+        command += ["--restart", "auto"]
     log_path = output_dir / _LOG_NAME
     model_path = output_dir / _MODEL_NAME
     if model_path.exists():
         model_path.unlink()
     returncode, wall_time, log_text = run_logged(
-        command, cwd=output_dir, log_path=log_path, timeout=timeout, what="mtt train"
+        command,
+        cwd=output_dir,
+        log_path=log_path,
+        timeout=timeout,
+        what="mtt train",
+        append=resuming,
     )
     if returncode != 0 or not model_path.is_file():
         lines = [line for line in log_text.splitlines() if "warn" not in line.lower()]
@@ -401,6 +464,7 @@ def train_metatrain(
         "versions": _versions(),
         "wall_time_s": wall_time,
         "metrics": _final_metrics(log_text),
+        "training_curve": training_curve(output_dir),
         "log": log_path.name,
     }
     (output_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")

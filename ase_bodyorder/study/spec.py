@@ -1,0 +1,266 @@
+"""Training specs of the study, their cache keys, and the learning-curve plan."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from ..expansion import BodyOrderError
+from ..training._common import sha256
+from ..training.mace import MACESettings
+from ..training.metatrain import MetatrainSettings
+from ..training.shipped import H_ATOM_STO6G_EV
+
+__all__ = [
+    "ARCHITECTURES",
+    "DENSITIES",
+    "TrainingSpec",
+    "fit_power_law",
+    "learning_curve_specs",
+    "study_settings",
+]
+
+ARCHITECTURES = ("pet", "soap-bpnn", "mace")
+DENSITIES = ("high", "low")
+DATA = Path(__file__).resolve().parent.parent / "data" / "reference"
+
+
+#: learning-rate schedule and early stopping of the study's MACE recipe: the rate halves
+#: after 10 epochs without a better validation loss, training stops after 30
+_MACE_SCHEDULE = {"scheduler_patience": 10, "lr_factor": 0.5, "patience": 30, "ema": None}
+
+
+def study_settings(architecture: str) -> MetatrainSettings | MACESettings:
+    """The study's recipe for one architecture (1-body baseline: the exact STO-6G H atom).
+
+    The same recipe serves both densities and every training-set size, so that learning
+    curves and architectures compare like with like.
+    """
+    baseline = {"training": {"atomic_baseline": {"energy": {1: H_ATOM_STO6G_EV}}}}
+    if architecture == "mace":
+        return MACESettings(
+            r_max=4.5,
+            num_interactions=2,
+            hidden_irreps="32x0e+32x1o",
+            correlation=2,
+            max_L=1,
+            max_num_epochs=300,
+            batch_size=16,
+            lr=0.01,
+            E0s={1: H_ATOM_STO6G_EV},
+            model="ScaleShiftMACE",
+            energy_weight=10.0,
+            forces_weight=100.0,
+            extra_args=dict(_MACE_SCHEDULE),
+        )
+    if architecture == "pet":
+        return MetatrainSettings(
+            architecture="pet",
+            num_epochs=300,
+            batch_size=16,
+            learning_rate=3e-4,
+            cutoff=4.5,
+            d_pet=64,
+            d_node=128,
+            num_attention_layers=1,
+            num_gnn_layers=2,
+            extra_hypers=baseline,
+        )
+    if architecture == "soap-bpnn":
+        return MetatrainSettings(
+            architecture="soap_bpnn",
+            num_epochs=300,
+            batch_size=16,
+            cutoff=4.5,
+            extra_hypers=baseline,
+        )
+    raise BodyOrderError(
+        f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}"
+    )
+
+
+def _with(settings, overrides: dict, seed: int):
+    """``settings`` with ``overrides`` applied and the seed set (unknown keys: an error)."""
+    data = settings.to_dict()
+    unknown = sorted(set(overrides) - set(data))
+    if unknown:
+        raise BodyOrderError(
+            f"unknown {type(settings).__name__} setting(s) {', '.join(map(repr, unknown))}"
+        )
+    data.update(overrides)
+    data["seed"] = seed
+    return type(settings).from_dict(data)
+
+
+@cache
+def _file_hash(path: Path) -> str:
+    return sha256(path)
+
+
+@cache
+def training_pool_size(density: str) -> int:
+    """Number of structures in the shipped training split of a density."""
+    import ase.io
+
+    return len(ase.io.read(split_path(density, "train"), index=":"))
+
+
+def split_path(density: str, part: str) -> Path:
+    """Shipped split file of the H8 set of one density (``train``, ``validation``, ``test``)."""
+    return DATA / f"h8-{density}_{part}.xyz"
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """One model of a study: which architecture, on how many structures, seed, settings.
+
+    The training set is ``size`` structures of the shipped H8 training split of
+    ``density``, drawn with ``seed`` (the same seed also seeds the trainer); validation
+    and test sets are the shipped ones, the same for every spec. ``overrides`` change
+    fields of the architecture's :func:`study_settings`.
+    """
+
+    architecture: str
+    density: str
+    size: int
+    seed: int = 0
+    overrides: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise BodyOrderError(
+                f"unknown architecture {self.architecture!r}; known: {', '.join(ARCHITECTURES)}"
+            )
+        if self.density not in DENSITIES:
+            raise BodyOrderError(f"unknown density {self.density!r}; known: {', '.join(DENSITIES)}")
+        for name in ("size", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or isinstance(value, bool):
+                raise BodyOrderError(f"{name} must be an integer, got {value!r}")
+        if self.size < 1:
+            raise BodyOrderError(f"training-set size must be positive, got {self.size}")
+        if self.seed < 0:
+            raise BodyOrderError(f"seed must be non-negative, got {self.seed}")
+        if not isinstance(self.overrides, dict):
+            raise BodyOrderError(f"overrides must be a dict, got {self.overrides!r}")
+        self.settings()  # unknown or invalid settings fail now, not in the trainer
+
+    def settings(self) -> MetatrainSettings | MACESettings:
+        """The resolved trainer settings (recipe, overrides, seed)."""
+        return _with(study_settings(self.architecture), self.overrides, int(self.seed))
+
+    def files(self) -> dict[str, Path]:
+        return {part: split_path(self.density, part) for part in ("train", "validation", "test")}
+
+    def training_indices(self) -> list[int]:
+        """Indices into the training split that make up this spec's training set."""
+        pool = training_pool_size(self.density)
+        if self.size > pool:
+            raise BodyOrderError(
+                f"training-set size {self.size} exceeds the {pool} structures of "
+                f"{split_path(self.density, 'train')}"
+            )
+        order = np.random.default_rng(int(self.seed)).permutation(pool)
+        return sorted(order[: self.size].tolist())
+
+    def identity(self) -> dict:
+        """Everything the trained model depends on (hashed into :attr:`key`)."""
+        return {
+            "architecture": self.architecture,
+            "density": self.density,
+            "size": int(self.size),
+            "seed": int(self.seed),
+            "data_sha256": {part: _file_hash(path) for part, path in self.files().items()},
+            "settings": self.settings().to_dict(),
+        }
+
+    @property
+    def key(self) -> str:
+        """Readable, unique cache key: ``{arch}-{density}-n{size}-s{seed}-{hash}``."""
+        text = json.dumps(self.identity(), sort_keys=True, default=str)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        return f"{self.architecture}-{self.density}-n{self.size}-s{self.seed}-{digest}"
+
+    def to_dict(self) -> dict:
+        return {
+            "architecture": self.architecture,
+            "density": self.density,
+            "size": int(self.size),
+            "seed": int(self.seed),
+            "overrides": self.overrides,
+        }
+
+
+def _int_list(values, what: str) -> list[int]:
+    out = []
+    for value in values:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise BodyOrderError(f"{what} must be integers, got {value!r}") from None
+        if isinstance(value, float) and value != number or isinstance(value, bool):
+            raise BodyOrderError(f"{what} must be integers, got {value!r}")
+        out.append(number)
+    if not out:
+        raise BodyOrderError(f"{what}: none given")
+    return out
+
+
+def learning_curve_specs(
+    architectures: Sequence[str] = ARCHITECTURES,
+    densities: Sequence[str] = DENSITIES,
+    sizes: Sequence[int] = (50, 100, 200, 400, 800),
+    seeds: Sequence[int] = (0, 1, 2),
+    overrides: dict | None = None,
+) -> list[TrainingSpec]:
+    """Specs of the learning curves: every size with the first seed, the largest size with
+    every seed (error bars). Per architecture and density: the largest size with the first
+    seed (the final model), then the smaller sizes from the smallest up, then the largest
+    size with the other seeds.
+
+    Every input is checked (architecture, density, sizes within the training split,
+    integer seeds) before anything is trained.
+    """
+    sizes = sorted(set(_int_list(sizes, "sizes")), reverse=True)
+    seeds = list(dict.fromkeys(_int_list(seeds, "seeds")))
+    specs = []
+    for density in densities:
+        if density not in DENSITIES:
+            raise BodyOrderError(f"unknown density {density!r}; known: {', '.join(DENSITIES)}")
+        pool = training_pool_size(density)
+        if sizes[0] > pool:
+            raise BodyOrderError(
+                f"training-set size {sizes[0]} exceeds the {pool} structures of "
+                f"{split_path(density, 'train')}"
+            )
+    # the final model first, then the curve from the smallest size, then the extra seeds
+    plan = [(sizes[0], seeds[0])] + [(n, seeds[0]) for n in sizes[:0:-1]]
+    plan += [(sizes[0], seed) for seed in seeds[1:]]
+    for architecture in architectures:
+        for density in densities:
+            for size, seed in plan:
+                specs.append(TrainingSpec(architecture, density, size, seed, overrides or {}))
+    return specs
+
+
+def fit_power_law(sizes, errors) -> dict:
+    """Least-squares fit of ``error = prefactor * size**slope`` in log-log space.
+
+    Returns ``slope``, ``prefactor`` and ``points`` (the number used); non-positive or
+    non-finite errors are left out. Needs two distinct sizes.
+    """
+    x = np.asarray(sizes, dtype=float)
+    y = np.asarray(errors, dtype=float)
+    keep = np.isfinite(y) & (y > 0) & (x > 0)
+    x, y = x[keep], y[keep]
+    if len(np.unique(x)) < 2:
+        raise BodyOrderError("a power-law fit needs errors at two or more sizes")
+    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+    return {"slope": float(slope), "prefactor": float(math.exp(intercept)), "points": int(len(x))}

@@ -53,9 +53,15 @@ class BodyOrderCalculator(Calculator):
         Refuse expansions needing more distinct sub-clusters than this.
     min_distance
         Atoms closer than this (Angstrom) are an error.
+    max_memory_GiB
+        Refuse expansions estimated to need more memory (default: half the available).
 
-    The last full result is kept in :attr:`body_order` (a
-    :class:`~ase_bodyorder.BodyOrderResult`).
+    Results are tied to the structure they were computed for. :attr:`body_order` (a
+    :class:`~ase_bodyorder.BodyOrderResult`) is the expansion of the structure of the
+    last calculation, or ``None`` when that calculation did not expand (stride) or
+    failed: never the expansion of an earlier geometry. Asking a body-order property
+    at a geometry already evaluated computes only the expansion (the model's energy and
+    forces are reused), and the stride counts structures, not calls.
     """
 
     implemented_properties = [
@@ -79,6 +85,7 @@ class BodyOrderCalculator(Calculator):
         screening: bool = True,
         max_subclusters: int = DEFAULT_MAX_SUBCLUSTERS,
         min_distance: float = 0.3,
+        max_memory_GiB: float | None = None,
     ):
         super().__init__()
         self.model = load_model(model) if isinstance(model, str) else model
@@ -97,9 +104,43 @@ class BodyOrderCalculator(Calculator):
             screening=bool(screening),
             max_subclusters=int(max_subclusters),
             min_distance=float(min_distance),
+            max_memory_GiB=max_memory_GiB,
         )
-        self.body_order: BodyOrderResult | None = None
-        self.n_calculations = 0
+        self._body_order: BodyOrderResult | None = None
+        self._body_order_atoms = None  # the structure _body_order belongs to
+        self._system = None  # the model's result on self.atoms
+        #: structures evaluated so far (the stride counts these)
+        self.n_structures = 0
+
+    @property
+    def body_order(self) -> BodyOrderResult | None:
+        """The expansion of the last calculated structure, or ``None`` (see class doc)."""
+        if self._body_order is None or not _same_structure(self._body_order_atoms, self.atoms):
+            return None
+        return self._body_order
+
+    def body_order_for(self, atoms) -> BodyOrderResult:
+        """The expansion of ``atoms``; an error unless it was computed for this structure."""
+        body = self.body_order
+        if body is None:
+            reason = (
+                "none has been computed yet"
+                if self.n_structures == 0
+                else "the last calculation did not expand its structure (stride "
+                f"{self.parameters['stride']}: every n-th structure, 0: on request) or failed"
+            )
+            raise BodyOrderError(f"no current body-order result to store: {reason}")
+        if not _same_structure(self._body_order_atoms, atoms):
+            raise BodyOrderError(
+                "the calculator's body-order result belongs to another structure "
+                f"({len(self._body_order_atoms)} atoms, other positions, cell or species) "
+                f"than the {len(atoms)} atoms given"
+            )
+        return body
+
+    def reset(self):
+        super().reset()
+        self._system = None
 
     def set(self, **kwargs):
         unknown = set(kwargs) - set(self.parameters)
@@ -109,21 +150,31 @@ class BodyOrderCalculator(Calculator):
             )
         return super().set(**kwargs)
 
-    def _expansion_due(self, properties) -> bool:
+    def _expansion_due(self, properties, new_structure: bool) -> bool:
         p = self.parameters
         if p["truncated_potential"] or any(name in BODY_ORDER_PROPERTIES for name in properties):
             return True
-        return p["stride"] > 0 and self.n_calculations % p["stride"] == 0
+        # the stride counts structures: n_structures is already this structure's number
+        return new_structure and p["stride"] > 0 and (self.n_structures - 1) % p["stride"] == 0
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        # drop the old expansion first: a failure below must not leave it looking current
+        self._body_order = self._body_order_atoms = None
+        reuse = not system_changes and self._system is not None and "energy" in self.results
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         p = self.parameters
-        due = self._expansion_due(properties)
-        self.n_calculations += 1
+        if not reuse:
+            self.n_structures += 1
+        due = self._expansion_due(properties, new_structure=not reuse)
         periodic = bool(atoms.pbc.any())
         self.model.check_species(atoms.numbers)
-        system = self.model.system(atoms, forces=True, stress=periodic)
+        if reuse:  # same structure: only the expansion is missing
+            system = self._system
+        else:
+            self._system = None
+            system = self.model.system(atoms, forces=True, stress=periodic)
+            self._system = system
         results = {"energy": system.energy, "free_energy": system.energy}
         if system.energies is not None:
             results["energies"] = system.energies
@@ -146,9 +197,10 @@ class BodyOrderCalculator(Calculator):
                 screening=p["screening"],
                 max_subclusters=p["max_subclusters"],
                 min_distance=p["min_distance"],
+                max_memory_GiB=p["max_memory_GiB"],
                 system=system,
             )
-            self.body_order = body
+            self._body_order, self._body_order_atoms = body, atoms.copy()
             results.update(_body_order_results(body))
             if p["truncated_potential"]:
                 results["energy"] = results["free_energy"] = body.truncated_energy_eV
@@ -159,6 +211,18 @@ class BodyOrderCalculator(Calculator):
                 else:
                     results.pop("energies", None)
         self.results = results
+
+
+def _same_structure(a, b) -> bool:
+    """Same species, positions, cell and periodicity (exactly)."""
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return (
+        np.array_equal(a.numbers, b.numbers)
+        and np.array_equal(a.positions, b.positions)
+        and np.array_equal(np.asarray(a.cell), np.asarray(b.cell))
+        and np.array_equal(a.pbc, b.pbc)
+    )
 
 
 def _body_order_results(body: BodyOrderResult) -> dict:
@@ -177,6 +241,10 @@ def _body_order_results(body: BodyOrderResult) -> dict:
 def store_body_order_results(atoms, source: BodyOrderCalculator | BodyOrderResult | None = None):
     """Write body-order results into ``atoms.info`` / ``atoms.arrays`` (extxyz keeps them).
 
+    ``source``: a :class:`BodyOrderCalculator` (default: ``atoms.calc``), whose result
+    must belong to exactly this structure, or a :class:`~ase_bodyorder.BodyOrderResult`
+    with as many atoms. A stale or foreign result is an error, never stored.
+
     ``info``: ``body_order_energies`` (K,), ``body_order_residual``,
     ``body_order_total_energy``, ``body_order_roundoff`` (K,), all eV;
     ``arrays``: ``body_order_energies_per_atom`` (N, K) and ``body_order_forces_<n>``
@@ -185,9 +253,20 @@ def store_body_order_results(atoms, source: BodyOrderCalculator | BodyOrderResul
     """
     if source is None:
         source = atoms.calc
-    body = source.body_order if isinstance(source, BodyOrderCalculator) else source
-    if body is None:
-        raise BodyOrderError("no body-order result to store: none has been computed yet")
+    if isinstance(source, BodyOrderCalculator):
+        body = source.body_order_for(atoms)
+    elif isinstance(source, BodyOrderResult):
+        body = source
+        per_atom = body.energies_per_atom_eV
+        if per_atom is not None and len(per_atom) != len(atoms):
+            raise BodyOrderError(
+                f"the body-order result has {len(per_atom)} atoms, the structure {len(atoms)}"
+            )
+    else:
+        raise BodyOrderError(
+            "no body-order result to store: give a BodyOrderResult or atoms whose calculator "
+            f"is a BodyOrderCalculator (got {type(source).__name__})"
+        )
     atoms.info["body_order_energies"] = np.asarray(body.energies_eV)
     atoms.info["body_order_residual"] = float(body.residual_eV)
     atoms.info["body_order_total_energy"] = float(body.energy_eV)

@@ -20,7 +20,10 @@ from .expansion import (
 )
 from .models.base import AtomicModel, ClusterModel, FragmentBatch, Model, SystemResult
 
-__all__ = ["BodyOrderResult", "decompose", "forces_per_order", "plan_for"]
+__all__ = ["DEFAULT_CHUNK_ATOMS", "BodyOrderResult", "decompose", "forces_per_order", "plan_for"]
+
+#: most sub-cluster atoms (flat entries) per model call of :func:`decompose`
+DEFAULT_CHUNK_ATOMS = 1 << 16
 
 
 @dataclass
@@ -122,6 +125,7 @@ def plan_for(
     screening: bool = True,
     max_subclusters: int = DEFAULT_MAX_SUBCLUSTERS,
     min_distance: float = 0.3,
+    max_memory_GiB: float | None = None,
 ) -> ExpansionPlan:
     """Check ``atoms`` against ``model`` and plan the expansion."""
     model.check_species(atoms.numbers)
@@ -139,6 +143,7 @@ def plan_for(
         screening=model.screening if screening else None,
         max_subclusters=max_subclusters,
         min_distance=min_distance,
+        max_memory_GiB=max_memory_GiB,
     )
 
 
@@ -153,6 +158,9 @@ def decompose(
     max_subclusters: int = DEFAULT_MAX_SUBCLUSTERS,
     min_distance: float = 0.3,
     system: SystemResult | None = None,
+    chunk_atoms: int = DEFAULT_CHUNK_ATOMS,
+    max_memory_GiB: float | None = None,
+    progress: str | None = None,
 ) -> BodyOrderResult:
     """Expand the energy of ``model`` on ``atoms`` into body orders 1..``max_order``.
 
@@ -174,6 +182,15 @@ def decompose(
         Skip sub-clusters that vanish exactly by the model's cutoff and layers.
     system
         The model's result on the whole structure, if already computed.
+    chunk_atoms
+        Most sub-cluster atoms per model call: memory stays bounded whatever the number
+        of sub-clusters (a larger chunk is faster only where a model's calls are small).
+    max_memory_GiB
+        Refuse a plan whose estimated memory exceeds this (default: half the memory
+        available when planning; see :func:`~ase_bodyorder.expansion.plan_expansion`).
+    progress
+        A label: show a progress bar with the time left (stderr, tqdm) over the chunks
+        of sub-clusters when there are several; ``None``: silent.
     """
     plan = plan_for(
         atoms,
@@ -183,11 +200,12 @@ def decompose(
         screening=screening,
         max_subclusters=max_subclusters,
         min_distance=min_distance,
+        max_memory_GiB=max_memory_GiB,
     )
     if system is None:
         system = model.system(atoms, forces=False)
     if isinstance(model, AtomicModel):
-        return _atomic(plan, atoms, model, forces, system)
+        return _atomic(plan, atoms, model, forces, system, chunk_atoms, progress)
     if isinstance(model, ClusterModel):
         return _cluster(plan, atoms, model, forces, system)
     raise TypeError(f"{model!r} is neither an AtomicModel nor a ClusterModel")
@@ -223,15 +241,69 @@ def _result(plan, model, system: SystemResult, terms, **arrays) -> BodyOrderResu
     )
 
 
-def _atomic(plan, atoms, model: AtomicModel, forces: bool, system: SystemResult):
+def _order_coefficients(plan: ExpansionPlan):
+    """``E^(n) = sum_f C[f, n] e_f`` over flat entries, as (flat, order - 1, C) sorted by flat.
+
+    The entries of orders n >= 2 are measured from the centre atom's one-body energy
+    (as in :func:`~ase_bodyorder.expansion.atomic_orders`); that reference is folded
+    into the coefficients of the one-atom entries, so that each chunk of sub-clusters
+    contributes a linear term of its own energies (its gradient needs no other chunk).
+    """
+    higher = plan.entry_order > 1
+    flat = np.concatenate([plan.entry_flat, plan.singleton_flat[plan.entry_atom[higher]]])
+    order = np.concatenate([plan.entry_order, plan.entry_order[higher]]) - 1
+    coefficient = np.concatenate([plan.entry_weight, -plan.entry_weight[higher]])
+    sort = np.argsort(flat, kind="stable")
+    return flat[sort], order[sort], coefficient[sort]
+
+
+def _chunk_progress(chunks: list, label: str | None):
+    if label is None or len(chunks) < 3:
+        return chunks
+    from tqdm import tqdm
+
+    return tqdm(chunks, desc=label, unit="chunk", leave=False)
+
+
+def _atomic(
+    plan,
+    atoms,
+    model: AtomicModel,
+    forces: bool,
+    system: SystemResult,
+    chunk_atoms: int,
+    progress: str | None = None,
+):
     positions = torch.tensor(atoms.positions, dtype=torch.float64, requires_grad=forces)
-    batch = FragmentBatch(
-        positions=plan.flat_positions(positions),
-        numbers=atoms.numbers[plan.atoms],
-        offsets=plan.offsets,
-    )
-    flat_energies = model.fragment_energies(batch)
-    terms = atomic_orders(plan, flat_energies.detach().to(torch.float64).numpy())
+    numbers = atoms.numbers[plan.atoms]
+    flat_energies = np.empty(len(plan.atoms))
+    order_forces = np.zeros((plan.max_order, plan.n_atoms, 3)) if forces else None
+    if forces:
+        c_flat, c_order, c_value = _order_coefficients(plan)
+    # bounded chunks: memory does not grow with the number of sub-clusters
+    for first, stop in _chunk_progress(plan.chunks(chunk_atoms), progress):
+        a, b = int(plan.offsets[first]), int(plan.offsets[stop])
+        batch = FragmentBatch(
+            positions=plan.flat_positions(positions, start=a, stop=b),
+            numbers=numbers[a:b],
+            offsets=plan.offsets[first : stop + 1] - a,
+        )
+        energies = model.fragment_energies(batch)
+        flat_energies[a:b] = energies.detach().to(torch.float64).numpy()
+        if not forces or not energies.requires_grad:
+            continue
+        lo, hi = np.searchsorted(c_flat, [a, b])
+        terms = (
+            torch.as_tensor(c_value[lo:hi])
+            * energies.to(torch.float64)[torch.as_tensor(c_flat[lo:hi] - a)]
+        )
+        per_order = torch.zeros(plan.max_order, dtype=torch.float64).index_add(
+            0, torch.as_tensor(c_order[lo:hi]), terms
+        )
+        for n in range(plan.max_order):
+            (grad,) = torch.autograd.grad(per_order[n], positions, retain_graph=True)
+            order_forces[n] -= grad.numpy()
+    terms = atomic_orders(plan, flat_energies)
     residual_per_atom = None
     if system.energies is not None:
         residual_per_atom = system.energies - terms.energies_per_atom_eV.sum(axis=1)
@@ -242,7 +314,7 @@ def _atomic(plan, atoms, model: AtomicModel, forces: bool, system: SystemResult)
         terms,
         energies_per_atom_eV=terms.energies_per_atom_eV,
         residual_per_atom_eV=residual_per_atom,
-        forces_eV_per_A=forces_per_order(plan, flat_energies, positions) if forces else None,
+        forces_eV_per_A=order_forces,
     )
 
 

@@ -112,3 +112,83 @@ def test_model_by_name(cluster8):
     assert cluster8.get_potential_energy() == pytest.approx(
         hydrogen_demo_model().system(cluster8).energy
     )
+
+
+def _moved(atoms, step):
+    out = atoms.copy()
+    out.positions[0, 0] += 0.01 * step
+    return out
+
+
+def test_stored_results_are_never_stale_at_stride_3(cluster8):
+    """Regression: at stride > 1 the skipped frames stored an earlier geometry's expansion."""
+    model = hydrogen_demo_model()
+    calc = BodyOrderCalculator(model, max_order=3, stride=3)
+    stored = []
+    for step in range(5):
+        atoms = _moved(cluster8, step)
+        atoms.calc = calc
+        atoms.get_potential_energy()
+        try:
+            store_body_order_results(atoms)
+        except BodyOrderError as error:
+            assert "stride 3" in str(error)
+            assert calc.body_order is None
+            stored.append(False)
+            continue
+        expected = decompose(atoms, model, max_order=3)
+        np.testing.assert_allclose(atoms.info["body_order_energies"], expected.energies_eV)
+        stored.append(True)
+    assert stored == [True, False, False, True, False]
+
+
+def test_storing_into_another_structure_is_an_error(cluster8):
+    """Regression: a result of 8 atoms was written into a 6-atom structure's arrays."""
+    calc = BodyOrderCalculator(hydrogen_demo_model(), max_order=2, stride=1)
+    cluster8.calc = calc
+    cluster8.get_potential_energy()
+    small = random_cluster(6, seed=2)
+    with pytest.raises(BodyOrderError, match="another structure"):
+        store_body_order_results(small, calc)
+    with pytest.raises(BodyOrderError, match="has 8 atoms, the structure 6"):
+        store_body_order_results(small, calc.body_order)
+    assert "body_order_energies_per_atom" not in small.arrays
+    # the calculator moves on to the small structure: the 8-atom result is gone
+    small.calc = calc
+    small.get_potential_energy()
+    with pytest.raises(BodyOrderError, match="another structure"):
+        store_body_order_results(cluster8, calc)
+    store_body_order_results(small)
+    assert small.arrays["body_order_energies_per_atom"].shape == (6, 2)
+
+
+def test_a_failed_calculation_leaves_no_result(cluster8):
+    """Regression: after a failed calculation the previous expansion looked current."""
+    calc = BodyOrderCalculator(hydrogen_demo_model(), max_order=2, stride=1)
+    cluster8.calc = calc
+    cluster8.get_potential_energy()
+    assert calc.body_order is not None
+    broken = cluster8.copy()
+    broken.positions[1] = broken.positions[0] + [0.05, 0.0, 0.0]  # overlapping atoms
+    broken.calc = calc
+    with pytest.raises(BodyOrderError):
+        broken.get_potential_energy()
+    assert calc.body_order is None
+    with pytest.raises(BodyOrderError):
+        store_body_order_results(broken)
+
+
+def test_asking_for_the_expansion_later_reuses_the_model_result(cluster8):
+    model = hydrogen_demo_model()
+    calls = []
+    whole_structure = model.system
+    model.system = lambda *args, **kwargs: calls.append(1) or whole_structure(*args, **kwargs)
+    calc = BodyOrderCalculator(model, max_order=2, stride=0)
+    cluster8.calc = calc
+    energy = cluster8.get_potential_energy()
+    assert len(calls) == 1
+    orders = calc.get_property("body_order_energies", cluster8)
+    assert len(calls) == 1  # only the expansion was computed
+    assert calc.n_structures == 1  # and it did not count as another structure
+    assert cluster8.get_potential_energy() == energy
+    np.testing.assert_allclose(orders, decompose(cluster8, model, max_order=2).energies_eV)

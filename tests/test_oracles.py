@@ -132,3 +132,18 @@ def test_ase_calculator_backend_agrees_with_torch_backend():
     np.testing.assert_allclose(b.forces_eV_per_A, a.forces_eV_per_A, atol=1e-9)
     np.testing.assert_allclose(b.energies_eV[2:], 0, atol=1e-10)
     assert b.energies_per_atom_eV is None
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_chunked_evaluation_is_exact(cluster8, periodic_h, periodic):
+    """Sub-clusters evaluated in many small chunks give the one-call energies and forces."""
+    atoms = periodic_h if periodic else cluster8
+    kwargs = dict(max_order=3, r_mbe=2.0 if periodic else None, forces=True)
+    model = hydrogen_demo_model()
+    whole = decompose(atoms, model, chunk_atoms=10**9, **kwargs)
+    chunked = decompose(atoms, model, chunk_atoms=7, **kwargs)
+    np.testing.assert_allclose(chunked.energies_eV, whole.energies_eV, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        chunked.energies_per_atom_eV, whole.energies_per_atom_eV, rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(chunked.forces_eV_per_A, whole.forces_eV_per_A, atol=1e-11)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ase_bodyorder.expansion import (
+    BodyOrderError,
     atomic_orders,
     cluster_orders,
     parse_subcluster_label,
@@ -133,3 +134,75 @@ def test_plan_labels_are_unique_and_parse_back():
     assert len(set(labels)) == plan.n_subclusters
     atoms, _ = parse_subcluster_label(labels[-1])
     assert atoms.tolist() == plan.atoms[plan.offsets[-2] :].tolist()
+
+
+def _dense_cell():
+    """The 64-atom high-density cell of the shipped NVT case (rs = 1.6 bohr)."""
+    import pathlib
+
+    import ase.io
+
+    return ase.io.read(pathlib.Path(__file__).parent.parent / "md_inputs/nvt/init.extxyz")
+
+
+def _plan_peak_bytes(**kwargs) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        plan_expansion(**kwargs)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_estimate_brackets_the_measured_peak():
+    """The budget refuses what needs more than it and accepts what needs less."""
+    from ase_bodyorder.expansion import PlanTooLargeError
+
+    atoms = _dense_cell()
+    kwargs = dict(positions=atoms.positions, cell=atoms.cell[:], pbc=True, max_order=5, r_mbe=2.0)
+    peak = _plan_peak_bytes(**kwargs)
+    with pytest.raises(PlanTooLargeError, match="GiB of memory"):
+        plan_expansion(**kwargs, max_memory_GiB=0.5 * peak / 2**30)
+    plan_expansion(**kwargs, max_memory_GiB=3 * peak / 2**30)
+
+
+def test_plan_over_the_memory_budget_is_refused_in_seconds():
+    """Regression: order 10 at r_mbe = 2 A passed the sub-cluster budget and took 24 GB."""
+    import time
+
+    from ase_bodyorder.expansion import PlanTooLargeError
+
+    atoms = _dense_cell()
+    start = time.perf_counter()
+    with pytest.raises(PlanTooLargeError, match=r"needs an estimated [0-9.]+ GiB"):
+        plan_expansion(
+            atoms.positions,
+            cell=atoms.cell[:],
+            pbc=True,
+            max_order=10,
+            r_mbe=2.0,
+            max_memory_GiB=1.0,
+        )
+    assert time.perf_counter() - start < 10
+
+
+def test_screened_plan_over_budget_is_refused_in_seconds():
+    """Regression: order 4 on a 200-atom cluster took 134 s to be refused."""
+    import time
+
+    from ase_bodyorder.expansion import PlanTooLargeError, Screening
+
+    cell = _dense_cell().repeat((2, 2, 1))
+    positions = cell.positions[:200]
+    start = time.perf_counter()
+    with pytest.raises(PlanTooLargeError, match="at least"):
+        plan_expansion(positions, max_order=4, screening=Screening(cutoff=5.0, layers=2))
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "2"])
+def test_memory_budget_must_be_positive(bad):
+    with pytest.raises(BodyOrderError, match="max_memory_GiB"):
+        plan_expansion(np.eye(3) * 2.0, max_order=2, max_memory_GiB=bad)

@@ -78,21 +78,6 @@ class FragmentBatch(PackedOffsets):
             return empty, empty
         return np.concatenate(firsts), np.concatenate(seconds)
 
-    def chunks(self, max_atoms: int | None) -> list[tuple[int, int]]:
-        """``(first, stop)`` fragment ranges of at most ``max_atoms`` atoms each (whole
-        fragments; a fragment larger than ``max_atoms`` is a chunk of its own)."""
-        n_fragments = self.n_fragments
-        if max_atoms is None:
-            return [(0, n_fragments)]
-        chunks, start = [], 0
-        while start < n_fragments:
-            limit = self.offsets[start] + max_atoms
-            stop = int(np.searchsorted(self.offsets, limit, side="right")) - 1
-            stop = min(max(stop, start + 1), n_fragments)
-            chunks.append((start, stop))
-            start = stop
-        return chunks
-
     def split(self):
         """Yield ``(positions, numbers)`` of each fragment (the slow path)."""
         for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True):

@@ -107,3 +107,20 @@ def test_missing_and_corrupt_model_files(tmp_path, kind):
     corrupt.write_bytes(b"not a model at all" * 10)
     with pytest.raises(BodyOrderError, match="corrupt.pt"):
         Backend(corrupt)
+
+
+def test_calculator_survives_copy_and_pickle(model, cluster):
+    """Regression: the PET and SOAP-BPNN calculators could not be copied or pickled."""
+    import copy
+    import pickle
+
+    from ase_bodyorder import BodyOrderCalculator
+
+    calc = BodyOrderCalculator(model, max_order=2)
+    atoms = cluster.copy()
+    atoms.calc = calc
+    energy = atoms.get_potential_energy()
+    for clone in (copy.deepcopy(calc), pickle.loads(pickle.dumps(calc))):
+        other = cluster.copy()
+        other.calc = clone
+        assert other.get_potential_energy() == pytest.approx(energy, abs=1e-10)

@@ -92,6 +92,10 @@ class MACEModel(AtomicModel):
 
     dtype = torch.float64
 
+    def __reduce__(self):
+        """Copies and pickles reload the model file (ASE copies calculators with it)."""
+        return (_reload, (self._init_kwargs,))
+
     def __init__(
         self,
         path: str | os.PathLike,
@@ -101,6 +105,13 @@ class MACEModel(AtomicModel):
         max_atoms_per_call: int | None = None,
     ):
         _import_mace()
+        #: what the model is rebuilt from when copied or pickled
+        self._init_kwargs = {
+            "path": str(path),
+            "device": device,
+            "head": head,
+            "max_atoms_per_call": max_atoms_per_call,
+        }
         self.path = Path(path)
         if not self.path.is_file():
             raise BodyOrderError(f"MACE model file {self.path} does not exist")
@@ -282,3 +293,8 @@ class MACEModel(AtomicModel):
 
     def __repr__(self):
         return f"MACEModel({str(self.path)!r})"
+
+
+def _reload(kwargs: dict) -> MACEModel:
+    """Inverse of :meth:`MACEModel.__reduce__`."""
+    return MACEModel(**kwargs)

@@ -201,6 +201,10 @@ class MetatomicModel(AtomicModel):
         at r_mbe = 2 Angstrom).
     """
 
+    def __reduce__(self):
+        """Copies and pickles reload the model file (ASE copies calculators with it)."""
+        return (_reload, (self._init_kwargs,))
+
     def __init__(
         self,
         path: str | os.PathLike,
@@ -224,6 +228,16 @@ class MetatomicModel(AtomicModel):
                 f"got {max_atoms_per_call!r}"
             )
         self.max_atoms_per_call = max_atoms_per_call
+        #: what the model is rebuilt from when copied or pickled (TorchScript modules
+        #: and the metatomic modules cannot be pickled)
+        self._init_kwargs = {
+            "path": str(path),
+            "extensions_directory": extensions_directory,
+            "device": device,
+            "dtype": dtype,
+            "variant": variant,
+            "max_atoms_per_call": max_atoms_per_call,
+        }
         mta, mts = _import_metatomic()
         self._mta, self._mts = mta, mts
         self.path = Path(path)
@@ -497,3 +511,8 @@ class MetatomicModel(AtomicModel):
 
             self._isolated[z] = self.system(Atoms(numbers=[z]), forces=False).energy
         return self._isolated[z]
+
+
+def _reload(kwargs: dict) -> MetatomicModel:
+    """Inverse of :meth:`MetatomicModel.__reduce__`."""
+    return MetatomicModel(**kwargs)

@@ -38,8 +38,15 @@ class HighDensity:
         """Radius (Angstrom) of the sampling sphere."""
         return self.rs_bohr * Bohr * self.n_atoms ** (1 / 3)
 
+    def expected_tries(self) -> float:
+        """Rough number of tries one cluster needs (each pair closer than
+        ``min_distance`` with probability ``(min_distance / radius)^3``, pairs independent)."""
+        pairs = self.n_atoms * (self.n_atoms - 1) / 2
+        return _poisson_tries(pairs, (self.min_distance / self.sphere_radius) ** 3)
+
     def sample(self, rng: np.random.Generator, max_tries: int = 100_000) -> np.ndarray:
         radius = self.sphere_radius
+        _check_feasible(self, max_tries, f"{self.n_atoms} atoms {self.min_distance} Angstrom")
         for _ in range(max_tries):
             points = _uniform_in_sphere(rng, self.n_atoms, radius)
             if _min_pair_distance(points) >= self.min_distance:
@@ -72,10 +79,18 @@ class LowDensity:
     def sphere_radius(self) -> float:
         return self.rs_bohr * Bohr * self.n_atoms ** (1 / 3)
 
+    def expected_tries(self) -> float:
+        """Rough number of tries one cluster needs (two molecules clash when their centres
+        are closer than ``min_intermolecular + bond_length``; pairs independent)."""
+        n_mol = self.n_atoms // 2
+        reach = self.min_intermolecular + self.bond_length
+        return _poisson_tries(n_mol * (n_mol - 1) / 2, (reach / self.sphere_radius) ** 3)
+
     def sample(self, rng: np.random.Generator, max_tries: int = 100_000) -> np.ndarray:
         if self.n_atoms % 2:
             raise BodyOrderError(f"low-density clusters need an even n_atoms, got {self.n_atoms}")
         n_mol = self.n_atoms // 2
+        _check_feasible(self, max_tries, f"{n_mol} H2 molecules {self.min_intermolecular} Angstrom")
         for _ in range(max_tries):
             centres = _uniform_in_sphere(rng, n_mol, self.sphere_radius)
             axes = rng.normal(size=(n_mol, 3))
@@ -91,6 +106,27 @@ class LowDensity:
         raise BodyOrderError(
             f"could not place {n_mol} H2 molecules {self.min_intermolecular} Angstrom apart "
             f"in a sphere of radius {self.sphere_radius:.3f} Angstrom after {max_tries} tries"
+        )
+
+
+def _poisson_tries(pairs: float, clash_probability: float) -> float:
+    """1 / P(no pair clashes) with independent pairs: ``exp(pairs * p)``."""
+    return math.exp(min(pairs * clash_probability, 700.0))
+
+
+#: refuse at once only when the estimate exceeds the allowed tries this many times over
+#: (the estimate is rough: it ignores correlations and the sphere's boundary)
+_FEASIBILITY_MARGIN = 100.0
+
+
+def _check_feasible(protocol, max_tries: int, what: str) -> None:
+    expected = protocol.expected_tries()
+    if expected > _FEASIBILITY_MARGIN * max_tries:
+        raise BodyOrderError(
+            f"cannot place {what} apart in a sphere of radius {protocol.sphere_radius:.3f} "
+            f"Angstrom by rejection sampling: about {expected:.1e} tries per cluster are "
+            f"expected, over the limit of {max_tries}; lower n_atoms or the minimum distance, "
+            "or raise rs_bohr"
         )
 
 

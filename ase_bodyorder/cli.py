@@ -37,8 +37,14 @@ def run_decompose(
     index: str = ":",
     forces: bool = False,
     stream=None,
+    max_memory_GiB: float | None = None,
+    progress: bool = False,
 ) -> list:
-    """Decompose every structure in ``path``; print tables (or JSON lines); return results."""
+    """Decompose every structure in ``path``; print tables (or JSON lines); return results.
+
+    ``progress``: a progress bar with the time left (stderr) while sub-clusters are
+    evaluated. The output file, if any, is checked before anything is computed.
+    """
     import ase.io
 
     from .calculator import store_body_order_results
@@ -46,14 +52,24 @@ def run_decompose(
     from .models import load_model
 
     stream = sys.stdout if stream is None else stream
+    if output is not None:
+        _check_writable(Path(output))
     the_model = load_model(model)
-    frames = ase.io.read(str(path), index=index)
+    frames = read_structures(path, index)
     results = []
     for k, atoms in enumerate(frames):
         max_order = len(atoms) if order is None and not atoms.pbc.any() else order
         if max_order is None:
             max_order = 3
-        body = decompose(atoms, the_model, max_order=max_order, r_mbe=r_mbe, forces=forces)
+        body = decompose(
+            atoms,
+            the_model,
+            max_order=max_order,
+            r_mbe=r_mbe,
+            forces=forces,
+            max_memory_GiB=max_memory_GiB,
+            progress=f"structure {k + 1}/{len(frames)}" if progress else None,
+        )
         results.append(body)
         if as_json:
             print(json.dumps({"structure": k, **body.to_dict()}), file=stream)
@@ -63,8 +79,46 @@ def run_decompose(
         if output is not None:
             store_body_order_results(atoms, body)
     if output is not None:
-        ase.io.write(str(output), frames, format="extxyz")
+        try:
+            ase.io.write(str(output), frames, format="extxyz")
+        except OSError as error:
+            raise BodyOrderError(f"cannot write {output}: {error.strerror or error}") from None
     return results
+
+
+def read_structures(path, index: str = ":") -> list:
+    """The frames ``index`` (ASE syntax, e.g. ``:``, ``0``, ``-1``, ``::2``) of a structure
+    file as a list; unreadable, empty or missing files give a one-line error naming it."""
+    import ase.io
+
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise BodyOrderError(f"structure file {path} {what}")
+    if path.stat().st_size == 0:
+        raise BodyOrderError(f"structure file {path} is empty")
+    try:
+        frames = ase.io.read(str(path), index=index)
+    except Exception as error:  # ASE raises many kinds for a file it cannot parse
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise BodyOrderError(f"cannot read structures from {path}: {detail}") from None
+    frames = frames if isinstance(frames, list) else [frames]
+    if not frames:
+        raise BodyOrderError(f"no structures in {path} at index {index!r}")
+    return frames
+
+
+def _check_writable(path: Path) -> None:
+    """One-line error unless ``path`` can be written (before any work is done)."""
+    if path.is_dir():
+        raise BodyOrderError(f"output {path} is a directory, not a file")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise BodyOrderError(f"output directory {parent} does not exist")
+    import os
+
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise BodyOrderError(f"output {path} is not writable")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -90,6 +144,12 @@ def _build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--forces", action="store_true", help="also compute forces per order")
     dec.add_argument("--output", help="write extxyz with the results in info/arrays")
     dec.add_argument("--json", action="store_true", help="print one JSON line per structure")
+    dec.add_argument(
+        "--max-memory-gib",
+        type=float,
+        default=None,
+        help="refuse plans estimated to need more memory (default: half the available)",
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -142,10 +202,27 @@ def _add_study_parser(sub):
         "--cache", default="study-cache", help="trained models (default %(default)s)"
     )
     curves.add_argument("--timeout", type=float, default=None, help="per training, s")
+    report = steps.add_parser(
+        "report", help="learning and training curves of a study cache: markdown, PNG, JSON"
+    )
+    report.add_argument(
+        "--cache", default="study-cache", help="trained models (default %(default)s)"
+    )
+    report.add_argument(
+        "--out", default="reports/study", help="output directory (default %(default)s)"
+    )
 
 
 def run_study_command(args) -> None:
     from .study import learning_curve_specs, run_study
+
+    if args.step == "report":
+        from .study.report import write_study_report
+
+        command = f"ase-bodyorder study report --cache {args.cache} --out {args.out}"
+        for path in write_study_report(args.cache, args.out, command=command):
+            print(f"wrote {path}")
+        return
 
     overrides = {}
     if args.settings is not None:
@@ -204,8 +281,11 @@ def _add_report_parsers(sub):
     )
     rep.add_argument("--output", help="also write the table (markdown) to this file")
     rep.add_argument("--plots", help="directory for PNG plots (run reports; default RUN_DIR)")
-    watch = sub.add_parser("watch", help="follow a running i-PI run and flag unusual shares")
-    watch.add_argument("run_dir")
+    watch = sub.add_parser(
+        "watch",
+        help="follow an i-PI run (or a BodyOrderLogger file) and flag unusual shares",
+    )
+    watch.add_argument("run_dir", help="run directory of `md`, or a BodyOrderLogger .jsonl file")
     watch.add_argument(
         "--ranges",
         help='JSON file {"2": [min, max], "3": [min, max], ...} of shares (default: the '
@@ -220,6 +300,13 @@ def _add_report_parsers(sub):
     )
     watch.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
     watch.add_argument("--timeout", type=float, default=3600.0, help="give up after (s)")
+    watch.add_argument(
+        "--idle",
+        type=float,
+        default=60.0,
+        help="stop when no new frame came for this long (s; a run of `md` that is no "
+        "longer running stops the watch at once)",
+    )
 
 
 def run_report(args) -> None:
@@ -238,9 +325,13 @@ def run_report(args) -> None:
         text = f"{table}\n\nMade by `{command}`.\n"
     else:
         from .monitor import load_trace, report_text, write_plots
+        from .monitor.report import run_manifest, status_line
 
         trace = load_trace(args.target)
         text = report_text(trace) + "\n"
+        run = run_manifest(args.target)
+        if run is not None:
+            text += status_line(run) + "\n"
         target = Path(args.target)
         plots = Path(args.plots) if args.plots else (target if target.is_dir() else target.parent)
         for path in write_plots(trace, plots):
@@ -253,7 +344,20 @@ def run_report(args) -> None:
 
 def _read_ranges(path) -> dict:
     """Ranges ``{order: (low, high)}`` from a JSON file ``{"2": [low, high], ...}``."""
-    return {int(k): tuple(v) for k, v in json.loads(open(path).read()).items()}
+    ranges = {}
+    for key, value in _read_json_object(path, "ranges").items():
+        try:
+            order, (low, high) = int(key), (float(v) for v in value)
+            valid = isinstance(value, list) and order >= 1 and low <= high
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise BodyOrderError(
+                f"ranges file {path}: {key!r}: {value!r} is not order: [low, high] "
+                "(an order >= 1, low <= high)"
+            )
+        ranges[order] = (low, high)
+    return ranges
 
 
 def _training_ranges(run_dir, quantity: str) -> dict:
@@ -262,6 +366,11 @@ def _training_ranges(run_dir, quantity: str) -> dict:
     from .ipi.runner import MDRun
     from .monitor import training_share_ranges
 
+    if not run_dir.is_dir():
+        raise BodyOrderError(
+            f"{run_dir} is not a run directory of `md`: pass --ranges FILE, the ranges to "
+            "check its frames against"
+        )
     cache = run_dir / f"training_ranges_{quantity}.json"
     if cache.is_file():
         return _read_ranges(cache)
@@ -284,19 +393,28 @@ def _training_ranges(run_dir, quantity: str) -> dict:
 
 
 def run_watch(args) -> None:
+    """`watch`: check the frames of a run (or a logger file) against ranges; say how many
+    were checked and flagged. A missing or empty run is an error."""
     from .monitor import watch
+    from .monitor.report import check_source, status_line
 
+    source = check_source(args.run_dir)
     quantity = "shares" if args.quantity == "shares" else "energies_per_atom"
     if args.ranges:
         ranges = _read_ranges(args.ranges)
     else:
-        from pathlib import Path
-
-        ranges = _training_ranges(Path(args.run_dir), quantity)
-    flags = watch(
-        args.run_dir, ranges, interval_s=args.interval, timeout_s=args.timeout, quantity=quantity
+        ranges = _training_ranges(source, quantity)
+    result = watch(
+        source,
+        ranges,
+        interval_s=args.interval,
+        timeout_s=args.timeout,
+        idle_s=args.idle,
+        quantity=quantity,
     )
-    print(f"{len(flags)} frame(s) flagged")
+    print(result.summary())
+    if result.run is not None:
+        print(status_line(result.run))
 
 
 def _add_ipi_parsers(sub, default_model: str):
@@ -401,7 +519,13 @@ def run_reference(args) -> None:
         forces=not getattr(args, "no_forces", False),
     )
     dataset = args.dataset or Path(args.clusters).stem
-    clusters = ase.io.read(args.clusters, getattr(args, "index", ":"))
+    index = getattr(args, "index", ":")
+    try:
+        clusters = ase.io.read(args.clusters, index)
+    except (ValueError, IndexError) as error:
+        raise BodyOrderError(f"cannot read clusters {index} of {args.clusters}: {error}") from None
+    if not isinstance(clusters, list):  # a single index such as --index 0
+        clusters = [clusters]
     store = ReferenceStore(args.db)
     executor = {
         "workers": getattr(args, "workers", 1),
@@ -412,7 +536,7 @@ def run_reference(args) -> None:
         summary = run_jobs(cluster_jobs(clusters, dataset, calc), store, label=dataset, **executor)
         print(
             f"{summary.done} done, {summary.failed} failed, {summary.skipped} already in "
-            f"{args.db}, {summary.wall_time_s:.1f} s"
+            f"{args.db}, {summary.elsewhere} by another run, {summary.wall_time_s:.1f} s"
         )
     elif args.step == "mbe":
         summary = run_jobs(mbe_jobs(clusters, dataset, calc), store, label=dataset, **executor)
@@ -694,6 +818,8 @@ def main(argv=None) -> int:
                 as_json=args.json,
                 index=args.index,
                 forces=args.forces,
+                max_memory_GiB=args.max_memory_gib,
+                progress=not args.json,
             )
         elif args.command == "demo":
             run_demo(

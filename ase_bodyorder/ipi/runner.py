@@ -3,23 +3,30 @@
 :func:`run_md` copies a case of ``md_inputs/`` into a new run directory, rewrites its
 ``input.xml`` (steps, output prefix, a UNIX socket name of its own, the extras
 trajectories), starts ``i-pi input.xml`` and the drivers (``ase-bodyorder driver``, the
-bounded client) as subprocesses, each in its own process group, shows a progress line
+bounded client) as subprocesses, each in its own process group and each ending when the
+runner dies (:mod:`ase_bodyorder._guard`: Linux's parent-death signal, and a thread that watches the
+parent pid), shows a progress line
 (step, temperature, conserved energy, body-order shares) from i-PI's output files, and
 shuts everything down: on completion, when i-PI or a driver dies (the other side is
 stopped and the error names who died), on timeout, and on Ctrl-C (outputs are kept;
 i-PI gets SIGTERM first, which makes it write ``RESTART``). :func:`restart_md` continues
 a run from its ``RESTART`` file (or checkpoint) in a new run directory.
 
-Every run directory holds ``run.json``: the parameters of the run and the paths of its
-files, relative to the directory (:meth:`MDRun.load` reads it back).
+Every run directory holds ``run.json``: the parameters of the run, the paths of its
+files, relative to the directory, and the runner's pid and host (:meth:`MDRun.load` reads
+it back). A runner killed outright (``kill -9``) cannot update it: :meth:`MDRun.load`
+then finds a "running" manifest whose runner is gone, and reports the run as ``killed``
+at the last step found in its property file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -45,6 +52,15 @@ IPI_LOG = "ipi.log"
 SOCKET_WAIT_S = 60.0
 STOP_WAIT_S = 10.0
 POLL_S = 0.2
+#: runs a program so that it ends when the runner dies
+GUARD = Path(__file__).parent.parent / "_guard.py"
+#: what i-PI and the drivers get when the runner dies: i-PI writes RESTART on SIGTERM
+IPI_DEATH_SIGNAL = signal.SIGTERM
+DRIVER_DEATH_SIGNAL = signal.SIGKILL
+#: seconds an orphaned process may take to stop after that signal before it is ended
+ORPHAN_GRACE_S = 5.0
+#: the status :meth:`MDRun.load` reports for a "running" run whose runner is gone
+KILLED = "killed"
 
 
 class MDRunError(RuntimeError):
@@ -90,7 +106,10 @@ class DriverSettings:
 @dataclass(frozen=True)
 class MDRun:
     """A run directory and its files (absolute paths); ``status``: completed, failed,
-    interrupted or running; ``first_step`` .. ``last_step``: i-PI's step numbers."""
+    interrupted, running, or killed (the runner stopped without a clean shutdown: see
+    :meth:`load`); ``first_step`` .. ``last_step``: i-PI's step numbers; ``runner``: the
+    runner's ``pid``, ``host`` and ``start`` (its start time, in clock ticks since boot,
+    where known)."""
 
     run_dir: Path
     case: str
@@ -112,6 +131,7 @@ class MDRun:
     driver_logs: tuple[Path, ...]
     restarted_from: str | None = None
     message: str = ""
+    runner: dict | None = None
 
     def read_extras(self, name: str = "bo", bead: int = 0):
         """``(keys, steps, values)`` of one extras trajectory of one bead (``name``: a key
@@ -141,6 +161,7 @@ class MDRun:
             "total_steps": self.total_steps,
             "last_step": self.last_step,
             "driver": asdict(self.driver),
+            "runner": self.runner,
             "extras_keys": EXTRAS_TRAJECTORIES,
             "files": {
                 "input": rel(self.input_xml),
@@ -155,11 +176,21 @@ class MDRun:
         }
 
     def write(self) -> None:
-        (self.run_dir / MANIFEST).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write ``run.json`` (atomically: a reader never sees half a manifest)."""
+        path = self.run_dir / MANIFEST
+        partial = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(partial, path)
 
     @classmethod
     def load(cls, run_dir) -> MDRun:
-        """Read ``run_dir/run.json``."""
+        """Read ``run_dir/run.json``.
+
+        A manifest that says "running" although its runner (same host) is gone, which
+        happens when the runner was killed outright, is returned with status ``killed``,
+        ``last_step`` the last step in the property file, and a message that says so
+        (the file itself is left as it is).
+        """
         run_dir = Path(run_dir).resolve()
         path = run_dir / MANIFEST
         if not path.is_file():
@@ -168,7 +199,7 @@ class MDRun:
         if data.get("format") != MANIFEST_FORMAT or data.get("version") != MANIFEST_VERSION:
             raise MDRunError(f"{path}: not a version-{MANIFEST_VERSION} {MANIFEST_FORMAT} file")
         files = data["files"]
-        return cls(
+        run = cls(
             run_dir=run_dir,
             case=data["case"],
             driver=DriverSettings(**data["driver"]),
@@ -189,18 +220,106 @@ class MDRun:
             driver_logs=tuple(run_dir / p for p in files["driver_logs"]),
             restarted_from=data.get("restarted_from"),
             message=data.get("message", ""),
+            runner=data.get("runner"),
         )
+        if run.status == "running" and runner_alive(run.runner) is False:
+            last = last_step_in_outputs(run)
+            run = replace(
+                run,
+                status=KILLED,
+                last_step=last,
+                message=(
+                    f"the runner (pid {run.runner['pid']} on {run.runner['host']}) is gone "
+                    f"without a clean shutdown; last step in the outputs: {last} of "
+                    f"{run.total_steps}"
+                ),
+            )
+        return run
+
+
+# ---------------------------------------------------------------- runner liveness
+
+
+def _process_start(pid: int) -> tuple[str, int] | None:
+    """``(state, start time in clock ticks since boot)`` of a process, from ``/proc``
+    (None where unreadable: no such process, or no ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return fields[0], int(fields[19])
+
+
+def runner_identity() -> dict:
+    """What ``run.json`` records of the runner: pid, host and start time (ticks)."""
+    start = _process_start(os.getpid())
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "start": None if start is None else start[1],
+    }
+
+
+def runner_alive(runner: dict | None) -> bool | None:
+    """Whether the runner recorded in a manifest still runs: None when that cannot be
+    told (no record, or another host); False when its pid is gone, a zombie, or now
+    another process (a different start time)."""
+    if not runner or runner.get("host") != socket.gethostname():
+        return None
+    pid = int(runner["pid"])
+    found = _process_start(pid)
+    if found is not None:
+        state, start = found
+        return state != "Z" and runner.get("start") in (None, start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not Path("/proc/self/stat").exists()  # where /proc exists, no entry: gone
+
+
+def last_step_in_outputs(run: MDRun) -> int:
+    """The step of the last complete line of the run's property file (``first_step``
+    when it has none)."""
+    try:
+        text = run.properties.read_text()
+    except OSError:
+        return run.first_step
+    columns = list(run.property_columns)
+    if "step" not in columns:
+        return run.first_step
+    last = run.first_step
+    for line in text.split("\n")[:-1]:  # the last piece lacks its newline: incomplete
+        values = line.split()
+        if values and not line.lstrip().startswith("#") and len(values) == len(columns):
+            try:
+                last = int(float(values[columns.index("step")]))
+            except ValueError:
+                continue
+    return last
 
 
 # ---------------------------------------------------------------- processes
 
 
-def _ipi_command() -> list[str]:
+def _ipi_command() -> tuple[list[str], str]:
+    """The interpreter of the ``i-pi`` script (from its ``#!`` line), and the script."""
     local = Path(sys.executable).with_name("i-pi")
     found = str(local) if local.is_file() else shutil.which("i-pi")
     if found is None:
         raise MDRunError("i-PI (`i-pi`) not found: pip install 'ase-bodyorder[ipi]'")
-    return [found]
+    try:
+        with open(found, "rb") as handle:
+            first = handle.readline().decode("utf-8", errors="replace").strip()
+    except OSError as error:
+        raise MDRunError(f"cannot read the i-PI script {found}: {error}") from None
+    interpreter = shlex.split(first[2:]) if first.startswith("#!") else []
+    if not any("python" in Path(word).name for word in interpreter):
+        interpreter = [sys.executable]
+    return interpreter, found
 
 
 def _environment(threads: int) -> dict:
@@ -249,10 +368,23 @@ def _signal_group(popen: subprocess.Popen, sig) -> None:
         pass
 
 
-def _start(name: str, command: list[str], cwd: Path, log: Path, env: dict) -> _Process:
+def _start(
+    name: str,
+    interpreter: list[str],
+    program: list[str],
+    *,
+    cwd: Path,
+    log: Path,
+    env: dict,
+    death_signal: signal.Signals,
+) -> _Process:
+    """Start the Python ``program`` (a script or ``-m MODULE``, and its arguments) with
+    ``interpreter`` in a session of its own, through :mod:`ase_bodyorder._guard`: it gets
+    ``death_signal`` when this process dies."""
+    guard = [str(GUARD), str(os.getpid()), death_signal.name, repr(ORPHAN_GRACE_S)]
     log_file = open(log, "w")  # noqa: SIM115 - closed by _Process.stop
     popen = subprocess.Popen(
-        command,
+        [*interpreter, *guard, *program],
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=log_file,
@@ -312,6 +444,7 @@ def _layout(
         ipi_log=run_dir / IPI_LOG,
         driver_logs=tuple(run_dir / f"driver-{k}.log" for k in range(n_drivers)),
         restarted_from=restarted_from,
+        runner=runner_identity(),
     )
 
 
@@ -373,13 +506,30 @@ def _launch_and_watch(
 ) -> None:
     """Start i-PI, wait for its socket, start the drivers, watch until i-PI exits."""
     env = _environment(run.driver.threads)
-    ipi = _start("i-PI", [*_ipi_command(), "input.xml"], run.run_dir, run.ipi_log, env)
+    interpreter, script = _ipi_command()
+    ipi = _start(
+        "i-PI",
+        interpreter,
+        [script, "input.xml"],
+        cwd=run.run_dir,
+        log=run.ipi_log,
+        env=env,
+        death_signal=IPI_DEATH_SIGNAL,
+    )
     processes.append(ipi)
     wait_s = min(SOCKET_WAIT_S, deadline - time.monotonic())
     _wait_for_socket(ipi, Path(sockets_prefix + address), wait_s)
-    command = run.driver.command(address, sockets_prefix)
+    interpreter, *program = run.driver.command(address, sockets_prefix)
     drivers = [
-        _start(f"driver {k}", command, run.run_dir, log, env)
+        _start(
+            f"driver {k}",
+            [interpreter],
+            program,
+            cwd=run.run_dir,
+            log=log,
+            env=env,
+            death_signal=DRIVER_DEATH_SIGNAL,
+        )
         for k, log in enumerate(run.driver_logs)
     ]
     processes.extend(drivers)

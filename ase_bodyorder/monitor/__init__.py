@@ -3,13 +3,14 @@
 from .logger import BodyOrderLogger
 from .ranges import training_share_ranges
 from .readers import BodyOrderTrace, read_ase_log, read_ipi_extras, read_ipi_properties, read_run
-from .report import load_trace, report_text, share_ranges, watch, write_plots
+from .report import WatchResult, load_trace, report_text, share_ranges, watch, write_plots
 from .statistics import SeriesStatistics, autocorrelation_time, mean_and_error
 
 __all__ = [
     "BodyOrderLogger",
     "BodyOrderTrace",
     "SeriesStatistics",
+    "WatchResult",
     "autocorrelation_time",
     "load_trace",
     "mean_and_error",

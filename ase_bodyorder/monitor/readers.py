@@ -7,6 +7,10 @@ Two sources, one result (:class:`BodyOrderTrace`):
 * the ASE route: the JSON-lines log of :class:`~ase_bodyorder.monitor.BodyOrderLogger`.
 
 Energies are in eV (total per cell and per atom), time in fs, temperature in K.
+
+The files may be read while they grow: only complete records count. A last line
+without its newline is still being written (or was cut off) and is ignored, and so is
+a row with fewer values than the others (or than the property file's header names).
 """
 
 from __future__ import annotations
@@ -55,19 +59,25 @@ class BodyOrderTrace:
         return len(self.step)
 
 
+def _complete_lines(path: Path) -> list[str]:
+    """The lines of a file that end with a newline (the rest is still being written)."""
+    return path.read_text().split("\n")[:-1]
+
+
 def read_ipi_extras(path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Parse an i-PI extras trajectory: ``(keys, steps, values)``.
 
     ``values[i]`` holds the numbers written after the i-th ``#EXTRAS(keys)# Step: N``
     header (the keys' values stacked horizontally, as i-PI writes them). Steps are
-    i-PI's steps (0: the initial positions). A truncated last block is dropped.
+    i-PI's steps (0: the initial positions). Incomplete blocks (a last line without its
+    newline, a header without values, fewer values than the other blocks) are dropped.
     """
     path = Path(path)
     if not path.exists():
         raise BodyOrderError(f"no extras file {path}")
     keys, steps, rows = None, [], []
     current = None
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(_complete_lines(path), start=1):
         match = _HEADER.search(line)
         if match:
             if current is not None:
@@ -77,15 +87,22 @@ def read_ipi_extras(path) -> tuple[list[str], np.ndarray, np.ndarray]:
             current = []
             continue
         if current is not None and line.strip():
-            current.extend(float(x) for x in line.split())
+            current.extend(_numbers(line, path, number))
     if current is not None:
         rows.append(current)
-    if not steps:
+    width = max((len(r) for r in rows), default=0)
+    if width == 0:
         return [], np.zeros(0, dtype=int), np.zeros((0, 0))
-    width = max(len(r) for r in rows)
     complete = [i for i, r in enumerate(rows) if len(r) == width]
     values = np.array([rows[i] for i in complete], dtype=float)
     return keys, np.array(steps)[complete], values
+
+
+def _numbers(line: str, path: Path, number: int) -> list[float]:
+    try:
+        return [float(x) for x in line.split()]
+    except ValueError:
+        raise BodyOrderError(f"{path}, line {number}: not numbers: {line.strip()[:60]!r}") from None
 
 
 def read_ipi_properties(path, columns: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -94,22 +111,26 @@ def read_ipi_properties(path, columns: list[str] | None = None) -> dict[str, np.
     file has them in picosecond / kelvin / electronvolt.
 
     ``columns``: the names to use when the file has no header (i-PI writes none when it
-    continues a run from a checkpoint).
+    continues a run from a checkpoint). Rows with fewer values than the header names
+    (or than the widest row) are incomplete and dropped.
     """
     path = Path(path)
     if not path.exists():
         raise BodyOrderError(f"no property file {path}")
     names = dict(enumerate(columns or ()))
+    header_width = 0  # the columns the file's header names (its last column's number)
     data = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(_complete_lines(path), start=1):
         if line.startswith("#"):
             match = _COLUMN.search(line)
             if match:
                 names[int(match.group(1)) - 1] = match.group(3)
+                header_width = max(header_width, int(match.group(2) or match.group(1)))
             continue
         if line.strip():
-            data.append([float(x) for x in line.split()])
-    width = max((len(r) for r in data), default=0)
+            data.append(_numbers(line, path, number))
+    expected = header_width or len(columns or ())
+    width = max([expected, *(len(r) for r in data)])
     array = np.array([r for r in data if len(r) == width], dtype=float).reshape(-1, width)
     out = {}
     for column, raw in sorted(names.items()):
@@ -165,6 +186,11 @@ def _split_columns(keys, values) -> dict[str, np.ndarray]:
     return out
 
 
+def _first_header(path: Path) -> str:
+    with open(path) as handle:
+        return next((line for line in handle if _HEADER.search(line)), "")
+
+
 def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrderTrace:
     """Read an i-PI run directory (property file and body-order extras of one bead).
 
@@ -176,7 +202,12 @@ def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrder
     by_key: dict[str, dict[int, np.ndarray]] = {}
     bead_file = re.compile(rf"{re.escape(prefix)}\..+_0*{bead}")
     for path in sorted(p for p in run_dir.iterdir() if bead_file.fullmatch(p.name)):
-        keys, steps, values = read_ipi_extras(path)
+        try:
+            keys, steps, values = read_ipi_extras(path)
+        except BodyOrderError:
+            if "body_order" in _first_header(path):
+                raise
+            continue  # another extras trajectory, not numbers: not ours
         if not keys or not all(k.startswith("body_order") for k in keys) or not len(steps):
             continue
         for key, array in _split_columns(keys, values).items():
@@ -209,11 +240,25 @@ def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrder
 
 
 def read_ase_log(path) -> BodyOrderTrace:
-    """Read the JSON-lines log written by :class:`~ase_bodyorder.monitor.BodyOrderLogger`."""
+    """Read the JSON-lines log written by :class:`~ase_bodyorder.monitor.BodyOrderLogger`.
+
+    A last line without its newline is still being written and is ignored; a complete
+    line that is not a JSON object is an error.
+    """
     path = Path(path)
     if not path.exists():
         raise BodyOrderError(f"no body-order log {path}")
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(_complete_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict):
+            raise BodyOrderError(f"{path}, line {number}: not a JSON record of BodyOrderLogger")
+        records.append(record)
     frames = [r for r in records if r.get("body_order_energies_eV") is not None]
     if not frames:
         raise BodyOrderError(f"{path} holds no body-order frames")

@@ -12,15 +12,63 @@ from ..expansion import BodyOrderError
 from .readers import BodyOrderTrace, read_ase_log, read_run
 from .statistics import mean_and_error
 
-__all__ = ["load_trace", "report_text", "share_ranges", "watch", "write_plots"]
+__all__ = [
+    "WatchResult",
+    "check_source",
+    "load_trace",
+    "report_text",
+    "run_manifest",
+    "share_ranges",
+    "status_line",
+    "watch",
+    "write_plots",
+]
+
+
+def check_source(source) -> Path:
+    """``source`` as a path; ``BodyOrderError`` when it is missing or an empty directory."""
+    source = Path(source)
+    if not source.exists():
+        raise BodyOrderError(
+            f"{source} does not exist: give an i-PI run directory or a BodyOrderLogger file"
+        )
+    if source.is_dir() and not any(source.iterdir()):
+        raise BodyOrderError(f"{source} is an empty directory: no run to read")
+    return source
 
 
 def load_trace(source) -> BodyOrderTrace:
     """A run directory of i-PI (``simulation.out`` + extras) or a BodyOrderLogger file."""
-    source = Path(source)
+    source = check_source(source)
     if source.is_dir():
         return read_run(source)
     return read_ase_log(source)
+
+
+def run_manifest(source):
+    """The :class:`~ase_bodyorder.ipi.MDRun` of a run directory made by ``md`` (its
+    ``run.json``; status ``killed`` when its runner is gone; ``last_step`` of a running
+    run read from its property file), else None."""
+    from dataclasses import replace
+
+    from ..ipi.runner import MANIFEST, MDRun, MDRunError, last_step_in_outputs
+
+    source = Path(source)
+    if not (source / MANIFEST).is_file():
+        return None
+    try:
+        run = MDRun.load(source)
+    except (OSError, ValueError, KeyError, TypeError, MDRunError):
+        return None  # not ours: say nothing about the run
+    if run.status == "running":
+        run = replace(run, last_step=last_step_in_outputs(run))
+    return run
+
+
+def status_line(run) -> str:
+    """One line on an :class:`~ase_bodyorder.ipi.MDRun`'s state: status, steps, message."""
+    line = f"run {run.status}: steps {run.first_step}..{run.last_step} of {run.total_steps}"
+    return f"{line} ({run.message})" if run.message and run.status != "completed" else line
 
 
 def report_text(trace: BodyOrderTrace) -> str:
@@ -130,6 +178,39 @@ def check_quantity(quantity: str) -> None:
         raise BodyOrderError(f"quantity must be 'shares' or 'energies_per_atom', got {quantity!r}")
 
 
+class WatchResult(list):
+    """What :func:`watch` found: the flag messages (this list of str), and what it
+    checked: ``frames`` (monitored frames read), ``flagged_frames`` (frames with at least
+    one value out of range), ``first_step`` and ``last_step`` of the frames read (None
+    without frames), and ``run`` (the run's :class:`~ase_bodyorder.ipi.MDRun` when it
+    was made by ``md``, as last read; None otherwise)."""
+
+    def __init__(self, source: Path):
+        super().__init__()
+        self.source = source
+        self.frames = 0
+        self.flagged_frames = 0
+        self.first_step: int | None = None
+        self.last_step: int | None = None
+        self.run = None
+
+    def summary(self) -> str:
+        """One line: frames checked, their steps, frames flagged."""
+        steps = f" (steps {self.first_step}..{self.last_step})" if self.frames else ""
+        return (
+            f"{self.source}: {self.frames} frame(s) checked{steps}, {self.flagged_frames} flagged"
+        )
+
+
+def _check_orders(ranges: dict, trace: BodyOrderTrace) -> None:
+    for order in ranges:
+        if not 1 <= order <= trace.max_order:
+            raise BodyOrderError(
+                f"the ranges name order {order}, but {trace.source} holds orders "
+                f"1..{trace.max_order}"
+            )
+
+
 def watch(
     run_dir,
     ranges: dict[int, tuple[float, float]],
@@ -139,32 +220,40 @@ def watch(
     idle_s: float = 60.0,
     stream=None,
     quantity: str = "shares",
-) -> list[str]:
-    """Follow a running simulation and flag frames whose shares leave ``ranges``.
+) -> WatchResult:
+    """Follow a simulation and flag frames whose shares leave ``ranges``.
 
-    ``quantity``: ``"shares"`` (E^(n) / (E - E^(1))) or ``"energies_per_atom"``
-    (E^(n) / N, eV/atom; robust where E - E^(1) comes close to zero). Polls ``run_dir``
-    every ``interval_s``; stops after ``timeout_s`` or when no new frame arrived for
-    ``idle_s``. Returns the flag messages (also printed).
+    ``run_dir``: an i-PI run directory, or the JSON-lines file of a
+    :class:`~ase_bodyorder.monitor.BodyOrderLogger`. ``quantity``: ``"shares"``
+    (E^(n) / (E - E^(1))) or ``"energies_per_atom"`` (E^(n) / N, eV/atom; robust where
+    E - E^(1) comes close to zero). Polls every ``interval_s``, reading complete frames
+    only; stops once a run made by ``md`` is no longer running (its ``run.json``) and
+    its frames are read, after ``timeout_s``, or when no new frame arrived for
+    ``idle_s``. Returns the flag messages (also printed) with what was checked
+    (:class:`WatchResult`).
+
+    Raises ``BodyOrderError`` when ``run_dir`` is missing or an empty directory, when it
+    gave no frame to check, and when ``ranges`` name orders the trajectory lacks.
     """
     check_quantity(quantity)
     what = "share" if quantity == "shares" else "energy per atom (eV)"
     stream = sys.stdout if stream is None else stream
-    seen = set()
-    flags = []
+    source = check_source(run_dir)
+    result = WatchResult(source)
+    error = None
     start = last_new = time.monotonic()
-    while time.monotonic() - start < timeout_s and time.monotonic() - last_new < idle_s:
+    while True:
+        run = run_manifest(source)  # before the frames: a finished run has written them all
         try:
-            trace = read_run(run_dir)
-        except BodyOrderError:
-            trace = None
-        if trace is not None:
-            for i, step in enumerate(trace.step):
-                if step in seen:
-                    continue
-                seen.add(int(step))
-                last_new = time.monotonic()
-                values = trace.shares if quantity == "shares" else trace.energies_per_atom_eV
+            trace, error = load_trace(source), None
+        except BodyOrderError as failure:
+            trace, error = None, failure
+        if trace is not None and len(trace) > result.frames:
+            _check_orders(ranges, trace)
+            values = trace.shares if quantity == "shares" else trace.energies_per_atom_eV
+            for i in range(result.frames, len(trace)):
+                step = int(trace.step[i])
+                flagged = False
                 for order, (low, high) in ranges.items():
                     value = values[i, order - 1]
                     if np.isfinite(value) and not low <= value <= high:
@@ -172,7 +261,22 @@ def watch(
                             f"step {step}: {order}-body {what} {value:.4f} outside the "
                             f"training range [{low:.4f}, {high:.4f}]"
                         )
-                        flags.append(message)
+                        result.append(message)
                         print(message, file=stream, flush=True)
+                        flagged = True
+                result.flagged_frames += flagged
+            result.frames = len(trace)
+            result.first_step, result.last_step = int(trace.step[0]), int(trace.step[-1])
+            last_new = time.monotonic()
+        result.run = run
+        now = time.monotonic()
+        if (run is not None and run.status != "running") or now - start >= timeout_s:
+            break
+        if now - last_new >= idle_s:
+            break
         time.sleep(interval_s)
-    return flags
+    if result.frames == 0:
+        why = f"the run is {run.status}" if run is not None else f"waited {now - start:.0f} s"
+        said = f"; last reading: {error}" if error is not None else ""
+        raise BodyOrderError(f"{source}: no monitored frames to check ({why}{said})")
+    return result

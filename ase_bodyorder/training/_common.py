@@ -10,6 +10,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from .._guard import guarded
 from ..expansion import BodyOrderError
 
 __all__ = ["package_versions", "run_logged", "settings_from_dict", "sha256"]
@@ -40,7 +41,8 @@ def package_versions(names) -> dict:
 
 
 def run_logged(command, *, cwd: Path, log_path: Path, timeout, what: str, append: bool = False):
-    """Run a trainer with one thread, its output in ``log_path`` (appended to if ``append``).
+    """Run a trainer (``[python, ...args]``) with one thread, its output in ``log_path``
+    (appended to if ``append``); the trainer ends when this process dies.
 
     Returns ``(exit status, wall time in s, log text)``; raises ``BodyOrderError`` when
     it runs past ``timeout`` (s).
@@ -49,6 +51,8 @@ def run_logged(command, *, cwd: Path, log_path: Path, timeout, what: str, append
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = "1"
     start = time.perf_counter()
+    # the trainer ends when this process dies, however it dies (kill -9 included)
+    command = guarded(command[1:], interpreter=command[:1])
     with open(log_path, "a" if append else "w", encoding="utf-8") as log:
         try:
             completed = subprocess.run(

@@ -312,8 +312,8 @@ def train_mace(
 
     command = [
         sys.executable,
-        "-c",
-        "from mace.cli.run_train import main; main()",
+        "-m",
+        "mace.cli.run_train",
         f"--name={_MODEL_NAME}",
         f"--work_dir={output_dir}",
         f"--model_dir={output_dir}",

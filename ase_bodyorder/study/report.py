@@ -1,0 +1,246 @@
+"""The study report: learning curves, training curves, fitted slopes; markdown, PNG, JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ..expansion import BodyOrderError
+from .runner import RESULT
+from .spec import fit_power_law
+
+__all__ = ["collect_results", "convergence", "learning_curve_table", "write_study_report"]
+
+#: a validation loss is called flat when its best value improved by less than this
+#: fraction over the last ``_FLAT_WINDOW`` epochs of training
+_FLAT_FRACTION = 0.05
+_FLAT_WINDOW = 20
+
+
+def collect_results(cache: str | os.PathLike) -> list[dict]:
+    """Every finished entry (``result.json``) of a study cache."""
+    cache = Path(cache)
+    if not cache.is_dir():
+        raise BodyOrderError(f"study cache {cache} does not exist")
+    results = []
+    for path in sorted(cache.glob(f"*/{RESULT}")):
+        try:
+            results.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as error:
+            raise BodyOrderError(f"cannot read study result {path}: {error}") from None
+    return results
+
+
+def convergence(curve: list[dict]) -> dict:
+    """How flat the validation loss is at the end of a training curve.
+
+    ``improvement``: relative drop of the best validation loss over the last
+    ``_FLAT_WINDOW`` epochs; ``flat``: below ``_FLAT_FRACTION``.
+    """
+    losses = [e["validation_loss"] for e in curve if e.get("validation_loss") is not None]
+    if len(losses) <= _FLAT_WINDOW:
+        return {"epochs": len(losses), "improvement": None, "flat": False}
+    best_before = min(losses[:-_FLAT_WINDOW])
+    best = min(losses)
+    improvement = (best_before - best) / best_before if best_before > 0 else 0.0
+    return {
+        "epochs": len(losses),
+        "improvement": float(improvement),
+        "flat": bool(improvement < _FLAT_FRACTION),
+    }
+
+
+def learning_curve_table(results: list[dict]) -> dict:
+    """Per architecture and density: test RMSE by size (mean and spread over seeds) and
+    the fitted log-log slopes of energy and force errors."""
+    groups: dict[tuple, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for result in results:
+        spec = result["spec"]
+        groups[(spec["architecture"], spec["density"])][spec["size"]].append(result)
+    table = {}
+    for (architecture, density), by_size in sorted(groups.items()):
+        rows = []
+        for size in sorted(by_size):
+            entries = by_size[size]
+            row = {"size": size, "seeds": [e["spec"]["seed"] for e in entries]}
+            for quantity in ("energy_meV_per_atom", "forces_meV_per_A"):
+                for part in ("training", "validation", "test"):
+                    values = [
+                        e["metrics"].get(part, {}).get(quantity)
+                        for e in entries
+                        if e["metrics"].get(part, {}).get(quantity) is not None
+                    ]
+                    if values:
+                        row[f"{part}_{quantity}"] = float(np.mean(values))
+                        if len(values) > 1:
+                            row[f"{part}_{quantity}_std"] = float(np.std(values, ddof=1))
+            row["convergence"] = [convergence(e["training_curve"]) for e in entries]
+            row["epochs"] = [e["epochs"] for e in entries]
+            rows.append(row)
+        fits = {}
+        for quantity in ("energy_meV_per_atom", "forces_meV_per_A"):
+            points = [(r["size"], r.get(f"test_{quantity}")) for r in rows]
+            points = [(n, v) for n, v in points if v is not None]
+            if len({n for n, _ in points}) >= 2:
+                fits[quantity] = fit_power_law(*zip(*points, strict=True))
+        table[f"{architecture}-{density}"] = {
+            "architecture": architecture,
+            "density": density,
+            "rows": rows,
+            "slopes": fits,
+        }
+    return table
+
+
+def _plot_learning_curves(table: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    labels = {
+        "energy_meV_per_atom": "test energy RMSE / meV per atom",
+        "forces_meV_per_A": "test force RMSE / meV per Angstrom",
+    }
+    for ax, quantity in zip(axes, labels, strict=True):
+        for name, group in table.items():
+            rows = [r for r in group["rows"] if f"test_{quantity}" in r]
+            if not rows:
+                continue
+            sizes = np.array([r["size"] for r in rows])
+            values = np.array([r[f"test_{quantity}"] for r in rows])
+            spread = np.array([r.get(f"test_{quantity}_std", 0.0) for r in rows])
+            fit = group["slopes"].get(quantity)
+            label = name if fit is None else f"{name} (slope {fit['slope']:.2f})"
+            style = "-" if group["density"] == "high" else "--"
+            ax.errorbar(sizes, values, yerr=spread, marker="o", ls=style, capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training-set size / structures")
+        ax.set_ylabel(labels[quantity])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Learning curves (H8 test sets of the own density; error bars: seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_training_curves(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    largest: dict[tuple, int] = {}
+    for r in results:
+        key = (r["spec"]["architecture"], r["spec"]["density"])
+        largest[key] = max(largest.get(key, 0), r["spec"]["size"])
+    for r in sorted(results, key=lambda r: r["key"]):
+        spec = r["spec"]
+        if spec["size"] != largest[(spec["architecture"], spec["density"])]:
+            continue
+        curve = r["training_curve"]
+        epochs = [e["epoch"] for e in curve]
+        label = f"{spec['architecture']}-{spec['density']} n{spec['size']} s{spec['seed']}"
+        for ax, key in zip(axes, ("rmse_e_per_atom_meV", "rmse_f_meV_per_A"), strict=True):
+            values = [e.get(key, math.nan) for e in curve]
+            ax.plot(epochs, values, label=label, lw=1)
+    for ax, ylabel in zip(
+        axes,
+        ("validation energy RMSE / meV per atom", "validation force RMSE / meV per Angstrom"),
+        strict=True,
+    ):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Training curves of the largest training sets (validation set)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _fmt(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def write_study_report(
+    cache: str | os.PathLike, out_dir: str | os.PathLike, *, command: str
+) -> list[Path]:
+    """Write ``README.md``, ``learning_curves.json`` and the figures into ``out_dir``.
+
+    Works on whatever the cache holds (a study in progress gives a partial report, and
+    says so by listing what each curve has).
+    """
+    results = collect_results(cache)
+    if not results:
+        raise BodyOrderError(f"study cache {cache} holds no finished training yet")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = learning_curve_table(results)
+    data = {"command": command, "curves": table}
+    json_path = out_dir / "learning_curves.json"
+    json_path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    curves_png = out_dir / "learning_curves.png"
+    training_png = out_dir / "training_curves.png"
+    _plot_learning_curves(table, curves_png)
+    _plot_training_curves(results, training_png)
+
+    lines = [
+        "# Training study: learning curves",
+        "",
+        f"Made by `{command}` (numbers: `{json_path.name}`).",
+        "",
+        "Test RMSE on the shipped H8 test set of the model's own density (100 clusters); "
+        "the validation set (100 clusters) is the same for every size. Train/validation "
+        "RMSE from the trainer's final evaluation. 'flat': the best validation loss "
+        f"improved by less than {_FLAT_FRACTION:.0%} over the last {_FLAT_WINDOW} epochs.",
+        "",
+        f"![learning curves]({curves_png.name})",
+        "",
+        f"![training curves]({training_png.name})",
+        "",
+        "| model | size | seeds | epochs | flat | train E | val E | test E / meV/atom "
+        "| train F | val F | test F / meV/A |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, group in table.items():
+        for row in group["rows"]:
+            flat = ", ".join(
+                "yes" if c["flat"] else ("no" if c["improvement"] is not None else "?")
+                for c in row["convergence"]
+            )
+            test_e = _fmt(row.get("test_energy_meV_per_atom"), 2)
+            if "test_energy_meV_per_atom_std" in row:
+                test_e += f" +- {row['test_energy_meV_per_atom_std']:.2f}"
+            test_f = _fmt(row.get("test_forces_meV_per_A"))
+            if "test_forces_meV_per_A_std" in row:
+                test_f += f" +- {row['test_forces_meV_per_A_std']:.1f}"
+            lines.append(
+                f"| {name} | {row['size']} | {', '.join(map(str, row['seeds']))} "
+                f"| {', '.join(map(str, row['epochs']))} | {flat} "
+                f"| {_fmt(row.get('training_energy_meV_per_atom'), 2)} "
+                f"| {_fmt(row.get('validation_energy_meV_per_atom'), 2)} | {test_e} "
+                f"| {_fmt(row.get('training_forces_meV_per_A'))} "
+                f"| {_fmt(row.get('validation_forces_meV_per_A'))} | {test_f} |"
+            )
+    lines += ["", "Fitted log-log slopes (test RMSE against training-set size):", ""]
+    lines += ["| model | energy slope | force slope | sizes |", "|---|---|---|---|"]
+    for name, group in table.items():
+        slopes = group["slopes"]
+        energy = slopes.get("energy_meV_per_atom", {}).get("slope")
+        forces = slopes.get("forces_meV_per_A", {}).get("slope")
+        sizes = ", ".join(str(r["size"]) for r in group["rows"])
+        lines.append(f"| {name} | {_fmt(energy, 2)} | {_fmt(forces, 2)} | {sizes} |")
+    readme = out_dir / "README.md"
+    readme.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [readme, json_path, curves_png, training_png]

@@ -1,0 +1,171 @@
+"""The study runner: specs, cache keys, resumable trainings, learning-curve report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ase_bodyorder import BodyOrderError
+from ase_bodyorder.study import (
+    TrainingSpec,
+    fit_power_law,
+    learning_curve_specs,
+    run_entry,
+    run_study,
+)
+from ase_bodyorder.study import runner as study_runner
+from ase_bodyorder.study.report import write_study_report
+
+pytest.importorskip("mace")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+#: a MACE small and short enough for tests (the recipe otherwise)
+TINY = {"max_num_epochs": 2, "hidden_irreps": "4x0e+4x1o", "batch_size": 5}
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("nothing should be trained here")
+
+
+def test_power_law_fit_recovers_a_known_law():
+    sizes = np.array([50, 100, 200, 400, 800])
+    fit = fit_power_law(sizes, 3.0 * sizes**-0.4)
+    assert fit["slope"] == pytest.approx(-0.4, abs=1e-12)
+    assert fit["prefactor"] == pytest.approx(3.0, rel=1e-12)
+    with pytest.raises(BodyOrderError, match="two or more sizes"):
+        fit_power_law([100, 100], [1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"architectures": ["painn"]}, "unknown architecture 'painn'"),
+        ({"densities": ["medium"]}, "unknown density 'medium'"),
+        ({"sizes": [50, 801]}, "exceeds the 800 structures"),
+        ({"seeds": ["0", "one"]}, "seeds must be integers"),
+        ({"seeds": [0.5]}, "seeds must be integers"),
+        ({"overrides": {"no_such_setting": 1}}, "no_such_setting"),
+    ],
+)
+def test_bad_study_input_fails_before_training(monkeypatch, kwargs, message):
+    monkeypatch.setattr(study_runner, "_train", _no_training)
+    with pytest.raises(BodyOrderError, match=message):
+        learning_curve_specs(**kwargs)
+
+
+def test_learning_curve_plan_has_every_size_and_the_seeds_at_the_largest():
+    specs = learning_curve_specs(["mace"], ["low"], sizes=[50, 200, 800], seeds=[0, 1, 2])
+    assert [(s.size, s.seed) for s in specs] == [(800, 0), (50, 0), (200, 0), (800, 1), (800, 2)]
+    assert len({s.key for s in specs}) == len(specs)
+
+
+def test_cache_key_follows_data_and_settings():
+    a = TrainingSpec("mace", "low", 20, 0, dict(TINY))
+    assert a.key == TrainingSpec("mace", "low", 20, 0, dict(TINY)).key
+    assert a.key != TrainingSpec("mace", "low", 20, 1, dict(TINY)).key
+    assert a.key != TrainingSpec("mace", "high", 20, 0, dict(TINY)).key
+    assert a.key != TrainingSpec("mace", "low", 20, 0, {**TINY, "lr": 0.02}).key
+    # the training subset is drawn from the seed, within the training split
+    assert a.training_indices() != TrainingSpec("mace", "low", 20, 1).training_indices()
+    assert len(a.training_indices()) == 20
+
+
+def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    specs = [TrainingSpec("mace", "low", n, 0, dict(TINY)) for n in (10, 20)]
+    entries = run_study(specs, cache)
+    assert [e.status for e in entries] == ["trained", "trained"]
+    for entry in entries:
+        result = entry.result
+        assert result["epochs"] == 2
+        assert len(result["training_curve"]) == 2
+        assert result["metrics"]["test"]["energy_meV_per_atom"] > 0
+        assert (entry.directory / result["model"]).is_file()
+        provenance = json.loads((entry.directory / "training" / "provenance.json").read_text())
+        assert provenance["training_curve"] == result["training_curve"]
+
+    monkeypatch.setattr(study_runner, "_train", _no_training)
+    assert [e.status for e in run_study(specs, cache)] == ["cached", "cached"]
+    monkeypatch.undo()
+
+    changed = [specs[0], TrainingSpec("mace", "low", 20, 0, {**TINY, "lr": 0.02})]
+    trained = []
+    original = study_runner._train
+
+    def counting(spec, *args, **kwargs):
+        trained.append(spec.key)
+        return original(spec, *args, **kwargs)
+
+    monkeypatch.setattr(study_runner, "_train", counting)
+    statuses = [e.status for e in run_study(changed, cache)]
+    assert statuses == ["cached", "trained"]
+    assert trained == [changed[1].key]
+
+    paths = write_study_report(cache, tmp_path / "report", command="test")
+    for path in paths:
+        assert path.stat().st_size > 0
+    text = (tmp_path / "report" / "README.md").read_text()
+    assert "mace-low | 10 |" in text and "mace-low | 20 |" in text
+    data = json.loads((tmp_path / "report" / "learning_curves.json").read_text())
+    assert data["curves"]["mace-low"]["slopes"]["energy_meV_per_atom"]["points"] == 2
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for path in Path(f"/proc/{pid}/task").glob("*/children"):
+        out += [int(x) for x in path.read_text().split()]
+    return out
+
+
+def test_a_killed_training_resumes_from_its_checkpoint(tmp_path):
+    cache = tmp_path / "cache"
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({**TINY, "max_num_epochs": 6}))
+    command = [
+        sys.executable, "-m", "ase_bodyorder.cli", "study", "learning-curves",
+        "--architectures", "mace", "--densities", "low", "--sizes", "20", "--seeds", "0",
+        "--settings", str(settings), "--cache", str(cache),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    trainers = []
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            checkpoints = list(cache.glob("*/training/checkpoints/*epoch-*.pt"))
+            if checkpoints and any("epoch-0" not in p.name for p in checkpoints):
+                break
+            assert process.poll() is None, process.stderr.read().decode()
+            time.sleep(0.5)
+        else:
+            pytest.fail("no checkpoint within 300 s")
+        trainers = _children(process.pid)
+        assert trainers, "the runner should be training in a child process"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in trainers):
+            time.sleep(0.2)
+        left = [p for p in trainers if Path(f"/proc/{p}").exists()]
+        assert not left, f"trainer processes {left} outlived the killed runner"
+    finally:
+        for pid in [process.pid, *trainers]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.stderr.close()
+    (spec,) = learning_curve_specs(["mace"], ["low"], [20], [0], {**TINY, "max_num_epochs": 6})
+    assert not (cache / spec.key / "result.json").exists()
+    entry = run_entry(spec, cache)
+    assert entry.status == "trained", entry.error
+    log = (cache / spec.key / "training" / "mace_run_train.log").read_text()
+    assert "Loading checkpoint" in log  # resumed, not restarted
+    epochs = [e["epoch"] for e in entry.result["training_curve"]]
+    assert epochs == list(range(6))

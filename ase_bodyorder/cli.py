@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from importlib import resources
 from pathlib import Path
@@ -21,9 +22,19 @@ def example_path(name: str = EXAMPLE_CLUSTER):
 
 
 def _set_threads(threads: int) -> None:
+    if threads < 1:
+        raise BodyOrderError(f"--threads must be a positive integer, got {threads}")
     import torch
 
     torch.set_num_threads(threads)
+
+
+def _os_error_line(error: OSError) -> str:
+    """``cannot open PATH: reason`` for a file or OS error (the path when it has one)."""
+    reason = error.strerror or str(error) or type(error).__name__
+    if error.filename is not None:
+        return f"{reason}: {error.filename}"
+    return reason
 
 
 def run_decompose(
@@ -202,6 +213,14 @@ def _add_study_parser(sub):
         "--cache", default="study-cache", help="trained models (default %(default)s)"
     )
     curves.add_argument("--timeout", type=float, default=None, help="per training, s")
+    ship = steps.add_parser(
+        "ship", help="ship the largest-size models of a study as <arch>-h8-<density>"
+    )
+    ship.add_argument("--architectures", nargs="+", required=True)
+    ship.add_argument("--densities", nargs="+", default=list(DENSITIES))
+    ship.add_argument("--size", type=int, default=800)
+    ship.add_argument("--seed", type=int, default=0)
+    ship.add_argument("--cache", default="study-cache", help="trained models (default %(default)s)")
     report = steps.add_parser(
         "report", help="learning and training curves of a study cache: markdown, PNG, JSON"
     )
@@ -216,6 +235,16 @@ def _add_study_parser(sub):
 def run_study_command(args) -> None:
     from .study import learning_curve_specs, run_study
 
+    if args.step == "ship":
+        from .study import TrainingSpec
+        from .study.ship import ship_entry
+
+        for architecture in args.architectures:
+            for density in args.densities:
+                spec = TrainingSpec(architecture, density, args.size, args.seed)
+                path = ship_entry(args.cache, spec.key, f"{architecture}-h8-{density}")
+                print(f"shipped {spec.key} as {path}")
+        return
     if args.step == "report":
         from .study.report import write_study_report
 
@@ -430,7 +459,10 @@ def _add_ipi_parsers(sub, default_model: str):
     drv.add_argument("--template", required=True, help="structure file giving the species")
     drv.add_argument("--first-call", type=int, default=0, help="first value of the step counter")
     drv.add_argument(
-        "--timeout", type=float, default=None, help="give up after this many silent seconds"
+        "--timeout",
+        type=float,
+        default=None,
+        help="give up after this many silent seconds (default: the client's 600 s)",
     )
 
     md = sub.add_parser("md", help="run an i-PI case of md_inputs/ with body-order drivers")
@@ -806,8 +838,8 @@ def main(argv=None) -> int:
     from .expansion import BodyOrderError
 
     args = _build_parser().parse_args(argv)
-    _set_threads(args.threads)
     try:
+        _set_threads(args.threads)
         if args.command == "decompose":
             run_decompose(
                 args.file,
@@ -858,8 +890,14 @@ def main(argv=None) -> int:
 
             for name, description in available_models().items():
                 print(f"{name:16s} {description}")
-    except (BodyOrderError, FileNotFoundError, ImportError) as error:
+    except (BodyOrderError, ImportError) as error:
         print(f"ase-bodyorder: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # files, directories, permissions, sockets: one line
+        print(f"ase-bodyorder: error: {_os_error_line(error)}", file=sys.stderr)
+        return 2
+    except (json.JSONDecodeError, sqlite3.DatabaseError) as error:
+        print(f"ase-bodyorder: error: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
     except _runtime_errors(args.command) as error:
         print(f"ase-bodyorder: error: {error}", file=sys.stderr)

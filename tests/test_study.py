@@ -115,6 +115,16 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     data = json.loads((tmp_path / "report" / "learning_curves.json").read_text())
     assert data["curves"]["mace-low"]["slopes"]["energy_meV_per_atom"]["points"] == 2
 
+    from ase_bodyorder.models.mace import MACEModel
+    from ase_bodyorder.study.ship import ship_entry
+
+    shipped = ship_entry(cache, specs[1].key, "mace-tiny", models_dir=tmp_path / "models")
+    provenance = json.loads((shipped.parent / "provenance.json").read_text())
+    assert provenance["training_curve"] == entries[1].result["training_curve"]
+    assert provenance["convergence"]["epochs"] == 2
+    assert provenance["spec"]["size"] == 20
+    MACEModel(shipped)  # loads
+
 
 def _children(pid: int) -> list[int]:
     out = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,15 +46,17 @@ _REGISTRY: dict[str, _Entry] = {
 }
 
 _MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
-_DENSITY = {"high": "high-density (metallic) H8", "low": "low-density (molecular) H8"}
+#: file name of a shipped model by loader
+_FILES = {"mace": "model.model", "metatomic": "model.pt"}
 
 
-def _shipped(name: str, loader: str, filename: str) -> Callable[[], Model]:
+def _shipped(name: str, loader: str) -> Callable[[], Model]:
     def factory() -> Model:
-        path = _MODELS / name / filename
+        path = _MODELS / name / _FILES[loader]
         if not path.is_file():
             raise BodyOrderError(
                 f"model {name!r} is not in this installation (missing {path}); train it with "
+                "`ase-bodyorder study learning-curves` and `ase-bodyorder study ship`, or "
                 f"`python -m ase_bodyorder.training.shipped {name}`"
             )
         if loader == "mace":
@@ -67,23 +70,31 @@ def _shipped(name: str, loader: str, filename: str) -> Callable[[], Model]:
     return factory
 
 
-for _density, _what in _DENSITY.items():
-    for _arch, _loader, _file in (
-        ("pet", "metatomic", "model.pt"),
-        ("soap-bpnn", "metatomic", "model.pt"),
-        ("mace", "mace", "model.model"),
-    ):
-        _name = f"{_arch}-h8-{_density}"
-        _REGISTRY[_name] = _Entry(
-            _shipped(_name, _loader, _file),
-            f"{_arch.upper()} trained on {_what} clusters, FCI/STO-6G (shipped)",
-        )
+def _description(provenance: dict) -> str:
+    """One line from a shipped model's provenance (its own, or built from its fields)."""
+    text = provenance.get("description") or f"trained on {provenance.get('dataset', '?')}"
+    verdict = provenance.get("convergence")
+    if verdict is not None:
+        state = "converged" if verdict.get("flat") else "NOT converged"
+        text += f"; {state} ({verdict.get('epochs')} epochs)"
+    return text + " (shipped)"
 
-_REGISTRY["soap-bpnn-hbulk-high"] = _Entry(
-    _shipped("soap-bpnn-hbulk-high", "metatomic", "model.pt"),
-    "SOAP-BPNN trained on periodic 16-atom cells of dense hydrogen (rs 1.45-1.85 bohr), "
-    "Gamma-point LDA/GTH with smearing (shipped; the MD default)",
-)
+
+def _register_shipped() -> None:
+    """Every ``data/models/<name>/`` with a provenance file and a model file."""
+    if not _MODELS.is_dir():
+        return
+    for directory in sorted(_MODELS.iterdir()):
+        provenance_path = directory / "provenance.json"
+        loader = next((k for k, f in _FILES.items() if (directory / f).is_file()), None)
+        if loader is None or not provenance_path.is_file():
+            continue
+        provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
+        name = provenance.get("name", directory.name)
+        _REGISTRY[name] = _Entry(_shipped(name, loader), _description(provenance))
+
+
+_register_shipped()
 
 #: the model decompositions use when none is named
 DEFAULT_MODEL = "pet-h8-high"

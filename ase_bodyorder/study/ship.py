@@ -1,0 +1,74 @@
+"""Ship a study's trained model as a named package model, with its provenance.
+
+The shipped file goes to ``ase_bodyorder/data/models/<name>/`` (``model.model`` for
+MACE, ``model.pt`` for metatrain) with ``provenance.json``: the trainer's provenance,
+the study spec and key, the training curve, the train/validation/test errors and the
+convergence verdict of the validation loss (:func:`~ase_bodyorder.study.report.convergence`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ..expansion import BodyOrderError
+from .report import convergence
+from .runner import RESULT
+
+__all__ = ["MAX_MODEL_BYTES", "MODELS_DIR", "ship_entry"]
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+#: the repository stays lean: no shipped model file above this size
+MAX_MODEL_BYTES = 5 * 1024 * 1024
+
+
+def ship_entry(
+    cache: str | os.PathLike,
+    key: str,
+    name: str,
+    *,
+    description: str | None = None,
+    models_dir: str | os.PathLike = MODELS_DIR,
+) -> Path:
+    """Copy the trained model of study entry ``key`` to ``models_dir/name``; return it."""
+    entry = Path(cache) / key
+    result_path = entry / RESULT
+    if not result_path.is_file():
+        raise BodyOrderError(f"study entry {entry} has not finished training (no {RESULT})")
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    source = entry / result["model"]
+    if source.stat().st_size > MAX_MODEL_BYTES:
+        raise BodyOrderError(
+            f"model {source} is {source.stat().st_size / 2**20:.1f} MiB, over the "
+            f"{MAX_MODEL_BYTES / 2**20:.0f} MiB limit of shipped models"
+        )
+    provenance = json.loads((source.parent / "provenance.json").read_text(encoding="utf-8"))
+    spec = result["spec"]
+    target_name = "model.model" if spec["architecture"] == "mace" else "model.pt"
+    target_dir = Path(models_dir) / name
+    tmp_dir = target_dir.with_name(target_dir.name + ".tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    shutil.copy(source, tmp_dir / target_name)
+    provenance.update(
+        name=name,
+        dataset=f"h8-{spec['density']}",
+        recipe="ase_bodyorder.study (learning-curve recipe, largest training set)",
+        study_key=key,
+        spec=spec,
+        errors_meV=result["metrics"],
+        convergence=convergence(result["training_curve"]),
+        training_curve=result["training_curve"],
+        model=target_name,
+        description=description
+        or f"{spec['architecture'].upper()} trained on {spec['size']} {spec['density']}-density "
+        "H8 clusters, FCI/STO-6G (study recipe)",
+    )
+    provenance.pop("log", None)  # stays in the study cache
+    (tmp_dir / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
+    if target_dir.exists():
+        shutil.rmtree(target_dir)
+    os.replace(tmp_dir, target_dir)
+    return target_dir / target_name

@@ -1,0 +1,68 @@
+"""Bad input to the command line: one line naming the problem and the file, exit status 2."""
+
+import os
+
+import pytest
+
+from ase_bodyorder.cli import example_path, main
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    lines = [line for line in err.splitlines() if line.startswith("ase-bodyorder: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def files(tmp_path):
+    empty = tmp_path / "empty.xyz"
+    empty.write_bytes(b"")
+    binary = tmp_path / "binary.xyz"
+    binary.write_bytes(bytes(range(256)) * 4)
+    broken_json = tmp_path / "broken.json"
+    broken_json.write_text("{not json")
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    yield {
+        "EMPTY": str(empty),
+        "BINARY": str(binary),
+        "BROKEN_JSON": str(broken_json),
+        "DIR": str(tmp_path),
+        "READ_ONLY_OUT": str(read_only / "out.xyz"),
+        "EXAMPLE": str(example_path()),
+    }
+    read_only.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["decompose", "EMPTY"], "EMPTY is empty"),
+        (["decompose", "BINARY"], "cannot read structures from BINARY"),
+        (["decompose", "DIR"], "DIR is a directory"),
+        (["decompose", "EXAMPLE", "--order", "2", "--output", "DIR"], "DIR is a directory"),
+        (["decompose", "EXAMPLE", "--order", "2", "--output", "READ_ONLY_OUT"], "not writable"),
+        (["decompose", "EXAMPLE", "--order", "2", "--index", "5"], "EXAMPLE"),
+        (["--threads", "0", "models"], "--threads must be a positive integer"),
+        (["study", "learning-curves", "--settings", "BROKEN_JSON"], "BROKEN_JSON"),
+        (["study", "learning-curves", "--sizes", "50", "x"], "sizes must be integers"),
+        (["study", "report", "--cache", "DIR/none"], "DIR/none does not exist"),
+    ],
+)
+def test_bad_input_is_one_line(files, capsys, argv, expected):
+    if os.geteuid() == 0 and "READ_ONLY_OUT" in argv:
+        pytest.skip("root writes into read-only directories")
+    for key, value in files.items():
+        argv = [a.replace(key, value) for a in argv]
+        expected = expected.replace(key, value)
+    assert main(argv) == 2
+    assert expected in _one_error_line(capsys)
+
+
+def test_a_single_integer_index_is_one_frame(capsys):
+    """Regression: ``--index 0`` (valid ASE syntax) crashed decompose."""
+    assert main(["decompose", str(example_path()), "--order", "2", "--index", "0"]) == 0
+    assert capsys.readouterr().out.count("structure 0") == 1

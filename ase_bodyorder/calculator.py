@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
-from .decompose import BodyOrderResult, decompose
+from .decompose import BodyOrderResult, _check_seed, decompose
 from .expansion import DEFAULT_MAX_SUBCLUSTERS, BodyOrderError
 from .models import Model, load_model
 
@@ -23,6 +23,8 @@ BODY_ORDER_PROPERTIES = (
     "body_order_forces",  # (K, N, 3) F^(n), eV/Angstrom, when requested
     "body_order_residual",  # E - sum_n E^(n), eV
     "body_order_roundoff",  # (K,) round-off estimate of each order, eV
+    "body_order_energies_per_atom_mean",  # (K,) E^(n)/N (atom sampling: estimate), eV
+    "body_order_energies_per_atom_stderr",  # (K,) its standard error (0: all atoms), eV
 )
 
 
@@ -55,6 +57,22 @@ class BodyOrderCalculator(Calculator):
         Atoms closer than this (Angstrom) are an error.
     max_memory_GiB
         Refuse expansions estimated to need more memory (default: half the available).
+    sample_atoms
+        Atom-sampled expansion (``shared/science.md`` section 9): expand only this many
+        atoms m per structure, drawn uniformly without replacement, and report
+        estimates (see :class:`~ase_bodyorder.BodyOrderResult`); ``None``: every atom.
+        Then ``body_order_energies`` is N x the sample mean, the per-atom terms
+        ``body_order_energies_per_atom`` are NaN for the atoms not sampled, and neither
+        ``body_order_forces`` nor ``truncated_potential`` is available.
+    sample_seed
+        Seed of the generator (``numpy.random.default_rng``), seeded once, from which
+        each expanded structure draws the seed of its own sample (recorded as the
+        result's ``sample_seed``): the sequence of samples is reproducible. Setting it
+        again (``calc.set(sample_seed=...)``) restarts the sequence.
+
+    ``body_order_energies_per_atom_mean`` and ``body_order_energies_per_atom_stderr``
+    (K,), eV, are always given: E^(n)/N and its standard error from atom sampling (zeros
+    when every atom is expanded).
 
     Results are tied to the structure they were computed for. :attr:`body_order` (a
     :class:`~ase_bodyorder.BodyOrderResult`) is the expansion of the structure of the
@@ -72,6 +90,10 @@ class BodyOrderCalculator(Calculator):
         "stress",
         *BODY_ORDER_PROPERTIES,
     ]
+    #: ``set`` with a changed parameter drops the results (ASE keeps them by default, so
+    #: a new ``max_order`` or ``sample_atoms`` would return the old expansion of the
+    #: same structure)
+    discard_results_on_any_change = True
 
     def __init__(
         self,
@@ -86,6 +108,8 @@ class BodyOrderCalculator(Calculator):
         max_subclusters: int = DEFAULT_MAX_SUBCLUSTERS,
         min_distance: float = 0.3,
         max_memory_GiB: float | None = None,
+        sample_atoms: int | None = None,
+        sample_seed: int | None = None,
     ):
         super().__init__()
         self.model = load_model(model) if isinstance(model, str) else model
@@ -105,7 +129,10 @@ class BodyOrderCalculator(Calculator):
             max_subclusters=int(max_subclusters),
             min_distance=float(min_distance),
             max_memory_GiB=max_memory_GiB,
+            sample_atoms=None,
+            sample_seed=None,
         )
+        self._set_sampling(sample_atoms, sample_seed)
         self._body_order: BodyOrderResult | None = None
         self._body_order_atoms = None  # the structure _body_order belongs to
         self._system = None  # the model's result on self.atoms
@@ -148,7 +175,57 @@ class BodyOrderCalculator(Calculator):
             raise BodyOrderError(
                 f"unknown parameter(s) {sorted(unknown)}; known: {sorted(self.parameters)}"
             )
-        return super().set(**kwargs)
+        p = self.parameters
+        sampling = ("sample_atoms", "sample_seed", "truncated_potential", "body_order_forces")
+        if any(name in kwargs for name in sampling):
+            m, seed = self._check_sampling(
+                kwargs.get("sample_atoms", p["sample_atoms"]),
+                kwargs.get("sample_seed", p["sample_seed"]),
+                truncated_potential=kwargs.get("truncated_potential", p["truncated_potential"]),
+                body_order_forces=kwargs.get("body_order_forces", p["body_order_forces"]),
+            )
+            if "sample_atoms" in kwargs:
+                kwargs["sample_atoms"] = m
+            if "sample_seed" in kwargs:
+                kwargs["sample_seed"] = seed
+        changed = super().set(**kwargs)  # a changed parameter drops the results
+        if "sample_seed" in kwargs:  # the sequence of samples starts over
+            self._sample_rng = np.random.default_rng(p["sample_seed"])
+            self.reset()
+        return changed
+
+    def _set_sampling(self, sample_atoms, sample_seed) -> None:
+        """Check and store the atom-sampling parameters; seed the generator of samples."""
+        p = self.parameters
+        p["sample_atoms"], p["sample_seed"] = self._check_sampling(
+            sample_atoms,
+            sample_seed,
+            truncated_potential=p["truncated_potential"],
+            body_order_forces=p["body_order_forces"],
+        )
+        self._sample_rng = np.random.default_rng(p["sample_seed"])
+
+    @staticmethod
+    def _check_sampling(
+        sample_atoms, sample_seed, *, truncated_potential: bool, body_order_forces: bool
+    ) -> tuple[int | None, int | None]:
+        """``(sample_atoms, sample_seed)`` checked, or a :class:`BodyOrderError`."""
+        if sample_atoms is not None:
+            integral = isinstance(sample_atoms, int | np.integer)
+            if isinstance(sample_atoms, bool) or not integral or sample_atoms < 1:
+                raise BodyOrderError(
+                    "sample_atoms must be a positive integer (atoms to expand per structure) "
+                    f"or None, got {sample_atoms!r}"
+                )
+            if truncated_potential or body_order_forces:
+                raise BodyOrderError(
+                    "atom sampling (sample_atoms) gives estimates of E^(n)/N, not forces: "
+                    "it cannot be combined with truncated_potential or body_order_forces"
+                )
+            sample_atoms = int(sample_atoms)
+        if sample_seed is not None:
+            sample_seed = _check_seed(sample_seed)
+        return sample_atoms, sample_seed
 
     def _expansion_due(self, properties, new_structure: bool) -> bool:
         p = self.parameters
@@ -188,6 +265,16 @@ class BodyOrderCalculator(Calculator):
                 or p["truncated_potential"]
                 or "body_order_forces" in properties
             )
+            sampling = {}
+            if p["sample_atoms"] is not None:
+                if want_forces:
+                    raise BodyOrderError(
+                        "body_order_forces are not available with atom sampling "
+                        "(sample_atoms): the forces need every atom's expansion"
+                    )
+                # a new sample per expanded structure, from the generator seeded once
+                seed = int(self._sample_rng.integers(2**63))
+                sampling = {"sample_atoms": p["sample_atoms"], "seed": seed}
             body = decompose(
                 atoms,
                 self.model,
@@ -199,6 +286,7 @@ class BodyOrderCalculator(Calculator):
                 min_distance=p["min_distance"],
                 max_memory_GiB=p["max_memory_GiB"],
                 system=system,
+                **sampling,
             )
             self._body_order, self._body_order_atoms = body, atoms.copy()
             results.update(_body_order_results(body))
@@ -231,6 +319,15 @@ def _body_order_results(body: BodyOrderResult) -> dict:
         "body_order_residual": body.residual_eV,
         "body_order_roundoff": body.roundoff_eV,
     }
+    n_atoms = body.n_atoms
+    if n_atoms is None and body.energies_per_atom_eV is not None:
+        n_atoms = len(body.energies_per_atom_eV)
+    mean, stderr = body.energies_per_atom_mean_eV, body.energies_per_atom_stderr_eV
+    if mean is None and n_atoms:  # a result made before these fields existed: exact
+        mean, stderr = np.asarray(body.energies_eV) / n_atoms, np.zeros(body.max_order)
+    if mean is not None:
+        out["body_order_energies_per_atom_mean"] = np.asarray(mean)
+        out["body_order_energies_per_atom_stderr"] = np.asarray(stderr)
     if body.energies_per_atom_eV is not None:
         out["body_order_energies_per_atom"] = body.energies_per_atom_eV
     if body.forces_eV_per_A is not None:
@@ -246,9 +343,13 @@ def store_body_order_results(atoms, source: BodyOrderCalculator | BodyOrderResul
     with as many atoms. A stale or foreign result is an error, never stored.
 
     ``info``: ``body_order_energies`` (K,), ``body_order_residual``,
-    ``body_order_total_energy``, ``body_order_roundoff`` (K,), all eV;
+    ``body_order_total_energy``, ``body_order_roundoff`` (K,),
+    ``body_order_energies_per_atom_mean`` and ``body_order_energies_per_atom_stderr``
+    (K,), all eV, and for an atom-sampled result ``body_order_sample_indices`` (m,) and
+    ``body_order_sample_seed``;
     ``arrays``: ``body_order_energies_per_atom`` (N, K) and ``body_order_forces_<n>``
-    (N, 3) per order n (eV/Angstrom), when present. extxyz writes per-atom arrays with 8
+    (N, 3) per order n (eV/Angstrom), when present (per-atom terms of atoms not sampled
+    are NaN). extxyz writes per-atom arrays with 8
     decimals (1e-8 eV); an ASE trajectory keeps full precision.
     """
     if source is None:
@@ -271,6 +372,13 @@ def store_body_order_results(atoms, source: BodyOrderCalculator | BodyOrderResul
     atoms.info["body_order_residual"] = float(body.residual_eV)
     atoms.info["body_order_total_energy"] = float(body.energy_eV)
     atoms.info["body_order_roundoff"] = np.asarray(body.roundoff_eV)
+    summary = _body_order_results(body)
+    for name in ("body_order_energies_per_atom_mean", "body_order_energies_per_atom_stderr"):
+        if name in summary:
+            atoms.info[name] = summary[name]
+    if body.sampled:
+        atoms.info["body_order_sample_indices"] = np.asarray(body.sample_indices)
+        atoms.info["body_order_sample_seed"] = int(body.sample_seed)
     if body.energies_per_atom_eV is not None:
         atoms.arrays["body_order_energies_per_atom"] = np.asarray(body.energies_per_atom_eV)
     if body.forces_eV_per_A is not None:
@@ -291,6 +399,13 @@ def read_body_order_results(atoms) -> dict:
         "body_order_total_energy": float(atoms.info["body_order_total_energy"]),
         "body_order_roundoff": np.atleast_1d(np.asarray(atoms.info["body_order_roundoff"])),
     }
+    for name in ("body_order_energies_per_atom_mean", "body_order_energies_per_atom_stderr"):
+        if name in atoms.info:
+            out[name] = np.atleast_1d(np.asarray(atoms.info[name], dtype=float))
+    if "body_order_sample_indices" in atoms.info:
+        indices = np.atleast_1d(np.asarray(atoms.info["body_order_sample_indices"]))
+        out["body_order_sample_indices"] = indices.astype(np.int64)
+        out["body_order_sample_seed"] = int(atoms.info["body_order_sample_seed"])
     if "body_order_energies_per_atom" in atoms.arrays:
         per_atom = np.asarray(atoms.arrays["body_order_energies_per_atom"], dtype=float)
         out["body_order_energies_per_atom"] = per_atom.reshape(len(atoms), k)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -20,7 +22,15 @@ from .expansion import (
 )
 from .models.base import AtomicModel, ClusterModel, FragmentBatch, Model, SystemResult
 
-__all__ = ["DEFAULT_CHUNK_ATOMS", "BodyOrderResult", "decompose", "forces_per_order", "plan_for"]
+__all__ = [
+    "DEFAULT_CHUNK_ATOMS",
+    "BodyOrderResult",
+    "decompose",
+    "draw_atom_sample",
+    "forces_per_order",
+    "plan_for",
+    "sample_mean_and_stderr",
+]
 
 #: most sub-cluster atoms (flat entries) per model call of :func:`decompose`
 DEFAULT_CHUNK_ATOMS = 1 << 16
@@ -35,6 +45,31 @@ class BodyOrderResult:
     otherwise what lies beyond the truncation order or beyond ``r_mbe``.
     ``roundoff_eV`` estimates the round-off of each order (machine epsilon of the
     model's dtype times ``cancellation_eV``, the sum of absolute values of its terms).
+
+    ``energies_per_atom_mean_eV`` (K,) is E^(n)/N and ``energies_per_atom_stderr_eV``
+    (K,) its standard error from atom sampling (zeros when every atom was expanded);
+    ``residual_per_atom_mean_eV`` and ``residual_per_atom_stderr_eV`` likewise for the
+    residual per atom. ``n_atoms`` is N.
+
+    **Atom-sampled results** (``decompose(..., sample_atoms=m)``, ``sampled`` true; see
+    ``shared/science.md`` section 9): only the m atoms ``sample_indices`` (sorted, drawn
+    uniformly without replacement by ``numpy.random.default_rng(sample_seed)``) were
+    expanded, each exactly. Then
+
+    - ``energies_per_atom_mean_eV[n-1]`` is the sample mean of e_i^(n), an unbiased
+      estimate of E^(n)/N, with standard error ``s_n / sqrt(m) * sqrt(1 - m/N)``
+      (``s_n`` the sample standard deviation of e_i^(n); finite-population correction:
+      0 for m = N, NaN for m = 1 < N);
+    - ``energies_eV`` is the estimate ``N * energies_per_atom_mean_eV`` (its standard
+      error is ``N * energies_per_atom_stderr_eV``), ``cancellation_eV`` and
+      ``roundoff_eV`` are scaled by N/m likewise;
+    - ``energies_per_atom_eV`` (N, K) and ``residual_per_atom_eV`` (N,) hold the exact
+      terms of the sampled atoms and NaN for the other atoms;
+    - ``residual_eV`` is ``N * residual_per_atom_mean_eV``, estimated from the residuals
+      ``e_i - sum_n e_i^(n)`` of the sampled atoms (``e_i`` the model's per-atom energy
+      in the whole structure); ``energy_eV`` stays the model's exact total energy, so
+      ``energy_eV - sum(energies_eV) - residual_eV`` is a sampling error, not zero;
+    - forces per order are not available.
     """
 
     max_order: int
@@ -48,6 +83,19 @@ class BodyOrderResult:
     energies_per_atom_eV: np.ndarray | None = None
     residual_per_atom_eV: np.ndarray | None = None
     forces_eV_per_A: np.ndarray | None = None
+    n_atoms: int | None = None
+    energies_per_atom_mean_eV: np.ndarray | None = None
+    energies_per_atom_stderr_eV: np.ndarray | None = None
+    residual_per_atom_mean_eV: float | None = None
+    residual_per_atom_stderr_eV: float | None = None
+    sample_indices: np.ndarray | None = None
+    sample_size: int | None = None
+    sample_seed: int | None = None
+
+    @property
+    def sampled(self) -> bool:
+        """Whether this is an atom-sampled estimate (only ``sample_indices`` expanded)."""
+        return self.sample_indices is not None
 
     @property
     def truncated_energy_eV(self) -> float:
@@ -72,23 +120,43 @@ class BodyOrderResult:
         return out
 
     def table(self, title: str | None = None) -> str:
-        """A plain-text table: order, energy (eV), per atom (eV), share."""
-        n_atoms = None if self.energies_per_atom_eV is None else len(self.energies_per_atom_eV)
-        lines = [] if title is None else [title]
-        lines.append(f"{'order':>8} {'energy/eV':>16} {'per atom/eV':>14} {'share':>9}")
-        shares = self.shares
+        """A plain-text table: order, energy (eV), per atom (eV), share.
 
-        def row(label, value, share):
+        An atom-sampled result says so, gives the estimates (energies N x the sample
+        mean) and adds the standard error per atom (eV) of each order and the residual.
+        """
+        n_atoms = self.n_atoms
+        if n_atoms is None and self.energies_per_atom_eV is not None:
+            n_atoms = len(self.energies_per_atom_eV)
+        sampled = self.sampled
+        lines = [] if title is None else [title]
+        if sampled:
+            lines.append(
+                f"atom-sampled estimate: {self.sample_size} of {n_atoms} atoms expanded "
+                f"(seed {self.sample_seed}); energy/eV = N x mean over the sampled atoms, "
+                "+- = standard error per atom"
+            )
+        header = f"{'order':>8} {'energy/eV':>16} {'per atom/eV':>14}"
+        header += f" {'+-/eV':>10}" if sampled else ""
+        lines.append(f"{header} {'share':>9}")
+        shares = self.shares
+        stderr = self.energies_per_atom_stderr_eV
+
+        def row(label, value, share, error=None):
             per_atom = f"{value / n_atoms:14.6f}" if n_atoms else f"{'':>14}"
+            if sampled:
+                known = error is not None and np.isfinite(error)
+                per_atom += f" {error:10.6f}" if known else f" {'-':>10}"
             text = f"{share:9.4f}" if np.isfinite(share) else f"{'-':>9}"
             return f"{label:>8} {value:16.8f} {per_atom} {text}"
 
         for n in range(self.max_order):
-            lines.append(row(str(n + 1), self.energies_eV[n], shares[n]))
+            error = None if stderr is None else stderr[n]
+            lines.append(row(str(n + 1), self.energies_eV[n], shares[n], error))
         interaction = self.energy_eV - self.energies_eV[0]
         share = self.residual_eV / interaction if abs(interaction) > 0 else np.nan
-        lines.append(row("residual", self.residual_eV, share))
-        lines.append(row("total", self.energy_eV, np.nan))
+        lines.append(row("residual", self.residual_eV, share, self.residual_per_atom_stderr_eV))
+        lines.append(row("total", self.energy_eV, np.nan, 0.0))
         lines.append(
             f"{self.n_subclusters} sub-clusters evaluated, {self.n_screened_out} skipped by "
             f"exact screening; largest round-off estimate {self.roundoff_eV.max():.2e} eV"
@@ -96,20 +164,29 @@ class BodyOrderResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        """JSON-compatible dictionary (arrays as nested lists)."""
+        """JSON-compatible dictionary (arrays as nested lists; NaN, e.g. the atoms not
+        sampled, as ``None``)."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = value.tolist() if isinstance(value, np.ndarray) else value
+            if isinstance(value, np.ndarray):
+                value = _nan_to_none(value.tolist())
+            elif isinstance(value, float) and not math.isfinite(value):
+                value = None if math.isnan(value) else value
+            out[f.name] = value
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> BodyOrderResult:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (missing fields, as in older dictionaries: None)."""
         kwargs = {}
         for f in fields(cls):
             value = data.get(f.name)
-            kwargs[f.name] = np.asarray(value, dtype=float) if isinstance(value, list) else value
+            if f.name == "sample_indices" and value is not None:
+                value = np.asarray(value, dtype=np.int64)
+            elif isinstance(value, list):
+                value = np.asarray(value, dtype=float)  # None -> NaN
+            kwargs[f.name] = value
         return cls(**kwargs)
 
     def to_json(self) -> str:
@@ -126,8 +203,10 @@ def plan_for(
     max_subclusters: int = DEFAULT_MAX_SUBCLUSTERS,
     min_distance: float = 0.3,
     max_memory_GiB: float | None = None,
+    centres=None,
 ) -> ExpansionPlan:
-    """Check ``atoms`` against ``model`` and plan the expansion."""
+    """Check ``atoms`` against ``model`` and plan the expansion (of the atoms
+    ``centres`` only, when given: see :func:`~ase_bodyorder.expansion.plan_expansion`)."""
     model.check_species(atoms.numbers)
     if not model.per_atom and atoms.pbc.any():
         raise BodyOrderError(
@@ -144,7 +223,64 @@ def plan_for(
         max_subclusters=max_subclusters,
         min_distance=min_distance,
         max_memory_GiB=max_memory_GiB,
+        centres=centres,
     )
+
+
+def _nan_to_none(value):
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _check_sample(sample_atoms, n_atoms: int) -> int:
+    """``sample_atoms`` as an int in 1..``n_atoms``, or a :class:`BodyOrderError`."""
+    if isinstance(sample_atoms, bool) or not isinstance(sample_atoms, numbers.Integral):
+        raise BodyOrderError(
+            f"sample_atoms must be an integer number of atoms (1..{n_atoms}), got {sample_atoms!r}"
+        )
+    m = int(sample_atoms)
+    if not 1 <= m <= n_atoms:
+        raise BodyOrderError(
+            f"sample_atoms={m} is not a number of atoms to expand: it must be 1..{n_atoms} "
+            f"(this structure has {n_atoms} atoms)"
+        )
+    return m
+
+
+def _check_seed(seed) -> int:
+    """A seed for ``numpy.random.default_rng``: ``seed``, or a fresh one for ``None``."""
+    if seed is None:
+        return int(np.random.default_rng().integers(2**63))
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise BodyOrderError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return int(seed)
+
+
+def draw_atom_sample(n_atoms: int, sample_atoms: int, seed: int | None = None) -> np.ndarray:
+    """``sample_atoms`` distinct atom indices in 0..``n_atoms``-1, drawn uniformly without
+    replacement by ``numpy.random.default_rng(seed)``, sorted."""
+    m = _check_sample(sample_atoms, n_atoms)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_atoms, size=m, replace=False)).astype(np.int64)
+
+
+def sample_mean_and_stderr(values, n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the first axis of ``values`` (m sampled atoms, drawn without replacement
+    from ``n_atoms``) and its standard error ``s / sqrt(m) * sqrt(1 - m/N)``.
+
+    ``s`` is the sample standard deviation (ddof=1). The error is 0 for m = N (every
+    atom: the mean is exact) and NaN for m = 1 < N (no spread to estimate it from).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    m = len(values)
+    mean = np.array([math.fsum(c) / m for c in values.reshape(m, -1).T]).reshape(values.shape[1:])
+    if m == n_atoms:
+        return mean, np.zeros_like(mean)
+    if m < 2:
+        return mean, np.full_like(mean, np.nan)
+    spread = values.std(axis=0, ddof=1)
+    return mean, spread / math.sqrt(m) * math.sqrt(1.0 - m / n_atoms)
 
 
 def decompose(
@@ -161,6 +297,8 @@ def decompose(
     chunk_atoms: int = DEFAULT_CHUNK_ATOMS,
     max_memory_GiB: float | None = None,
     progress: str | None = None,
+    sample_atoms: int | None = None,
+    seed: int | None = None,
 ) -> BodyOrderResult:
     """Expand the energy of ``model`` on ``atoms`` into body orders 1..``max_order``.
 
@@ -191,7 +329,33 @@ def decompose(
     progress
         A label: show a progress bar with the time left (stderr, tqdm) over the chunks
         of sub-clusters when there are several; ``None``: silent.
+    sample_atoms
+        The atom-sampled expansion (``shared/science.md`` section 9): expand the
+        energies of only this many atoms m (1..N), drawn uniformly without replacement,
+        and estimate E^(n)/N with its standard error (see :class:`BodyOrderResult`);
+        ``None``: every atom. Needs an atomic model (per-atom energies); no forces.
+    seed
+        Seed of ``numpy.random.default_rng`` that draws the sample; ``None``: a fresh
+        seed, drawn and recorded in the result (``sample_seed``), so that every sample
+        can be drawn again.
     """
+    centres = sample_seed = None
+    if sample_atoms is not None:
+        m = _check_sample(sample_atoms, len(atoms))
+        if forces:
+            raise BodyOrderError(
+                "forces per order are not available with atom sampling (sample_atoms): "
+                "the forces need every atom's expansion; drop sample_atoms or forces"
+            )
+        if not isinstance(model, AtomicModel):
+            raise BodyOrderError(
+                f"{model!r} gives total energies only: atom sampling needs per-atom energies "
+                "(an AtomicModel)"
+            )
+        sample_seed = _check_seed(seed)
+        centres = draw_atom_sample(len(atoms), m, sample_seed)
+    elif seed is not None:
+        raise BodyOrderError("seed is the seed of atom sampling: give sample_atoms too")
     plan = plan_for(
         atoms,
         model,
@@ -201,11 +365,15 @@ def decompose(
         max_subclusters=max_subclusters,
         min_distance=min_distance,
         max_memory_GiB=max_memory_GiB,
+        centres=centres,
     )
     if system is None:
         system = model.system(atoms, forces=False)
     if isinstance(model, AtomicModel):
-        return _atomic(plan, atoms, model, forces, system, chunk_atoms, progress)
+        result = _atomic(plan, atoms, model, forces, system, chunk_atoms, progress)
+        if centres is not None:
+            result = _sampled(result, plan, model, system, sample_seed)
+        return result
     if isinstance(model, ClusterModel):
         return _cluster(plan, atoms, model, forces, system)
     raise TypeError(f"{model!r} is neither an AtomicModel nor a ClusterModel")
@@ -228,16 +396,66 @@ def forces_per_order(plan: ExpansionPlan, flat_energies, positions) -> np.ndarra
 
 
 def _result(plan, model, system: SystemResult, terms, **arrays) -> BodyOrderResult:
+    n = plan.n_atoms
+    residual = float(system.energy - terms.energies_eV.sum())
     return BodyOrderResult(
         max_order=plan.max_order,
         energy_eV=float(system.energy),
         energies_eV=terms.energies_eV,
-        residual_eV=float(system.energy - terms.energies_eV.sum()),
+        residual_eV=residual,
         cancellation_eV=terms.cancellation_eV,
         roundoff_eV=torch.finfo(model.dtype).eps * terms.cancellation_eV,
         n_subclusters=plan.n_subclusters,
         n_screened_out=plan.n_screened_out,
+        n_atoms=n,
+        energies_per_atom_mean_eV=np.asarray(terms.energies_eV, dtype=float) / n,
+        energies_per_atom_stderr_eV=np.zeros(plan.max_order),
+        residual_per_atom_mean_eV=residual / n,
+        residual_per_atom_stderr_eV=0.0,
         **arrays,
+    )
+
+
+def _sampled(result: BodyOrderResult, plan, model, system: SystemResult, seed: int):
+    """The estimates of an atom-sampled expansion from the exact terms of its centres.
+
+    ``result`` holds the sums over the centres (:func:`_atomic` on a plan with centres);
+    see :class:`BodyOrderResult` for what each field becomes.
+    """
+    n, sample = plan.n_atoms, plan.centres
+    m = len(sample)
+    per_atom = result.energies_per_atom_eV[sample]
+    mean, stderr = sample_mean_and_stderr(per_atom, n)
+    if system.energies is not None:
+        atom_energies = np.asarray(system.energies, dtype=np.float64)[sample]
+    else:  # no per-atom energies of the whole structure: E/N stands for each e_i
+        atom_energies = np.full(m, float(system.energy) / n)
+    residuals = atom_energies - per_atom.sum(axis=1)
+    residual_mean, residual_stderr = sample_mean_and_stderr(residuals, n)
+    residual_per_atom = np.full(n, np.nan)
+    residual_per_atom[sample] = residuals
+    scale = n / m
+    cancellation = result.cancellation_eV * scale
+    return BodyOrderResult(
+        max_order=result.max_order,
+        energy_eV=result.energy_eV,
+        energies_eV=result.energies_eV * scale,
+        residual_eV=float(residual_mean) * n,
+        cancellation_eV=cancellation,
+        roundoff_eV=torch.finfo(model.dtype).eps * cancellation,
+        n_subclusters=result.n_subclusters,
+        n_screened_out=result.n_screened_out,
+        energies_per_atom_eV=result.energies_per_atom_eV,
+        residual_per_atom_eV=residual_per_atom,
+        forces_eV_per_A=None,
+        n_atoms=n,
+        energies_per_atom_mean_eV=mean,
+        energies_per_atom_stderr_eV=stderr,
+        residual_per_atom_mean_eV=float(residual_mean),
+        residual_per_atom_stderr_eV=float(residual_stderr),
+        sample_indices=np.array(sample, dtype=np.int64),
+        sample_size=m,
+        sample_seed=int(seed),
     )
 
 

@@ -49,7 +49,12 @@ def _atomic_terms(plan: ExpansionPlan, flat_energies):
 
 
 def atomic_orders(plan: ExpansionPlan, flat_energies) -> OrderTerms:
-    """Atom-resolved expansion from per-atom energies of every flat entry (eV)."""
+    """Atom-resolved expansion from per-atom energies of every flat entry (eV).
+
+    For a plan with ``centres`` (the atom-sampled expansion), the per-atom rows of the
+    atoms that are not centres are NaN, and the order totals and cancellations are sums
+    over the centres only (not estimates of the whole structure's).
+    """
     e = np.asarray(flat_energies, dtype=np.float64)
     if e.shape != (len(plan.atoms),):
         raise ValueError(f"expected {len(plan.atoms)} per-atom energies, got shape {e.shape}")
@@ -58,13 +63,20 @@ def atomic_orders(plan: ExpansionPlan, flat_energies) -> OrderTerms:
     per_atom = np.bincount(
         plan.entry_atom * k + (plan.entry_order - 1), weights=terms, minlength=plan.n_atoms * k
     ).reshape(plan.n_atoms, k)
+    if plan.centres is not None:
+        outside = np.ones(plan.n_atoms, dtype=bool)
+        outside[plan.centres] = False
+        per_atom[outside] = np.nan
     totals = np.array([math.fsum(terms[plan.entry_order == n]) for n in range(1, k + 1)])
     cancellation = np.bincount(plan.entry_order - 1, weights=np.abs(terms), minlength=k)
     return OrderTerms(totals, cancellation, per_atom)
 
 
 def atomic_orders_torch(plan: ExpansionPlan, flat_energies):
-    """Differentiable per-atom, per-order energies, shape (N, K), from a torch tensor."""
+    """Differentiable per-atom, per-order energies, shape (N, K), from a torch tensor.
+
+    Rows of atoms that are not centres of the plan are zero.
+    """
     import torch
 
     e = flat_energies.to(torch.float64)

@@ -18,7 +18,12 @@ connected by edges shorter than the model cutoff with every atom within ``L`` ho
 
 Cluster expansion (isolated cluster of N atoms, total energies of sub-clusters):
 ``E^(n) = sum_T (-1)^(n-|T|) C(N-|T|, n-|T|) E(T)``, available when every subset up to
-the truncation order is in the plan (no screening, no ``r_mbe``).
+the truncation order is in the plan (no screening, no ``r_mbe``, every atom a centre).
+
+Centres (the atom-sampled expansion, ``shared/science.md`` section 9). With
+``centres`` given, only the rows ``(i, U)`` of the centre atoms ``i`` are enumerated:
+the plan yields the exact ``e_i^(n)`` of each centre and nothing for the other atoms
+(whose energies are still evaluated where they belong to a centre's sub-cluster).
 """
 
 from __future__ import annotations
@@ -166,16 +171,29 @@ class ExpansionPlan(PackedOffsets):
     entry_atom: np.ndarray = field(repr=False)
     entry_order: np.ndarray = field(repr=False)
     entry_weight: np.ndarray = field(repr=False)
-    #: flat entry of each atom's one-atom sub-cluster
+    #: flat entry of each centre atom's one-atom sub-cluster; -1 for the atoms that are
+    #: not centres (only ``singleton_flat[entry_atom]`` is ever indexed)
     singleton_flat: np.ndarray = field(repr=False)
-    #: (n_subclusters, max_order) weights of sub-cluster total energies, or None
+    #: (n_subclusters, max_order) weights of sub-cluster total energies, or None (always
+    #: None when ``centres`` is given)
     cluster_weights: np.ndarray | None = field(repr=False)
     n_screened_out: int = 0
     n_rows: int = 0
+    #: sorted atom indices whose energies are expanded, or None: every atom
+    centres: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_subclusters(self) -> int:
         return self.n_fragments
+
+    @property
+    def centre_atoms(self) -> np.ndarray:
+        """Indices of the atoms whose energies the plan expands (all atoms by default)."""
+        return np.arange(self.n_atoms) if self.centres is None else self.centres
+
+    @property
+    def n_centres(self) -> int:
+        return self.n_atoms if self.centres is None else len(self.centres)
 
     def flat_positions(self, positions=None, cell=None, start: int = 0, stop: int | None = None):
         """Cartesian positions (Angstrom) of the flat entries ``start:stop`` (default: all),
@@ -361,6 +379,7 @@ def plan_expansion(
     max_subclusters: int = DEFAULT_MAX_SUBCLUSTERS,
     min_distance: float = 0.3,
     max_memory_GiB: float | None = None,
+    centres=None,
 ) -> ExpansionPlan:
     """Plan the many-body expansion of a structure up to order ``max_order``.
 
@@ -384,6 +403,11 @@ def plan_expansion(
         Memory budget of the plan (GiB); default: half the memory available now. A plan
         whose estimated memory exceeds it is refused before it is allocated, with the
         estimate in the message.
+    centres
+        Distinct atom indices (0-based) whose energies are expanded (the atom-sampled
+        expansion), or ``None``: every atom. Only the centres' rows ``(i, U)`` are
+        enumerated and counted against the budgets; ``singleton_flat`` is -1 for the
+        other atoms and the plan has no cluster weights.
 
     Both budgets are checked before enumeration from counts known in closed form (exact
     without screening; with screening a lower bound: every subset of an atom's direct
@@ -398,6 +422,7 @@ def plan_expansion(
     budget_bytes = float(budget_GiB) * 2**30
     structure = check_structure(positions, cell, pbc, min_distance=min_distance)
     n = structure.n_atoms
+    centre_list = _check_centres(centres, n)
     if isinstance(max_order, bool) or int(max_order) != max_order or max_order < 1:
         raise BodyOrderError(f"max_order must be a positive integer, got {max_order!r}")
     max_order = int(max_order)
@@ -431,7 +456,7 @@ def plan_expansion(
             f"max_order={max_order} is larger than the system seen within r_mbe={r_mbe} "
             f"Angstrom: no atom has more than {sizes_m.max()} neighbours there"
         )
-    if not periodic and math.isinf(r_mbe):
+    if not periodic and math.isinf(r_mbe) and centres is None:
         exact = sum(math.comb(n, k) for k in range(1, max_order + 1))
         if screening is None and exact > max_subclusters:
             raise _too_large(exact, max_subclusters, max_order)
@@ -441,7 +466,8 @@ def plan_expansion(
         else _direct_neighbours(structure, pool_atoms, pool_shifts, screening.cutoff)
     )
     rows_known = {
-        size: sum(math.comb(int(d), size - 1) for d in degrees) for size in range(1, max_order + 1)
+        size: sum(math.comb(int(degrees[i]), size - 1) for i in centre_list)
+        for size in range(1, max_order + 1)
     }
     _check_budgets(rows_known, max_order, max_subclusters, budget_bytes, exact=screening is None)
 
@@ -453,7 +479,7 @@ def plan_expansion(
     n_rows = 0
     rows_seen: dict[int, int] = {}
     cartesian = structure.positions
-    for i in range(n):
+    for i in centre_list:
         m = int(sizes_m[i])
         body_atoms = np.concatenate([[i], pool_atoms[i]]).astype(np.int64)
         body_shifts = np.concatenate([np.zeros((1, 3), dtype=np.int64), pool_shifts[i]])
@@ -543,7 +569,7 @@ def plan_expansion(
     offsets = np.array(offsets, dtype=np.int64)
     flat_atoms = np.concatenate(flat_atoms)
     cluster_weights = None
-    if not periodic and math.isinf(r_mbe) and n_screened_out == 0:
+    if not periodic and math.isinf(r_mbe) and n_screened_out == 0 and centres is None:
         sizes = np.diff(offsets)
         cluster_weights = np.zeros((n_sub, max_order))
         for order in range(1, max_order + 1):
@@ -569,7 +595,29 @@ def plan_expansion(
         cluster_weights=cluster_weights,
         n_screened_out=int(n_screened_out),
         n_rows=int(n_rows),
+        centres=None if centres is None else np.array(centre_list, dtype=np.int64),
     )
+
+
+def _check_centres(centres, n_atoms: int) -> list[int]:
+    """The centre atoms as a sorted list of ints (all atoms for ``None``), or an error."""
+    if centres is None:
+        return list(range(n_atoms))
+    array = np.asarray(centres)
+    if array.ndim != 1 or array.size == 0:
+        raise BodyOrderError(
+            f"centres must be a non-empty 1-D array of atom indices, got shape {array.shape}"
+        )
+    if not np.issubdtype(array.dtype, np.integer):
+        raise BodyOrderError(f"centres must be integer atom indices, got dtype {array.dtype}")
+    if array.min() < 0 or array.max() >= n_atoms:
+        raise BodyOrderError(
+            f"centres must be atom indices in 0..{n_atoms - 1}, got {array.min()}..{array.max()}"
+        )
+    unique = np.unique(array)
+    if len(unique) != len(array):
+        raise BodyOrderError("centres must be distinct atom indices (no repeats)")
+    return [int(i) for i in unique]
 
 
 def _direct_neighbours(structure: Structure, pool_atoms, pool_shifts, cutoff: float):

@@ -15,6 +15,11 @@ those steps it computes energy and forces only, and the extras carry the same ke
 NaN values. A step is one call of :meth:`BodyOrderDriver.compute`: a single structure,
 or the list of structures of a batched request (all beads of a path-integral step when
 i-PI's ``batch_size`` equals the number of beads), which are then expanded together.
+
+With ``sample_atoms=m`` (and optionally ``sample_seed``) each expanded structure expands
+only m atoms drawn at random (a new sample per structure, from a generator seeded once),
+and the extras carry estimates of E^(n)/N with their standard errors
+(``body_order_energies_per_atom_mean``, ``body_order_energies_per_atom_stderr``).
 """
 
 from __future__ import annotations
@@ -71,6 +76,15 @@ class BodyOrderDriver(Dummy_driver):
     first_call
         Value of the step counter at the first step (a restarted run passes the step it
         restarts from, so that the stride stays aligned with i-PI's steps).
+    sample_atoms
+        Atom-sampled expansion: expand only this many atoms m (1..N) of each expanded
+        structure, drawn uniformly without replacement, and report estimates of
+        E^(n)/N with standard errors (``shared/science.md`` section 9); ``None``: every
+        atom. The cost per expansion scales with m, not N.
+    sample_seed
+        Seed (>= 0) of the generator of the samples, seeded once when the driver starts
+        (``None``: fresh entropy). A restarted run with the same seed repeats the
+        sequence of samples from its start, not where the earlier run stopped.
     verbose
         Passed to i-PI's base class.
     """
@@ -85,6 +99,8 @@ class BodyOrderDriver(Dummy_driver):
         threads=1,
         first_call=0,
         verbose=False,
+        sample_atoms=None,
+        sample_seed=None,
     ):
         self.template = template
         self.model_name = model
@@ -93,6 +109,8 @@ class BodyOrderDriver(Dummy_driver):
         self.r_mbe = r_mbe
         self.threads = threads
         self.first_call = first_call
+        self.sample_atoms = sample_atoms
+        self.sample_seed = sample_seed
         self.n_calls = 0
         super().__init__(verbose=verbose)
 
@@ -105,6 +123,16 @@ class BodyOrderDriver(Dummy_driver):
         self.stride = _integer("stride", self.stride, minimum=1, what="expand every stride-th step")
         self.threads = _integer("threads", self.threads, minimum=1)
         self.first_call = _integer("first_call", self.first_call, minimum=0)
+        if _given(self.sample_atoms):
+            self.sample_atoms = _integer(
+                "sample_atoms", self.sample_atoms, minimum=1, what="atoms expanded per structure"
+            )
+        else:
+            self.sample_atoms = None
+        if _given(self.sample_seed):
+            self.sample_seed = _integer("sample_seed", self.sample_seed, minimum=0)
+        else:
+            self.sample_seed = None
         torch.set_num_threads(self.threads)
         model = load_model(str(self.model_name))
         path = Path(str(self.template))
@@ -120,10 +148,24 @@ class BodyOrderDriver(Dummy_driver):
                 f"the template {path.name} is periodic: give r_mbe (Angstrom), smaller than "
                 "the narrowest width of the cell"
             )
+        n_atoms = len(self.template_atoms)
+        if self.sample_atoms is not None and self.sample_atoms > n_atoms:
+            raise BodyOrderError(
+                f"sample_atoms={self.sample_atoms} is larger than the template's {n_atoms} "
+                f"atoms: it must be 1..{n_atoms}"
+            )
         # fails early on a bad r_mbe, order or budget, with the library's message
-        plan_for(self.template_atoms, model, max_order=self.order, r_mbe=self.r_mbe)
+        centres = None if self.sample_atoms is None else np.arange(self.sample_atoms)
+        plan_for(
+            self.template_atoms, model, max_order=self.order, r_mbe=self.r_mbe, centres=centres
+        )
         self.calculator = BodyOrderCalculator(
-            model, max_order=self.order, r_mbe=self.r_mbe, stride=0
+            model,
+            max_order=self.order,
+            r_mbe=self.r_mbe,
+            stride=0,
+            sample_atoms=self.sample_atoms,
+            sample_seed=self.sample_seed,
         )
 
     def expansion_due(self, call: int) -> bool:
@@ -182,6 +224,12 @@ class BodyOrderDriver(Dummy_driver):
             np.asarray(virial.T / _ENERGY, dtype=np.float64),
             json.dumps(extras),
         )
+
+
+def _given(value) -> bool:
+    """Whether an optional parameter was given (i-PI's ``-o key=None`` reads ``None`` or
+    the string ``"None"``)."""
+    return value is not None and not (isinstance(value, str) and value.strip() == "None")
 
 
 def _integer(name: str, value, *, minimum: int, what: str = "") -> int:

@@ -21,13 +21,18 @@ class BodyOrderLogger:
     interval=10)``. If the atoms' calculator is a
     :class:`~ase_bodyorder.BodyOrderCalculator`, its expansion is used (computed on
     request when its stride skipped this step); otherwise pass ``model`` (and
-    ``max_order``, ``r_mbe``) and the expansion is computed here. The file is read back
-    by :func:`~ase_bodyorder.monitor.read_ase_log` into the same table as an i-PI run.
+    ``max_order``, ``r_mbe``, and for the atom-sampled expansion ``sample_atoms`` and
+    ``sample_seed``: a new sample per logged frame from a generator seeded once) and the
+    expansion is computed here. The file is read back by
+    :func:`~ase_bodyorder.monitor.read_ase_log` into the same table as an i-PI run.
 
     Columns: ``step``, ``time_fs``, ``temperature_K``, ``potential_eV``,
     ``conserved_eV`` (potential + kinetic), ``body_order_energies_eV`` (K, per cell),
     ``body_order_energies_per_atom_eV`` (K), ``body_order_shares`` (K, first NaN as null),
-    ``body_order_residual_eV``.
+    ``body_order_residual_eV``, and the atom-sampling standard errors
+    ``body_order_energies_per_atom_stderr_eV`` (K, eV/atom; zeros when every atom is
+    expanded), ``body_order_residual_stderr_eV`` (eV per cell) and
+    ``body_order_sample_size`` (atoms expanded).
     """
 
     def __init__(
@@ -40,12 +45,16 @@ class BodyOrderLogger:
         max_order: int = 3,
         r_mbe: float | None = None,
         mode: str = "a",
+        sample_atoms: int | None = None,
+        sample_seed: int | None = None,
     ):
         self.dyn = dyn
         self.atoms = atoms
         self.model = model
         self.max_order = max_order
         self.r_mbe = r_mbe
+        self.sample_atoms = sample_atoms
+        self._sample_rng = np.random.default_rng(sample_seed)
         self.path = logfile
         with open(self.path, mode):
             pass
@@ -59,7 +68,13 @@ class BodyOrderLogger:
             raise ValueError(
                 "BodyOrderLogger needs model= unless the atoms use a BodyOrderCalculator"
             )
-        return decompose(self.atoms, self.model, max_order=self.max_order, r_mbe=self.r_mbe)
+        sampling = {}
+        if self.sample_atoms is not None:
+            seed = int(self._sample_rng.integers(2**63))
+            sampling = {"sample_atoms": self.sample_atoms, "seed": seed}
+        return decompose(
+            self.atoms, self.model, max_order=self.max_order, r_mbe=self.r_mbe, **sampling
+        )
 
     def __call__(self):
         body = self._expansion()
@@ -78,5 +93,16 @@ class BodyOrderLogger:
             "body_order_shares": shares,
             "body_order_residual_eV": float(body.residual_eV),
         }
+        stderr = body.energies_per_atom_stderr_eV
+        stderr = np.zeros(len(body.energies_eV)) if stderr is None else np.asarray(stderr)
+        residual_stderr = body.residual_per_atom_stderr_eV
+        residual_stderr = 0.0 if residual_stderr is None else float(residual_stderr) * n
+        record["body_order_energies_per_atom_stderr_eV"] = [
+            None if not math.isfinite(x) else float(x) for x in stderr
+        ]
+        record["body_order_residual_stderr_eV"] = (
+            residual_stderr if math.isfinite(residual_stderr) else None
+        )
+        record["body_order_sample_size"] = int(body.sample_size if body.sampled else n)
         with open(self.path, "a") as stream:
             stream.write(json.dumps(record) + "\n")

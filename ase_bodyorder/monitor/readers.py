@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..expansion import BodyOrderError
-from ..ipi.extras import STATUS_COLUMNS
+from ..ipi.extras import SCALAR_KEYS
 
 __all__ = ["BodyOrderTrace", "read_ase_log", "read_ipi_extras", "read_ipi_properties", "read_run"]
 
@@ -40,6 +40,11 @@ class BodyOrderTrace:
     ``energies_per_atom_eV`` (F, K), ``shares`` (F, K; first column NaN), ``residual_eV``
     (F,); ``properties`` holds the thermodynamic columns of every step (``step``,
     ``time_fs``, ``temperature_K``, ``potential_eV``, ``conserved_eV`` where available).
+
+    Atom-sampled expansions (``sample_atoms``) give estimates; where the records carry
+    their standard errors, ``energies_per_atom_stderr_eV`` (F, K; eV/atom) and
+    ``residual_stderr_eV`` (F,; eV per cell) hold them (zeros for frames expanded in
+    full), else they are None.
     """
 
     step: np.ndarray
@@ -50,6 +55,8 @@ class BodyOrderTrace:
     residual_eV: np.ndarray
     properties: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = ""
+    energies_per_atom_stderr_eV: np.ndarray | None = None
+    residual_stderr_eV: np.ndarray | None = None
 
     @property
     def max_order(self) -> int:
@@ -150,7 +157,7 @@ def read_ipi_properties(path, columns: list[str] | None = None) -> dict[str, np.
     return out
 
 
-_SCALAR_KEYS = frozenset(STATUS_COLUMNS)
+_SCALAR_KEYS = frozenset(SCALAR_KEYS)
 
 
 def _input_property_names(run_dir: Path) -> list[str] | None:
@@ -236,6 +243,16 @@ def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrder
         residual_eV=column("body_order_residual", 1)[:, 0],
         properties=properties,
         source=str(run_dir),
+        energies_per_atom_stderr_eV=(
+            column("body_order_energies_per_atom_stderr", k)
+            if "body_order_energies_per_atom_stderr" in by_key
+            else None
+        ),
+        residual_stderr_eV=(
+            column("body_order_residual_stderr", 1)[:, 0]
+            if "body_order_residual_stderr" in by_key
+            else None
+        ),
     )
 
 
@@ -268,6 +285,18 @@ def read_ase_log(path) -> BodyOrderTrace:
         array = np.array([[np.nan if v is None else v for v in row] for row in rows], float)
         return array if isinstance(frames[0][key], list) else array[:, 0]
 
+    def optional(key, width):
+        """Stacked values of a key some records may lack (NaN there), or None."""
+        if not any(key in r for r in frames):
+            return None
+        rows = []
+        for r in frames:
+            value = r.get(key)
+            row = value if isinstance(value, list) else [value] * width
+            rows.append([np.nan if v is None else v for v in row])
+        array = np.array(rows, dtype=float).reshape(len(frames), width)
+        return array if width > 1 or isinstance(frames[0].get(key), list) else array[:, 0]
+
     properties = {
         "step": np.array([r["step"] for r in records], dtype=int),
         "time_fs": np.array([r["time_fs"] for r in records], dtype=float),
@@ -284,4 +313,8 @@ def read_ase_log(path) -> BodyOrderTrace:
         residual_eV=stack("body_order_residual_eV"),
         properties=properties,
         source=str(path),
+        energies_per_atom_stderr_eV=optional(
+            "body_order_energies_per_atom_stderr_eV", len(frames[0]["body_order_energies_eV"])
+        ),
+        residual_stderr_eV=optional("body_order_residual_stderr_eV", 1),
     )

@@ -16,6 +16,7 @@ __all__ = [
     "WatchResult",
     "check_source",
     "load_trace",
+    "order_statistics",
     "report_text",
     "run_manifest",
     "share_ranges",
@@ -71,21 +72,55 @@ def status_line(run) -> str:
     return f"{line} ({run.message})" if run.message and run.status != "completed" else line
 
 
+def order_statistics(trace: BodyOrderTrace, order: int):
+    """:class:`~ase_bodyorder.monitor.SeriesStatistics` of E^(n)/N (eV/atom) over the
+    frames, ``order`` = n: the time average of the per-frame values (estimates, with
+    atom sampling), its error including the atom-sampling errors where the trace has
+    them (see :func:`~ase_bodyorder.monitor.mean_and_error`)."""
+    stderr = trace.energies_per_atom_stderr_eV
+    return mean_and_error(
+        trace.energies_per_atom_eV[:, order - 1],
+        stderr=None if stderr is None else stderr[:, order - 1],
+    )
+
+
 def report_text(trace: BodyOrderTrace) -> str:
-    """Mean and statistical error (from the autocorrelation time) of every order."""
+    """Mean and statistical error (from the autocorrelation time) of every order.
+
+    Where the trace carries atom-sampling standard errors, the error column is the total
+    error of the time average (time correlation and atom sampling, combined as in
+    :func:`~ase_bodyorder.monitor.mean_and_error`) and a ``sampling`` column gives the
+    atom-sampling part.
+    """
     if len(trace) == 0:
         raise BodyOrderError(f"{trace.source}: no monitored frames yet")
+    sampled = trace.energies_per_atom_stderr_eV is not None
+    header = f"{'order':>8} {'per atom/eV':>14} {'+-':>10}"
+    header += f" {'sampling':>10}" if sampled else ""
     lines = [
         f"{trace.source}: {len(trace)} monitored frames, steps {trace.step[0]}..{trace.step[-1]}",
-        f"{'order':>8} {'per atom/eV':>14} {'+-':>10} {'tau':>6} {'share':>9} {'+-':>8}",
+        f"{header} {'tau':>6} {'share':>9} {'+-':>8}",
     ]
     for n in range(trace.max_order):
-        e = mean_and_error(trace.energies_per_atom_eV[:, n])
+        e = order_statistics(trace, n + 1)
         share = mean_and_error(trace.shares[:, n])
         share_text = f"{share.mean:9.4f} {share.error:8.4f}" if share.n else f"{'-':>9} {'-':>8}"
-        lines.append(f"{n + 1:>8} {e.mean:14.6f} {e.error:10.6f} {e.tau:6.1f} {share_text}")
-    residual = mean_and_error(trace.residual_eV)
-    lines.append(f"{'residual':>8} {residual.mean:14.6f} {residual.error:10.6f} (eV per cell)")
+        sampling = f" {e.sampling_error:10.6f}" if sampled else ""
+        lines.append(
+            f"{n + 1:>8} {e.mean:14.6f} {e.error:10.6f}{sampling} {e.tau:6.1f} {share_text}"
+        )
+    residual = mean_and_error(trace.residual_eV, stderr=trace.residual_stderr_eV)
+    sampling = ""
+    if trace.residual_stderr_eV is not None:
+        sampling = f" (sampling {residual.sampling_error:.6f})"
+    lines.append(
+        f"{'residual':>8} {residual.mean:14.6f} {residual.error:10.6f} (eV per cell){sampling}"
+    )
+    if sampled:
+        lines.append(
+            "atom-sampled estimates: +- combines the time correlation and the atom "
+            "sampling; 'sampling' is the sampling part, sqrt(mean(stderr^2) / frames)"
+        )
     for name, unit in (("temperature_K", "K"), ("conserved_eV", "eV")):
         if name in trace.properties:
             stats = mean_and_error(trace.properties[name])
@@ -102,7 +137,12 @@ def report_text(trace: BodyOrderTrace) -> str:
 
 
 def write_plots(trace: BodyOrderTrace, directory) -> list[Path]:
-    """PNG plots: energies and shares per order against time, and their distributions."""
+    """PNG plots: energies and shares per order against time, and their distributions.
+
+    Error bars: each frame's atom-sampling standard error on the energies (when the
+    trace has them), and on each distribution the mean over frames with its error bar
+    (time correlation and atom sampling, :func:`order_statistics`).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,10 +152,26 @@ def write_plots(trace: BodyOrderTrace, directory) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     k = trace.max_order
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    stderr = trace.energies_per_atom_stderr_eV
+    n_atoms = max(1, _n_atoms(trace))
     for n in range(1, k):
-        top.plot(trace.time_fs, trace.energies_per_atom_eV[:, n], label=f"{n + 1}-body")
+        values = trace.energies_per_atom_eV[:, n]
+        if stderr is None:
+            top.plot(trace.time_fs, values, label=f"{n + 1}-body")
+        else:
+            top.errorbar(trace.time_fs, values, yerr=stderr[:, n], capsize=2, label=f"{n + 1}-body")
         bottom.plot(trace.time_fs, trace.shares[:, n], label=f"{n + 1}-body")
-    top.plot(trace.time_fs, trace.residual_eV / max(1, _n_atoms(trace)), "k--", label="residual")
+    if trace.residual_stderr_eV is None:
+        top.plot(trace.time_fs, trace.residual_eV / n_atoms, "k--", label="residual")
+    else:
+        top.errorbar(
+            trace.time_fs,
+            trace.residual_eV / n_atoms,
+            yerr=trace.residual_stderr_eV / n_atoms,
+            fmt="k--",
+            capsize=2,
+            label="residual",
+        )
     top.set_ylabel("energy per atom / eV")
     bottom.set_ylabel("share of E - E^(1)")
     bottom.set_xlabel("time / fs")
@@ -130,6 +186,18 @@ def write_plots(trace: BodyOrderTrace, directory) -> list[Path]:
         ax = axes[0, n - 1]
         values = trace.energies_per_atom_eV[:, n]
         ax.hist(values[np.isfinite(values)], bins=20)
+        stats = order_statistics(trace, n + 1)
+        if stats.n:
+            top_y = ax.get_ylim()[1]
+            ax.errorbar(
+                [stats.mean],
+                [0.5 * top_y],
+                xerr=[stats.error if np.isfinite(stats.error) else 0.0],
+                fmt="ko",
+                capsize=4,
+                label="mean +- error",
+            )
+            ax.legend(fontsize=7)
         ax.set_title(f"{n + 1}-body")
         ax.set_xlabel("energy per atom / eV")
     fig.tight_layout()

@@ -22,7 +22,13 @@ from ..decompose import decompose
 from ..expansion import BodyOrderError
 from ..models.base import AtomicModel, FragmentBatch
 
-__all__ = ["accuracy_table", "bodyorder_table", "evaluate_set"]
+__all__ = [
+    "accuracy_table",
+    "atom_energy",
+    "bodyorder_table",
+    "evaluate_set",
+    "reference_atom_energy",
+]
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 DENSITIES = ("high", "low")
@@ -103,7 +109,20 @@ def accuracy_table(names) -> str:
         "| model | tested on | energy RMSE / meV/atom | force RMSE / meV/A | structures |",
         "|---|---|---|---|---|",
     ]
+    atoms_lines = [
+        "",
+        "Isolated H atom: the model's E^(1) against the reference method's atom "
+        "(FCI/STO-6G for the cluster models, spin-polarised LDA/GTH for the periodic one):",
+        "",
+        "| model | E^(1) model / eV | reference / eV | model - reference / meV |",
+        "|---|---|---|---|",
+    ]
     for name, model in _load(names).items():
+        model_e1, reference_e1 = atom_energy(model), reference_atom_energy(name)
+        atoms_lines.append(
+            f"| {name} | {model_e1:.4f} | {reference_e1:.4f} | "
+            f"{1000 * (model_e1 - reference_e1):+.1f} |"
+        )
         bulk = "-hbulk-" in name
         for dataset, path in sets.items():
             if bulk != dataset.startswith("hbulk"):
@@ -116,7 +135,21 @@ def accuracy_table(names) -> str:
                 f"| {name} | {dataset} test ({own}) | {errors.energy_rmse_meV_per_atom:.1f} | "
                 f"{errors.force_rmse_meV_per_A:.1f} | {errors.n_structures} |"
             )
-    return "\n".join(lines)
+    return "\n".join(lines + atoms_lines)
+
+
+def atom_energy(model) -> float:
+    """The model's energy of one isolated H atom (eV): its 1-body term E^(1) per atom."""
+    from ase import Atoms
+
+    return float(model.system(Atoms("H", positions=[[0.0, 0.0, 0.0]]), forces=False).energy)
+
+
+def reference_atom_energy(name: str) -> float:
+    """Energy (eV) of one H atom at the reference method of the model's training data."""
+    from .shipped import H_ATOM_LDA_GTH_EV, H_ATOM_STO6G_EV
+
+    return H_ATOM_LDA_GTH_EV if "-hbulk-" in name else H_ATOM_STO6G_EV
 
 
 def _reference_mbe(density: str) -> list[dict]:

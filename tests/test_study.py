@@ -77,7 +77,8 @@ def test_cache_key_follows_data_and_settings():
 
 
 def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
+    monkeypatch.chdir(tmp_path)
+    cache = Path("cache")  # relative, as the CLI's default
     specs = [TrainingSpec("mace", "low", n, 0, dict(TINY)) for n in (10, 20)]
     entries = run_study(specs, cache)
     assert [e.status for e in entries] == ["trained", "trained"]
@@ -90,13 +91,12 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
         provenance = json.loads((entry.directory / "training" / "provenance.json").read_text())
         assert provenance["training_curve"] == result["training_curve"]
 
+    original = study_runner._train
     monkeypatch.setattr(study_runner, "_train", _no_training)
     assert [e.status for e in run_study(specs, cache)] == ["cached", "cached"]
-    monkeypatch.undo()
 
     changed = [specs[0], TrainingSpec("mace", "low", 20, 0, {**TINY, "lr": 0.02})]
     trained = []
-    original = study_runner._train
 
     def counting(spec, *args, **kwargs):
         trained.append(spec.key)
@@ -107,7 +107,8 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     assert statuses == ["cached", "trained"]
     assert trained == [changed[1].key]
 
-    paths = write_study_report(cache, tmp_path / "report", command="test")
+    monkeypatch.undo()
+    paths = write_study_report(tmp_path / cache, tmp_path / "report", command="test")
     for path in paths:
         assert path.stat().st_size > 0
     text = (tmp_path / "report" / "README.md").read_text()
@@ -118,7 +119,9 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     from ase_bodyorder.models.mace import MACEModel
     from ase_bodyorder.study.ship import ship_entry
 
-    shipped = ship_entry(cache, specs[1].key, "mace-tiny", models_dir=tmp_path / "models")
+    shipped = ship_entry(
+        tmp_path / cache, specs[1].key, "mace-tiny", models_dir=tmp_path / "models"
+    )
     provenance = json.loads((shipped.parent / "provenance.json").read_text())
     assert provenance["training_curve"] == entries[1].result["training_curve"]
     assert provenance["convergence"]["epochs"] == 2
@@ -179,3 +182,28 @@ def test_a_killed_training_resumes_from_its_checkpoint(tmp_path):
     assert "Loading checkpoint" in log  # resumed, not restarted
     epochs = [e["epoch"] for e in entry.result["training_curve"]]
     assert epochs == list(range(6))
+
+
+def test_mace_stops_early_and_keeps_its_best_epoch(tmp_path):
+    """Regression: mace-torch 0.3.16 logs its early stop but trains on to max_num_epochs."""
+    from ase_bodyorder.study.report import convergence
+
+    overrides = {
+        **TINY,
+        "max_num_epochs": 60,
+        "lr": 0.05,
+        "extra_args": {"patience": 2, "scheduler_patience": 10, "lr_factor": 0.5},
+    }
+    entry = run_entry(TrainingSpec("mace", "low", 10, 0, overrides), tmp_path)
+    assert entry.status == "trained", entry.error
+    provenance = json.loads((entry.directory / "training" / "provenance.json").read_text())
+    assert provenance["early_stopping"] == {"patience_epochs": 2, "stopped": True}
+    curve = entry.result["training_curve"]
+    assert len(curve) < 60
+    best = min(curve, key=lambda e: e["validation_loss"])
+    # stopped at least two epochs after the best (the log is read every few seconds)
+    assert curve[-1]["epoch"] - best["epoch"] >= 2
+    # the final model is the best epoch's: its validation error is that epoch's
+    valid = entry.result["metrics"]["validation"]["forces_meV_per_A"]
+    assert valid == pytest.approx(best["rmse_f_meV_per_A"], abs=0.06)
+    assert convergence(curve)["epochs"] == len(curve)

@@ -1,36 +1,60 @@
 """Run independent reference jobs on local processes or a dask.distributed cluster.
 
 Both executors have the same interface (``submit`` and ``wait_first``); results are
-written to the store by the calling process as each job ends, so the store has a single
-writer and a killed run loses only the jobs in flight.
+written to the store by the calling process as each job ends, so a killed run loses only
+the jobs in flight. Several runs may share one store: each job is claimed in the store
+before it is submitted (see :class:`~.store.ReferenceStore`), so it is computed once.
+
+Local workers die with the process that started them: on Linux through
+``prctl(PR_SET_PDEATHSIG, SIGKILL)`` (set in the worker initializer; the signal follows
+the thread that started the pool, which is the thread calling :func:`run_jobs`), and on
+every platform through a watchdog thread that exits the worker when its parent changes.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import multiprocessing
 import os
+import signal
+import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .._guard import ORPHAN_EXIT, set_parent_death_signal
+from ..expansion import BodyOrderError
 from .electronic import Calculation, compute
-from .store import ReferenceStore
+from .store import Claimant, ReferenceStore, content_key
 
 __all__ = ["DaskExecutor", "Job", "LocalExecutor", "RunSummary", "run_job", "run_jobs"]
+
+#: how often a worker checks that its parent is alive, s (fallback to PR_SET_PDEATHSIG)
+PARENT_CHECK_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
 class Job:
-    """One electronic-structure calculation: a stable key, the cluster, what to compute."""
+    """One electronic-structure calculation: a readable key, the cluster, what to compute.
+
+    ``key`` is readable (e.g. ``{dataset}/{index}/{method}/{basis}/{spin_policy}``) but
+    not unique; the store looks jobs up by :attr:`content_key`.
+    """
 
     key: str
     numbers: tuple
     positions: tuple
     calculation: Calculation
     meta: dict = field(default_factory=dict)
+
+    @functools.cached_property
+    def content_key(self) -> str:
+        """Digest of species, positions (to 1e-6 Angstrom) and settings (store.content_key)."""
+        return content_key(self.numbers, self.positions, self.calculation)
 
 
 def run_job(job: Job) -> tuple[str, dict | None, str | None]:
@@ -46,13 +70,33 @@ def run_job(job: Job) -> tuple[str, dict | None, str | None]:
         return job.key, None, detail
 
 
-def _init_worker():
+def _watch_parent(parent_pid: int) -> None:
+    """Exit this worker as soon as its parent is gone (it is then reparented)."""
+    while True:
+        time.sleep(PARENT_CHECK_INTERVAL_S)
+        if os.getppid() != parent_pid:
+            os._exit(ORPHAN_EXIT)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this process die with ``parent_pid`` (its parent)."""
+    set_parent_death_signal(signal.SIGKILL)  # Linux; elsewhere the watchdog remains
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(ORPHAN_EXIT)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="parent-watchdog", daemon=True
+    ).start()
+
+
+def _init_worker(parent_pid: int | None = None) -> None:
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = "1"
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
 
 
 class LocalExecutor:
-    """A pool of local processes (spawned, one thread each)."""
+    """A pool of local processes (spawned, one thread each, dying with this process)."""
 
     def __init__(self, workers: int = 1):
         self.workers = max(1, int(workers))
@@ -60,6 +104,7 @@ class LocalExecutor:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
+            initargs=(os.getpid(),),
         )
 
     def submit(self, function, argument):
@@ -75,10 +120,18 @@ class LocalExecutor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-class DaskExecutor:
-    """Jobs on a dask.distributed cluster, given its scheduler address or a Client."""
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
-    def __init__(self, scheduler):
+
+class DaskExecutor:
+    """Jobs on a dask.distributed cluster, given its scheduler address or a Client.
+
+    An address that cannot be parsed or reached within ``timeout_s`` is a
+    :class:`BodyOrderError` naming it.
+    """
+
+    def __init__(self, scheduler, timeout_s: float = 10.0):
         try:
             import distributed
         except ImportError as error:
@@ -89,8 +142,24 @@ class DaskExecutor:
         if isinstance(scheduler, distributed.Client):
             self.client, self._own = scheduler, False
         else:
-            self.client, self._own = distributed.Client(scheduler), True
+            self.client, self._own = self._connect(str(scheduler), timeout_s), True
         self.workers = max(1, sum(self.client.nthreads().values()))
+
+    def _connect(self, address: str, timeout_s: float):
+        from distributed.comm.addressing import parse_address, parse_host_port
+
+        try:
+            scheme, location = parse_address(address)
+            if scheme in ("tcp", "tls"):  # a plain connection fails fast where nothing listens
+                host, port = parse_host_port(location)
+                if port is None:
+                    raise ValueError("missing port number")
+                socket.create_connection((host.strip("[]"), port), timeout=timeout_s).close()
+            return self._distributed.Client(address, timeout=timeout_s)
+        except (OSError, ValueError, TypeError) as error:
+            raise BodyOrderError(
+                f"cannot use dask scheduler address {address!r}: {_one_line(error)}"
+            ) from None
 
     def submit(self, function, argument):
         return self.client.submit(function, argument, pure=False)
@@ -106,13 +175,17 @@ class DaskExecutor:
 
 @dataclass
 class RunSummary:
-    """What a run did: jobs skipped (already in the store), done, failed, wall time (s)."""
+    """What a run did: jobs skipped (already in the store), done, failed, wall time (s).
+
+    ``elsewhere``: jobs computed meanwhile by another run on the same store.
+    """
 
     skipped: int = 0
     done: int = 0
     failed: int = 0
     wall_time_s: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)
+    elsewhere: int = 0
 
 
 class _Progress:
@@ -150,12 +223,16 @@ def run_jobs(
     progress: bool = True,
     label: str = "jobs",
     stream=None,
+    poll_interval_s: float = 1.0,
 ) -> RunSummary:
     """Run the jobs not yet in ``store`` and write each result as it arrives.
 
-    ``scheduler``: a dask scheduler address (or ``distributed.Client``); otherwise
-    ``workers`` local processes. Failed jobs are recorded with their error and skipped
-    on later runs unless ``retry_failed``.
+    Jobs are identified by content (:attr:`Job.content_key`); each is claimed in the
+    store before it is submitted. Jobs claimed by another live run are left to it and
+    waited for (checked every ``poll_interval_s``), and taken over if it dies, so that
+    on return every job is in the store. ``scheduler``: a dask scheduler address (or
+    ``distributed.Client``); otherwise ``workers`` local processes. Failed jobs are
+    recorded with their error and skipped on later runs unless ``retry_failed``.
     """
     stream = sys.stderr if stream is None else stream
     start = time.perf_counter()
@@ -163,26 +240,40 @@ def run_jobs(
         store.delete_failed()
     finished = store.finished()
     jobs = list(jobs)
-    todo = [job for job in jobs if job.key not in finished]
-    unique = {job.key: job for job in todo}
+    todo = [job for job in jobs if job.content_key not in finished]
+    unique = {job.content_key: job for job in todo}
     summary = RunSummary(skipped=len(jobs) - len(todo))
     if not unique:
         return summary
     executor = DaskExecutor(scheduler) if scheduler is not None else LocalExecutor(workers)
+    claimant = Claimant()
     bar = _Progress(len(unique), label, stream) if progress else None
     queue = list(unique.values())[::-1]
+    waiting: list[Job] = []  # claimed by other live runs
     in_flight = {}
     try:
-        while queue or in_flight:
+        while queue or in_flight or waiting:
             while queue and len(in_flight) < 2 * executor.workers:
                 job = queue.pop()
-                in_flight[executor.submit(run_job, job)] = job
+                state = store.claim(job, claimant)
+                if state == "claimed":
+                    in_flight[executor.submit(run_job, job)] = job
+                elif state == "finished":
+                    summary.elsewhere += 1
+                else:
+                    waiting.append(job)
+            if not in_flight:
+                if waiting and not queue:
+                    time.sleep(poll_interval_s)
+                    queue, waiting = waiting[::-1], []
+                continue
             done, _ = executor.wait_first(set(in_flight))
             for future in done:
                 job = in_flight.pop(future)
                 key, record, error = future.result()
-                store.write(key, job.numbers, job.positions, record, error=error, meta=job.meta)
-                if error is None:
+                if not store.write(job, record, error=error):
+                    summary.elsewhere += 1
+                elif error is None:
                     summary.done += 1
                 else:
                     summary.failed += 1
@@ -191,6 +282,7 @@ def run_jobs(
                 bar.update(summary.done, summary.failed)
     finally:
         executor.close()
+        store.release(claimant)
         if bar:
             bar.update(summary.done, summary.failed, final=True)
     summary.wall_time_s = time.perf_counter() - start

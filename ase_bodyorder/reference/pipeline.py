@@ -1,12 +1,20 @@
 """Reference data sets: jobs for clusters, the ab initio MBE, and export for training.
 
-Job keys are stable and parseable:
+Jobs are identified by content: :func:`~.store.content_key` hashes the species, the
+positions (to 1e-6 Angstrom, :data:`~.store.POSITION_PRECISION_A`) and the calculation
+settings, so a changed geometry (e.g. a cluster file sampled again under the same name)
+is a new job, computed and stored beside the old one, never matched with its energies.
+Lookups (:func:`export_dataset`, :func:`reference_mbe`) go by content key and check that
+the stored positions agree with the frame's.
+
+Each job also has a readable, parseable key (``Job.key``, the ``job_key`` column):
 
 * ``{dataset}/{index}/{method}/{basis}/{spin_policy}``: a whole cluster;
 * ``{dataset}/{index}/mbe/{label}/{method}/{basis}/{spin_policy}``: a sub-cluster of it
   (``label`` from :func:`ase_bodyorder.expansion.subcluster_label`, the same keys as the
   model MBE);
-* ``H-atom/{method}/{basis}/{spin_policy}``: the 1-body term, shared by every atom.
+* ``H-atom/{method}/{basis}/{spin_policy}``: the 1-body term, shared by every atom (one
+  atom at the origin).
 """
 
 from __future__ import annotations
@@ -23,11 +31,15 @@ from ase.units import Hartree
 from ..expansion import BodyOrderError, cluster_orders, plan_expansion
 from .electronic import Calculation
 from .executor import Job
-from .store import ReferenceStore
+from .store import POSITION_PRECISION_A, ReferenceStore, content_key
 
 __all__ = [
+    "POSITION_PRECISION_A",
+    "cluster_job",
     "cluster_jobs",
     "cluster_key",
+    "cluster_record",
+    "content_key",
     "export_dataset",
     "mbe_jobs",
     "reference_mbe",
@@ -40,6 +52,7 @@ def _suffix(calc: Calculation) -> str:
 
 
 def cluster_key(dataset: str, index: int, calc: Calculation) -> str:
+    """The readable key of a whole-cluster job (not unique: see :attr:`Job.content_key`)."""
     return f"{dataset}/{index}/{_suffix(calc)}"
 
 
@@ -47,53 +60,60 @@ def _atom_key(calc: Calculation) -> str:
     return f"H-atom/{_suffix(calc)}"
 
 
+def cluster_job(atoms: Atoms, dataset: str, calc: Calculation) -> Job:
+    """The job of one cluster (``atoms.info["index"]``: its index in the data set)."""
+    index = int(atoms.info["index"])
+    meta = {"dataset": dataset, "cluster": index, "kind": "cluster"}
+    return Job(
+        cluster_key(dataset, index, calc), atoms.numbers.copy(), atoms.positions.copy(), calc, meta
+    )
+
+
 def cluster_jobs(clusters: list[Atoms], dataset: str, calc: Calculation) -> list[Job]:
     """One job per cluster (energy and, if ``calc.forces``, forces)."""
-    jobs = []
-    for atoms in clusters:
-        index = int(atoms.info["index"])
-        meta = {"dataset": dataset, "cluster": index, "kind": "cluster"}
-        jobs.append(
-            Job(
-                cluster_key(dataset, index, calc),
-                atoms.numbers.copy(),
-                atoms.positions.copy(),
-                calc,
-                meta,
-            )
-        )
-    return jobs
+    return [cluster_job(atoms, dataset, calc) for atoms in clusters]
+
+
+def cluster_record(
+    store: ReferenceStore, atoms: Atoms, dataset: str, calc: Calculation
+) -> dict | None:
+    """The finished record of one cluster, looked up by content (None if missing/failed)."""
+    job = cluster_job(atoms, dataset, calc)
+    return store.matching_records([job]).get(job.content_key)
 
 
 def _mbe_plan(atoms: Atoms):
     return plan_expansion(atoms.positions, max_order=len(atoms), min_distance=0.0)
 
 
-def _subcluster_keys(plan, dataset: str, index: int, calc: Calculation) -> list[str]:
-    keys = []
-    for label, size in zip(plan.labels(), plan.sizes, strict=True):
-        keys.append(
-            _atom_key(calc) if size == 1 else f"{dataset}/{index}/mbe/{label}/{_suffix(calc)}"
-        )
-    return keys
+def _energy_calculation(calc: Calculation) -> Calculation:
+    return Calculation(**{**calc.to_dict(), "forces": False, "dmrg": calc.dmrg})
+
+
+def _subcluster_jobs(plan, atoms: Atoms, dataset: str, calc: Calculation) -> list[Job]:
+    """Energy jobs of the sub-clusters of ``plan`` (in its order); one atom sits at the origin."""
+    index = int(atoms.info["index"])
+    calc_e = _energy_calculation(calc)
+    jobs = []
+    for f, (label, size) in enumerate(zip(plan.labels(), plan.sizes, strict=True)):
+        members = plan.atoms[plan.offsets[f] : plan.offsets[f + 1]]
+        meta = {"dataset": dataset, "cluster": index, "kind": "mbe", "size": len(members)}
+        if size == 1:
+            key, positions = _atom_key(calc), np.zeros((1, 3))
+            meta = {"kind": "atom", "size": 1}
+        else:
+            key = f"{dataset}/{index}/mbe/{label}/{_suffix(calc)}"
+            positions = atoms.positions[members].copy()
+        jobs.append(Job(key, atoms.numbers[members].copy(), positions, calc_e, meta))
+    return jobs
 
 
 def mbe_jobs(clusters: list[Atoms], dataset: str, calc: Calculation) -> list[Job]:
     """Energies of every sub-cluster of every cluster (the 1-body term once)."""
-    calc_e = Calculation(**{**calc.to_dict(), "forces": False, "dmrg": calc.dmrg})
     jobs = {}
     for atoms in clusters:
-        index = int(atoms.info["index"])
-        plan = _mbe_plan(atoms)
-        keys = _subcluster_keys(plan, dataset, index, calc)
-        for f, key in enumerate(keys):
-            if key in jobs:
-                continue
-            members = plan.atoms[plan.offsets[f] : plan.offsets[f + 1]]
-            meta = {"dataset": dataset, "cluster": index, "kind": "mbe", "size": len(members)}
-            jobs[key] = Job(
-                key, atoms.numbers[members].copy(), atoms.positions[members].copy(), calc_e, meta
-            )
+        for job in _subcluster_jobs(_mbe_plan(atoms), atoms, dataset, calc):
+            jobs.setdefault(job.content_key, job)
     return list(jobs.values())
 
 
@@ -104,20 +124,23 @@ def reference_mbe(
 
     Returns ``energies_eV`` (per order), the sub-cluster energies (Hartree) by label, and
     the full-cluster energy; raises if any sub-cluster is missing or failed. ``records``:
-    finished records by key, read once for many clusters (``store.records(...)``).
+    finished records by content key, read once for many clusters
+    (``store.records(job.content_key for job in mbe_jobs(...))``); by default they are
+    read and checked against the cluster's positions.
     """
     index = int(atoms.info["index"])
     plan = _mbe_plan(atoms)
-    keys = _subcluster_keys(plan, dataset, index, calc)
+    jobs = _subcluster_jobs(plan, atoms, dataset, calc)
     if records is None:
-        records = store.records(keys)
-    missing = [k for k in keys if k not in records]
+        records = store.matching_records(jobs)
+    missing = [job.key for job in jobs if job.content_key not in records]
     if missing:
         raise BodyOrderError(
             f"cluster {index} of {dataset}: {len(missing)} sub-cluster energies missing or "
-            f"failed, e.g. {missing[0]}"
+            f"failed in {store.path}, e.g. {missing[0]}"
         )
-    energies_ha = np.array([records[k]["energy_Ha"] for k in keys])
+    found = [records[job.content_key] for job in jobs]
+    energies_ha = np.array([record["energy_Ha"] for record in found])
     terms = cluster_orders(plan, energies_ha * Hartree)
     return {
         "dataset": dataset,
@@ -128,7 +151,9 @@ def reference_mbe(
         "energies_eV": terms.energies_eV.tolist(),
         "total_energy_eV": float(energies_ha[-1] * Hartree),
         "subcluster_energies_Ha": dict(zip(plan.labels(), energies_ha.tolist(), strict=True)),
-        "two_s": {label: records[k]["two_s"] for label, k in zip(plan.labels(), keys, strict=True)},
+        "two_s": {
+            label: record["two_s"] for label, record in zip(plan.labels(), found, strict=True)
+        },
     }
 
 
@@ -158,15 +183,17 @@ def export_dataset(
 ) -> dict:
     """Write ``{dataset}_{train,validation,test}.xyz`` with ``energy`` (eV) and ``forces``.
 
-    Clusters whose job failed or is missing are left out and listed. Returns the split
+    Records are looked up by content (species, positions, settings) and their stored
+    positions checked against each frame's, so a cluster file sampled again under the
+    same name is never paired with the old energies. Clusters whose job failed or is
+    missing are left out and listed. Returns the split
     metadata (indices, counts, file hashes), also written as ``{dataset}_split.json``.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    keys = {
-        int(a.info["index"]): cluster_key(dataset, int(a.info["index"]), calc) for a in clusters
-    }
-    records = store.records(keys.values())
+    jobs = {int(a.info["index"]): cluster_job(a, dataset, calc) for a in clusters}
+    keys = {index: job.content_key for index, job in jobs.items()}
+    records = store.matching_records(jobs.values())
     split = split_indices(len(clusters), split_seed, fractions)
     by_index = {int(a.info["index"]): a for a in clusters}
     meta = {

@@ -137,7 +137,7 @@ def run_entry(
     A directory holding a training that was killed part-way resumes from its checkpoint.
     An entry another process is training (its lock is held) is reported ``busy``.
     """
-    directory = Path(cache) / spec.key
+    directory = Path(cache).resolve() / spec.key
     result_path = directory / RESULT
     if result_path.is_file():
         return StudyEntry(spec, directory, "cached", json.loads(result_path.read_text()))

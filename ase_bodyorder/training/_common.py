@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import subprocess
 import time
 from dataclasses import fields
@@ -40,12 +41,23 @@ def package_versions(names) -> dict:
     return out
 
 
-def run_logged(command, *, cwd: Path, log_path: Path, timeout, what: str, append: bool = False):
+def run_logged(
+    command,
+    *,
+    cwd: Path,
+    log_path: Path,
+    timeout,
+    what: str,
+    append: bool = False,
+    stop_pattern: str | None = None,
+):
     """Run a trainer (``[python, ...args]``) with one thread, its output in ``log_path``
     (appended to if ``append``); the trainer ends when this process dies.
 
-    Returns ``(exit status, wall time in s, log text)``; raises ``BodyOrderError`` when
-    it runs past ``timeout`` (s).
+    ``stop_pattern``: a regular expression; when a line of the trainer's output written
+    by this run matches it, the trainer is stopped (SIGTERM, then SIGKILL after 30 s).
+    Returns ``(exit status, wall time in s, log text, stopped)``; raises
+    ``BodyOrderError`` when it runs past ``timeout`` (s).
     """
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -53,21 +65,40 @@ def run_logged(command, *, cwd: Path, log_path: Path, timeout, what: str, append
     start = time.perf_counter()
     # the trainer ends when this process dies, however it dies (kill -9 included)
     command = guarded(command[1:], interpreter=command[:1])
+    pattern = None if stop_pattern is None else re.compile(stop_pattern)
+    stopped = False
     with open(log_path, "a" if append else "w", encoding="utf-8") as log:
+        offset = log.tell()
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            completed = subprocess.run(
-                command,
-                cwd=cwd,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise BodyOrderError(f"{what} did not finish in {timeout} s; see {log_path}") from exc
+            while process.poll() is None:
+                if timeout is not None and time.perf_counter() - start > timeout:
+                    raise BodyOrderError(f"{what} did not finish in {timeout} s; see {log_path}")
+                if pattern is not None and _log_matches(log_path, offset, pattern):
+                    stopped = True
+                    break
+                time.sleep(POLL_S)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
     wall_time = time.perf_counter() - start
-    return completed.returncode, wall_time, log_path.read_text(encoding="utf-8", errors="replace")
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    return process.returncode, wall_time, text, stopped
+
+
+#: how often (s) a running trainer's log is read for ``stop_pattern``
+POLL_S = 2.0
+
+
+def _log_matches(path: Path, offset: int, pattern: re.Pattern) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        handle.seek(offset)
+        return pattern.search(handle.read()) is not None
 
 
 def settings_from_dict(cls, data, what: str):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -333,14 +334,44 @@ def train_mace(
     if resuming:
         command.append("--restart_latest")
     log_path = output_dir / "mace_run_train.log"
-    returncode, wall_time, log_text = run_logged(
-        command,
-        cwd=output_dir,
-        log_path=log_path,
-        timeout=timeout,
-        what="mace_run_train",
-        append=resuming,
+    patience = settings.extra_args.get("patience")
+    stop_pattern = (
+        None
+        if patience is None
+        else rf"Stopping optimization after {int(patience)} epochs without improvement"
     )
+    stopped_before = (
+        resuming
+        and stop_pattern is not None
+        and log_path.is_file()
+        and re.search(stop_pattern, log_path.read_text(encoding="utf-8", errors="replace"))
+        is not None
+    )
+    wall_time, early_stopped = 0.0, bool(stopped_before)
+    if not stopped_before:
+        returncode, wall_time, log_text, early_stopped = run_logged(
+            command,
+            cwd=output_dir,
+            log_path=log_path,
+            timeout=timeout,
+            what="mace_run_train",
+            append=resuming,
+            stop_pattern=stop_pattern,
+        )
+    if early_stopped:
+        # mace-torch 0.3.16 only logs its early stop outside distributed runs, and trains
+        # on to max_num_epochs: stop it here, then let mace evaluate and save the best
+        # checkpoint (it saves one only on improvement) with no epochs left to train
+        finish = [*command, "--restart_latest", "--max_num_epochs=0"]
+        returncode, more_time, log_text, _ = run_logged(
+            finish,
+            cwd=output_dir,
+            log_path=log_path,
+            timeout=timeout,
+            what="mace_run_train (final evaluation)",
+            append=True,
+        )
+        wall_time += more_time
     model_path = output_dir / f"{_MODEL_NAME}.model"
     if returncode != 0 or not model_path.is_file():
         tail = "\n".join(log_text.splitlines()[-20:])
@@ -359,6 +390,7 @@ def train_mace(
         "wall_time_s": wall_time,
         "metrics": _error_tables(log_text),
         "training_curve": training_curve(output_dir),
+        "early_stopping": {"patience_epochs": patience, "stopped": early_stopped},
         "log": log_path.name,
     }
     (output_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")

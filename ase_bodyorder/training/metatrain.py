@@ -436,7 +436,7 @@ def train_metatrain(
     model_path = output_dir / _MODEL_NAME
     if model_path.exists():
         model_path.unlink()
-    returncode, wall_time, log_text = run_logged(
+    returncode, wall_time, log_text, _ = run_logged(
         command,
         cwd=output_dir,
         log_path=log_path,

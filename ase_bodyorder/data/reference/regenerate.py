@@ -34,6 +34,7 @@ from ase_bodyorder.reference.periodic import (
 )
 from ase_bodyorder.reference.pipeline import (
     cluster_jobs,
+    cluster_record,
     export_dataset,
     mbe_jobs,
     reference_mbe,
@@ -140,7 +141,7 @@ def main(argv=None):
                 ),
             )
             jobs = mbe_jobs(chosen, name, FCI)
-            records = mbe_store.records(job.key for job in jobs)
+            records = mbe_store.matching_records(jobs)
             results = [reference_mbe(mbe_store, a, name, FCI, records) for a in chosen]
             out = HERE / f"{name}_mbe_fci_sto6g.json"
             out.write_text(
@@ -163,8 +164,8 @@ def main(argv=None):
             )
             for atoms in chosen:
                 i = int(atoms.info["index"])
-                fci = stores[name].record(f"{name}/{i}/fci/sto-6g/lowest")
-                dmrg = stores[name].record(f"{name}/{i}/dmrg/sto-6g/lowest")
+                fci = cluster_record(stores[name], atoms, name, FCI)
+                dmrg = cluster_record(stores[name], atoms, name, DMRG)
                 if fci is None or dmrg is None:
                     continue
                 rows.append(
@@ -197,12 +198,11 @@ def main(argv=None):
                     label=f"DMRG {name}",
                 ),
             )
-            records = stores[name].records(
-                f"{name}/{int(a.info['index'])}/dmrg/sto-6g/lowest" for a in frames
-            )
+            jobs = cluster_jobs(frames, name, DMRG_TRANSFER)
+            records = stores[name].matching_records(jobs)
             out = []
-            for atoms in frames:
-                record = records.get(f"{name}/{int(atoms.info['index'])}/dmrg/sto-6g/lowest")
+            for atoms, job in zip(frames, jobs, strict=True):
+                record = records.get(job.content_key)
                 if record is None:
                     continue
                 atoms = atoms.copy()

@@ -485,6 +485,10 @@ def _add_ipi_parsers(sub, default_model: str):
     drv.add_argument("--template", required=True, help="structure file giving the species")
     drv.add_argument("--first-call", type=int, default=0, help="first value of the step counter")
     drv.add_argument(
+        "--sample-atoms", type=int, default=None, help="expand M random atoms per structure"
+    )
+    drv.add_argument("--sample-seed", type=int, default=None, help="seed of the atom draws")
+    drv.add_argument(
         "--timeout",
         type=float,
         default=None,
@@ -499,6 +503,13 @@ def _add_ipi_parsers(sub, default_model: str):
     md.add_argument("--order", type=int, default=None, help="truncation order K")
     md.add_argument("--stride", type=int, default=None, help="expand every S-th step")
     md.add_argument("--r-mbe", type=float, default=None, help="expansion radius, Angstrom")
+    md.add_argument(
+        "--sample-atoms",
+        type=int,
+        default=None,
+        help="expand M random atoms per expanded step: E^(n)/N estimated with its error",
+    )
+    md.add_argument("--sample-seed", type=int, default=0, help="seed of the atom draws")
     md.add_argument("--output-dir", default=None, help="new run directory")
     md.add_argument("--timeout", type=float, default=600.0, help="wall-clock limit, s")
     md.add_argument("--drivers", type=int, default=1, help="driver processes (default 1)")
@@ -779,6 +790,8 @@ def run_driver_command(args) -> None:
         template=args.template,
         threads=args.threads,
         first_call=args.first_call,
+        sample_atoms=args.sample_atoms,
+        sample_seed=args.sample_seed,
         log=sys.stderr,
         **options,
     )
@@ -809,6 +822,8 @@ def run_md_command(args) -> None:
             order=args.order,
             stride=args.stride,
             r_mbe=args.r_mbe,
+            sample_atoms=args.sample_atoms,
+            sample_seed=args.sample_seed,
             threads=args.threads,
             **common,
         )

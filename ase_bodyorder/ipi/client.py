@@ -247,17 +247,19 @@ def run_driver(
     first_call: int = 0,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     log=None,
+    sample_atoms: int | None = None,
+    sample_seed: int | None = None,
 ) -> int:
     """Serve i-PI with a :class:`~ase_bodyorder.ipi.driver.BodyOrderDriver`; return steps.
 
     ``address``: the UNIX socket name (the path is ``sockets_prefix + address``) or the
     host name with ``unix=False`` and ``port``. ``model``, ``order``, ``stride``,
-    ``r_mbe`` (Angstrom), ``template``, ``threads``, ``first_call``: the driver's
-    parameters. Waits up to ``timeout_s`` seconds for the server to accept the
-    connection. Returns normally when i-PI sends EXIT; raises :class:`ServerGoneError`
-    when the server goes away: at once on end of file, reset or broken pipe, and after
-    ``timeout_s`` seconds without a byte from it. ``log``: a text stream for a line at
-    start and at the end (None: silent).
+    ``r_mbe`` (Angstrom), ``template``, ``threads``, ``first_call``, ``sample_atoms``,
+    ``sample_seed``: the driver's parameters. Waits up to ``timeout_s`` seconds for the
+    server to accept the connection. Returns normally when i-PI sends EXIT; raises
+    :class:`ServerGoneError` when the server goes away: at once on end of file, reset or
+    broken pipe, and after ``timeout_s`` seconds without a byte from it. ``log``: a text
+    stream for a line at start and at the end (None: silent).
     """
     from .driver import BodyOrderDriver
 
@@ -269,6 +271,8 @@ def run_driver(
         r_mbe=r_mbe,
         threads=threads,
         first_call=first_call,
+        sample_atoms=sample_atoms,
+        sample_seed=sample_seed,
     )
     conn = connect(
         address,

@@ -96,6 +96,7 @@ EXTRAS_TRAJECTORIES = {
     "bo_per_atom": "body_order_energies_per_atom",
     "bo_shares": "body_order_shares",
     "bo_status": ",".join(STATUS_COLUMNS),
+    "bo_stderr": "body_order_energies_per_atom_stderr",
 }
 
 

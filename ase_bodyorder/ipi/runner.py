@@ -81,6 +81,8 @@ class DriverSettings:
     threads: int = 1
     first_call: int = 0
     timeout_s: float = 600.0
+    sample_atoms: int | None = None
+    sample_seed: int | None = None
 
     def command(self, address: str, sockets_prefix: str) -> list[str]:
         """The driver's command line (``python -m ase_bodyorder.cli driver ...``)."""
@@ -94,6 +96,8 @@ class DriverSettings:
             "--template": self.template,
             "--first-call": self.first_call,
             "--timeout": self.timeout_s,
+            "--sample-atoms": self.sample_atoms,
+            "--sample-seed": self.sample_seed,
         }
         command = [sys.executable, "-m", "ase_bodyorder.cli", "--threads", str(self.threads)]
         command += ["driver", "--unix"]
@@ -626,6 +630,8 @@ def run_md(
     output_dir=None,
     timeout_s: float = 600.0,
     n_drivers: int = 1,
+    sample_atoms: int | None = None,
+    sample_seed: int | None = None,
     threads: int = 1,
     progress: bool = True,
     stream=None,
@@ -639,7 +645,10 @@ def run_md(
     ``timeout_s``: wall-clock limit (s) of the whole run. ``n_drivers``: driver
     processes (path integrals: the beads are split into batches of
     ``ceil(nbeads / n_drivers)``; with one driver, all beads of a step are expanded
-    together). Progress goes to ``stream`` (default stderr).
+    together). ``sample_atoms``: expand m randomly drawn atoms per expanded structure
+    (an unbiased estimate of E^(n)/N with its standard error; ``sample_seed`` seeds the
+    draws; every driver process draws the same sequence). Progress goes to ``stream``
+    (default stderr).
 
     Raises :class:`MDRunError` when i-PI or a driver fails or time runs out (both are
     stopped, outputs kept) and re-raises ``KeyboardInterrupt`` after stopping both.
@@ -664,6 +673,8 @@ def run_md(
         template=Path(structure).name,
         threads=threads,
         timeout_s=timeout_s,
+        sample_atoms=sample_atoms,
+        sample_seed=sample_seed,
     )
     total = (
         steps
@@ -747,6 +758,8 @@ def _preflight(driver: DriverSettings, template: Path) -> None:
         r_mbe=driver.r_mbe,
         threads=driver.threads,
         first_call=driver.first_call,
+        sample_atoms=driver.sample_atoms,
+        sample_seed=driver.sample_seed,
     )
 
 

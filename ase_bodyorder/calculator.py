@@ -41,7 +41,7 @@ class BodyOrderCalculator(Calculator):
         Radius (Angstrom) of each atom's expansion; required for periodic systems,
         ``None`` for a cluster means the whole cluster.
     stride
-        Compute the expansion on every ``stride``-th calculation (1: always; 0: only when
+        Compute the expansion for every ``stride``-th new structure (1: always; 0: only when
         a body-order property is requested). Energy and forces are computed every time.
     body_order_forces
         Also compute forces per order (``results["body_order_forces"]``, shape (K, N, 3)).
@@ -58,7 +58,7 @@ class BodyOrderCalculator(Calculator):
     max_memory_GiB
         Refuse expansions estimated to need more memory (default: half the available).
     sample_atoms
-        Atom-sampled expansion (``shared/science.md`` section 9): expand only this many
+        Atom-sampled expansion (``docs/science.md`` section 9): expand only this many
         atoms m per structure, drawn uniformly without replacement, and report
         estimates (see :class:`~ase_bodyorder.BodyOrderResult`); ``None``: every atom.
         Then ``body_order_energies`` is N x the sample mean, the per-atom terms

@@ -163,7 +163,10 @@ def _build_parser() -> argparse.ArgumentParser:
     dec.add_argument("file", help="any structure file ASE reads (extxyz, xyz, traj, ...)")
     dec.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (default {DEFAULT_MODEL})")
     dec.add_argument(
-        "--order", type=int, default=None, help="truncation order K (default: N for clusters)"
+        "--order",
+        type=int,
+        default=None,
+        help="truncation order K (default: N for clusters, 3 for periodic cells)",
     )
     dec.add_argument("--r-mbe", type=float, default=None, help="expansion radius, Angstrom")
     dec.add_argument("--index", default=":", help="frames to read (ASE index syntax)")
@@ -240,7 +243,9 @@ def _add_study_parser(sub):
     )
     curves.add_argument("--timeout", type=float, default=None, help="per training, s")
     ship = steps.add_parser(
-        "ship", help="ship the largest-size models of a study as <arch>-h8-<density>"
+        "ship",
+        help="ship the models of size --size (default 800) and seed --seed (default 0) of a study, "
+        "trained with the recipe's settings, as <arch>-h8-<density>",
     )
     ship.add_argument("--architectures", nargs="+", required=True)
     ship.add_argument("--densities", nargs="+", default=list(DENSITIES))
@@ -338,14 +343,16 @@ def _add_report_parsers(sub):
     rep.add_argument("--plots", help="directory for PNG plots (run reports; default RUN_DIR)")
     watch = sub.add_parser(
         "watch",
-        help="follow an i-PI run (or a BodyOrderLogger file) and flag unusual shares",
+        help="follow an i-PI run (or a BodyOrderLogger file) and flag frames outside the "
+        "ranges of the watched quantity",
     )
     watch.add_argument("run_dir", help="run directory of `md`, or a BodyOrderLogger .jsonl file")
     watch.add_argument(
         "--ranges",
-        help='JSON file {"2": [min, max], "3": [min, max], ...} of shares (default: the '
-        "ranges on the run model's training structures, at the run's order and r_mbe, "
-        "written to RUN_DIR/training_ranges_<quantity>.json)",
+        help='JSON file {"2": [min, max], "3": [min, max], ...} of the --quantity (shares, '
+        "or eV/atom; default: the ranges on the run model's training structures, at most "
+        "200 evenly spaced, at the run's order and r_mbe, written to "
+        "RUN_DIR/training_ranges_<quantity>.json)",
     )
     watch.add_argument(
         "--quantity",
@@ -498,10 +505,19 @@ def _add_ipi_parsers(sub, default_model: str):
     md = sub.add_parser("md", help="run an i-PI case of md_inputs/ with body-order drivers")
     md.add_argument("case", nargs="?", help="case directory holding input.xml")
     md.add_argument("--restart", metavar="RUN_DIR", help="continue a run from its RESTART")
-    md.add_argument("--model", default=None, help="model (default: the case's, or the default)")
+    md.add_argument(
+        "--model", default=None, help=f"model (default: the case's, else {default_model})"
+    )
     md.add_argument("--steps", type=int, default=None, help="MD steps (default: the case's)")
-    md.add_argument("--order", type=int, default=None, help="truncation order K")
-    md.add_argument("--stride", type=int, default=None, help="expand every S-th step")
+    md.add_argument(
+        "--order", type=int, default=None, help="truncation order K (default: the case's, else 3)"
+    )
+    md.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        help="expand every S-th step (default: the case's, else 1)",
+    )
     md.add_argument("--r-mbe", type=float, default=None, help="expansion radius, Angstrom")
     md.add_argument(
         "--sample-atoms",
@@ -509,7 +525,7 @@ def _add_ipi_parsers(sub, default_model: str):
         default=None,
         help="expand M random atoms per expanded step: E^(n)/N estimated with its error",
     )
-    md.add_argument("--sample-seed", type=int, default=0, help="seed of the atom draws")
+    md.add_argument("--sample-seed", type=int, default=0, help="seed of the atom draws (default 0)")
     md.add_argument("--output-dir", default=None, help="new run directory")
     md.add_argument("--timeout", type=float, default=600.0, help="wall-clock limit, s")
     md.add_argument("--drivers", type=int, default=1, help="driver processes (default 1)")

@@ -52,7 +52,7 @@ class BodyOrderResult:
     residual per atom. ``n_atoms`` is N.
 
     **Atom-sampled results** (``decompose(..., sample_atoms=m)``, ``sampled`` true; see
-    ``shared/science.md`` section 9): only the m atoms ``sample_indices`` (sorted, drawn
+    ``docs/science.md`` section 9): only the m atoms ``sample_indices`` (sorted, drawn
     uniformly without replacement by ``numpy.random.default_rng(sample_seed)``) were
     expanded, each exactly. Then
 
@@ -330,7 +330,7 @@ def decompose(
         A label: show a progress bar with the time left (stderr, tqdm) over the chunks
         of sub-clusters when there are several; ``None``: silent.
     sample_atoms
-        The atom-sampled expansion (``shared/science.md`` section 9): expand the
+        The atom-sampled expansion (``docs/science.md`` section 9): expand the
         energies of only this many atoms m (1..N), drawn uniformly without replacement,
         and estimate E^(n)/N with its standard error (see :class:`BodyOrderResult`);
         ``None``: every atom. Needs an atomic model (per-atom energies); no forces.

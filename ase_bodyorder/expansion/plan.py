@@ -1,7 +1,7 @@
 """The expansion plan: which sub-clusters to evaluate, and with what Moebius weights.
 
 Pure combinatorics and geometry (numpy and ASE's neighbour list); nothing here knows
-what computes energies. Definitions follow ``shared/science.md`` section 2.
+what computes energies. Definitions follow ``docs/science.md`` section 2.
 
 Atom-resolved expansion. For atom ``i`` with a pool ``P_i`` of neighbouring bodies
 (every other atom of a cluster, or the atoms and periodic images within ``r_mbe``),
@@ -20,7 +20,7 @@ Cluster expansion (isolated cluster of N atoms, total energies of sub-clusters):
 ``E^(n) = sum_T (-1)^(n-|T|) C(N-|T|, n-|T|) E(T)``, available when every subset up to
 the truncation order is in the plan (no screening, no ``r_mbe``, every atom a centre).
 
-Centres (the atom-sampled expansion, ``shared/science.md`` section 9). With
+Centres (the atom-sampled expansion, ``docs/science.md`` section 9). With
 ``centres`` given, only the rows ``(i, U)`` of the centre atoms ``i`` are enumerated:
 the plan yields the exact ``e_i^(n)`` of each centre and nothing for the other atoms
 (whose energies are still evaluated where they belong to a centre's sub-cluster).

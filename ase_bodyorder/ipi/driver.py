@@ -79,7 +79,7 @@ class BodyOrderDriver(Dummy_driver):
     sample_atoms
         Atom-sampled expansion: expand only this many atoms m (1..N) of each expanded
         structure, drawn uniformly without replacement, and report estimates of
-        E^(n)/N with standard errors (``shared/science.md`` section 9); ``None``: every
+        E^(n)/N with standard errors (``docs/science.md`` section 9); ``None``: every
         atom. The cost per expansion scales with m, not N.
     sample_seed
         Seed (>= 0) of the generator of the samples, seeded once when the driver starts

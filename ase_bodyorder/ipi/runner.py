@@ -631,7 +631,7 @@ def run_md(
     timeout_s: float = 600.0,
     n_drivers: int = 1,
     sample_atoms: int | None = None,
-    sample_seed: int | None = None,
+    sample_seed: int | None = 0,
     threads: int = 1,
     progress: bool = True,
     stream=None,

@@ -23,8 +23,9 @@ class BodyOrderLogger:
     request when its stride skipped this step); otherwise pass ``model`` (and
     ``max_order``, ``r_mbe``, and for the atom-sampled expansion ``sample_atoms`` and
     ``sample_seed``: a new sample per logged frame from a generator seeded once) and the
-    expansion is computed here. The file is read back by
-    :func:`~ase_bodyorder.monitor.read_ase_log` into the same table as an i-PI run.
+    expansion is computed here; ``model`` is a model or a registered model's name. The
+    file is read back by :func:`~ase_bodyorder.monitor.read_ase_log` into the same table
+    as an i-PI run.
 
     Columns: ``step``, ``time_fs``, ``temperature_K``, ``potential_eV``,
     ``conserved_eV`` (potential + kinetic), ``body_order_energies_eV`` (K, per cell),
@@ -50,6 +51,10 @@ class BodyOrderLogger:
     ):
         self.dyn = dyn
         self.atoms = atoms
+        if isinstance(model, str):
+            from ..models import load_model
+
+            model = load_model(model)
         self.model = model
         self.max_order = max_order
         self.r_mbe = r_mbe

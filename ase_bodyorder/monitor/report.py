@@ -94,7 +94,10 @@ def report_text(trace: BodyOrderTrace) -> str:
     """
     if len(trace) == 0:
         raise BodyOrderError(f"{trace.source}: no monitored frames yet")
-    sampled = trace.energies_per_atom_stderr_eV is not None
+    # sampled only where some frame has a non-zero sampling error (unsampled runs and
+    # loggers write zeros)
+    stderr = trace.energies_per_atom_stderr_eV
+    sampled = stderr is not None and bool(np.nan_to_num(np.asarray(stderr)).any())
     header = f"{'order':>8} {'per atom/eV':>14} {'+-':>10}"
     header += f" {'sampling':>10}" if sampled else ""
     lines = [
@@ -111,7 +114,7 @@ def report_text(trace: BodyOrderTrace) -> str:
         )
     residual = mean_and_error(trace.residual_eV, stderr=trace.residual_stderr_eV)
     sampling = ""
-    if trace.residual_stderr_eV is not None:
+    if sampled and trace.residual_stderr_eV is not None:
         sampling = f" (sampling {residual.sampling_error:.6f})"
     lines.append(
         f"{'residual':>8} {residual.mean:14.6f} {residual.error:10.6f} (eV per cell){sampling}"
@@ -125,13 +128,13 @@ def report_text(trace: BodyOrderTrace) -> str:
         if name in trace.properties:
             stats = mean_and_error(trace.properties[name])
             lines.append(
-                f"{name}: {stats.mean:.4f} +- {stats.error:.4f} {unit} (tau {stats.tau:.1f} steps)"
+                f"{name}: {stats.mean:.4f} +- {stats.error:.4f} {unit} (tau {stats.tau:.1f} frames)"
             )
     if "conserved_eV" in trace.properties and len(trace.properties["conserved_eV"]) > 1:
         conserved = trace.properties["conserved_eV"]
         lines.append(
             f"conserved drift: {conserved[-1] - conserved[0]:+.6f} eV over "
-            f"{len(conserved) - 1} steps"
+            f"{len(conserved) - 1} frames"
         )
     return "\n".join(lines)
 

@@ -1,6 +1,6 @@
 """Statistics of correlated time series: mean and its error from the autocorrelation time.
 
-Series of atom-sampled estimates (``shared/science.md`` section 9) carry a standard
+Series of atom-sampled estimates (``docs/science.md`` section 9) carry a standard
 error per frame; :func:`mean_and_error` combines them with the time correlation without
 counting the sampling noise twice (see there).
 """

@@ -1,6 +1,6 @@
 """Sampling hydrogen clusters at high ("metallic") and low ("molecular") density.
 
-The protocol of ``shared/science.md`` section 4. Every parameter and the seed are
+The protocol of ``docs/science.md`` section 4. Every parameter and the seed are
 returned with the clusters (``ClusterSet.metadata``) and stored in ``atoms.info``; the
 same seed gives the same clusters.
 """

@@ -391,9 +391,13 @@ def run_report(args) -> None:
 
         trace = load_trace(args.target)
         text = report_text(trace) + "\n"
-        run = run_manifest(args.target)
-        if run is not None:
-            text += status_line(run) + "\n"
+        try:
+            run = run_manifest(args.target)
+        except BodyOrderError as error:  # the frames are still worth reporting
+            text += f"warning: {error}\n"
+        else:
+            if run is not None:
+                text += status_line(run) + "\n"
         target = Path(args.target)
         plots = Path(args.plots) if args.plots else (target if target.is_dir() else target.parent)
         for path in write_plots(trace, plots):
@@ -767,7 +771,9 @@ def run_train(
     else:
         from .training import train_metatrain as recipe
     print(f"training {architecture} in {output} (log and options there)", file=stream, flush=True)
-    model = recipe(data, validation, test, the_settings, output, timeout=timeout_s)
+    model = recipe(
+        data, validation, test, the_settings, output, timeout=timeout_s, progress=sys.stderr
+    )
     provenance_path = model.parent / "provenance.json"
     provenance = json.loads(provenance_path.read_text())
     print(f"model: {model}", file=stream)

@@ -49,7 +49,8 @@ def load_trace(source) -> BodyOrderTrace:
 def run_manifest(source):
     """The :class:`~ase_bodyorder.ipi.MDRun` of a run directory made by ``md`` (its
     ``run.json``; status ``killed`` when its runner is gone; ``last_step`` of a running
-    run read from its property file), else None."""
+    run read from its property file), else None; a manifest that cannot be read is a
+    ``BodyOrderError``."""
     from dataclasses import replace
 
     from ..ipi.runner import MANIFEST, MDRun, MDRunError, last_step_in_outputs
@@ -59,8 +60,10 @@ def run_manifest(source):
         return None
     try:
         run = MDRun.load(source)
-    except (OSError, ValueError, KeyError, TypeError, MDRunError):
-        return None  # not ours: say nothing about the run
+    except (OSError, ValueError, KeyError, TypeError, MDRunError) as error:
+        raise BodyOrderError(
+            f"cannot read the run manifest {source / MANIFEST} ({error}): run status unknown"
+        ) from None
     if run.status == "running":
         run = replace(run, last_step=last_step_in_outputs(run))
     return run

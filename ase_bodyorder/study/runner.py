@@ -95,7 +95,7 @@ def test_metrics(provenance: dict) -> dict:
     return out
 
 
-def _train(spec: TrainingSpec, directory: Path, timeout: float | None) -> dict:
+def _train(spec: TrainingSpec, directory: Path, timeout: float | None, progress=None) -> dict:
     from ..training.mace import MACESettings, train_mace
     from ..training.metatrain import train_metatrain
 
@@ -114,6 +114,7 @@ def _train(spec: TrainingSpec, directory: Path, timeout: float | None) -> dict:
         work,
         resume=True,
         timeout=timeout,
+        progress=progress,
     )
     provenance = json.loads((work / "provenance.json").read_text(encoding="utf-8"))
     curve = provenance.get("training_curve", [])
@@ -130,9 +131,14 @@ def _train(spec: TrainingSpec, directory: Path, timeout: float | None) -> dict:
 
 
 def run_entry(
-    spec: TrainingSpec, cache: str | os.PathLike, *, timeout: float | None = None
+    spec: TrainingSpec,
+    cache: str | os.PathLike,
+    *,
+    timeout: float | None = None,
+    progress=None,
 ) -> StudyEntry:
-    """Train one spec into ``cache/<key>`` unless it is there already.
+    """Train one spec into ``cache/<key>`` unless it is there already (``progress``: a
+    text stream for the trainer's epoch line).
 
     A directory holding a training that was killed part-way resumes from its checkpoint.
     An entry another process is training (its lock is held) is reported ``busy``.
@@ -151,7 +157,7 @@ def run_entry(
             return StudyEntry(spec, directory, "cached", json.loads(result_path.read_text()))
         _write_json_atomically(directory / "spec.json", spec.identity())
         try:
-            result = _train(spec, directory, timeout)
+            result = _train(spec, directory, timeout, progress)
         except BodyOrderError as error:
             return StudyEntry(spec, directory, "failed", error=str(error))
         _write_json_atomically(result_path, result)
@@ -197,7 +203,7 @@ def run_study(
                 flush=True,
             )
         began = time.perf_counter()
-        entry = run_entry(spec, cache, timeout=timeout)
+        entry = run_entry(spec, cache, timeout=timeout, progress=stream)
         entries.append(entry)
         if entry.status in ("trained", "failed"):
             trained_time.append(time.perf_counter() - began)

@@ -50,12 +50,16 @@ def run_logged(
     what: str,
     append: bool = False,
     stop_pattern: str | None = None,
+    progress=None,
+    max_epochs: int | None = None,
 ):
     """Run a trainer (``[python, ...args]``) with one thread, its output in ``log_path``
     (appended to if ``append``); the trainer ends when this process dies.
 
     ``stop_pattern``: a regular expression; when a line of the trainer's output written
     by this run matches it, the trainer is stopped (SIGTERM, then SIGKILL after 30 s).
+    ``progress``: a text stream for a progress line (epoch reached of ``max_epochs``,
+    time elapsed and left), updated as the trainer logs epochs.
     Returns ``(exit status, wall time in s, log text, stopped)``; raises
     ``BodyOrderError`` when it runs past ``timeout`` (s).
     """
@@ -67,6 +71,7 @@ def run_logged(
     command = guarded(command[1:], interpreter=command[:1])
     pattern = None if stop_pattern is None else re.compile(stop_pattern)
     stopped = False
+    bar = None if progress is None else _EpochProgress(progress, what, max_epochs)
     with open(log_path, "a" if append else "w", encoding="utf-8") as log:
         offset = log.tell()
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -77,8 +82,12 @@ def run_logged(
                 if pattern is not None and _log_matches(log_path, offset, pattern):
                     stopped = True
                     break
+                if bar is not None:
+                    bar.update(log_path, offset)
                 time.sleep(POLL_S)
         finally:
+            if bar is not None:
+                bar.close()
             if process.poll() is None:
                 process.terminate()
                 try:
@@ -93,6 +102,41 @@ def run_logged(
 
 #: how often (s) a running trainer's log is read for ``stop_pattern``
 POLL_S = 2.0
+
+
+_EPOCH = re.compile(r"Epoch\s+(\d+)")
+
+
+class _EpochProgress:
+    """One line on a stream: the last epoch a trainer logged, elapsed and left (min)."""
+
+    def __init__(self, stream, what: str, max_epochs: int | None):
+        self.stream, self.what, self.max_epochs = stream, what, max_epochs
+        self.start = time.perf_counter()
+        self.first = self.last = None
+
+    def update(self, path: Path, offset: int) -> None:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            handle.seek(offset)
+            found = _EPOCH.findall(handle.read())
+        if not found or int(found[-1]) == self.last:
+            return
+        self.last = int(found[-1])
+        self.first = int(found[0]) if self.first is None else self.first
+        elapsed = time.perf_counter() - self.start
+        line = f"\r{self.what}: epoch {self.last}"
+        if self.max_epochs:
+            done = max(self.last - self.first, 1)
+            left = elapsed / done * max(self.max_epochs - self.last, 0)
+            line += f"/{self.max_epochs}, at most about {left / 60:.1f} min left"
+        line += f" ({elapsed / 60:.1f} min elapsed)   "
+        self.stream.write(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.last is not None:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def _log_matches(path: Path, offset: int, pattern: re.Pattern) -> bool:

@@ -274,11 +274,13 @@ def train_mace(
     *,
     timeout: float | None = None,
     resume: bool = False,
+    progress=None,
 ) -> Path:
     """Train MACE on extxyz files (energies in eV, forces in eV/Angstrom) and return the model.
 
     ``resume``: continue from the latest checkpoint in ``output_dir/checkpoints`` when
-    there is one (mace's ``--restart_latest``; the log is appended to).
+    there is one (mace's ``--restart_latest``; the log is appended to). ``progress``: a
+    text stream for a line with the epoch reached and the time left.
 
     The energy and forces are read from each structure's ASE calculator or its
     ``energy``/``forces`` keys. Without ``val_xyz`` mace holds out 10 % of the training
@@ -357,6 +359,8 @@ def train_mace(
             what="mace_run_train",
             append=resuming,
             stop_pattern=stop_pattern,
+            progress=progress,
+            max_epochs=settings.max_num_epochs,
         )
     if early_stopped:
         # mace-torch 0.3.16 only logs its early stop outside distributed runs, and trains

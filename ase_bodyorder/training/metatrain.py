@@ -384,11 +384,13 @@ def train_metatrain(
     *,
     timeout: float | None = None,
     resume: bool = False,
+    progress=None,
 ) -> Path:
     """Train a metatrain model on extxyz files and return the exported model (``.pt``).
 
     ``resume``: continue from the newest checkpoint under ``output_dir/outputs`` when
-    there is one (``mtt train --restart auto``; the log is appended to).
+    there is one (``mtt train --restart auto``; the log is appended to). ``progress``: a
+    text stream for a line with the epoch reached and the time left.
 
     Without ``val_xyz`` metatrain holds out ``settings.validation_fraction`` of the
     training set; without ``test_xyz`` there is no test set. ``output_dir`` receives
@@ -443,6 +445,8 @@ def train_metatrain(
         timeout=timeout,
         what="mtt train",
         append=resuming,
+        progress=progress,
+        max_epochs=settings.num_epochs,
     )
     if returncode != 0 or not model_path.is_file():
         lines = [line for line in log_text.splitlines() if "warn" not in line.lower()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -24,8 +25,11 @@ from .models.base import AtomicModel, ClusterModel, FragmentBatch, Model, System
 
 __all__ = [
     "DEFAULT_CHUNK_ATOMS",
+    "DEFAULT_PERIODIC_ORDER",
     "BodyOrderResult",
     "decompose",
+    "decompose_frames",
+    "default_order",
     "draw_atom_sample",
     "forces_per_order",
     "plan_for",
@@ -377,6 +381,49 @@ def decompose(
     if isinstance(model, ClusterModel):
         return _cluster(plan, atoms, model, forces, system)
     raise TypeError(f"{model!r} is neither an AtomicModel nor a ClusterModel")
+
+
+#: truncation order of periodic cells when none is given
+DEFAULT_PERIODIC_ORDER = 3
+
+
+def default_order(atoms) -> int:
+    """The truncation order K used when none is given: N (the full expansion) for an
+    isolated cluster of N atoms, :data:`DEFAULT_PERIODIC_ORDER` for a periodic cell."""
+    return DEFAULT_PERIODIC_ORDER if atoms.pbc.any() else len(atoms)
+
+
+def decompose_frames(
+    frames: list,
+    model: Model,
+    *,
+    order: int | None = None,
+    sample_atoms: int | None = None,
+    seed: int | None = None,
+    progress: bool = False,
+    **options,
+) -> Iterator[BodyOrderResult]:
+    """:func:`decompose` each structure of ``frames`` in turn, yielding its result.
+
+    ``order``: truncation order K of every structure (``None``: :func:`default_order` of
+    each). ``sample_atoms``: the atom-sampled expansion; each structure draws its own
+    sample, with a seed drawn from ``numpy.random.default_rng(seed)`` (reproducible, and
+    recorded in each result). ``progress``: a progress bar per structure
+    (``structure k/n``). ``options``: further keyword arguments of :func:`decompose`.
+    """
+    seeds = np.random.default_rng(seed)
+    for k, atoms in enumerate(frames):
+        sampling = {}
+        if sample_atoms is not None:
+            sampling = {"sample_atoms": sample_atoms, "seed": int(seeds.integers(2**63))}
+        yield decompose(
+            atoms,
+            model,
+            max_order=default_order(atoms) if order is None else order,
+            progress=f"structure {k + 1}/{len(frames)}" if progress else None,
+            **sampling,
+            **options,
+        )
 
 
 def forces_per_order(plan: ExpansionPlan, flat_energies, positions) -> np.ndarray:

@@ -3,7 +3,9 @@
 The share of order n is ``E^(n) / (E - E^(1))`` (as in the i-PI extras). For a shipped
 model, the training structures are known from its ``provenance.json`` (``dataset``:
 ``data/reference/<dataset>_train.xyz``); their expansion at the run's order and r_mbe
-gives, per order, the range a run should stay in.
+gives, per order, the range a run should stay in. :func:`training_ranges` computes them
+once per run directory of ``md`` and caches them there; :func:`read_ranges` reads ranges
+given as a file.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..expansion import BodyOrderError
+from ..io import read_json_object
 
-__all__ = ["training_share_ranges"]
+__all__ = ["read_ranges", "training_ranges", "training_share_ranges"]
 
 _DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -80,3 +83,62 @@ def training_share_ranges(
         row[: len(values)] = values
         shares.append(row[None, :])
     return share_ranges(shares, margin=margin)
+
+
+def read_ranges(path) -> dict[int, tuple[float, float]]:
+    """Ranges ``{order: (low, high)}`` from a JSON file ``{"2": [low, high], ...}``."""
+    ranges = {}
+    for key, value in read_json_object(path, "ranges").items():
+        try:
+            order, (low, high) = int(key), (float(v) for v in value)
+            valid = isinstance(value, list) and order >= 1 and low <= high
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise BodyOrderError(
+                f"ranges file {path}: {key!r}: {value!r} is not order: [low, high] "
+                "(an order >= 1, low <= high)"
+            )
+        ranges[order] = (low, high)
+    return ranges
+
+
+def training_ranges(run_dir: Path, quantity: str, *, stream=None) -> dict[int, tuple[float, float]]:
+    """The ranges of ``quantity`` (``shares`` or ``energies_per_atom``) of a run's model on
+    its training data, at the run's order and r_mbe (:func:`training_share_ranges`).
+
+    ``run_dir``: a run directory of ``md`` (its manifest names the model). The ranges
+    are computed once and cached in ``run_dir/training_ranges_<quantity>.json``.
+    ``stream``: a text stream told what is computed, and the ranges (None: silent).
+    """
+    from ..ipi.runner import MDRun
+
+    if not run_dir.is_dir():
+        raise BodyOrderError(
+            f"{run_dir} is not a run directory of `md`: pass --ranges FILE, the ranges to "
+            "check its frames against"
+        )
+    cache = run_dir / f"training_ranges_{quantity}.json"
+    if cache.is_file():
+        return read_ranges(cache)
+    try:
+        driver = MDRun.load(run_dir).driver
+    except FileNotFoundError as error:
+        raise BodyOrderError(f"{error}; pass --ranges for runs not made by `md`") from None
+    _say(
+        stream,
+        f"{quantity} of {driver.model} on its training structures (order "
+        f"{driver.order}, r_mbe {driver.r_mbe} A) ...",
+    )
+    ranges = training_share_ranges(
+        driver.model, order=driver.order, r_mbe=driver.r_mbe, quantity=quantity
+    )
+    cache.write_text(json.dumps({str(k): list(v) for k, v in ranges.items()}, indent=1) + "\n")
+    for n, (low, high) in ranges.items():
+        _say(stream, f"  order {n}: {low:+.4f} .. {high:+.4f}")
+    return ranges
+
+
+def _say(stream, text: str) -> None:
+    if stream is not None:
+        print(text, file=stream, flush=True)

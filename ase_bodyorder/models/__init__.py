@@ -11,7 +11,13 @@ from .analytic import (
 )
 from .ase_calculator import ASECalculatorModel
 from .base import AtomicModel, ClusterModel, FragmentBatch, Model, SpeciesError, SystemResult
-from .registry import DEFAULT_MD_MODEL, DEFAULT_MODEL, available_models, load_model
+from .registry import (
+    DEFAULT_MD_MODEL,
+    DEFAULT_MODEL,
+    available_models,
+    load_model,
+    shipped_models,
+)
 
 __all__ = [
     "DEFAULT_MD_MODEL",
@@ -32,4 +38,5 @@ __all__ = [
     "available_models",
     "hydrogen_demo_model",
     "load_model",
+    "shipped_models",
 ]

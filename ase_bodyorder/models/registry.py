@@ -18,13 +18,21 @@ from .analytic import (
 )
 from .base import Model
 
-__all__ = ["DEFAULT_MD_MODEL", "DEFAULT_MODEL", "available_models", "load_model"]
+__all__ = [
+    "DEFAULT_MD_MODEL",
+    "DEFAULT_MODEL",
+    "available_models",
+    "load_model",
+    "shipped_models",
+]
 
 
 @dataclass(frozen=True)
 class _Entry:
     factory: Callable[[], Model]
     description: str
+    #: a shipped model's provenance record (``provenance.json``); None for the others
+    provenance: dict | None = None
 
 
 _REGISTRY: dict[str, _Entry] = {
@@ -91,7 +99,7 @@ def _register_shipped() -> None:
             continue
         provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
         name = provenance.get("name", directory.name)
-        _REGISTRY[name] = _Entry(_shipped(name, loader), _description(provenance))
+        _REGISTRY[name] = _Entry(_shipped(name, loader), _description(provenance), provenance)
 
 
 _register_shipped()
@@ -112,6 +120,16 @@ DEFAULT_MD_MODEL = "soap-bpnn-hbulk-high"
 def available_models() -> dict[str, str]:
     """Names of the models :func:`load_model` knows, with a one-line description each."""
     return {name: entry.description for name, entry in _REGISTRY.items()}
+
+
+def shipped_models() -> dict[str, str | None]:
+    """The shipped models (``data/models/<name>/`` with a provenance file), each with the
+    data set it was trained on (``dataset`` of its provenance)."""
+    return {
+        name: entry.provenance.get("dataset")
+        for name, entry in _REGISTRY.items()
+        if entry.provenance is not None
+    }
 
 
 def load_model(name: str = DEFAULT_MODEL) -> Model:

@@ -23,8 +23,10 @@ from ..expansion import BodyOrderError
 from ..models.base import AtomicModel, FragmentBatch
 
 __all__ = [
+    "accuracy_models",
     "accuracy_table",
     "atom_energy",
+    "bodyorder_models",
     "bodyorder_table",
     "evaluate_set",
     "reference_atom_energy",
@@ -32,6 +34,37 @@ __all__ = [
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 DENSITIES = ("high", "low")
+#: the H8 cluster data sets (FCI/STO-6G), with test sets and an ab initio MBE
+CLUSTER_DATASETS = tuple(f"h8-{d}" for d in DENSITIES)
+#: the periodic data sets (LDA), with test sets
+PERIODIC_DATASETS = ("hbulk-high",)
+
+
+def _shipped_on(datasets) -> list[str]:
+    """The shipped models trained on one of ``datasets`` (from the registry), by data set
+    in that order, then by architecture (pet, soap-bpnn, mace: names ``<arch>-<dataset>``)."""
+    from ..models import shipped_models
+    from .architectures import TRAIN_ARCHITECTURES
+
+    rank = {arch: k for k, arch in enumerate(TRAIN_ARCHITECTURES)}
+    found = [
+        (list(datasets).index(dataset), rank.get(name.removesuffix(f"-{dataset}"), len(rank)), name)
+        for name, dataset in shipped_models().items()
+        if dataset in datasets
+    ]
+    return [name for *_, name in sorted(found)]
+
+
+def bodyorder_models() -> list[str]:
+    """The models :func:`bodyorder_table` reports by default: the shipped models trained
+    on the H8 clusters (whose reference is the FCI MBE of held-out H8 clusters)."""
+    return _shipped_on(CLUSTER_DATASETS)
+
+
+def accuracy_models() -> list[str]:
+    """The models :func:`accuracy_table` reports by default: the shipped cluster models,
+    then the shipped periodic ones (each on its own test sets)."""
+    return _shipped_on(CLUSTER_DATASETS) + _shipped_on(PERIODIC_DATASETS)
 
 
 @dataclass(frozen=True)
@@ -102,8 +135,8 @@ def accuracy_table(names) -> str:
     model (``*-hbulk-*``, LDA) on its own test cells only: its reference is another
     level of theory, so errors against FCI/STO-6G would measure the methods' difference.
     """
-    sets = {f"h8-{d}": DATA / "reference" / f"h8-{d}_test.xyz" for d in DENSITIES}
-    sets["hbulk-high"] = DATA / "reference" / "hbulk-high_test.xyz"
+    sets = {name: DATA / "reference" / f"{name}_test.xyz" for name in CLUSTER_DATASETS}
+    sets.update({name: DATA / "reference" / f"{name}_test.xyz" for name in PERIODIC_DATASETS})
     loaded = {}
     lines = [
         "| model | tested on | energy RMSE / meV/atom | force RMSE / meV/A | structures |",

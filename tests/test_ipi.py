@@ -253,13 +253,18 @@ def _data_lines(path: Path) -> int:
     return sum(1 for line in path.read_text().splitlines() if line and not line.startswith("#"))
 
 
-def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path):
+@pytest.mark.parametrize(
+    "program",
+    [["ase_bodyorder.cli", "driver"], ["ase_bodyorder.ipi.client"]],
+    ids=["cli", "client"],
+)
+def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path, program):
     # atoms that do not move: see still_h16_case
     case_dir = _still(write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path))
     ipi, address, log = _ipi_server(case_dir, steps=10_000_000)
     driver = None
     try:
-        command = [sys.executable, "-m", "ase_bodyorder.cli", "driver", "--unix"]
+        command = [sys.executable, "-m", *program, "--unix"]
         command += ["--address", address, "--model", "h-morse", "--template", "init.extxyz"]
         command += ["--r-mbe", str(R_MBE), "--timeout", "60"]
         driver = subprocess.Popen(
@@ -355,7 +360,7 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(still_h16_case, tmp_path):
     def kill_driver():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            pids = _children("ase_bodyorder.cli")
+            pids = _children("ase_bodyorder.ipi.client")
             if pids and _data_lines(out / "simulation.out") >= 2:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
@@ -375,7 +380,7 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(still_h16_case, tmp_path):
         )
     killer.join(timeout=5)
     assert killed
-    assert _children("i-pi") == [] and _children("ase_bodyorder.cli") == []
+    assert _children("i-pi") == [] and _children("ase_bodyorder.ipi.client") == []
     assert json.loads((out / "run.json").read_text())["status"] == "failed"
 
 
@@ -485,3 +490,30 @@ def test_cli_errors_are_one_line(h16_case, argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--address", "x", "--unix", "--stride", "0"], "stride must be >= 1"),
+        (["--address", "x", "--unix", "--model", "nope"], "unknown model 'nope'"),
+        (["--address", "x", "--unix", "--threads", "0"], "threads must be"),
+    ],
+)
+def test_client_errors_are_one_line(h16_case, argv, message, capsys):
+    from ase_bodyorder.ipi import client
+
+    argv += ["--template", str(h16_case / "init.extxyz"), "--r-mbe", str(R_MBE)]
+    assert client.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("ase-bodyorder: error: ")
+
+
+def test_runner_starts_drivers_as_the_client_module():
+    from ase_bodyorder.ipi.runner import DriverSettings
+
+    settings = DriverSettings(model="h-morse", order=3, stride=2, r_mbe=2.0, template="t.xyz")
+    command = settings.command("addr", "/tmp/ipi_")
+    assert command[1:3] == ["-m", "ase_bodyorder.ipi.client"]
+    assert command[command.index("--stride") + 1] == "2" and "--unix" in command

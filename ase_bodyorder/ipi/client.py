@@ -13,11 +13,17 @@ and its inverse for each structure, then all positions), ``GETFORCE`` (answered
 ``FORCEREADY``, the energy, the number of atoms, the forces, the virial, and the extras
 string with its length; batched: all energies, the number of atoms, all forces, all
 virials, then each extras string) and ``EXIT``. All in atomic units.
+
+Started on its own, ``python -m ase_bodyorder.ipi.client --unix --address NAME
+--template init.extxyz ...`` (:func:`main`; the options of ``ase-bodyorder driver``) is
+how the MD runner starts its drivers.
 """
 
 from __future__ import annotations
 
+import argparse
 import socket
+import sys
 import time
 from dataclasses import dataclass
 
@@ -29,8 +35,11 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "ProtocolError",
     "ServerGoneError",
+    "add_arguments",
     "connect",
+    "main",
     "run_driver",
+    "run_from_arguments",
     "serve",
 ]
 
@@ -293,3 +302,84 @@ def run_driver(
 def _say(stream, text: str) -> None:
     if stream is not None:
         print(f"ase-bodyorder driver: {text}", file=stream, flush=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The driver's options (those of ``ase-bodyorder driver``) on ``parser``; the torch
+    threads are an option of the caller's (``--threads``)."""
+    from ..models import DEFAULT_MD_MODEL as default_model
+
+    parser.add_argument("--address", required=True, help="UNIX socket name, or host name")
+    parser.add_argument("--unix", action="store_true", help="UNIX socket (default: TCP)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port")
+    parser.add_argument("--sockets-prefix", default=None, help="UNIX socket path prefix")
+    parser.add_argument("--model", default=default_model, help=f"model (default {default_model})")
+    parser.add_argument("--order", type=int, default=3, help="truncation order K (default 3)")
+    parser.add_argument("--stride", type=int, default=1, help="expand every S-th step (default 1)")
+    parser.add_argument("--r-mbe", type=float, default=None, help="expansion radius, Angstrom")
+    parser.add_argument("--template", required=True, help="structure file giving the species")
+    parser.add_argument("--first-call", type=int, default=0, help="first value of the step counter")
+    parser.add_argument(
+        "--sample-atoms", type=int, default=None, help="expand M random atoms per structure"
+    )
+    parser.add_argument("--sample-seed", type=int, default=None, help="seed of the atom draws")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="give up after this many silent seconds (default: the client's 600 s)",
+    )
+
+
+def run_from_arguments(args: argparse.Namespace, log=None) -> int:
+    """:func:`run_driver` with the options of :func:`add_arguments` and ``args.threads``;
+    return the number of steps served."""
+    options = {}
+    if args.port is not None:
+        options["port"] = args.port
+    if args.sockets_prefix is not None:
+        options["sockets_prefix"] = args.sockets_prefix
+    if args.timeout is not None:
+        options["timeout_s"] = args.timeout
+    return run_driver(
+        args.address,
+        unix=args.unix,
+        model=args.model,
+        order=args.order,
+        stride=args.stride,
+        r_mbe=args.r_mbe,
+        template=args.template,
+        threads=args.threads,
+        first_call=args.first_call,
+        sample_atoms=args.sample_atoms,
+        sample_seed=args.sample_seed,
+        log=log,
+        **options,
+    )
+
+
+def main(argv=None) -> int:
+    """``python -m ase_bodyorder.ipi.client``: serve i-PI until it sends EXIT (status 0);
+    errors, a server that went away included, are one line on stderr (status 2)."""
+    from .._errors import EXPECTED_ERRORS, error_line
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ase_bodyorder.ipi.client",
+        description="i-PI driver with body-order extras (socket client)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        run_from_arguments(args, log=sys.stderr)
+    except (*EXPECTED_ERRORS, ProtocolError) as error:
+        print(f"ase-bodyorder: error: {error_line(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ase-bodyorder: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -2,8 +2,8 @@
 
 :func:`run_md` copies a case of ``md_inputs/`` into a new run directory, rewrites its
 ``input.xml`` (steps, output prefix, a UNIX socket name of its own, the extras
-trajectories), starts ``i-pi input.xml`` and the drivers (``ase-bodyorder driver``, the
-bounded client) as subprocesses, each in its own process group and each ending when the
+trajectories), starts ``i-pi input.xml`` and the drivers (``python -m ase_bodyorder.ipi.client``,
+the bounded client) as subprocesses, each in its own process group and each ending when the
 runner dies (:mod:`ase_bodyorder._guard`: Linux's parent-death signal, and a thread that watches the
 parent pid), shows a progress line
 (step, temperature, conserved energy, body-order shares) from i-PI's output files, and
@@ -85,7 +85,7 @@ class DriverSettings:
     sample_seed: int | None = None
 
     def command(self, address: str, sockets_prefix: str) -> list[str]:
-        """The driver's command line (``python -m ase_bodyorder.cli driver ...``)."""
+        """The driver's command line (``python -m ase_bodyorder.ipi.client ...``)."""
         options = {
             "--address": address,
             "--sockets-prefix": sockets_prefix,
@@ -99,8 +99,8 @@ class DriverSettings:
             "--sample-atoms": self.sample_atoms,
             "--sample-seed": self.sample_seed,
         }
-        command = [sys.executable, "-m", "ase_bodyorder.cli", "--threads", str(self.threads)]
-        command += ["driver", "--unix"]
+        command = [sys.executable, "-m", "ase_bodyorder.ipi.client"]
+        command += ["--threads", str(self.threads), "--unix"]
         for flag, value in options.items():
             if value is not None:
                 command += [flag, str(value)]

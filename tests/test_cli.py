@@ -62,3 +62,40 @@ def test_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_every_subcommand_has_a_handler():
+    import argparse
+
+    from ase_bodyorder.cli import build_parser
+
+    def handlers(parser):
+        subactions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subactions:
+            yield parser.prog, parser._defaults.get("handler")
+        for action in subactions:
+            for sub in action.choices.values():
+                yield from handlers(sub)
+
+    found = dict(handlers(build_parser()))
+    assert len(found) == 15 and all(callable(h) for h in found.values()), found
+
+
+def test_default_order_is_n_for_clusters_and_3_for_cells():
+    from ase.build import bulk
+
+    from ase_bodyorder.decompose import default_order
+
+    assert default_order(ase.io.read(example_path())) == 8
+    assert default_order(bulk("Cu", cubic=True)) == 3
+
+
+def test_report_models_come_from_the_registry():
+    from ase_bodyorder.models import shipped_models
+    from ase_bodyorder.training.reports import accuracy_models, bodyorder_models
+
+    shipped = shipped_models()
+    cluster = bodyorder_models()
+    assert cluster == [f"{a}-h8-{d}" for d in ("high", "low") for a in ("pet", "soap-bpnn", "mace")]
+    assert all(shipped[name].startswith("h8-") for name in cluster)
+    assert accuracy_models() == [*cluster, "soap-bpnn-hbulk-high"]

@@ -105,12 +105,12 @@ def test_errors_are_one_line_and_train_nothing(case, message, data, tmp_path, ca
 
 
 def test_settings_file_may_use_the_cli_spelling(tmp_path):
-    from ase_bodyorder.cli import _train_settings
+    from ase_bodyorder.training import train_settings
 
     path = _settings(tmp_path, {"architecture": "soap-bpnn", "num_epochs": 7})
-    settings = _train_settings("soap-bpnn", path, epochs=2)
+    settings = train_settings("soap-bpnn", path, epochs=2)
     assert settings.architecture == "soap_bpnn" and settings.num_epochs == 2
-    mace = _train_settings("mace", _settings(tmp_path, {"architecture": "mace"}), epochs=3)
+    mace = train_settings("mace", _settings(tmp_path, {"architecture": "mace"}), epochs=3)
     assert mace.max_num_epochs == 3
 
 

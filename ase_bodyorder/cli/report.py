@@ -1,0 +1,72 @@
+"""``ase-bodyorder report``: tables of the shipped models (``accuracy``, ``bodyorder``), or
+the statistics and plots of a run (:mod:`ase_bodyorder.training.reports`,
+:mod:`ase_bodyorder.monitor`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..expansion import BodyOrderError
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="`report accuracy`, `report bodyorder` (shipped models) or `report RUN_DIR` "
+        "(an MD run or a BodyOrderLogger file)",
+    )
+    parser.add_argument("target", help="accuracy, bodyorder, or a run directory / log file")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        help="models to report (default: the six H8 models, and for `accuracy` also the "
+        "periodic MD model)",
+    )
+    parser.add_argument("--output", help="also write the table (markdown) to this file")
+    parser.add_argument("--plots", help="directory for PNG plots (run reports; default RUN_DIR)")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> None:
+    """Print the report (and write it to ``--output``)."""
+    if args.target in ("accuracy", "bodyorder"):
+        text = _model_tables(args.target, args.models)
+    else:
+        text = _run_report(args.target, args.plots)
+    print(text, end="")
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+
+
+def _model_tables(target: str, models: list[str] | None) -> str:
+    from ..training import reports
+
+    if target == "accuracy":
+        make, models = reports.accuracy_table, models or reports.accuracy_models()
+    else:
+        make, models = reports.bodyorder_table, models or reports.bodyorder_models()
+    table = make(models)
+    command = "ase-bodyorder report " + target + " --models " + " ".join(models)
+    return f"{table}\n\nMade by `{command}`.\n"
+
+
+def _run_report(target: str, plots: str | None) -> str:
+    from ..monitor import load_trace, report_text, write_plots
+    from ..monitor.report import run_manifest, status_line
+
+    trace = load_trace(target)
+    text = report_text(trace) + "\n"
+    try:
+        run = run_manifest(target)
+    except BodyOrderError as error:  # the frames are still worth reporting
+        text += f"warning: {error}\n"
+    else:
+        if run is not None:
+            text += status_line(run) + "\n"
+    path = Path(target)
+    directory = Path(plots) if plots else (path if path.is_dir() else path.parent)
+    for plot in write_plots(trace, directory):
+        text += f"wrote {plot}\n"
+    return text

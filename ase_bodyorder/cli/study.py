@@ -1,0 +1,98 @@
+"""``ase-bodyorder study``: training studies (:mod:`ase_bodyorder.study`):
+``learning-curves``, ``ship``, ``report``."""
+
+from __future__ import annotations
+
+from ..expansion import BodyOrderError
+
+
+def add_parser(subparsers) -> None:
+    from ..study import ARCHITECTURES, DENSITIES
+
+    parser = subparsers.add_parser(
+        "study", help="training studies: learning curves and their report"
+    )
+    steps = parser.add_subparsers(dest="step", required=True)
+    curves = steps.add_parser(
+        "learning-curves",
+        help="train every architecture/density/size/seed (resumable, cached by content)",
+    )
+    curves.add_argument("--architectures", nargs="+", default=list(ARCHITECTURES))
+    curves.add_argument("--densities", nargs="+", default=list(DENSITIES))
+    curves.add_argument("--sizes", nargs="+", default=["50", "100", "200", "400", "800"])
+    curves.add_argument(
+        "--seeds", nargs="+", default=["0", "1", "2"], help="seeds (all at the largest size)"
+    )
+    curves.add_argument(
+        "--settings",
+        default=None,
+        help="JSON file of setting overrides applied to every architecture's recipe",
+    )
+    curves.add_argument(
+        "--cache", default="study-cache", help="trained models (default %(default)s)"
+    )
+    curves.add_argument("--timeout", type=float, default=None, help="per training, s")
+    curves.set_defaults(handler=run_learning_curves)
+    ship = steps.add_parser(
+        "ship",
+        help="ship the models of size --size (default 800) and seed --seed (default 0) of a study, "
+        "trained with the recipe's settings, as <arch>-h8-<density>",
+    )
+    ship.add_argument("--architectures", nargs="+", required=True)
+    ship.add_argument("--densities", nargs="+", default=list(DENSITIES))
+    ship.add_argument("--size", type=int, default=800)
+    ship.add_argument("--seed", type=int, default=0)
+    ship.add_argument("--cache", default="study-cache", help="trained models (default %(default)s)")
+    ship.set_defaults(handler=run_ship)
+    report = steps.add_parser(
+        "report", help="learning and training curves of a study cache: markdown, PNG, JSON"
+    )
+    report.add_argument(
+        "--cache", default="study-cache", help="trained models (default %(default)s)"
+    )
+    report.add_argument(
+        "--out", default="reports/study", help="output directory (default %(default)s)"
+    )
+    report.set_defaults(handler=run_report)
+
+
+def run_learning_curves(args) -> None:
+    from ..io import read_json_object
+    from ..study import learning_curve_specs, run_study
+
+    overrides = {}
+    if args.settings is not None:
+        overrides = read_json_object(args.settings, "settings")
+    specs = learning_curve_specs(
+        args.architectures, args.densities, args.sizes, args.seeds, overrides
+    )
+    entries = run_study(specs, args.cache, timeout=args.timeout)
+    failed = [e for e in entries if e.status == "failed"]
+    busy = [e for e in entries if e.status == "busy"]
+    print(
+        f"{len(entries) - len(failed) - len(busy)} of {len(entries)} model(s) trained; "
+        f"{len(busy)} busy in another process, {len(failed)} failed"
+    )
+    for entry in failed:
+        print(f"failed: {entry.spec.key}: {entry.error}")
+    if failed:
+        raise BodyOrderError(f"{len(failed)} training(s) failed")
+
+
+def run_ship(args) -> None:
+    from ..study import TrainingSpec
+    from ..study.ship import ship_entry
+
+    for architecture in args.architectures:
+        for density in args.densities:
+            spec = TrainingSpec(architecture, density, args.size, args.seed)
+            path = ship_entry(args.cache, spec.key, f"{architecture}-h8-{density}")
+            print(f"shipped {spec.key} as {path}")
+
+
+def run_report(args) -> None:
+    from ..study.report import write_study_report
+
+    command = f"ase-bodyorder study report --cache {args.cache} --out {args.out}"
+    for path in write_study_report(args.cache, args.out, command=command):
+        print(f"wrote {path}")

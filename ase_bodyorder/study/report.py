@@ -22,18 +22,56 @@ _FLAT_FRACTION = 0.05
 _FLAT_WINDOW = 20
 
 
-def collect_results(cache: str | os.PathLike) -> list[dict]:
-    """Every finished entry (``result.json``) of a study cache."""
+def collect_results(cache: str | os.PathLike, *, evaluate: bool = True) -> list[dict]:
+    """Every finished entry (``result.json``) of a study cache.
+
+    With ``evaluate``, each entry's test errors are computed here at full precision (the
+    trainers print them rounded: mace to 0.1 meV) on the shipped test set, once, and
+    kept in its ``result.json`` (``metrics["test"]``; the trainer's own numbers stay
+    under ``metrics["test_trainer"]``).
+    """
     cache = Path(cache)
     if not cache.is_dir():
         raise BodyOrderError(f"study cache {cache} does not exist")
     results = []
     for path in sorted(cache.glob(f"*/{RESULT}")):
         try:
-            results.append(json.loads(path.read_text(encoding="utf-8")))
+            result = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise BodyOrderError(f"cannot read study result {path}: {error}") from None
+        if evaluate and "test_trainer" not in result["metrics"]:
+            _evaluate_test_set(path.parent, result)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        results.append(result)
     return results
+
+
+def _evaluate_test_set(directory: Path, result: dict) -> None:
+    """Full-precision test errors of a trained entry (see :func:`collect_results`)."""
+    import ase.io
+
+    from ..training.reports import set_errors
+    from .spec import split_path
+
+    model_path = directory / result["model"]
+    if model_path.suffix == ".model":
+        from ..models.mace import MACEModel
+
+        model = MACEModel(model_path)
+    else:
+        from ..models.metatomic import MetatomicModel
+
+        model = MetatomicModel(model_path)
+    frames = ase.io.read(split_path(result["spec"]["density"], "test"), ":")
+    errors = set_errors(model, frames)
+    metrics = result["metrics"]
+    metrics["test_trainer"] = metrics.get("test", {})
+    metrics["test"] = {
+        "energy_meV_per_atom": errors.energy_rmse_meV_per_atom,
+        "forces_meV_per_A": errors.force_rmse_meV_per_A,
+    }
 
 
 def convergence(curve: list[dict]) -> dict:
@@ -122,6 +160,9 @@ def _plot_learning_curves(table: dict, path: Path) -> None:
             ax.errorbar(sizes, values, yerr=spread, marker="o", ls=style, capsize=3, label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        sizes_all = sorted({r["size"] for g in table.values() for r in g["rows"]})
+        ax.set_xticks(sizes_all, [str(n) for n in sizes_all])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("training-set size / structures")
         ax.set_ylabel(labels[quantity])
         ax.grid(True, which="both", alpha=0.3)

@@ -165,7 +165,7 @@ def accuracy_table(names) -> str:
             errors = set_errors(model, loaded[dataset])
             own = "own" if name.endswith(dataset) else "cross"
             lines.append(
-                f"| {name} | {dataset} test ({own}) | {errors.energy_rmse_meV_per_atom:.1f} | "
+                f"| {name} | {dataset} test ({own}) | {errors.energy_rmse_meV_per_atom:.2f} | "
                 f"{errors.force_rmse_meV_per_A:.1f} | {errors.n_structures} |"
             )
     return "\n".join(lines + atoms_lines)

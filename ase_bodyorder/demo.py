@@ -28,7 +28,7 @@ def run_demo(
     from .io import example_path, read_structures
     from .ipi.cases import CASES, write_case
     from .ipi.runner import run_md
-    from .models import load_model
+    from .models import DEFAULT_MD_MODEL, load_model
     from .monitor import load_trace, report_text, write_plots
 
     path = example_path()
@@ -58,3 +58,11 @@ def run_demo(
     print(report_text(trace))
     for plot in write_plots(trace, run.run_dir):
         print(f"wrote {plot}")
+    if md_model == DEFAULT_MD_MODEL:
+        print(
+            f"\nNote: {md_model} was trained on periodic cells only; it has never seen an "
+            "isolated atom, dimer or trimer, so the energies it gives the sub-clusters of "
+            "the expansion are extrapolations (its E^(1) is not the LDA atom, and E^(2), "
+            "E^(3) and the residual are far from converged). The run shows the monitoring "
+            "machinery, not the physics of dense hydrogen; see the README."
+        )

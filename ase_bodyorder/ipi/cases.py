@@ -216,9 +216,9 @@ CASES = {
             seed=20261204,
             thermostat="svr",
             molecular=True,
-            # molecules: the PET of the molecular H8 clusters (the MD default is
+            # molecules: the MACE of the molecular H8 clusters (the MD default is
             # trained on dense periodic cells only)
-            model="pet-h8-low",
+            model="mace-h8-low",
             r_mbe=3.0,
         ),
     )

@@ -105,7 +105,7 @@ def _register_shipped() -> None:
 _register_shipped()
 
 #: the model decompositions use when none is named
-DEFAULT_MODEL = "pet-h8-high"
+DEFAULT_MODEL = "mace-h8-high"
 
 #: the model MD runs use when none is named. The H8 models are trained on isolated
 #: 8-atom clusters (at most 7 neighbours per atom) and do not describe bulk hydrogen

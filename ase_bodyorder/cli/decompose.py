@@ -46,6 +46,19 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--seed", type=int, default=None, help="seed of the atom sampling (with --sample-atoms)"
     )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="dask.distributed scheduler address: the frames are spread over its workers",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="local worker processes (default 1: this one)"
+    )
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="directory of finished frames: a rerun computes only the frames missing there",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -63,6 +76,9 @@ def run(args) -> None:
         progress=not args.json,
         sample_atoms=args.sample_atoms,
         seed=args.seed,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        store=args.store,
     )
 
 
@@ -81,6 +97,9 @@ def run_decompose(
     progress: bool = False,
     sample_atoms: int | None = None,
     seed: int | None = None,
+    scheduler=None,
+    workers: int = 1,
+    store=None,
 ) -> list:
     """Decompose every structure in ``path``; print tables (or JSON lines); return results.
 
@@ -90,7 +109,9 @@ def run_decompose(
     computed. ``sample_atoms``: the atom-sampled expansion (m atoms per structure,
     estimates with standard errors); each structure draws its own sample, with a seed
     drawn from a generator seeded once with ``seed`` (reproducible; recorded in each
-    result).
+    result). ``scheduler``, ``workers``, ``store``: the frames as jobs on a dask cluster
+    or local processes, resumable through ``store``
+    (:func:`~ase_bodyorder.trajectory.decompose_trajectory`; the same numbers).
     """
     from ..calculator import store_body_order_results
     from ..decompose import decompose_frames
@@ -106,17 +127,24 @@ def run_decompose(
         raise BodyOrderError("--seed is the seed of atom sampling: give --sample-atoms too")
     if seed is not None and seed < 0:
         raise BodyOrderError(f"--seed must be a non-negative integer, got {seed}")
-    results = decompose_frames(
-        frames,
-        the_model,
+    if workers < 1:
+        raise BodyOrderError(f"--workers must be a positive integer, got {workers}")
+    common = dict(
         order=order,
         sample_atoms=sample_atoms,
         seed=seed,
-        progress=progress,
         r_mbe=r_mbe,
         forces=forces,
         max_memory_GiB=max_memory_GiB,
     )
+    if scheduler is not None or workers > 1 or store is not None:
+        from ..trajectory import decompose_trajectory
+
+        results = decompose_trajectory(
+            frames, model, scheduler=scheduler, workers=workers, store=store, **common
+        )
+    else:
+        results = decompose_frames(frames, the_model, progress=progress, **common)
     done = []
     for k, (atoms, body) in enumerate(zip(frames, results, strict=True)):
         done.append(body)

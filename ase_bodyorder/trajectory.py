@@ -1,0 +1,166 @@
+"""The body orders of every frame of a trajectory, on local processes or a dask cluster.
+
+:func:`decompose_trajectory` sends the frames of a long trajectory as independent jobs to
+the executors of the reference pipeline (:mod:`ase_bodyorder.reference.executor`: local
+processes, or a ``dask.distributed`` cluster given its scheduler address or a
+``Client``), and returns the results in frame order. Each job loads the model by name
+once per worker process and runs :func:`~ase_bodyorder.decompose.decompose` on one
+thread, so a distributed run gives the same numbers as a local one (the tests check
+them to the last bit).
+
+With ``store`` (a directory) every finished frame is written at once to
+``store/frame-<k>.json`` together with a fingerprint of the frame and the settings: a
+rerun of an interrupted (or finished) run recomputes only the frames whose file is
+missing or was made for another structure or other settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .decompose import BodyOrderResult, decompose, default_order
+from .expansion import BodyOrderError
+
+__all__ = ["decompose_trajectory", "frame_fingerprint"]
+
+
+@lru_cache(maxsize=4)
+def _cached_model(name: str):
+    from .models import load_model
+
+    return load_model(name)
+
+
+def frame_fingerprint(atoms, settings: dict) -> str:
+    """Hex digest of a structure (species, positions, cell, periodicity) and the settings
+    of its expansion: a stored frame is reused only for exactly this job."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(atoms.numbers, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(atoms.positions, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(np.asarray(atoms.cell), dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(atoms.pbc, dtype=bool).tobytes())
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _run_frame(job: tuple) -> tuple[int, dict | None, str | None]:
+    """One frame in a worker: ``(index, result as a dict, None)`` or ``(index, None, error)``."""
+    import torch
+
+    torch.set_num_threads(1)
+    index, atoms, model_name, kwargs = job
+    try:
+        body = decompose(atoms, _cached_model(model_name), **kwargs)
+    except BodyOrderError as error:
+        return index, None, str(error)
+    return index, body.to_dict(), None
+
+
+def _frame_path(store: Path, index: int) -> Path:
+    return store / f"frame-{index:06d}.json"
+
+
+def _load_stored(path: Path, fingerprint: str) -> BodyOrderResult | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):  # missing, or cut off by a killed run
+        return None
+    if data.get("fingerprint") != fingerprint:
+        return None
+    return BodyOrderResult.from_dict(data["result"])
+
+
+def _write_stored(path: Path, fingerprint: str, result: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "result": result}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def decompose_trajectory(
+    frames: Sequence,
+    model: str,
+    *,
+    order: int | None = None,
+    sample_atoms: int | None = None,
+    seed: int | None = None,
+    scheduler=None,
+    workers: int = 1,
+    store: str | os.PathLike | None = None,
+    **options,
+) -> list[BodyOrderResult]:
+    """The expansion of every frame, in frame order (see the module doc).
+
+    ``model``: a registered model's name (each worker loads it). ``order``, ``sample_atoms``,
+    ``seed``: as in :func:`~ase_bodyorder.decompose.decompose_frames` (the same per-frame
+    seeds, so sampled results match a local run). ``scheduler``: a dask scheduler address
+    or ``distributed.Client``; otherwise ``workers`` local processes (1: in this process).
+    ``store``: a directory that makes the run resumable. ``options``: further keyword
+    arguments of :func:`~ase_bodyorder.decompose.decompose` (``r_mbe``, ``forces``, ...).
+    A frame that cannot be expanded is a :class:`BodyOrderError` naming it, raised after
+    the other frames are done (and stored).
+    """
+    if not isinstance(model, str):
+        raise BodyOrderError("decompose_trajectory needs a registered model's name")
+    _cached_model(model)  # an unknown name fails here, before any job starts
+    seeds = np.random.default_rng(seed)
+    jobs = []
+    for k, atoms in enumerate(frames):
+        kwargs = dict(options, max_order=default_order(atoms) if order is None else order)
+        if sample_atoms is not None:
+            kwargs.update(sample_atoms=sample_atoms, seed=int(seeds.integers(2**63)))
+        jobs.append((k, atoms, model, kwargs))
+    store_dir = None if store is None else Path(store)
+    if store_dir is not None:
+        store_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[int, BodyOrderResult] = {}
+    fingerprints = {}
+    todo = []
+    for job in jobs:
+        k, atoms, _, kwargs = job
+        fingerprints[k] = frame_fingerprint(atoms, {"model": model, **kwargs})
+        stored = None
+        if store_dir is not None:
+            stored = _load_stored(_frame_path(store_dir, k), fingerprints[k])
+        if stored is None:
+            todo.append(job)
+        else:
+            results[k] = stored
+    errors = {}
+
+    def finish(index: int, data: dict | None, error: str | None) -> None:
+        if error is not None:
+            errors[index] = error
+            return
+        results[index] = BodyOrderResult.from_dict(data)
+        if store_dir is not None:
+            _write_stored(_frame_path(store_dir, index), fingerprints[index], data)
+
+    if scheduler is None and workers <= 1:
+        for job in todo:
+            finish(*_run_frame(job))
+    elif todo:
+        from .reference.executor import DaskExecutor, LocalExecutor
+
+        executor = DaskExecutor(scheduler) if scheduler is not None else LocalExecutor(workers)
+        try:
+            in_flight = {executor.submit(_run_frame, job): job for job in todo}
+            while in_flight:
+                done, _ = executor.wait_first(set(in_flight))
+                for future in done:
+                    in_flight.pop(future)
+                    finish(*future.result())
+        finally:
+            executor.close()
+    if errors:
+        first = min(errors)
+        raise BodyOrderError(
+            f"{len(errors)} frame(s) could not be expanded; frame {first}: {errors[first]}"
+        )
+    return [results[k] for k in range(len(jobs))]

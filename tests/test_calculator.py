@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ase.calculators.fd import calculate_numerical_forces
 from ase.md.verlet import VelocityVerlet
-from conftest import random_cluster
+from helpers import random_cluster
 
 from ase_bodyorder import (
     BodyOrderCalculator,

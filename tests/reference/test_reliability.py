@@ -12,6 +12,7 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
+from helpers import python_path_env
 
 from ase_bodyorder.cli import main
 from ase_bodyorder.expansion import BodyOrderError
@@ -23,7 +24,7 @@ from ase_bodyorder.reference.store import ReferenceStore
 
 pytest.importorskip("pyscf")
 HF = Calculation(method="hf", basis="sto-3g")
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+ENV = python_path_env()
 
 
 def _sample(path, seed, count=4, n_atoms=4, capsys=None):

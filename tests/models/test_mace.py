@@ -7,7 +7,6 @@ trained once per module with the package's own recipe.
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import ase.io
 import numpy as np
@@ -16,6 +15,7 @@ import torch
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
+from helpers import REPO_ROOT
 
 pytest.importorskip("mace")
 
@@ -243,5 +243,4 @@ def test_settings_from_dict():
 
 def test_importing_the_package_does_not_import_mace():
     code = "import sys, ase_bodyorder, ase_bodyorder.models; assert 'mace' not in sys.modules"
-    root = Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=root)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=REPO_ROOT)

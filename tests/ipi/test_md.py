@@ -23,6 +23,8 @@ import pytest
 
 pytest.importorskip("ipi")
 
+from helpers import R_MBE, SMALL, SUBPROCESS_ENV, data_lines, still  # noqa: E402
+
 from ase_bodyorder import BodyOrderError, SpeciesError, StructureError, decompose, load_model  # noqa: E402
 from ase_bodyorder.cli import main  # noqa: E402
 from ase_bodyorder.ipi import driver_plugin_path, restart_md, run_md  # noqa: E402
@@ -34,9 +36,7 @@ from ase_bodyorder.ipi.runner import MDRun, MDRunError  # noqa: E402
 from ase_bodyorder.monitor import read_ipi_extras, read_run  # noqa: E402
 
 BIN = Path(sys.executable).parent
-R_MBE = 1.5  # Angstrom; the 16-atom cells are 3.44 Angstrom wide
-SMALL = {"n_atoms": 16, "r_mbe": R_MBE}
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+ENV = SUBPROCESS_ENV
 
 
 def _status(run: MDRun, bead: int = 0) -> dict:
@@ -65,16 +65,7 @@ def still_h16_case(tmp_path_factory):
         replace(CASES["nvt"], name="h16-still", **SMALL),
         tmp_path_factory.mktemp("cases") / "h16-still",
     )
-    return _still(directory)
-
-
-def _still(directory: Path) -> Path:
-    """Replace the case's motion by i-PI's ``dummy`` motion."""
-    path = directory / "input.xml"
-    text = path.read_text()
-    start, end = text.index("<motion"), text.index("</motion>") + len("</motion>")
-    path.write_text(text[:start] + '<motion mode="dummy"> </motion>' + text[end:])
-    return directory
+    return still(directory)
 
 
 @pytest.fixture(scope="module")
@@ -247,15 +238,9 @@ def _kill_group(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-def _data_lines(path: Path) -> int:
-    if not path.exists():
-        return 0
-    return sum(1 for line in path.read_text().splitlines() if line and not line.startswith("#"))
-
-
 def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path):
     # atoms that do not move: see still_h16_case
-    case_dir = _still(write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path))
+    case_dir = still(write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path))
     ipi, address, log = _ipi_server(case_dir, steps=10_000_000)
     driver = None
     try:
@@ -271,7 +256,7 @@ def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path):
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
-        while _data_lines(case_dir / "simulation.out") < 3:
+        while data_lines(case_dir / "simulation.out") < 3:
             assert driver.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         os.killpg(ipi.pid, signal.SIGKILL)
@@ -356,7 +341,7 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(still_h16_case, tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             pids = _children("ase_bodyorder.cli")
-            if pids and _data_lines(out / "simulation.out") >= 2:
+            if pids and data_lines(out / "simulation.out") >= 2:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
                 return
@@ -401,7 +386,7 @@ def test_ctrl_c_stops_both_and_keeps_outputs(still_h16_case, tmp_path):
     )
     try:
         deadline = time.monotonic() + 60
-        while _data_lines(out / "simulation.out") < 2:
+        while data_lines(out / "simulation.out") < 2:
             assert md.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         md.send_signal(signal.SIGINT)

@@ -11,6 +11,7 @@ import ase.io
 import numpy as np
 import pytest
 from ase.units import Hartree
+from helpers import python_path_env
 
 from ase_bodyorder.reference import HighDensity, LowDensity, sample_clusters
 from ase_bodyorder.reference.electronic import (
@@ -118,7 +119,7 @@ def _snapshot(path):
 def test_interrupted_run_resumes_to_the_same_database(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = python_path_env()
     clean, interrupted = tmp_path / "clean.db", tmp_path / "interrupted.db"
     subprocess.run([sys.executable, str(script), str(clean)], env=env, check=True, timeout=300)
     process = subprocess.Popen(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from ase.md.verlet import VelocityVerlet
-from conftest import random_cluster
+from helpers import random_cluster
 
 from ase_bodyorder import BodyOrderCalculator, BodyOrderError, decompose
 from ase_bodyorder.models import AxilrodTellerMuto, LennardJones, SumModel

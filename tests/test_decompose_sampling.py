@@ -9,19 +9,18 @@ exact expansion, results survive dictionaries, ASE, i-PI extras and the monitor.
 
 import json
 import math
-import pathlib
 
 import ase.io
 import numpy as np
 import pytest
-from conftest import random_cluster
+from helpers import DENSE_CELL, random_cluster
 
 from ase_bodyorder import BodyOrderCalculator, BodyOrderError, decompose
 from ase_bodyorder.decompose import BodyOrderResult, draw_atom_sample, sample_mean_and_stderr
 from ase_bodyorder.expansion import plan_expansion
 from ase_bodyorder.models import hydrogen_demo_model
 
-DENSE = pathlib.Path(__file__).parent.parent / "md_inputs/nvt/init.extxyz"
+DENSE = DENSE_CELL
 R_MBE = 2.0  # Angstrom; the 64-atom cell is 3.44 Angstrom wide
 ORDER = 3
 

@@ -1,126 +1,73 @@
-"""One contract, every backend: the analytic model and the shipped trained models."""
+"""One contract, every backend: the analytic model and the shipped trained models.
 
-import numpy as np
+The checks are written once in :mod:`models.contract`; each class here gives a backend's
+shipped models as its ``model`` fixture.
+"""
+
 import pytest
-from ase import Atoms
 
-from ase_bodyorder import BodyOrderError, SpeciesError, decompose, load_model
-from ase_bodyorder.cli import example_path
-from ase_bodyorder.models import FragmentBatch
-
-MODELS = [
-    "h-morse-atm",
-    "pet-h8-high",
-    "pet-h8-low",
-    "soap-bpnn-h8-high",
-    "soap-bpnn-h8-low",
-    "mace-h8-high",
-    "mace-h8-low",
-    "soap-bpnn-hbulk-high",
-]
-
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+from ase_bodyorder import load_model
+from models.contract import ModelContract, SavedModelContract
 
 
-@pytest.fixture(scope="module", params=MODELS)
-def model(request):
-    name = request.param
-    if name.startswith(("pet", "soap")):
-        pytest.importorskip("metatomic.torch")
-    if name.startswith("mace"):
-        pytest.importorskip("mace")
+def _metatomic(name):
+    pytest.importorskip("metatomic.torch")
     return load_model(name)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    import ase.io
+class TestAnalyticContract(ModelContract):
+    """The analytic demo model (Morse pairs + Axilrod-Teller-Muto triples)."""
 
-    return ase.io.read(example_path())
+    @pytest.fixture(scope="class", params=["h-morse-atm"])
+    @classmethod
+    def model(cls, request):
+        return load_model(request.param)
 
-
-def test_per_atom_energies_sum_to_the_energy(model, cluster):
-    result = model.system(cluster)
-    assert result.energies.shape == (len(cluster),)
-    assert result.energies.sum() == pytest.approx(result.energy, abs=1e-9)
-
-
-def test_forces_match_finite_differences(model, cluster):
-    forces = model.system(cluster).forces
-    step = 1e-4
-    for atom, axis in [(0, 0), (5, 2)]:
-        energies = []
-        for sign in (1, -1):
-            moved = cluster.copy()
-            moved.positions[atom, axis] += sign * step
-            energies.append(model.system(moved, forces=False).energy)
-        assert forces[atom, axis] == pytest.approx(
-            -(energies[0] - energies[1]) / (2 * step), abs=1e-5
-        )
-
-
-def test_packed_evaluation_equals_one_structure_at_a_time(model, cluster):
-    rng = np.random.default_rng(0)
-    fragments = [
-        cluster[sorted(rng.choice(8, size=k, replace=False))] for k in (1, 2, 2, 3, 4, 5, 8, 3)
-    ]
-    offsets = np.cumsum([0] + [len(f) for f in fragments])
-    import torch
-
-    batch = FragmentBatch(
-        torch.tensor(np.concatenate([f.positions for f in fragments])),
-        np.concatenate([f.numbers for f in fragments]),
-        offsets,
+    @pytest.mark.xfail(
+        raises=IndexError,
+        strict=True,
+        reason="the analytic models do not check species in system() and "
+        "fragment_energies() (decompose and the calculator do)",
     )
-    packed = model.fragment_energies(batch).detach().numpy()
-    alone = np.concatenate([model.system(f, forces=False).energies for f in fragments])
-    np.testing.assert_allclose(packed, alone, atol=1e-8)
+    def test_unknown_species_are_refused_by_the_model(self, model):
+        super().test_unknown_species_are_refused_by_the_model(model)
 
 
-def test_full_expansion_equals_the_energy(model, cluster):
-    body = decompose(cluster, model, max_order=len(cluster))
-    assert body.residual_eV == pytest.approx(0, abs=1e-8)
-    np.testing.assert_allclose(
-        body.energies_per_atom_eV[:, 0], model.isolated_atom_energy(1), atol=1e-10
-    )
+class TestMetatomicPETContract(ModelContract, SavedModelContract):
+    @pytest.fixture(scope="class", params=["pet-h8-high", "pet-h8-low"])
+    @classmethod
+    def model(cls, request):
+        return _metatomic(request.param)
 
-
-def test_unknown_species_are_refused(model):
-    water = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
-    if model.atomic_numbers is not None:
-        with pytest.raises(SpeciesError, match="does not know element"):
-            decompose(water, model, max_order=2)
-
-
-@pytest.mark.parametrize("kind", ["metatomic", "mace"])
-def test_missing_and_corrupt_model_files(tmp_path, kind):
-    if kind == "metatomic":
+    @staticmethod
+    def load(path):
         pytest.importorskip("metatomic.torch")
-        from ase_bodyorder.models.metatomic import MetatomicModel as Backend
-    else:
+        from ase_bodyorder.models.metatomic import MetatomicModel
+
+        return MetatomicModel(path)
+
+
+class TestMetatomicSOAPContract(ModelContract):
+    """SOAP-BPNN: the two H8 cluster models and the periodic bulk model."""
+
+    @pytest.fixture(
+        scope="class", params=["soap-bpnn-h8-high", "soap-bpnn-h8-low", "soap-bpnn-hbulk-high"]
+    )
+    @classmethod
+    def model(cls, request):
+        return _metatomic(request.param)
+
+
+class TestMACEContract(ModelContract, SavedModelContract):
+    @pytest.fixture(scope="class", params=["mace-h8-high", "mace-h8-low"])
+    @classmethod
+    def model(cls, request):
         pytest.importorskip("mace")
-        from ase_bodyorder.models.mace import MACEModel as Backend
-    missing = tmp_path / "missing.pt"
-    with pytest.raises(BodyOrderError, match="missing.pt"):
-        Backend(missing)
-    corrupt = tmp_path / "corrupt.pt"
-    corrupt.write_bytes(b"not a model at all" * 10)
-    with pytest.raises(BodyOrderError, match="corrupt.pt"):
-        Backend(corrupt)
+        return load_model(request.param)
 
+    @staticmethod
+    def load(path):
+        pytest.importorskip("mace")
+        from ase_bodyorder.models.mace import MACEModel
 
-def test_calculator_survives_copy_and_pickle(model, cluster):
-    """Regression: the PET and SOAP-BPNN calculators could not be copied or pickled."""
-    import copy
-    import pickle
-
-    from ase_bodyorder import BodyOrderCalculator
-
-    calc = BodyOrderCalculator(model, max_order=2)
-    atoms = cluster.copy()
-    atoms.calc = calc
-    energy = atoms.get_potential_energy()
-    for clone in (copy.deepcopy(calc), pickle.loads(pickle.dumps(calc))):
-        other = cluster.copy()
-        other.calc = clone
-        assert other.get_potential_energy() == pytest.approx(energy, abs=1e-10)
+        return MACEModel(path)

@@ -10,6 +10,7 @@ from ase_bodyorder import decompose, load_model, read_body_order_results
 from ase_bodyorder.cli import example_path, main
 
 
+@pytest.mark.slow
 def test_demo_runs_the_main_job(tmp_path, capsys):
     pytest.importorskip("ipi")
     run_dir = tmp_path / "run"

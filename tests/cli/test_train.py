@@ -114,6 +114,7 @@ def test_settings_file_may_use_the_cli_spelling(tmp_path):
     assert mace.max_num_epochs == 3
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("metatrain") is None, reason="needs metatrain")
 def test_train_pet_one_epoch(data, tmp_path, capsys):
     with warnings.catch_warnings():

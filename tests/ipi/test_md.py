@@ -75,6 +75,7 @@ def h16_run(h16_case, tmp_path_factory):
     return run_md(h16_case, model="h-morse-atm", output_dir=out, timeout_s=90, progress=False)
 
 
+@pytest.mark.slow
 def test_run_writes_outputs_and_extras_match_direct_decomposition(h16_run):
     run = h16_run
     assert run.status == "completed" and (run.first_step, run.last_step) == (0, 4)
@@ -113,6 +114,7 @@ def direct_energy(atoms, model) -> float:
     return model.system(atoms, forces=False).energy
 
 
+@pytest.mark.slow
 def test_restart_continues_the_step_counter(h16_run, tmp_path):
     run = restart_md(h16_run.run_dir, steps=2, output_dir=tmp_path / "again", progress=False)
     assert run.status == "completed" and (run.first_step, run.last_step) == (4, 6)
@@ -146,6 +148,7 @@ def _nve_deviation(tmp_path, timestep_fs: float) -> tuple[float, float]:
     return np.abs(conserved - conserved[0]).max() / 16, np.ptp(potential) / 16
 
 
+@pytest.mark.slow
 def test_nve_conserves_energy_to_second_order_in_the_timestep(tmp_path):
     """Velocity Verlet through the socket: the deviation of the conserved quantity stays
     below 5e-4 eV/atom at dt = 0.1 fs (the crystal heats from 1000 to 3600 K, the potential
@@ -157,6 +160,7 @@ def test_nve_conserves_energy_to_second_order_in_the_timestep(tmp_path):
     assert 3.0 < coarse / fine < 5.0, (coarse, fine)
 
 
+@pytest.mark.slow
 def test_path_integrals_four_beads_log_extras_per_bead(tmp_path):
     case = replace(CASES["pimd"], name="h16-pimd", steps=2, stride=1, nbeads=4, **SMALL)
     run = run_md(
@@ -238,6 +242,7 @@ def _kill_group(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path):
     # atoms that do not move: see still_h16_case
     case_dir = still(write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path))
@@ -333,6 +338,7 @@ def _children(pattern: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_runner_reports_a_killed_driver_and_stops_ipi(still_h16_case, tmp_path):
     out = tmp_path / "run"
     killed = []
@@ -368,6 +374,7 @@ def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_both_and_keeps_outputs(still_h16_case, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "ase_bodyorder.cli", "md", str(still_h16_case), "--quiet"]
@@ -398,6 +405,7 @@ def test_ctrl_c_stops_both_and_keeps_outputs(still_h16_case, tmp_path):
     assert (out / "simulation.out").exists() and (out / "RESTART").exists()
 
 
+@pytest.mark.slow
 def test_stock_ipi_client_loads_the_driver_file(tmp_path):
     case_dir = write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path)
     ipi, address, log = _ipi_server(case_dir, steps=2)

@@ -78,6 +78,7 @@ def still_case(tmp_path_factory):
     return still(write_case(case, tmp_path_factory.mktemp("cases") / "h16-still"))
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_runner_ends_ipi_and_the_driver(still_case, tmp_path):
     out = (tmp_path / "run").resolve()
     command = [sys.executable, "-m", "ase_bodyorder.cli", "md", str(still_case), "--quiet"]

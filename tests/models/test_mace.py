@@ -67,6 +67,7 @@ def model(trained):
     return MACEModel(trained)
 
 
+@pytest.mark.slow
 class TestTrainedMACEContract(ModelContract):
     """The model the recipe trains today passes the backend contract."""
 
@@ -76,6 +77,7 @@ class TestTrainedMACEContract(ModelContract):
         return MACEModel(trained)
 
 
+@pytest.mark.slow
 def test_training_writes_model_and_provenance(trained):
     provenance = json.loads((trained.parent / "provenance.json").read_text())
     assert provenance["model"] == trained.name
@@ -87,6 +89,7 @@ def test_training_writes_model_and_provenance(trained):
     assert "TEST" in provenance["metrics"]
 
 
+@pytest.mark.slow
 def test_model_declares_its_locality(model):
     assert model.atomic_numbers == frozenset({1})
     assert model.cutoff == pytest.approx(4.5)
@@ -95,6 +98,7 @@ def test_model_declares_its_locality(model):
     assert model.e0(1) == pytest.approx(HYDROGEN_ATOM_ENERGY_EV, abs=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
@@ -112,6 +116,7 @@ def test_system_agrees_with_mace_calculator_on_a_periodic_cell(model, trained):
     assert np.abs(result.stress).max() > 1e-4
 
 
+@pytest.mark.slow
 def test_compiled_and_foreign_model_files_raise(tmp_path, trained):
     """Missing and corrupt files: the contract; here the files that are torch files."""
     compiled = trained.parent / "mace_compiled.model"  # mace_run_train writes it too

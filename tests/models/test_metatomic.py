@@ -34,6 +34,8 @@ from ase_bodyorder.training import MetatrainSettings, train_metatrain  # noqa: E
 from models.contract import ModelContract  # noqa: E402
 
 torch.set_num_threads(1)
+#: every test here uses a model trained for it
+pytestmark = pytest.mark.slow
 
 CUTOFF = 3.0
 TINY = {

@@ -75,6 +75,7 @@ def test_store_records_and_skips_finished_jobs(tmp_path):
     assert "pyscf" in store.record("t/0/fci/sto-3g/lowest")["versions"]
 
 
+@pytest.mark.slow
 def test_failed_jobs_are_recorded_and_do_not_stop_the_others(tmp_path):
     clusters = _clusters(n_atoms=6, count=3)
     bad = Calculation(
@@ -116,6 +117,7 @@ def _snapshot(path):
     return {row.job_key: (row.energy, row.status) for row in rows}, len(rows)
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_database(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(_SCRIPT)
@@ -168,6 +170,7 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_ab_initio_mbe_of_a_cluster(tmp_path):
     clusters = _clusters(n_atoms=5, count=2)
     store = ReferenceStore(tmp_path / "mbe.db")
@@ -186,6 +189,7 @@ def test_ab_initio_mbe_of_a_cluster(tmp_path):
     assert result["two_s"]["0-1-2"] == 1 and result["two_s"]["0-1"] == 0
 
 
+@pytest.mark.slow
 def test_export_writes_a_recorded_split(tmp_path):
     clusters = _clusters(count=10)
     store = ReferenceStore(tmp_path / "e.db")
@@ -201,6 +205,7 @@ def test_export_writes_a_recorded_split(tmp_path):
     assert frames[0].get_forces().shape == (4, 3)
 
 
+@pytest.mark.slow
 def test_reference_command_line(tmp_path, capsys):
     import json
 

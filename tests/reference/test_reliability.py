@@ -35,6 +35,7 @@ def _sample(path, seed, count=4, n_atoms=4, capsys=None):
         capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_resampled_cluster_file_is_computed_again_and_exported_with_its_energies(tmp_path, capsys):
     clusters, db = tmp_path / "h4.xyz", str(tmp_path / "h4.db")
     common = ["--db", db, "--method", "hf", "--basis", "sto-3g"]
@@ -99,6 +100,7 @@ _CONCURRENT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_concurrent_runs_on_one_database_compute_each_job_once(tmp_path):
     script, barrier, db = tmp_path / "run.py", tmp_path / "barrier", tmp_path / "c.db"
     script.write_text(_CONCURRENT)
@@ -150,6 +152,7 @@ def _alive(pid, start):
     return stat is not None and stat[1] not in ("Z", "X") and stat[2] == start
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_die_with_a_killed_compute(tmp_path, capsys):
     clusters, db = tmp_path / "h8.xyz", tmp_path / "h8.db"

@@ -76,6 +76,7 @@ def test_cache_key_follows_data_and_settings():
     assert len(a.training_indices()) == 20
 
 
+@pytest.mark.slow
 def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cache = Path("cache")  # relative, as the CLI's default
@@ -136,6 +137,7 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 def test_a_killed_training_resumes_from_its_checkpoint(tmp_path):
     cache = tmp_path / "cache"
     settings = tmp_path / "settings.json"
@@ -184,6 +186,7 @@ def test_a_killed_training_resumes_from_its_checkpoint(tmp_path):
     assert epochs == list(range(6))
 
 
+@pytest.mark.slow
 def test_mace_stops_early_and_keeps_its_best_epoch(tmp_path):
     """Regression: mace-torch 0.3.16 logs its early stop but trains on to max_num_epochs."""
     from ase_bodyorder.study.report import convergence

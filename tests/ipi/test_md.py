@@ -20,6 +20,7 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
+from ase.stress import voigt_6_to_full_3x3_stress
 
 pytest.importorskip("ipi")
 
@@ -202,9 +203,14 @@ def test_driver_expands_all_structures_of_a_batched_step(h16_case):
         assert np.isfinite(extras[0]["body_order_energies"]).all() == computed
         assert np.isnan(extras[0]["body_order_shares"][0])
     pot, force, vir, _ = driver.compute_structure(cell, pos)  # Hartree, Hartree/bohr
-    energy = load_model("h-morse").system(atoms, forces=False).energy
-    assert pot == pytest.approx(energy / ase.units.Hartree, rel=1e-12)
-    assert force.shape == (16, 3) and vir.shape == (3, 3)
+    system = load_model("h-morse").system(atoms, stress=True)
+    assert pot == pytest.approx(system.energy / ase.units.Hartree, rel=1e-12)
+    np.testing.assert_allclose(
+        force, system.forces * ase.units.Bohr / ase.units.Hartree, rtol=0, atol=1e-14
+    )
+    # i-PI's virial: minus the stress times the volume (Hartree)
+    virial = -voigt_6_to_full_3x3_stress(system.stress) * atoms.get_volume() / ase.units.Hartree
+    np.testing.assert_allclose(vir, virial, rtol=1e-10, atol=1e-14)
 
 
 # ---------------------------------------------------------------- failures
@@ -402,7 +408,13 @@ def test_ctrl_c_stops_both_and_keeps_outputs(still_h16_case, tmp_path):
         _kill_group(md)
     assert md.returncode == 130 and "interrupted" in err, err
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
-    assert (out / "simulation.out").exists() and (out / "RESTART").exists()
+    # the outputs are kept and agree: the manifest's last step is the last property line,
+    # and the checkpoint continues from it
+    run = MDRun.load(out)
+    steps = np.loadtxt(out / "simulation.out", ndmin=2)[:, 0]
+    assert run.status == "interrupted" and run.last_step == steps[-1] >= 1
+    restart = re.search(r"<step>\s*(\d+)\s*</step>", (out / "RESTART").read_text())
+    assert int(restart[1]) == run.last_step
 
 
 @pytest.mark.slow

@@ -6,9 +6,12 @@ A tiny MACE (two epochs on hydrogen clusters labelled by the analytic demo model
 trained once per module with the package's own recipe.
 """
 
+import hashlib
+import importlib.metadata
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import ase.io
 import numpy as np
@@ -26,6 +29,7 @@ from ase_bodyorder.models.analytic import HYDROGEN_ATOM_ENERGY_EV  # noqa: E402
 from ase_bodyorder.models.mace import MACEModel  # noqa: E402
 from ase_bodyorder.reference import HighDensity, sample_clusters  # noqa: E402
 from ase_bodyorder.training import MACESettings, train_mace  # noqa: E402
+from ase_bodyorder.training.reports import set_errors  # noqa: E402
 from models.contract import ModelContract  # noqa: E402
 
 torch.set_num_threads(1)
@@ -82,11 +86,19 @@ def test_training_writes_model_and_provenance(trained):
     provenance = json.loads((trained.parent / "provenance.json").read_text())
     assert provenance["model"] == trained.name
     assert provenance["settings"]["E0s"] == {"1": HYDROGEN_ATOM_ENERGY_EV}
+    assert provenance["model_sha256"] == hashlib.sha256(trained.read_bytes()).hexdigest()
     assert set(provenance["data"]) == {"train", "valid", "test"}
-    assert len(provenance["data"]["train"]["sha256"]) == 64
-    assert provenance["versions"]["mace-torch"]
+    for name, count in (("train", 16), ("valid", 3), ("test", 3)):
+        data = provenance["data"][name]
+        assert data["sha256"] == hashlib.sha256(Path(data["path"]).read_bytes()).hexdigest()
+        assert data["structures"] == len(ase.io.read(data["path"], ":")) == count
+    assert provenance["versions"]["mace-torch"] == importlib.metadata.version("mace-torch")
     assert provenance["wall_time_s"] > 0
-    assert "TEST" in provenance["metrics"]
+    # mace's own test-set errors are those of the saved model, as we evaluate it
+    (test,) = provenance["metrics"]["TEST"]
+    errors = set_errors(MACEModel(trained), ase.io.read(provenance["data"]["test"]["path"], ":"))
+    assert errors.energy_rmse_meV_per_atom == pytest.approx(test["RMSE E / meV / atom"], rel=1e-3)
+    assert errors.force_rmse_meV_per_A == pytest.approx(test["RMSE F / meV / A"], rel=1e-3)
 
 
 @pytest.mark.slow

@@ -230,4 +230,8 @@ def test_mbe_of_a_single_index(tmp_path, capsys):
     assert main(argv) == 0
     data = json.loads(out.read_text())
     assert [c["cluster"] for c in data["clusters"]] == [0]
-    assert len(data["clusters"][0]["energies_eV"]) == 3
+    # the orders of cluster 0 add up to its HF energy, computed here directly
+    orders = np.array(data["clusters"][0]["energies_eV"])
+    atoms = ase.io.read(clusters, index=0)
+    full = compute(atoms.numbers, atoms.positions, Calculation(method="hf", basis="sto-3g"))
+    assert orders.shape == (3,) and orders.sum() == pytest.approx(full["energy_eV"], abs=1e-8)

@@ -1,5 +1,6 @@
 """The study runner: specs, cache keys, resumable trainings, learning-curve report."""
 
+import hashlib
 import json
 import os
 import signal
@@ -8,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pytest
+from helpers import png_size
 
 from ase_bodyorder import BodyOrderError
 from ase_bodyorder.study import (
@@ -83,14 +86,23 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     specs = [TrainingSpec("mace", "low", n, 0, dict(TINY)) for n in (10, 20)]
     entries = run_study(specs, cache)
     assert [e.status for e in entries] == ["trained", "trained"]
+    from ase_bodyorder.models.mace import MACEModel
+    from ase_bodyorder.training.reports import set_errors
+
     for entry in entries:
         result = entry.result
         assert result["epochs"] == 2
         assert len(result["training_curve"]) == 2
-        assert result["metrics"]["test"]["energy_meV_per_atom"] > 0
-        assert (entry.directory / result["model"]).is_file()
         provenance = json.loads((entry.directory / "training" / "provenance.json").read_text())
         assert provenance["training_curve"] == result["training_curve"]
+        # the recorded test errors are those of the saved model on the test set
+        model = MACEModel(entry.directory / result["model"])
+        errors = set_errors(model, ase.io.read(provenance["data"]["test"]["path"], ":"))
+        test = result["metrics"]["test"]
+        assert test["energy_meV_per_atom"] == pytest.approx(
+            errors.energy_rmse_meV_per_atom, rel=1e-3
+        )
+        assert test["forces_meV_per_A"] == pytest.approx(errors.force_rmse_meV_per_A, rel=1e-3)
 
     original = study_runner._train
     monkeypatch.setattr(study_runner, "_train", _no_training)
@@ -104,20 +116,35 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
         return original(spec, *args, **kwargs)
 
     monkeypatch.setattr(study_runner, "_train", counting)
-    statuses = [e.status for e in run_study(changed, cache)]
-    assert statuses == ["cached", "trained"]
+    again = run_study(changed, cache)
+    assert [e.status for e in again] == ["cached", "trained"]
     assert trained == [changed[1].key]
 
     monkeypatch.undo()
     paths = write_study_report(tmp_path / cache, tmp_path / "report", command="test")
-    for path in paths:
-        assert path.stat().st_size > 0
+    names = ["README.md", "learning_curves.json", "learning_curves.png", "training_curves.png"]
+    assert [p.name for p in paths] == names
+    assert all(png_size(p)[0] > 0 for p in paths[2:])
+    # the table and the fitted slope are those of the trainings' test errors: size 10
+    # once, size 20 twice (two learning rates: mean +- standard deviation)
     text = (tmp_path / "report" / "README.md").read_text()
-    assert "mace-low | 10 |" in text and "mace-low | 20 |" in text
+    energies = {
+        size: [e.result["metrics"]["test"]["energy_meV_per_atom"] for e in group]
+        for size, group in ((10, entries[:1]), (20, [entries[1], again[1]]))
+    }
+    expected = {
+        10: f"{energies[10][0]:.2f}",
+        20: f"{np.mean(energies[20]):.2f} +- {np.std(energies[20], ddof=1):.2f}",
+    }
+    for size, cell in expected.items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| mace-low | {size} |"))
+        assert row.split("|")[8].strip() == cell
     data = json.loads((tmp_path / "report" / "learning_curves.json").read_text())
-    assert data["curves"]["mace-low"]["slopes"]["energy_meV_per_atom"]["points"] == 2
+    slope = data["curves"]["mace-low"]["slopes"]["energy_meV_per_atom"]
+    assert slope["points"] == 2
+    ratio = np.mean(energies[20]) / energies[10][0]
+    assert slope["slope"] == pytest.approx(np.log(ratio) / np.log(2), rel=1e-9)
 
-    from ase_bodyorder.models.mace import MACEModel
     from ase_bodyorder.study.ship import ship_entry
 
     shipped = ship_entry(
@@ -127,7 +154,12 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     assert provenance["training_curve"] == entries[1].result["training_curve"]
     assert provenance["convergence"]["epochs"] == 2
     assert provenance["spec"]["size"] == 20
-    MACEModel(shipped)  # loads
+    # the shipped file is the trained model, byte for byte
+    source = entries[1].directory / entries[1].result["model"]
+    assert shipped.read_bytes() == source.read_bytes()
+    assert provenance["model_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    atoms = ase.io.read(provenance["data"]["test"]["path"], index=0)
+    assert MACEModel(shipped).system(atoms).energy == MACEModel(source).system(atoms).energy
 
 
 def _children(pid: int) -> list[int]:

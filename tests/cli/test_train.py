@@ -118,6 +118,7 @@ def test_settings_file_may_use_the_cli_spelling(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("metatrain") is None, reason="needs metatrain")
 def test_train_pet_one_epoch(data, tmp_path, capsys):
     with warnings.catch_warnings():
+        # metatensor/metatomic script their modules at import; torch flags TorchScript
         warnings.filterwarnings(
             "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=DeprecationWarning
         )

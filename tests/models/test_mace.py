@@ -111,9 +111,11 @@ def test_model_declares_its_locality(model):
 
 
 @pytest.mark.slow
+# mace's calculator calls torch.load without weights_only, and mace sets
+# TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD at import, so torch warns (checked: mace-torch 0.3.16)
 @pytest.mark.filterwarnings("ignore:Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+# mace's calculator loads TorchScript modules (torch.jit.load: deprecated in torch 2.13)
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_system_agrees_with_mace_calculator_on_a_periodic_cell(model, trained):
     from mace.calculators import MACECalculator
 

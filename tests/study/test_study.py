@@ -26,7 +26,6 @@ from ase_bodyorder.study import runner as study_runner
 from ase_bodyorder.study.report import write_study_report
 
 pytest.importorskip("mace")
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 #: a MACE small and short enough for tests (the recipe otherwise)
 TINY = {"max_num_epochs": 2, "hidden_irreps": "4x0e+4x1o", "batch_size": 5}

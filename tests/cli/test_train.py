@@ -14,7 +14,7 @@ from ase_bodyorder.training.reports import set_errors
 
 REFERENCE = Path(ase_bodyorder.__file__).parent / "data" / "reference"
 
-#: a tiny PET (the settings of tests/test_models_metatomic.py), cheapest of the three
+#: a tiny PET (the settings of tests/models/test_metatomic.py), cheapest of the three
 TINY_PET = {
     "architecture": "pet",
     "batch_size": 4,

@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# a development subset: the tests not marked slow (no training, no i-PI run)
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_expansion.py

@@ -68,6 +68,7 @@ class LocalTorchModel(AtomicModel):
         return first[keep], second[keep], vectors[keep]
 
     def fragment_energies(self, batch: FragmentBatch) -> torch.Tensor:
+        self.check_species(batch.numbers)
         positions = batch.positions.to(self.dtype)
         first, second = (torch.as_tensor(a) for a in batch.intra_pairs())
         vectors = positions[second] - positions[first]
@@ -76,6 +77,7 @@ class LocalTorchModel(AtomicModel):
         return self.atom_energies(numbers, first, vectors, len(numbers))
 
     def system(self, atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
+        self.check_species(atoms.numbers)
         periodic = bool(atoms.pbc.any())
         stress = stress and periodic
         n = len(atoms)
@@ -256,9 +258,11 @@ class SumModel(AtomicModel):
         self.dtype = models[0].dtype
 
     def fragment_energies(self, batch):
+        self.check_species(batch.numbers)
         return sum(m.fragment_energies(batch) for m in self.models)
 
     def system(self, atoms, *, forces=True, stress=False):
+        self.check_species(atoms.numbers)
         parts = [m.system(atoms, forces=forces, stress=stress) for m in self.models]
         total = {"energy": sum(p.energy for p in parts)}
         for key in ("energies", "forces", "stress"):

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import DENSE_CELL
 
 from ase_bodyorder.expansion import (
     BodyOrderError,
@@ -138,11 +139,9 @@ def test_plan_labels_are_unique_and_parse_back():
 
 def _dense_cell():
     """The 64-atom high-density cell of the shipped NVT case (rs = 1.6 bohr)."""
-    import pathlib
-
     import ase.io
 
-    return ase.io.read(pathlib.Path(__file__).parent.parent / "md_inputs/nvt/init.extxyz")
+    return ase.io.read(DENSE_CELL)
 
 
 def _plan_peak_bytes(**kwargs) -> int:

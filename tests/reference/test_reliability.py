@@ -12,6 +12,7 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
+from helpers import python_path_env
 
 from ase_bodyorder.cli import main
 from ase_bodyorder.expansion import BodyOrderError
@@ -23,7 +24,7 @@ from ase_bodyorder.reference.store import ReferenceStore
 
 pytest.importorskip("pyscf")
 HF = Calculation(method="hf", basis="sto-3g")
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+ENV = python_path_env()
 
 
 def _sample(path, seed, count=4, n_atoms=4, capsys=None):
@@ -34,6 +35,7 @@ def _sample(path, seed, count=4, n_atoms=4, capsys=None):
         capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_resampled_cluster_file_is_computed_again_and_exported_with_its_energies(tmp_path, capsys):
     clusters, db = tmp_path / "h4.xyz", str(tmp_path / "h4.db")
     common = ["--db", db, "--method", "hf", "--basis", "sto-3g"]
@@ -98,6 +100,7 @@ _CONCURRENT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_concurrent_runs_on_one_database_compute_each_job_once(tmp_path):
     script, barrier, db = tmp_path / "run.py", tmp_path / "barrier", tmp_path / "c.db"
     script.write_text(_CONCURRENT)
@@ -149,6 +152,7 @@ def _alive(pid, start):
     return stat is not None and stat[1] not in ("Z", "X") and stat[2] == start
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_die_with_a_killed_compute(tmp_path, capsys):
     clusters, db = tmp_path / "h8.xyz", tmp_path / "h8.db"
@@ -226,4 +230,8 @@ def test_mbe_of_a_single_index(tmp_path, capsys):
     assert main(argv) == 0
     data = json.loads(out.read_text())
     assert [c["cluster"] for c in data["clusters"]] == [0]
-    assert len(data["clusters"][0]["energies_eV"]) == 3
+    # the orders of cluster 0 add up to its HF energy, computed here directly
+    orders = np.array(data["clusters"][0]["energies_eV"])
+    atoms = ase.io.read(clusters, index=0)
+    full = compute(atoms.numbers, atoms.positions, Calculation(method="hf", basis="sto-3g"))
+    assert orders.shape == (3,) and orders.sum() == pytest.approx(full["energy_eV"], abs=1e-8)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from ase.calculators.lj import LennardJones as ASELennardJones
-from conftest import random_cluster
+from helpers import random_cluster
 from scipy.spatial.transform import Rotation
 
 from ase_bodyorder import decompose

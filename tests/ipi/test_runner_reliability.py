@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("ipi")
 
-from test_ipi import ENV, SMALL, _data_lines, _still  # noqa: E402
+from helpers import SMALL, SUBPROCESS_ENV, data_lines, dead_pid, run_dir_with_runner, still  # noqa: E402
 
 from ase_bodyorder.cli import main  # noqa: E402
 from ase_bodyorder.ipi import runner  # noqa: E402
@@ -73,11 +73,12 @@ def _wait_until(condition, timeout_s: float, poll_s: float = 0.1) -> bool:
 @pytest.fixture(scope="module")
 def still_case(tmp_path_factory):
     """16 H atoms at rest (i-PI's dummy motion): fast steps that stay healthy for as long
-    as the test needs (see tests/test_ipi.py::still_h16_case)."""
+    as the test needs (see tests/ipi/test_md.py::still_h16_case)."""
     case = replace(CASES["nvt"], name="h16-still", stride=1, **SMALL)
-    return _still(write_case(case, tmp_path_factory.mktemp("cases") / "h16-still"))
+    return still(write_case(case, tmp_path_factory.mktemp("cases") / "h16-still"))
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_runner_ends_ipi_and_the_driver(still_case, tmp_path):
     out = (tmp_path / "run").resolve()
     command = [sys.executable, "-m", "ase_bodyorder.cli", "md", str(still_case), "--quiet"]
@@ -86,14 +87,14 @@ def test_kill_9_of_the_runner_ends_ipi_and_the_driver(still_case, tmp_path):
         command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=ENV,
+        env=SUBPROCESS_ENV,
         start_new_session=True,
     )
     children = []
     try:
         # i-PI and the driver run: steps come out (the driver answers i-PI)
         started = _wait_until(
-            lambda: md.poll() is not None or _data_lines(out / "simulation.out") >= 3, 90
+            lambda: md.poll() is not None or data_lines(out / "simulation.out") >= 3, 90
         )
         assert started and md.poll() is None, "the run did not start"
         children = _working_in(out)
@@ -121,32 +122,6 @@ def test_kill_9_of_the_runner_ends_ipi_and_the_driver(still_case, tmp_path):
             socket_file.unlink(missing_ok=True)
 
 
-def _run_dir_with_runner(directory: Path, runner_record: dict | None) -> Path:
-    """A run directory whose run.json says "running", with this runner record."""
-    case = replace(CASES["nvt"], name="h16", **SMALL)
-    case_dir = write_case(case, directory / "case")
-    import xml.etree.ElementTree as ET
-
-    root = ET.parse(case_dir / "input.xml").getroot()
-    driver = runner.DriverSettings("h-morse", 3, 1, 1.5, "init.extxyz")
-    run_dir = directory / "run"
-    run_dir.mkdir()
-    run = runner._layout(run_dir, root, "h16", driver, 0, 100, 1, None)
-    replace(run, runner=runner_record).write()
-    (run_dir / "simulation.out").write_text(
-        "# column   1     --> step : The current simulation time step.\n"
-        + "".join(f"{s} {s * 0.001} -1.0 300.0 0.1 -1.1 0.0\n" for s in range(8))
-        + "8 0.00"  # the step being written: not a complete line
-    )
-    return run_dir
-
-
-def _dead_pid() -> int:
-    process = subprocess.Popen(["true"])
-    process.wait(timeout=10)
-    return process.pid
-
-
 @pytest.mark.parametrize(
     "record, status",
     [
@@ -160,13 +135,13 @@ def _dead_pid() -> int:
 def test_load_reports_a_running_manifest_whose_runner_is_gone(tmp_path, record, status):
     me = runner.runner_identity()
     records = {
-        "dead": {**me, "pid": _dead_pid(), "start": None},
+        "dead": {**me, "pid": dead_pid(), "start": None},
         "reused": {**me, "start": me["start"] - 1},
         "alive": me,
-        "elsewhere": {**me, "pid": _dead_pid(), "host": "another-host"},
+        "elsewhere": {**me, "pid": dead_pid(), "host": "another-host"},
         None: None,
     }
-    run_dir = _run_dir_with_runner(tmp_path, records[record])
+    run_dir = run_dir_with_runner(tmp_path, records[record])
     run = MDRun.load(run_dir)
     assert run.status == status
     if status == "killed":
@@ -175,7 +150,7 @@ def test_load_reports_a_running_manifest_whose_runner_is_gone(tmp_path, record, 
 
 
 def test_report_says_the_run_was_killed(tmp_path, capsys):
-    run_dir = _run_dir_with_runner(tmp_path, {**runner.runner_identity(), "pid": _dead_pid()})
+    run_dir = run_dir_with_runner(tmp_path, {**runner.runner_identity(), "pid": dead_pid()})
     block = " #EXTRAS(body_order_energies)# Step: {} \n -1.0 -0.5 0.25\n"
     (run_dir / "simulation.bo_0").write_text("".join(block.format(s) for s in range(0, 8, 2)))
     assert main(["report", str(run_dir), "--plots", str(tmp_path / "plots")]) == 0
@@ -243,7 +218,7 @@ def test_guard_runs_nothing_when_its_parent_is_already_gone(tmp_path):
     script = tmp_path / "program.py"
     script.write_text(f"open({str(marker)!r}, 'w').close()\n")
     result = subprocess.run(
-        [sys.executable, str(GUARD), str(_dead_pid()), "SIGTERM", "1", str(script)],
+        [sys.executable, str(GUARD), str(dead_pid()), "SIGTERM", "1", str(script)],
         timeout=30,
     )
     assert result.returncode == 137 and not marker.exists()

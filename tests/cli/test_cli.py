@@ -5,11 +5,16 @@ import json
 import ase.io
 import numpy as np
 import pytest
+from helpers import png_size
 
 from ase_bodyorder import decompose, load_model, read_body_order_results
 from ase_bodyorder.cli import example_path, main
+from ase_bodyorder.monitor import read_run
+
+PLOTS = ("body_order_vs_time.png", "body_order_distributions.png")
 
 
+@pytest.mark.slow
 def test_demo_runs_the_main_job(tmp_path, capsys):
     pytest.importorskip("ipi")
     run_dir = tmp_path / "run"
@@ -25,10 +30,23 @@ def test_demo_runs_the_main_job(tmp_path, capsys):
         "2",
     ]
     assert main([*argv, "--output-dir", str(run_dir), "--timeout", "300"]) == 0
-    out = capsys.readouterr().out
-    assert "255 sub-clusters" in out  # the full expansion of the shipped H8 cluster
-    assert "monitored frames" in out and "residual" in out  # the run's report
-    assert (run_dir / "body_order_vs_time.png").stat().st_size > 1000
+    lines = capsys.readouterr().out.splitlines()
+    # 1. the full expansion of the shipped H8 cluster: the library's orders
+    expected = decompose(ase.io.read(example_path()), load_model("h-morse-atm"), max_order=8)
+    start = lines.index("   order        energy/eV    per atom/eV     share") + 1
+    orders = [float(line.split()[1]) for line in lines[start : start + 8]]
+    np.testing.assert_allclose(orders, expected.energies_eV, rtol=0, atol=1e-8)
+    assert lines[start + 10].startswith("255 sub-clusters evaluated, 0 skipped")
+    # 3. the report of the run: its three frames, each order's mean over them
+    trace = read_run(run_dir)
+    np.testing.assert_array_equal(trace.step, [0, 2, 4])
+    start = lines.index(f"{run_dir}: 3 monitored frames, steps 0..4") + 2
+    for n in (1, 2, 3):
+        row = lines[start + n - 1].split()
+        assert row[0] == str(n)
+        assert float(row[1]) == pytest.approx(trace.energies_per_atom_eV[:, n - 1].mean(), abs=1e-6)
+    assert [png_size(run_dir / name) for name in PLOTS] == [(840, 720), (768, 360)]
+    assert lines[-2:] == [f"wrote {run_dir / name}" for name in PLOTS]
 
 
 def test_decompose_json_matches_library(tmp_path, capsys):
@@ -46,7 +64,10 @@ def test_decompose_writes_extxyz(tmp_path, capsys):
         == 0
     )
     back = read_body_order_results(ase.io.read(out))
-    assert back["body_order_forces"].shape == (2, 8, 3)
+    expected = decompose(ase.io.read(example_path()), load_model(), max_order=2, forces=True)
+    # extxyz writes per-atom arrays with 8 decimals
+    np.testing.assert_allclose(back["body_order_forces"], expected.forces_eV_per_A, atol=1e-8)
+    np.testing.assert_allclose(back["body_order_energies"], expected.energies_eV, atol=1e-8)
 
 
 @pytest.mark.parametrize(

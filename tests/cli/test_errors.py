@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from helpers import fake_ipi_run
 
 from ase_bodyorder.cli import example_path, main
 
@@ -68,12 +69,9 @@ def test_a_single_integer_index_is_one_frame(capsys):
     assert capsys.readouterr().out.count("structure 0") == 1
 
 
-
 def test_report_names_an_unreadable_run_manifest(tmp_path, capsys):
     """A corrupt run.json is named, not ignored or a traceback: the status is unknown."""
-    from test_watch_reliability import _ipi_run
-
-    run = _ipi_run(tmp_path / "run", [[-13.6, -1.0, 0.1], [-13.6, -1.1, 0.2]])
+    run = fake_ipi_run(tmp_path / "run", [[-13.6, -1.0, 0.1], [-13.6, -1.1, 0.2]])
     (run / "run.json").write_text("{broken")
     assert main(["report", str(run), "--plots", str(tmp_path)]) == 0
     out = capsys.readouterr().out

@@ -20,8 +20,11 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
+from ase.stress import voigt_6_to_full_3x3_stress
 
 pytest.importorskip("ipi")
+
+from helpers import R_MBE, SMALL, SUBPROCESS_ENV, data_lines, still  # noqa: E402
 
 from ase_bodyorder import BodyOrderError, SpeciesError, StructureError, decompose, load_model  # noqa: E402
 from ase_bodyorder.cli import main  # noqa: E402
@@ -34,9 +37,7 @@ from ase_bodyorder.ipi.runner import MDRun, MDRunError  # noqa: E402
 from ase_bodyorder.monitor import read_ipi_extras, read_run  # noqa: E402
 
 BIN = Path(sys.executable).parent
-R_MBE = 1.5  # Angstrom; the 16-atom cells are 3.44 Angstrom wide
-SMALL = {"n_atoms": 16, "r_mbe": R_MBE}
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+ENV = SUBPROCESS_ENV
 
 
 def _status(run: MDRun, bead: int = 0) -> dict:
@@ -65,16 +66,7 @@ def still_h16_case(tmp_path_factory):
         replace(CASES["nvt"], name="h16-still", **SMALL),
         tmp_path_factory.mktemp("cases") / "h16-still",
     )
-    return _still(directory)
-
-
-def _still(directory: Path) -> Path:
-    """Replace the case's motion by i-PI's ``dummy`` motion."""
-    path = directory / "input.xml"
-    text = path.read_text()
-    start, end = text.index("<motion"), text.index("</motion>") + len("</motion>")
-    path.write_text(text[:start] + '<motion mode="dummy"> </motion>' + text[end:])
-    return directory
+    return still(directory)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +76,7 @@ def h16_run(h16_case, tmp_path_factory):
     return run_md(h16_case, model="h-morse-atm", output_dir=out, timeout_s=90, progress=False)
 
 
+@pytest.mark.slow
 def test_run_writes_outputs_and_extras_match_direct_decomposition(h16_run):
     run = h16_run
     assert run.status == "completed" and (run.first_step, run.last_step) == (0, 4)
@@ -122,6 +115,7 @@ def direct_energy(atoms, model) -> float:
     return model.system(atoms, forces=False).energy
 
 
+@pytest.mark.slow
 def test_restart_continues_the_step_counter(h16_run, tmp_path):
     run = restart_md(h16_run.run_dir, steps=2, output_dir=tmp_path / "again", progress=False)
     assert run.status == "completed" and (run.first_step, run.last_step) == (4, 6)
@@ -155,6 +149,7 @@ def _nve_deviation(tmp_path, timestep_fs: float) -> tuple[float, float]:
     return np.abs(conserved - conserved[0]).max() / 16, np.ptp(potential) / 16
 
 
+@pytest.mark.slow
 def test_nve_conserves_energy_to_second_order_in_the_timestep(tmp_path):
     """Velocity Verlet through the socket: the deviation of the conserved quantity stays
     below 5e-4 eV/atom at dt = 0.1 fs (the crystal heats from 1000 to 3600 K, the potential
@@ -166,6 +161,7 @@ def test_nve_conserves_energy_to_second_order_in_the_timestep(tmp_path):
     assert 3.0 < coarse / fine < 5.0, (coarse, fine)
 
 
+@pytest.mark.slow
 def test_path_integrals_four_beads_log_extras_per_bead(tmp_path):
     case = replace(CASES["pimd"], name="h16-pimd", steps=2, stride=1, nbeads=4, **SMALL)
     run = run_md(
@@ -207,9 +203,14 @@ def test_driver_expands_all_structures_of_a_batched_step(h16_case):
         assert np.isfinite(extras[0]["body_order_energies"]).all() == computed
         assert np.isnan(extras[0]["body_order_shares"][0])
     pot, force, vir, _ = driver.compute_structure(cell, pos)  # Hartree, Hartree/bohr
-    energy = load_model("h-morse").system(atoms, forces=False).energy
-    assert pot == pytest.approx(energy / ase.units.Hartree, rel=1e-12)
-    assert force.shape == (16, 3) and vir.shape == (3, 3)
+    system = load_model("h-morse").system(atoms, stress=True)
+    assert pot == pytest.approx(system.energy / ase.units.Hartree, rel=1e-12)
+    np.testing.assert_allclose(
+        force, system.forces * ase.units.Bohr / ase.units.Hartree, rtol=0, atol=1e-14
+    )
+    # i-PI's virial: minus the stress times the volume (Hartree)
+    virial = -voigt_6_to_full_3x3_stress(system.stress) * atoms.get_volume() / ase.units.Hartree
+    np.testing.assert_allclose(vir, virial, rtol=1e-10, atol=1e-14)
 
 
 # ---------------------------------------------------------------- failures
@@ -247,12 +248,7 @@ def _kill_group(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-def _data_lines(path: Path) -> int:
-    if not path.exists():
-        return 0
-    return sum(1 for line in path.read_text().splitlines() if line and not line.startswith("#"))
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "program",
     [["ase_bodyorder.cli", "driver"], ["ase_bodyorder.ipi.client"]],
@@ -260,7 +256,7 @@ def _data_lines(path: Path) -> int:
 )
 def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path, program):
     # atoms that do not move: see still_h16_case
-    case_dir = _still(write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path))
+    case_dir = still(write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path))
     ipi, address, log = _ipi_server(case_dir, steps=10_000_000)
     driver = None
     try:
@@ -276,7 +272,7 @@ def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path, progra
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
-        while _data_lines(case_dir / "simulation.out") < 3:
+        while data_lines(case_dir / "simulation.out") < 3:
             assert driver.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         os.killpg(ipi.pid, signal.SIGKILL)
@@ -353,6 +349,7 @@ def _children(pattern: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_runner_reports_a_killed_driver_and_stops_ipi(still_h16_case, tmp_path):
     out = tmp_path / "run"
     killed = []
@@ -361,7 +358,7 @@ def test_runner_reports_a_killed_driver_and_stops_ipi(still_h16_case, tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             pids = _children("ase_bodyorder.ipi.client")
-            if pids and _data_lines(out / "simulation.out") >= 2:
+            if pids and data_lines(out / "simulation.out") >= 2:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
                 return
@@ -388,6 +385,7 @@ def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_both_and_keeps_outputs(still_h16_case, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "ase_bodyorder.cli", "md", str(still_h16_case), "--quiet"]
@@ -406,7 +404,7 @@ def test_ctrl_c_stops_both_and_keeps_outputs(still_h16_case, tmp_path):
     )
     try:
         deadline = time.monotonic() + 60
-        while _data_lines(out / "simulation.out") < 2:
+        while data_lines(out / "simulation.out") < 2:
             assert md.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         md.send_signal(signal.SIGINT)
@@ -415,9 +413,16 @@ def test_ctrl_c_stops_both_and_keeps_outputs(still_h16_case, tmp_path):
         _kill_group(md)
     assert md.returncode == 130 and "interrupted" in err, err
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
-    assert (out / "simulation.out").exists() and (out / "RESTART").exists()
+    # the outputs are kept and agree: the manifest's last step is the last property line,
+    # and the checkpoint continues from it
+    run = MDRun.load(out)
+    steps = np.loadtxt(out / "simulation.out", ndmin=2)[:, 0]
+    assert run.status == "interrupted" and run.last_step == steps[-1] >= 1
+    restart = re.search(r"<step>\s*(\d+)\s*</step>", (out / "RESTART").read_text())
+    assert int(restart[1]) == run.last_step
 
 
+@pytest.mark.slow
 def test_stock_ipi_client_loads_the_driver_file(tmp_path):
     case_dir = write_case(replace(CASES["nvt"], name="h16", stride=1, **SMALL), tmp_path)
     ipi, address, log = _ipi_server(case_dir, steps=2)

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 from ase.md.verlet import VelocityVerlet
-from conftest import random_cluster
+from helpers import dead_pid, fake_ipi_run, ipi_line, random_cluster, run_dir_with_runner
 
 from ase_bodyorder import BodyOrderCalculator, BodyOrderError
 from ase_bodyorder.cli import main
@@ -30,37 +30,6 @@ FAST_CLI = ["--interval", "0.05", "--idle", "0.5", "--timeout", "30"]
 ARGON = SumModel(
     LennardJones(epsilon=0.0104, sigma=3.4, cutoff=8.0), AxilrodTellerMuto(C9=50.0, cutoff=8.0)
 )
-
-
-def _line(values) -> str:
-    """A line of numbers as i-PI writes them (``%16.8e``)."""
-    return " ".join(f"{v:16.8e}" for v in values) + "\n"
-
-
-def _ipi_run(directory, per_atom):
-    """An i-PI-like run directory: properties, and the extras of the driver
-    (energies per cell of 2 atoms, per atom, shares)."""
-    directory.mkdir(exist_ok=True)
-    (directory / "input.xml").write_text(
-        "<simulation><output prefix='simulation'><properties filename='out'>"
-        " [ step, time{picosecond}, temperature{kelvin} ] </properties></output></simulation>"
-    )
-    steps = range(len(per_atom))
-    (directory / "simulation.out").write_text("".join(_line([s, s * 1e-3, 300.0]) for s in steps))
-    per_atom = np.asarray(per_atom, dtype=float)
-    shares = per_atom / per_atom[:, 1:].sum(axis=1, keepdims=True)
-    shares[:, 0] = np.nan
-    for name, key, rows in (
-        ("bo", "body_order_energies", 2 * per_atom),
-        ("bo_per_atom", "body_order_energies_per_atom", per_atom),
-        ("bo_shares", "body_order_shares", shares),
-    ):
-        text = "".join(
-            f" #EXTRAS({key})# Step:  {s:10d} \n" + _line(row)
-            for s, row in zip(steps, rows, strict=True)
-        )
-        (directory / f"simulation.{name}_0").write_text(text)
-    return directory
 
 
 def _ranges_file(tmp_path, ranges: dict):
@@ -174,12 +143,12 @@ def test_cut_off_last_line_of_an_extras_file_is_not_read(tmp_path, capsys):
     """i-PI has written step 3's values up to ``3.1`` of ``3.15170000e+03``: that is no
     frame, and neither watch nor report may take it for one."""
     per_atom = [[-13.0, -1.0, 3151.7]] * 3
-    run = _ipi_run(tmp_path / "run", per_atom)
-    full = _line([-13.0, -1.0, 3151.7])
+    run = fake_ipi_run(tmp_path / "run", per_atom)
+    full = ipi_line([-13.0, -1.0, 3151.7])
     cut = full[: full.index("3.1") + 3]
-    shares = _line([np.nan, -1.0 / 3150.7, 3151.7 / 3150.7])
+    shares = ipi_line([np.nan, -1.0 / 3150.7, 3151.7 / 3150.7])
     appended = (
-        ("bo", "body_order_energies", _line([-26.0, -2.0, 6303.4])),
+        ("bo", "body_order_energies", ipi_line([-26.0, -2.0, 6303.4])),
         ("bo_shares", "body_order_shares", shares),
         ("bo_per_atom", "body_order_energies_per_atom", cut),
     )
@@ -207,11 +176,11 @@ def test_cut_off_last_line_of_an_extras_file_is_not_read(tmp_path, capsys):
 def test_cut_off_last_line_of_a_property_file_is_not_read(tmp_path):
     path = tmp_path / "simulation.out"
     header = "# column   1     --> step\n# column   2     --> temperature{kelvin}\n"
-    path.write_text(header + _line([0, 300.0]) + _line([1, 310.0]) + " 2.0000000e+00  3.1")
+    path.write_text(header + ipi_line([0, 300.0]) + ipi_line([1, 310.0]) + " 2.0000000e+00  3.1")
     properties = read_ipi_properties(path)
     assert properties["step"].tolist() == [0, 1]
     np.testing.assert_allclose(properties["temperature_K"], [300.0, 310.0])
-    path.write_text(header + _line([0, 300.0]) + " 1.0\n" + _line([2, 320.0]))  # fewer values
+    path.write_text(header + ipi_line([0, 300.0]) + " 1.0\n" + ipi_line([2, 320.0]))  # fewer values
     assert read_ipi_properties(path)["step"].tolist() == [0, 2]
 
 
@@ -220,7 +189,7 @@ def test_cut_off_last_line_of_a_property_file_is_not_read(tmp_path):
 
 def test_watch_counts_frames_not_messages_and_rejects_unknown_orders(tmp_path, capsys):
     per_atom = [[-13.0, -1.0, 0.5], [-13.0, 5.0, 2.5], [-13.0, -1.2, 0.4]]
-    run = _ipi_run(tmp_path / "run", per_atom)
+    run = fake_ipi_run(tmp_path / "run", per_atom)
     ranges = {2: (-2.0, 0.0), 3: (0.0, 1.0)}
     flags = watch(run, ranges, quantity="energies_per_atom", **FAST)
     assert len(flags) == 2 and flags.flagged_frames == 1 and flags.frames == 3
@@ -236,12 +205,10 @@ def test_watch_counts_frames_not_messages_and_rejects_unknown_orders(tmp_path, c
 def test_watch_stops_once_a_run_of_md_has_finished(tmp_path, capsys):
     """A run whose run.json says it is over: watch reads its frames and stops, without
     waiting for the idle time; it says how the run ended."""
-    from test_runner_reliability import _dead_pid, _run_dir_with_runner
-
     from ase_bodyorder.ipi import runner
 
-    run = _run_dir_with_runner(tmp_path, {**runner.runner_identity(), "pid": _dead_pid()})
-    _ipi_run(run, [[-13.0, -1.0, 0.5]] * 4)
+    run = run_dir_with_runner(tmp_path, {**runner.runner_identity(), "pid": dead_pid()})
+    fake_ipi_run(run, [[-13.0, -1.0, 0.5]] * 4)
     started = time.monotonic()
     flags = watch(run, {2: (-2.0, 0.0)}, interval_s=0.05, idle_s=600, quantity="energies_per_atom")
     assert time.monotonic() - started < 30 and flags.frames == 4 and flags.run.status == "killed"

@@ -11,6 +11,7 @@ import ase.io
 import numpy as np
 import pytest
 from ase.units import Hartree
+from helpers import python_path_env
 
 from ase_bodyorder.reference import HighDensity, LowDensity, sample_clusters
 from ase_bodyorder.reference.electronic import (
@@ -71,9 +72,12 @@ def test_store_records_and_skips_finished_jobs(tmp_path):
     assert row.energy == pytest.approx(direct["energy_eV"], abs=1e-8)
     np.testing.assert_allclose(row.forces, direct["forces_eV_per_A"], atol=1e-7)
     assert row.method == "fci" and row.basis == "sto-3g" and row.spin_square == pytest.approx(0)
-    assert "pyscf" in store.record("t/0/fci/sto-3g/lowest")["versions"]
+    import pyscf
+
+    assert store.record("t/0/fci/sto-3g/lowest")["versions"]["pyscf"] == pyscf.__version__
 
 
+@pytest.mark.slow
 def test_failed_jobs_are_recorded_and_do_not_stop_the_others(tmp_path):
     clusters = _clusters(n_atoms=6, count=3)
     bad = Calculation(
@@ -115,10 +119,11 @@ def _snapshot(path):
     return {row.job_key: (row.energy, row.status) for row in rows}, len(rows)
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_database(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = python_path_env()
     clean, interrupted = tmp_path / "clean.db", tmp_path / "interrupted.db"
     subprocess.run([sys.executable, str(script), str(clean)], env=env, check=True, timeout=300)
     process = subprocess.Popen(
@@ -167,6 +172,7 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_ab_initio_mbe_of_a_cluster(tmp_path):
     clusters = _clusters(n_atoms=5, count=2)
     store = ReferenceStore(tmp_path / "mbe.db")
@@ -185,6 +191,7 @@ def test_ab_initio_mbe_of_a_cluster(tmp_path):
     assert result["two_s"]["0-1-2"] == 1 and result["two_s"]["0-1"] == 0
 
 
+@pytest.mark.slow
 def test_export_writes_a_recorded_split(tmp_path):
     clusters = _clusters(count=10)
     store = ReferenceStore(tmp_path / "e.db")
@@ -197,9 +204,10 @@ def test_export_writes_a_recorded_split(tmp_path):
     frames = ase.io.read(tmp_path / "out" / "t_train.xyz", ":")
     record = store.record(f"t/{frames[0].info['index']}/fci/sto-3g/lowest")
     assert frames[0].get_potential_energy() == pytest.approx(record["energy_eV"], abs=1e-6)
-    assert frames[0].get_forces().shape == (4, 3)
+    np.testing.assert_allclose(frames[0].get_forces(), record["forces_eV_per_A"], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_reference_command_line(tmp_path, capsys):
     import json
 
@@ -252,6 +260,13 @@ def test_reference_command_line(tmp_path, capsys):
         == 0
     )
     data = json.loads(out.read_text())
-    assert len(data["clusters"]) == 2 and len(data["clusters"][0]["energies_eV"]) == 4
+    assert [c["cluster"] for c in data["clusters"]] == [0, 1]
+    # the orders of each cluster add up to its FCI energy, computed here directly
+    for record, atoms in zip(data["clusters"], ase.io.read(clusters, ":2"), strict=True):
+        orders = np.array(record["energies_eV"])
+        assert orders.shape == (4,)
+        assert orders[0] == pytest.approx(4 * hydrogen_atom_energy("sto-3g") * Hartree, abs=1e-8)
+        full = compute(atoms.numbers, atoms.positions, Calculation(basis="sto-3g", forces=False))
+        assert orders.sum() == pytest.approx(full["energy_eV"], abs=1e-8)
     assert main(["reference", "compute", str(clusters), "--db", db, "--basis", "nope"]) == 2
     assert "unknown basis 'nope'" in capsys.readouterr().err

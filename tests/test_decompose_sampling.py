@@ -9,19 +9,18 @@ exact expansion, results survive dictionaries, ASE, i-PI extras and the monitor.
 
 import json
 import math
-import pathlib
 
 import ase.io
 import numpy as np
 import pytest
-from conftest import random_cluster
+from helpers import DENSE_CELL, png_size, random_cluster
 
 from ase_bodyorder import BodyOrderCalculator, BodyOrderError, decompose
 from ase_bodyorder.decompose import BodyOrderResult, draw_atom_sample, sample_mean_and_stderr
 from ase_bodyorder.expansion import plan_expansion
-from ase_bodyorder.models import hydrogen_demo_model
+from ase_bodyorder.models import hydrogen_demo_model, load_model
 
-DENSE = pathlib.Path(__file__).parent.parent / "md_inputs/nvt/init.extxyz"
+DENSE = DENSE_CELL
 R_MBE = 2.0  # Angstrom; the 64-atom cell is 3.44 Angstrom wide
 ORDER = 3
 
@@ -419,14 +418,38 @@ def test_logger_report_and_plots_of_a_sampled_run(tmp_path, model):
     assert trace.energies_per_atom_stderr_eV.shape == (6, 3)
     assert trace.residual_stderr_eV.shape == (6,)
     assert np.all(trace.energies_per_atom_stderr_eV[:, 1] > 0)
-    text = report_text(trace)
-    assert "sampling" in text and "atom-sampled estimates" in text
-    assert all(p.exists() for p in write_plots(trace, tmp_path / "plots"))
-    # the model= route samples too
+    # the last frame is the calculator's expansion of the final structure
+    body = atoms.calc.body_order
+    np.testing.assert_allclose(trace.energies_per_atom_eV[-1], body.energies_per_atom_mean_eV)
+    np.testing.assert_allclose(
+        trace.energies_per_atom_stderr_eV[-1], body.energies_per_atom_stderr_eV
+    )
+    # the report's sampling column: sqrt(mean(stderr^2) / frames) per order
+    lines = report_text(trace).splitlines()
+    assert lines[1].split()[:5] == ["order", "per", "atom/eV", "+-", "sampling"]
+    for n in (2, 3):
+        row = lines[1 + n].split()
+        sampling = np.sqrt(np.mean(trace.energies_per_atom_stderr_eV[:, n - 1] ** 2) / 6)
+        assert row[0] == str(n) and float(row[3]) == pytest.approx(sampling, abs=1e-6)
+        assert float(row[2]) >= float(row[3])  # the total error includes the sampling part
+    assert lines[6].startswith("atom-sampled estimates: +- combines")
+    paths = write_plots(trace, tmp_path / "plots")
+    assert [png_size(p) for p in paths] == [(840, 720), (768, 360)]
+    # the model= route samples too: each frame's seed is drawn from the seeded generator
     log2 = tmp_path / "bo2.jsonl"
     BodyOrderLogger(None, atoms, log2, model=model, sample_atoms=2, sample_seed=1)()
     record = json.loads(log2.read_text())
     assert record["body_order_sample_size"] == 2
+    seed = int(np.random.default_rng(1).integers(2**63))
+    expected = decompose(atoms, model, max_order=3, sample_atoms=2, seed=seed)
+    np.testing.assert_allclose(
+        record["body_order_energies_per_atom_eV"], expected.energies_per_atom_mean_eV, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        record["body_order_energies_per_atom_stderr_eV"],
+        expected.energies_per_atom_stderr_eV,
+        atol=1e-12,
+    )
 
 
 def test_ipi_run_reader_picks_up_the_stderr_extras(tmp_path):
@@ -459,7 +482,10 @@ def test_ipi_run_reader_picks_up_the_stderr_extras(tmp_path):
     trace = read_run(tmp_path)
     np.testing.assert_allclose(trace.energies_per_atom_stderr_eV, stderr)
     np.testing.assert_allclose(trace.residual_stderr_eV, 0.02)
-    assert "sampling" in report_text(trace)
+    # the sampling part of each order's error: sqrt(mean(stderr^2) / frames)
+    lines = report_text(trace).splitlines()
+    assert [float(lines[1 + n].split()[3]) for n in (1, 2, 3)] == [0.0, 0.025, 0.005]
+    assert lines[5].endswith("(eV per cell) (sampling 0.010000)")
 
 
 # ---------------------------------------------------------------- CLI
@@ -471,6 +497,16 @@ def test_cli_decompose_with_atom_sampling(capsys):
     argv = ["decompose", str(DENSE), "--model", "h-morse-atm", "--order", "3", "--r-mbe", "2.0"]
     assert main([*argv, "--sample-atoms", "8", "--seed", "1", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert record["sample_size"] == 8 and len(record["sample_indices"]) == 8
+    # each structure's seed is drawn from a generator seeded once with --seed
+    seed = int(np.random.default_rng(1).integers(2**63))
+    assert record["sample_seed"] == seed
+    atoms, model = ase.io.read(DENSE), load_model("h-morse-atm")
+    expected = decompose(atoms, model, max_order=3, r_mbe=2.0, sample_atoms=8, seed=seed)
+    assert record["sample_size"] == 8
+    assert record["sample_indices"] == expected.sample_indices.tolist()
+    np.testing.assert_allclose(record["energies_eV"], expected.energies_eV, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        record["energies_per_atom_stderr_eV"], expected.energies_per_atom_stderr_eV, atol=1e-12
+    )
     assert main([*argv, "--sample-atoms", "65"]) != 0
     assert "1..64" in capsys.readouterr().err

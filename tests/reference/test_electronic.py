@@ -77,7 +77,7 @@ def _fd_forces(numbers, positions, calc, components, step=2e-4):
         ("ccsd(t)", 4),
         ("fci", 4),
         ("fci", 5),
-        ("dmrg", 5),
+        pytest.param("dmrg", 5, marks=pytest.mark.slow),
     ],
 )
 def test_analytic_forces_match_finite_differences(method, n_atoms):

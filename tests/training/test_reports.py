@@ -10,8 +10,6 @@ import pytest
 from ase_bodyorder import load_model
 from ase_bodyorder.training.reports import DATA, set_errors
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
 MODELS = {
     "pet-h8-low": "h8-low",
     "soap-bpnn-h8-high": "h8-high",

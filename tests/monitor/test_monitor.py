@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from ase.md.verlet import VelocityVerlet
-from conftest import random_cluster
+from helpers import png_size, random_cluster
 
 from ase_bodyorder import BodyOrderCalculator, BodyOrderError, decompose
 from ase_bodyorder.models import AxilrodTellerMuto, LennardJones, SumModel
@@ -67,10 +67,26 @@ def test_ase_logger_round_trip_and_report(tmp_path):
     np.testing.assert_allclose(trace.energies_eV[-1], expected.energies_eV, atol=1e-12)
     np.testing.assert_allclose(trace.energies_per_atom_eV[-1], expected.energies_eV / 6)
     assert np.isnan(trace.shares[:, 0]).all() and np.isfinite(trace.shares[:, 1:]).all()
-    text = report_text(trace)
-    assert "2" in text and "residual" in text and "conserved drift" in text
+    # the logger's conserved energy is the dynamics' potential + kinetic energy
+    assert trace.properties["conserved_eV"][-1] == pytest.approx(atoms.get_total_energy())
+    # the report: frames, and per order the mean energy per atom and share over frames
+    lines = report_text(trace).splitlines()
+    assert lines[0] == f"{log}: 5 monitored frames, steps 0..20"
+    for n in (1, 2, 3):
+        row = lines[1 + n].split()
+        assert row[0] == str(n)
+        mean = trace.energies_per_atom_eV[:, n - 1].mean()
+        assert float(row[1]) == pytest.approx(mean, abs=1e-6)
+        if n > 1:
+            assert float(row[4]) == pytest.approx(trace.shares[:, n - 1].mean(), abs=1e-4)
+    assert lines[5].split()[:2] == ["residual", f"{trace.residual_eV.mean():.6f}"]
+    conserved = trace.properties["conserved_eV"]
+    drift = f"conserved drift: {conserved[-1] - conserved[0]:+.6f} eV over 4 frames"
+    assert lines[-1] == drift
+    # the plots: time series (7 x 6 in) and one histogram per order n >= 2 (3.2 x 3 in)
     paths = write_plots(trace, tmp_path / "plots")
-    assert all(p.stat().st_size > 1000 for p in paths)
+    assert [p.name for p in paths] == ["body_order_vs_time.png", "body_order_distributions.png"]
+    assert [png_size(p) for p in paths] == [(840, 720), (768, 360)]  # 120 dpi
     ranges = share_ranges([trace])
     assert set(ranges) == {2, 3} and ranges[2][0] <= ranges[2][1]
 
@@ -83,7 +99,9 @@ def test_ase_logger_with_an_explicit_model(tmp_path):
     logger = BodyOrderLogger(dyn, atoms, tmp_path / "x.jsonl", model=ARGON, max_order=3)
     logger()
     trace = load_trace(tmp_path / "x.jsonl")
-    assert trace.max_order == 3
+    assert trace.max_order == 3  # the logger's order, not the calculator's
+    expected = decompose(atoms, ARGON, max_order=3)
+    np.testing.assert_allclose(trace.energies_eV[0], expected.energies_eV, rtol=0, atol=1e-12)
 
 
 def test_read_ipi_extras_parses_stacked_keys(tmp_path):
@@ -116,7 +134,7 @@ def test_run_without_property_header_uses_the_input_columns(tmp_path):
     assert trace.step.tolist() == [5, 6]
     np.testing.assert_allclose(trace.time_fs, [5.0, 6.0])
     np.testing.assert_allclose(trace.properties["temperature_K"], [300.0, 310.0])
-    assert trace.energies_eV.shape == (2, 3)
+    np.testing.assert_array_equal(trace.energies_eV, [[-1.0, -0.5, 0.25]] * 2)
 
 
 def _fake_run(directory, energies_per_atom, shares):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from ase import Atoms
-from conftest import random_cluster
+from helpers import random_cluster
 
 from ase_bodyorder import decompose
 from ase_bodyorder.expansion import Screening, atomic_orders, plan_expansion

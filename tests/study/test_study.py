@@ -1,5 +1,6 @@
 """The study runner: specs, cache keys, resumable trainings, learning-curve report."""
 
+import hashlib
 import json
 import os
 import signal
@@ -8,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pytest
+from helpers import png_size
 
 from ase_bodyorder import BodyOrderError
 from ase_bodyorder.study import (
@@ -23,7 +26,6 @@ from ase_bodyorder.study import runner as study_runner
 from ase_bodyorder.study.report import write_study_report
 
 pytest.importorskip("mace")
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 #: a MACE small and short enough for tests (the recipe otherwise)
 TINY = {"max_num_epochs": 2, "hidden_irreps": "4x0e+4x1o", "batch_size": 5}
@@ -76,20 +78,30 @@ def test_cache_key_follows_data_and_settings():
     assert len(a.training_indices()) == 20
 
 
+@pytest.mark.slow
 def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cache = Path("cache")  # relative, as the CLI's default
     specs = [TrainingSpec("mace", "low", n, 0, dict(TINY)) for n in (10, 20)]
     entries = run_study(specs, cache)
     assert [e.status for e in entries] == ["trained", "trained"]
+    from ase_bodyorder.models.mace import MACEModel
+    from ase_bodyorder.training.reports import set_errors
+
     for entry in entries:
         result = entry.result
         assert result["epochs"] == 2
         assert len(result["training_curve"]) == 2
-        assert result["metrics"]["test"]["energy_meV_per_atom"] > 0
-        assert (entry.directory / result["model"]).is_file()
         provenance = json.loads((entry.directory / "training" / "provenance.json").read_text())
         assert provenance["training_curve"] == result["training_curve"]
+        # the recorded test errors are those of the saved model on the test set
+        model = MACEModel(entry.directory / result["model"])
+        errors = set_errors(model, ase.io.read(provenance["data"]["test"]["path"], ":"))
+        test = result["metrics"]["test"]
+        assert test["energy_meV_per_atom"] == pytest.approx(
+            errors.energy_rmse_meV_per_atom, rel=1e-3
+        )
+        assert test["forces_meV_per_A"] == pytest.approx(errors.force_rmse_meV_per_A, rel=1e-3)
 
     original = study_runner._train
     monkeypatch.setattr(study_runner, "_train", _no_training)
@@ -103,20 +115,35 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
         return original(spec, *args, **kwargs)
 
     monkeypatch.setattr(study_runner, "_train", counting)
-    statuses = [e.status for e in run_study(changed, cache)]
-    assert statuses == ["cached", "trained"]
+    again = run_study(changed, cache)
+    assert [e.status for e in again] == ["cached", "trained"]
     assert trained == [changed[1].key]
 
     monkeypatch.undo()
     paths = write_study_report(tmp_path / cache, tmp_path / "report", command="test")
-    for path in paths:
-        assert path.stat().st_size > 0
+    names = ["README.md", "learning_curves.json", "learning_curves.png", "training_curves.png"]
+    assert [p.name for p in paths] == names
+    assert all(png_size(p)[0] > 0 for p in paths[2:])
+    # the table and the fitted slope are those of the trainings' test errors: size 10
+    # once, size 20 twice (two learning rates: mean +- standard deviation)
     text = (tmp_path / "report" / "README.md").read_text()
-    assert "mace-low | 10 |" in text and "mace-low | 20 |" in text
+    energies = {
+        size: [e.result["metrics"]["test"]["energy_meV_per_atom"] for e in group]
+        for size, group in ((10, entries[:1]), (20, [entries[1], again[1]]))
+    }
+    expected = {
+        10: f"{energies[10][0]:.2f}",
+        20: f"{np.mean(energies[20]):.2f} +- {np.std(energies[20], ddof=1):.2f}",
+    }
+    for size, cell in expected.items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| mace-low | {size} |"))
+        assert row.split("|")[8].strip() == cell
     data = json.loads((tmp_path / "report" / "learning_curves.json").read_text())
-    assert data["curves"]["mace-low"]["slopes"]["energy_meV_per_atom"]["points"] == 2
+    slope = data["curves"]["mace-low"]["slopes"]["energy_meV_per_atom"]
+    assert slope["points"] == 2
+    ratio = np.mean(energies[20]) / energies[10][0]
+    assert slope["slope"] == pytest.approx(np.log(ratio) / np.log(2), rel=1e-9)
 
-    from ase_bodyorder.models.mace import MACEModel
     from ase_bodyorder.study.ship import ship_entry
 
     shipped = ship_entry(
@@ -126,7 +153,12 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     assert provenance["training_curve"] == entries[1].result["training_curve"]
     assert provenance["convergence"]["epochs"] == 2
     assert provenance["spec"]["size"] == 20
-    MACEModel(shipped)  # loads
+    # the shipped file is the trained model, byte for byte
+    source = entries[1].directory / entries[1].result["model"]
+    assert shipped.read_bytes() == source.read_bytes()
+    assert provenance["model_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    atoms = ase.io.read(provenance["data"]["test"]["path"], index=0)
+    assert MACEModel(shipped).system(atoms).energy == MACEModel(source).system(atoms).energy
 
 
 def _children(pid: int) -> list[int]:
@@ -136,6 +168,7 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 def test_a_killed_training_resumes_from_its_checkpoint(tmp_path):
     cache = tmp_path / "cache"
     settings = tmp_path / "settings.json"
@@ -184,6 +217,7 @@ def test_a_killed_training_resumes_from_its_checkpoint(tmp_path):
     assert epochs == list(range(6))
 
 
+@pytest.mark.slow
 def test_mace_stops_early_and_keeps_its_best_epoch(tmp_path):
     """Regression: mace-torch 0.3.16 logs its early stop but trains on to max_num_epochs."""
     from ase_bodyorder.study.report import convergence

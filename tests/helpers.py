@@ -1,0 +1,133 @@
+"""Helpers shared by tests in several folders.
+
+Importable as ``helpers`` from any test: pyproject's pytest ``pythonpath`` puts tests/
+on ``sys.path``. Test modules never import each other; what two of them share is here
+(structures and fake run directories) or in conftest.py (fixtures).
+"""
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: the 64-atom high-density hydrogen cell of the shipped NVT case (rs = 1.6 bohr)
+DENSE_CELL = REPO_ROOT / "md_inputs" / "nvt" / "init.extxyz"
+#: for subprocesses that run the package: one thread, this checkout first on the path
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+#: the i-PI tests' cells: 16 H atoms, expansion radius (Angstrom; the cells are 3.44 wide)
+R_MBE = 1.5
+SMALL = {"n_atoms": 16, "r_mbe": R_MBE}
+
+
+def random_cluster(n_atoms: int, seed: int, *, radius: float = 1.6, min_distance: float = 0.7):
+    """A random hydrogen cluster (rejection sampling in a sphere), Angstrom."""
+    rng = np.random.default_rng(seed)
+    while True:
+        points = rng.normal(size=(n_atoms, 3))
+        points *= radius * rng.uniform(size=(n_atoms, 1)) ** (1 / 3)
+        points /= np.linalg.norm(points, axis=1, keepdims=True) / radius
+        points = points * rng.uniform(0.2, 1.0, size=(n_atoms, 1))
+        d = np.linalg.norm(points[:, None] - points[None], axis=-1)
+        d[np.diag_indices(n_atoms)] = np.inf
+        if d.min() > min_distance:
+            return Atoms(f"H{n_atoms}", positions=points)
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) in pixels of a PNG file, from its IHDR chunk; fails on non-PNG."""
+    header = Path(path).read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR", path
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+# ---------------------------------------------------------------- i-PI-like runs
+
+
+def ipi_line(values) -> str:
+    """A line of numbers as i-PI writes them (``%16.8e``)."""
+    return " ".join(f"{v:16.8e}" for v in values) + "\n"
+
+
+def fake_ipi_run(directory: Path, per_atom) -> Path:
+    """An i-PI-like run directory: properties, and the extras of the driver
+    (energies per cell of 2 atoms, per atom, shares)."""
+    directory.mkdir(exist_ok=True)
+    (directory / "input.xml").write_text(
+        "<simulation><output prefix='simulation'><properties filename='out'>"
+        " [ step, time{picosecond}, temperature{kelvin} ] </properties></output></simulation>"
+    )
+    steps = range(len(per_atom))
+    (directory / "simulation.out").write_text(
+        "".join(ipi_line([s, s * 1e-3, 300.0]) for s in steps)
+    )
+    per_atom = np.asarray(per_atom, dtype=float)
+    shares = per_atom / per_atom[:, 1:].sum(axis=1, keepdims=True)
+    shares[:, 0] = np.nan
+    for name, key, rows in (
+        ("bo", "body_order_energies", 2 * per_atom),
+        ("bo_per_atom", "body_order_energies_per_atom", per_atom),
+        ("bo_shares", "body_order_shares", shares),
+    ):
+        text = "".join(
+            f" #EXTRAS({key})# Step:  {s:10d} \n" + ipi_line(row)
+            for s, row in zip(steps, rows, strict=True)
+        )
+        (directory / f"simulation.{name}_0").write_text(text)
+    return directory
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    process = subprocess.Popen(["true"])
+    process.wait(timeout=10)
+    return process.pid
+
+
+def run_dir_with_runner(directory: Path, runner_record: dict | None) -> Path:
+    """A run directory whose run.json says "running", with this runner record, and
+    eight complete property lines (steps 0..7) followed by one being written."""
+    import xml.etree.ElementTree as ET
+
+    from ase_bodyorder.ipi import runner
+    from ase_bodyorder.ipi.cases import CASES, write_case
+
+    case = replace(CASES["nvt"], name="h16", **SMALL)
+    case_dir = write_case(case, directory / "case")
+    root = ET.parse(case_dir / "input.xml").getroot()
+    driver = runner.DriverSettings("h-morse", 3, 1, R_MBE, "init.extxyz")
+    run_dir = directory / "run"
+    run_dir.mkdir()
+    run = runner._layout(run_dir, root, "h16", driver, 0, 100, 1, None)
+    replace(run, runner=runner_record).write()
+    (run_dir / "simulation.out").write_text(
+        "# column   1     --> step : The current simulation time step.\n"
+        + "".join(f"{s} {s * 0.001} -1.0 300.0 0.1 -1.1 0.0\n" for s in range(8))
+        + "8 0.00"  # the step being written: not a complete line
+    )
+    return run_dir
+
+
+def still(directory: Path) -> Path:
+    """Replace the i-PI case's motion by i-PI's ``dummy`` motion (atoms never move)."""
+    path = directory / "input.xml"
+    text = path.read_text()
+    start, end = text.index("<motion"), text.index("</motion>") + len("</motion>")
+    path.write_text(text[:start] + '<motion mode="dummy"> </motion>' + text[end:])
+    return directory
+
+
+def data_lines(path: Path) -> int:
+    """Complete data lines (not comments) of an i-PI output file, 0 if there is none."""
+    if not path.exists():
+        return 0
+    return sum(1 for line in path.read_text().splitlines() if line and not line.startswith("#"))
+
+
+def python_path_env() -> dict:
+    """The environment for a subprocess that must import exactly what this one does."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}

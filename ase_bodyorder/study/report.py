@@ -80,14 +80,17 @@ def convergence(curve: list[dict]) -> dict:
     ``improvement``: relative drop of the best validation loss over the last
     ``_FLAT_WINDOW`` epochs; ``flat``: below ``_FLAT_FRACTION``.
     """
-    losses = [e["validation_loss"] for e in curve if e.get("validation_loss") is not None]
-    if len(losses) <= _FLAT_WINDOW:
-        return {"epochs": len(losses), "improvement": None, "flat": False}
-    best_before = min(losses[:-_FLAT_WINDOW])
-    best = min(losses)
+    points = [
+        (e["epoch"], e["validation_loss"]) for e in curve if e.get("validation_loss") is not None
+    ]
+    epochs = points[-1][0] + 1 if points else 0
+    before = [loss for epoch, loss in points if epoch < epochs - _FLAT_WINDOW]
+    if not before:
+        return {"epochs": epochs, "improvement": None, "flat": False}
+    best_before, best = min(before), min(loss for _, loss in points)
     improvement = (best_before - best) / best_before if best_before > 0 else 0.0
     return {
-        "epochs": len(losses),
+        "epochs": epochs,
         "improvement": float(improvement),
         "flat": bool(improvement < _FLAT_FRACTION),
     }
@@ -118,7 +121,7 @@ def learning_curve_table(results: list[dict]) -> dict:
                         if len(values) > 1:
                             row[f"{part}_{quantity}_std"] = float(np.std(values, ddof=1))
             row["convergence"] = [convergence(e["training_curve"]) for e in entries]
-            row["epochs"] = [e["epochs"] for e in entries]
+            row["epochs"] = [c["epochs"] for c in row["convergence"]]
             rows.append(row)
         fits = {}
         for quantity in ("energy_meV_per_atom", "forces_meV_per_A"):

@@ -124,7 +124,8 @@ def _train(spec: TrainingSpec, directory: Path, timeout: float | None, progress=
         "identity": spec.identity(),
         "model": str(model.relative_to(directory)),
         "metrics": test_metrics(provenance),
-        "epochs": len(curve),
+        # metatrain logs every few epochs: count epochs by number, not by entries
+        "epochs": curve[-1]["epoch"] + 1 if curve else 0,
         "training_curve": curve,
         "wall_time_s": provenance.get("wall_time_s"),
     }

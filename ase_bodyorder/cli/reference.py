@@ -1,9 +1,11 @@
 """``ase-bodyorder reference``: hydrogen-cluster reference data (thin wrappers over
-:mod:`ase_bodyorder.reference`): ``sample``, ``compute``, ``mbe``, ``export``."""
+:mod:`ase_bodyorder.reference`): ``sample``, ``compute``, ``mbe``, ``export``,
+``fragments``."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ..expansion import BodyOrderError
@@ -41,6 +43,29 @@ def add_parser(subparsers) -> None:
     export.add_argument("--out-dir", required=True)
     export.add_argument("--split-seed", type=int, default=0)
     export.set_defaults(handler=run_export)
+    fragments = steps.add_parser(
+        "fragments",
+        help="energies and forces of the sub-clusters of train clusters (resumable)",
+    )
+    fragments.add_argument("clusters", help="extxyz of the data set's clusters")
+    _add_calculation_options(fragments)
+    for action in fragments._actions:
+        if action.dest == "dataset":
+            action.help = "data set name (default: the split's)"
+    fragments.add_argument(
+        "--split", required=True, help="the data set's split JSON (its train indices)"
+    )
+    fragments.add_argument(
+        "--count", type=int, required=True, help="the first N train clusters of the split"
+    )
+    fragments.add_argument(
+        "--sizes", default="1..7", help="fragment sizes, e.g. 1..7 or 2,3 (default 1..7)"
+    )
+    fragments.add_argument(
+        "-o", "--output", required=True, help="extxyz of the fragments (gzipped if .gz)"
+    )
+    _add_executor_options(fragments)
+    fragments.set_defaults(handler=run_fragments)
 
 
 def _add_calculation_options(parser) -> None:
@@ -136,3 +161,78 @@ def run_export(args) -> None:
     meta = export_dataset(store, clusters, dataset, calc, args.out_dir, split_seed=args.split_seed)
     for part, info in meta["files"].items():
         print(f"{part}: {info['count']} structures in {info['file']}")
+
+
+def _fragments_command(args, sizes: list[int]) -> str:
+    """The command that makes these fragments (executor options left out), for provenance."""
+    import shlex
+
+    words = ["ase-bodyorder", "reference", "fragments", args.clusters]
+    words += ["--split", args.split, "--count", str(args.count), "--sizes", args.sizes]
+    words += ["--method", args.method, "--basis", args.basis, "--spin-policy", args.spin_policy]
+    if args.dataset:
+        words += ["--dataset", args.dataset]
+    words += ["--db", args.db, "-o", args.output]
+    return shlex.join(words)
+
+
+def run_fragments(args) -> None:
+    import ase.io
+
+    from ..reference.electronic import Calculation
+    from ..reference.executor import run_jobs
+    from ..reference.fragments import (
+        check_split_clusters,
+        export_fragments,
+        fragment_jobs,
+        parse_sizes,
+        read_split,
+        train_clusters,
+    )
+    from ..reference.store import ReferenceStore
+
+    sizes = parse_sizes(args.sizes)
+    split = read_split(args.split)
+    dataset = args.dataset or split.get("dataset") or Path(args.clusters).stem
+    if split.get("dataset") not in (None, dataset):
+        raise BodyOrderError(
+            f"split {args.split} is of data set {split['dataset']!r}, not {dataset!r}"
+        )
+    calc = Calculation(
+        method=args.method, basis=args.basis, spin_policy=args.spin_policy, forces=True
+    )
+    try:
+        clusters = ase.io.read(args.clusters, ":")
+    except (ValueError, IndexError) as error:
+        raise BodyOrderError(f"cannot read clusters of {args.clusters}: {error}") from None
+    parents = train_clusters(clusters, split, count=args.count)
+    check_split_clusters(parents, split, args.split)
+    store = ReferenceStore(args.db)
+    jobs = fragment_jobs(parents, dataset, calc, sizes)
+    summary = run_jobs(jobs, store, label=f"fragments {dataset}", **_executor(args))
+    meta = export_fragments(
+        store,
+        parents,
+        dataset,
+        calc,
+        args.output,
+        sizes=sizes,
+        split=split,
+        split_file=args.split,
+        command=_fragments_command(args, sizes),
+    )
+    counts = ", ".join(f"{n} of size {size}" for size, n in meta["counts"].items())
+    print(
+        f"{summary.done} done, {summary.failed} failed, {summary.skipped} already in "
+        f"{args.db}, {summary.elsewhere} by another run, {summary.wall_time_s:.1f} s"
+    )
+    print(
+        f"wrote {meta['frames']} fragments of {len(parents)} train clusters to {args.output} "
+        f"({counts}; {meta['bytes'] / 1e6:.2f} MB)"
+    )
+    if meta["missing"]:
+        print(
+            f"warning: {len(meta['missing'])} fragments missing or failed, left out "
+            f"(e.g. {meta['missing'][0]}); rerun with --retry-failed to compute them again",
+            file=sys.stderr,
+        )

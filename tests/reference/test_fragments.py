@@ -26,7 +26,7 @@ from ase_bodyorder.reference.fragments import (
 from ase_bodyorder.reference.store import ReferenceStore
 
 pytest.importorskip("pyscf")
-DATA = Path(__file__).parent.parent / "ase_bodyorder" / "data" / "reference"
+DATA = Path(__file__).resolve().parents[2] / "ase_bodyorder" / "data" / "reference"
 HF = Calculation(method="hf", basis="sto-6g")
 
 

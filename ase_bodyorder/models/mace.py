@@ -14,7 +14,9 @@ mace is imported lazily: ``import ase_bodyorder`` does not need it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +32,9 @@ __all__ = ["MACEModel"]
 
 def _import_mace():
     try:
-        with _quiet_third_party():
+        # mace prints a note on cuequivariance at import: keep stdout for our output
+        # (JSON lines of `decompose --json`), send it to stderr
+        with _quiet_third_party(), contextlib.redirect_stdout(sys.stderr):
             import mace
             import mace.data
             import mace.modules  # noqa: F401

@@ -83,7 +83,10 @@ def convergence(curve: list[dict]) -> dict:
     points = [
         (e["epoch"], e["validation_loss"]) for e in curve if e.get("validation_loss") is not None
     ]
-    epochs = points[-1][0] + 1 if points else 0
+    # epochs trained: the last logged epoch plus the logging interval (mace logs every
+    # epoch, metatrain every few)
+    step = points[-1][0] - points[-2][0] if len(points) > 1 else 1
+    epochs = points[-1][0] + step if points else 0
     before = [loss for epoch, loss in points if epoch < epochs - _FLAT_WINDOW]
     if not before:
         return {"epochs": epochs, "improvement": None, "flat": False}

@@ -98,6 +98,7 @@ def test_metrics(provenance: dict) -> dict:
 def _train(spec: TrainingSpec, directory: Path, timeout: float | None, progress=None) -> dict:
     from ..training.mace import MACESettings, train_mace
     from ..training.metatrain import train_metatrain
+    from .report import convergence
 
     train_file = directory / "train.xyz"
     if not train_file.is_file():
@@ -125,7 +126,7 @@ def _train(spec: TrainingSpec, directory: Path, timeout: float | None, progress=
         "model": str(model.relative_to(directory)),
         "metrics": test_metrics(provenance),
         # metatrain logs every few epochs: count epochs by number, not by entries
-        "epochs": curve[-1]["epoch"] + 1 if curve else 0,
+        "epochs": convergence(curve)["epochs"],
         "training_curve": curve,
         "wall_time_s": provenance.get("wall_time_s"),
     }

@@ -247,3 +247,18 @@ def test_mace_stops_early_and_keeps_its_best_epoch(tmp_path):
     valid = entry.result["metrics"]["validation"]["forces_meV_per_A"]
     assert valid == pytest.approx(best["rmse_f_meV_per_A"], abs=0.06)
     assert convergence(curve)["epochs"] == len(curve)
+
+
+def test_convergence_counts_epochs_and_judges_flatness():
+    """Epochs by number (metatrain logs every 5th), flat when the best validation loss
+    improved by less than 5 % over the last 20 epochs."""
+    from ase_bodyorder.study.report import convergence
+
+    every_fifth = [{"epoch": e, "validation_loss": 1.0 / (1 + e)} for e in range(0, 300, 5)]
+    verdict = convergence(every_fifth)
+    assert verdict["epochs"] == 300
+    assert verdict["flat"] is False  # 1/276 -> 1/296: still 7 % better
+    plateau = [{"epoch": e, "validation_loss": max(1.0 - 0.1 * e, 0.2)} for e in range(40)]
+    verdict = convergence(plateau)
+    assert verdict == {"epochs": 40, "improvement": 0.0, "flat": True}
+    assert convergence(plateau[:10])["improvement"] is None  # too short to judge

@@ -414,15 +414,80 @@ def plan_expansion(
     neighbours contributes), so a refusal comes in about the time of a neighbour list,
     and again during enumeration.
     """
+    budget_bytes = _memory_budget_bytes(max_memory_GiB)
+    structure = check_structure(positions, cell, pbc, min_distance=min_distance)
+    n = structure.n_atoms
+    centre_list = _check_centres(centres, n)
+    max_order, r_mbe = _check_order_and_radius(structure, max_order, r_mbe)
+    periodic = structure.periodic
+    pool_atoms, pool_shifts = pools(structure, r_mbe)
+    sizes_m = np.array([len(a) for a in pool_atoms])
+    if periodic and max_order > sizes_m.max() + 1:
+        raise BodyOrderError(
+            f"max_order={max_order} is larger than the system seen within r_mbe={r_mbe} "
+            f"Angstrom: no atom has more than {sizes_m.max()} neighbours there"
+        )
+    budgets = _Budgets(max_order, max_subclusters, budget_bytes)
+    if not periodic and math.isinf(r_mbe) and centres is None and screening is None:
+        exact = sum(math.comb(n, k) for k in range(1, max_order + 1))
+        if exact > max_subclusters:
+            raise _too_large(exact, max_subclusters, max_order)
+    degrees = (
+        sizes_m
+        if screening is None
+        else _direct_neighbours(structure, pool_atoms, pool_shifts, screening.cutoff)
+    )
+    rows_known = {
+        size: sum(math.comb(int(degrees[i]), size - 1) for i in centre_list)
+        for size in range(1, max_order + 1)
+    }
+    budgets.check(rows_known, exact=screening is None)
+    rows = _enumerate_rows(
+        structure, centre_list, pool_atoms, pool_shifts, max_order, screening, budgets
+    )
+    packed = _pack_distinct(rows, periodic, max_order, n)
+    if packed.n_subclusters > max_subclusters:
+        raise _too_large(packed.n_subclusters, max_subclusters, max_order)
+    cluster_weights = None
+    if not periodic and math.isinf(r_mbe) and rows.n_screened_out == 0 and centres is None:
+        cluster_weights = _cluster_weights(packed.offsets, n, max_order)
+    return ExpansionPlan(
+        n_atoms=n,
+        max_order=max_order,
+        periodic=periodic,
+        r_mbe=r_mbe,
+        structure=structure,
+        atoms=packed.atoms,
+        shifts=packed.shifts,
+        offsets=packed.offsets,
+        entry_flat=packed.entry_flat,
+        entry_atom=packed.entry_atom,
+        entry_order=packed.entry_order,
+        entry_weight=packed.entry_weight,
+        singleton_flat=packed.singleton_flat,
+        cluster_weights=cluster_weights,
+        n_screened_out=int(rows.n_screened_out),
+        n_rows=int(rows.n_rows),
+        centres=None if centres is None else np.array(centre_list, dtype=np.int64),
+    )
+
+
+# ---------------------------------------------------------------- the steps of a plan
+
+
+def _memory_budget_bytes(max_memory_GiB) -> float:
+    """The memory budget in bytes (default: :func:`default_memory_budget_GiB`)."""
     budget_GiB = default_memory_budget_GiB() if max_memory_GiB is None else max_memory_GiB
     if isinstance(budget_GiB, bool) or not (
         isinstance(budget_GiB, int | float) and budget_GiB > 0 and math.isfinite(budget_GiB)
     ):
         raise BodyOrderError(f"max_memory_GiB must be a positive number, got {max_memory_GiB!r}")
-    budget_bytes = float(budget_GiB) * 2**30
-    structure = check_structure(positions, cell, pbc, min_distance=min_distance)
+    return float(budget_GiB) * 2**30
+
+
+def _check_order_and_radius(structure: Structure, max_order, r_mbe) -> tuple[int, float]:
+    """``(K, r_mbe)`` checked against the structure; ``r_mbe`` infinite for a whole cluster."""
     n = structure.n_atoms
-    centre_list = _check_centres(centres, n)
     if isinstance(max_order, bool) or int(max_order) != max_order or max_order < 1:
         raise BodyOrderError(f"max_order must be a positive integer, got {max_order!r}")
     max_order = int(max_order)
@@ -449,88 +514,133 @@ def plan_expansion(
                 f"width is {widths.min():.3f} Angstrom, so an atom would meet its own periodic "
                 "image in its expansion; use a supercell (atoms.repeat) or a smaller r_mbe"
             )
-    pool_atoms, pool_shifts = pools(structure, r_mbe)
-    sizes_m = np.array([len(a) for a in pool_atoms])
-    if periodic and max_order > sizes_m.max() + 1:
-        raise BodyOrderError(
-            f"max_order={max_order} is larger than the system seen within r_mbe={r_mbe} "
-            f"Angstrom: no atom has more than {sizes_m.max()} neighbours there"
-        )
-    if not periodic and math.isinf(r_mbe) and centres is None:
-        exact = sum(math.comb(n, k) for k in range(1, max_order + 1))
-        if screening is None and exact > max_subclusters:
-            raise _too_large(exact, max_subclusters, max_order)
-    degrees = (
-        sizes_m
-        if screening is None
-        else _direct_neighbours(structure, pool_atoms, pool_shifts, screening.cutoff)
-    )
-    rows_known = {
-        size: sum(math.comb(int(degrees[i]), size - 1) for i in centre_list)
-        for size in range(1, max_order + 1)
-    }
-    _check_budgets(rows_known, max_order, max_subclusters, budget_bytes, exact=screening is None)
+    return max_order, r_mbe
 
-    rows_atoms: dict[int, list[np.ndarray]] = {}
-    rows_shifts: dict[int, list[np.ndarray]] = {}
-    rows_root: dict[int, list[np.ndarray]] = {}
-    rows_weights: dict[int, list[np.ndarray]] = {}
-    n_screened_out = 0
-    n_rows = 0
-    rows_seen: dict[int, int] = {}
-    cartesian = structure.positions
+
+@dataclass(frozen=True)
+class _Budgets:
+    """The sub-cluster and memory budgets of one plan (see :func:`_check_budgets`)."""
+
+    max_order: int
+    max_subclusters: int
+    budget_bytes: float
+
+    def check(self, rows_by_size: dict[int, int], *, exact: bool) -> None:
+        _check_budgets(
+            rows_by_size, self.max_order, self.max_subclusters, self.budget_bytes, exact=exact
+        )
+
+
+@dataclass
+class _Rows:
+    """Rows ``(centre i, sub-cluster U + {i})`` by sub-cluster size: the bodies' atom
+    indices and cell shifts, the centre, and the weights of ``e_i(U + {i})`` per order."""
+
+    atoms: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    shifts: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    roots: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    weights: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
+    n_rows: int = 0
+    n_screened_out: int = 0
+
+    def add(self, size: int, atoms, shifts, root: int, weights) -> None:
+        self.atoms.setdefault(size, []).append(atoms)
+        self.shifts.setdefault(size, []).append(shifts)
+        self.roots.setdefault(size, []).append(np.full(len(atoms), root, dtype=np.int64))
+        self.weights.setdefault(size, []).append(np.asarray(weights))
+        self.counts[size] = self.counts.get(size, 0) + len(atoms)
+        self.n_rows += len(atoms)
+
+
+def _centre_sets(
+    body_atoms, body_shifts, structure: Structure, max_order: int, screening, limit: int
+) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], int]:
+    """The sets of one centre (node 0 of ``body_atoms``) by size: ``{size: (picked nodes,
+    weights)}``, and how many subsets exact screening removed."""
+    m = len(body_atoms) - 1
+    per_size: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    complete = True
+    if screening is not None and m > 0:
+        xyz = structure.positions[body_atoms] + body_shifts @ structure.cell
+        d = np.linalg.norm(xyz[:, None, :] - xyz[None, :, :], axis=-1)
+        adjacency = d < screening.cutoff
+        np.fill_diagonal(adjacency, False)
+        # a complete graph screens nothing, whatever the number of layers
+        complete = bool(adjacency[np.triu_indices(m + 1, 1)].all())
+    if complete:
+        for s in range(1, min(max_order, m + 1) + 1):
+            combos = _combinations(m, s - 1) + 1
+            picked = np.concatenate([np.zeros((len(combos), 1), dtype=np.int64), combos], axis=1)
+            w = np.broadcast_to(_closed_form_weights(m, s, max_order), (len(combos), max_order))
+            per_size[s] = (picked, w)
+        return per_size, 0
+    sets = _screened_sets(adjacency, max_order, screening.layers, limit)
+    screened_out = sum(math.comb(m, k) for k in range(max_order)) - len(sets)
+    by_size: dict[int, list] = {}
+    for v, w in sets.items():
+        by_size.setdefault(len(v) + 1, []).append(([0, *(a + 1 for a in v)], w))
+    for s, items in by_size.items():
+        per_size[s] = (
+            np.array([it[0] for it in items], dtype=np.int64).reshape(-1, s),
+            np.array([it[1] for it in items]),
+        )
+    return per_size, screened_out
+
+
+def _enumerate_rows(
+    structure: Structure,
+    centre_list: list[int],
+    pool_atoms,
+    pool_shifts,
+    max_order: int,
+    screening,
+    budgets: _Budgets,
+) -> _Rows:
+    """Every centre's rows, checking the budgets after each centre."""
+    rows = _Rows()
+    limit = max(budgets.max_subclusters * max_order, 1)
     for i in centre_list:
-        m = int(sizes_m[i])
         body_atoms = np.concatenate([[i], pool_atoms[i]]).astype(np.int64)
         body_shifts = np.concatenate([np.zeros((1, 3), dtype=np.int64), pool_shifts[i]])
-        per_size: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        complete = True
-        if screening is not None and m > 0:
-            xyz = cartesian[body_atoms] + body_shifts @ structure.cell
-            d = np.linalg.norm(xyz[:, None, :] - xyz[None, :, :], axis=-1)
-            adjacency = d < screening.cutoff
-            np.fill_diagonal(adjacency, False)
-            # a complete graph screens nothing, whatever the number of layers
-            complete = bool(adjacency[np.triu_indices(m + 1, 1)].all())
-        if complete:
-            for s in range(1, min(max_order, m + 1) + 1):
-                combos = _combinations(m, s - 1) + 1
-                picked = np.concatenate(
-                    [np.zeros((len(combos), 1), dtype=np.int64), combos], axis=1
-                )
-                w = np.broadcast_to(_closed_form_weights(m, s, max_order), (len(combos), max_order))
-                per_size[s] = (picked, w)
-        else:
-            limit = max(max_subclusters * max_order, 1)
-            sets = _screened_sets(adjacency, max_order, screening.layers, limit)
-            n_screened_out += sum(math.comb(m, k) for k in range(max_order)) - len(sets)
-            by_size: dict[int, list] = {}
-            for v, w in sets.items():
-                by_size.setdefault(len(v) + 1, []).append(([0, *(a + 1 for a in v)], w))
-            for s, items in by_size.items():
-                per_size[s] = (
-                    np.array([it[0] for it in items], dtype=np.int64).reshape(-1, s),
-                    np.array([it[1] for it in items]),
-                )
+        per_size, screened_out = _centre_sets(
+            body_atoms, body_shifts, structure, max_order, screening, limit
+        )
+        rows.n_screened_out += screened_out
         for s, (picked, w) in per_size.items():
-            rows_atoms.setdefault(s, []).append(body_atoms[picked])
-            rows_shifts.setdefault(s, []).append(body_shifts[picked])
-            rows_root.setdefault(s, []).append(np.full(len(picked), i, dtype=np.int64))
-            rows_weights.setdefault(s, []).append(np.asarray(w))
-            rows_seen[s] = rows_seen.get(s, 0) + len(picked)
-            n_rows += len(picked)
-        _check_budgets(rows_seen, max_order, max_subclusters, budget_bytes, exact=False)
+            rows.add(s, body_atoms[picked], body_shifts[picked], i, w)
+        budgets.check(rows.counts, exact=False)
+    return rows
 
+
+@dataclass
+class _Packed:
+    """The distinct sub-clusters packed flat, and the weight entries of the rows."""
+
+    atoms: np.ndarray
+    shifts: np.ndarray
+    offsets: np.ndarray
+    entry_flat: np.ndarray
+    entry_atom: np.ndarray
+    entry_order: np.ndarray
+    entry_weight: np.ndarray
+    singleton_flat: np.ndarray
+    n_subclusters: int
+
+
+def _pack_distinct(rows: _Rows, periodic: bool, max_order: int, n_atoms: int) -> _Packed:
+    """Each distinct sub-cluster once (canonical up to lattice translation), packed flat,
+    with every row's weights pointing at its centre's entry in it."""
     flat_atoms, flat_shifts, offsets = [], [], [0]
     e_flat, e_atom, e_order, e_weight = [], [], [], []
-    singleton_flat = np.full(n, -1, dtype=np.int64)
+    singleton_flat = np.full(n_atoms, -1, dtype=np.int64)
     n_sub = 0
     n_flat = 0
-    for s in sorted(rows_atoms):
-        atoms = np.concatenate(rows_atoms[s])
-        shifts = np.concatenate(rows_shifts[s])
-        roots = np.concatenate(rows_root[s])
-        weights = np.concatenate(rows_weights[s])
+    for s in sorted(rows.atoms):
+        atoms = np.concatenate(rows.atoms[s])
+        shifts = np.concatenate(rows.shifts[s])
+        roots = np.concatenate(rows.roots[s])
+        weights = np.concatenate(rows.weights[s])
         codes, anchors, enc = _canonical(atoms, shifts, periodic)
         unique, inverse = np.unique(codes, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
@@ -563,40 +673,31 @@ def plan_expansion(
             e_weight.append(w[keep].astype(np.float64))
         n_sub += len(unique)
         n_flat += s * len(unique)
-    if n_sub > max_subclusters:
-        raise _too_large(n_sub, max_subclusters, max_order)
-
-    offsets = np.array(offsets, dtype=np.int64)
-    flat_atoms = np.concatenate(flat_atoms)
-    cluster_weights = None
-    if not periodic and math.isinf(r_mbe) and n_screened_out == 0 and centres is None:
-        sizes = np.diff(offsets)
-        cluster_weights = np.zeros((n_sub, max_order))
-        for order in range(1, max_order + 1):
-            t = sizes
-            valid = t <= order
-            cluster_weights[valid, order - 1] = [
-                (-1) ** (order - int(k)) * math.comb(n - int(k), order - int(k)) for k in t[valid]
-            ]
-    return ExpansionPlan(
-        n_atoms=n,
-        max_order=max_order,
-        periodic=periodic,
-        r_mbe=r_mbe,
-        structure=structure,
-        atoms=flat_atoms,
+    return _Packed(
+        atoms=np.concatenate(flat_atoms),
         shifts=np.concatenate(flat_shifts).astype(np.int64),
-        offsets=offsets,
+        offsets=np.array(offsets, dtype=np.int64),
         entry_flat=np.concatenate(e_flat),
         entry_atom=np.concatenate(e_atom),
         entry_order=np.concatenate(e_order),
         entry_weight=np.concatenate(e_weight),
         singleton_flat=singleton_flat,
-        cluster_weights=cluster_weights,
-        n_screened_out=int(n_screened_out),
-        n_rows=int(n_rows),
-        centres=None if centres is None else np.array(centre_list, dtype=np.int64),
+        n_subclusters=n_sub,
     )
+
+
+def _cluster_weights(offsets: np.ndarray, n_atoms: int, max_order: int) -> np.ndarray:
+    """Weights (sub-cluster, order) of the cluster MBE from sub-cluster total energies:
+    ``(-1)^(n - |T|) C(N - |T|, n - |T|)`` for ``|T| <= n``."""
+    sizes = np.diff(offsets)
+    weights = np.zeros((len(sizes), max_order))
+    for order in range(1, max_order + 1):
+        valid = sizes <= order
+        weights[valid, order - 1] = [
+            (-1) ** (order - int(k)) * math.comb(n_atoms - int(k), order - int(k))
+            for k in sizes[valid]
+        ]
+    return weights
 
 
 def _check_centres(centres, n_atoms: int) -> list[int]:

@@ -29,6 +29,7 @@ __all__ = [
     "BodyOrderResult",
     "decompose",
     "decompose_frames",
+    "frame_settings",
     "default_order",
     "draw_atom_sample",
     "forces_per_order",
@@ -411,19 +412,32 @@ def decompose_frames(
     recorded in each result). ``progress``: a progress bar per structure
     (``structure k/n``). ``options``: further keyword arguments of :func:`decompose`.
     """
-    seeds = np.random.default_rng(seed)
-    for k, atoms in enumerate(frames):
-        sampling = {}
-        if sample_atoms is not None:
-            sampling = {"sample_atoms": sample_atoms, "seed": int(seeds.integers(2**63))}
+    settings = frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed)
+    for k, (atoms, own) in enumerate(zip(frames, settings, strict=True)):
         yield decompose(
             atoms,
             model,
-            max_order=default_order(atoms) if order is None else order,
             progress=f"structure {k + 1}/{len(frames)}" if progress else None,
-            **sampling,
+            **own,
             **options,
         )
+
+
+def frame_settings(
+    frames: list, *, order: int | None, sample_atoms: int | None, seed: int | None
+) -> list[dict]:
+    """Each frame's own :func:`decompose` arguments: ``max_order`` (``order``, or
+    :func:`default_order` of the frame) and, with ``sample_atoms``, the sample size and a
+    seed drawn from ``numpy.random.default_rng(seed)``, frame after frame (so every route
+    through the frames, local or distributed, draws the same samples)."""
+    seeds = np.random.default_rng(seed)
+    out = []
+    for atoms in frames:
+        own = {"max_order": default_order(atoms) if order is None else order}
+        if sample_atoms is not None:
+            own.update(sample_atoms=sample_atoms, seed=int(seeds.integers(2**63)))
+        out.append(own)
+    return out
 
 
 def forces_per_order(plan: ExpansionPlan, flat_energies, positions) -> np.ndarray:

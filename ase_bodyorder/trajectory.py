@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .decompose import BodyOrderResult, decompose, default_order
+from .decompose import BodyOrderResult, decompose, frame_settings
 from .expansion import BodyOrderError
 
 __all__ = ["decompose_trajectory", "frame_fingerprint"]
@@ -109,13 +109,11 @@ def decompose_trajectory(
     if not isinstance(model, str):
         raise BodyOrderError("decompose_trajectory needs a registered model's name")
     _cached_model(model)  # an unknown name fails here, before any job starts
-    seeds = np.random.default_rng(seed)
-    jobs = []
-    for k, atoms in enumerate(frames):
-        kwargs = dict(options, max_order=default_order(atoms) if order is None else order)
-        if sample_atoms is not None:
-            kwargs.update(sample_atoms=sample_atoms, seed=int(seeds.integers(2**63)))
-        jobs.append((k, atoms, model, kwargs))
+    settings = frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed)
+    jobs = [
+        (k, atoms, model, {**options, **own})
+        for k, (atoms, own) in enumerate(zip(frames, settings, strict=True))
+    ]
     store_dir = None if store is None else Path(store)
     if store_dir is not None:
         store_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,6 @@ Names are spelt as on the command line (``soap-bpnn``); the recipes' own spellin
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,15 +41,10 @@ def train_settings(
     name = _recipe_name(architecture)
     data: dict = {}
     if settings_file is not None:
+        from ..io import read_json_object
+
         path = Path(settings_file)
-        if not path.is_file():
-            raise BodyOrderError(f"settings file {path} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise BodyOrderError(f"settings file {path} is not valid JSON: {error}") from error
-        if not isinstance(data, dict):
-            raise BodyOrderError(f"settings file {path} must hold a JSON object")
+        data = read_json_object(path, "settings")
         named = data.pop("architecture", name)
         if TRAIN_ARCHITECTURES.get(named, named) != name:
             raise BodyOrderError(

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..expansion import BodyOrderError
-from .runner import RESULT
+from .runner import RESULT, write_json_atomically
 from .spec import fit_power_law
 
 __all__ = ["collect_results", "convergence", "learning_curve_table", "write_study_report"]
@@ -41,9 +41,7 @@ def collect_results(cache: str | os.PathLike, *, evaluate: bool = True) -> list[
             raise BodyOrderError(f"cannot read study result {path}: {error}") from None
         if evaluate and "test_trainer" not in result["metrics"]:
             _evaluate_test_set(path.parent, result)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
+            write_json_atomically(path, result)
         results.append(result)
     return results
 

@@ -34,7 +34,8 @@ class StudyEntry:
     error: str | None = None
 
 
-def _write_json_atomically(path: Path, data) -> None:
+def write_json_atomically(path: Path, data) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file (never half-written)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -157,12 +158,12 @@ def run_entry(
             return StudyEntry(spec, directory, "busy")
         if result_path.is_file():  # finished by the lock's previous holder
             return StudyEntry(spec, directory, "cached", json.loads(result_path.read_text()))
-        _write_json_atomically(directory / "spec.json", spec.identity())
+        write_json_atomically(directory / "spec.json", spec.identity())
         try:
             result = _train(spec, directory, timeout, progress)
         except BodyOrderError as error:
             return StudyEntry(spec, directory, "failed", error=str(error))
-        _write_json_atomically(result_path, result)
+        write_json_atomically(result_path, result)
     return StudyEntry(spec, directory, "trained", result)
 
 

@@ -1,5 +1,5 @@
 """``ase-bodyorder study``: training studies (:mod:`ase_bodyorder.study`):
-``learning-curves``, ``ship``, ``report``."""
+``learning-curves``, ``makeup``, ``ship``, ``report``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,24 @@ def add_parser(subparsers) -> None:
     )
     curves.add_argument("--timeout", type=float, default=None, help="per training, s")
     curves.set_defaults(handler=run_learning_curves)
+    makeup = steps.add_parser(
+        "makeup",
+        help="train H8 + fragment models at fragment fractions (resumable, cached by "
+        "content) and evaluate their body orders against FCI",
+    )
+    makeup.add_argument("--architectures", nargs="+", default=["mace"])
+    makeup.add_argument("--densities", nargs="+", default=list(DENSITIES))
+    makeup.add_argument(
+        "--fractions",
+        nargs="+",
+        default=["0", "0.05", "0.2", "0.5"],
+        help="fractions of fragments among the training structures (default %(default)s)",
+    )
+    makeup.add_argument(
+        "--cache", default="study-cache", help="trained models (default %(default)s)"
+    )
+    makeup.add_argument("--timeout", type=float, default=None, help="per training, s")
+    makeup.set_defaults(handler=run_makeup)
     ship = steps.add_parser(
         "ship",
         help="ship the models of size --size (default 800) and seed --seed (default 0) of a study, "
@@ -42,6 +60,13 @@ def add_parser(subparsers) -> None:
     ship.add_argument("--densities", nargs="+", default=list(DENSITIES))
     ship.add_argument("--size", type=int, default=800)
     ship.add_argument("--seed", type=int, default=0)
+    ship.add_argument(
+        "--fraction",
+        type=float,
+        default=0.0,
+        help="fragment fraction of the makeup model to ship (default 0: the plain model), "
+        "shipped as <arch>-h8-<density>-f<percent>",
+    )
     ship.add_argument("--cache", default="study-cache", help="trained models (default %(default)s)")
     ship.set_defaults(handler=run_ship)
     report = steps.add_parser(
@@ -79,14 +104,44 @@ def run_learning_curves(args) -> None:
         raise BodyOrderError(f"{len(failed)} training(s) failed")
 
 
+def run_makeup(args) -> None:
+    from ..study import run_study
+    from ..study.fragments import check_fraction
+    from ..study.makeup import evaluate_entry, makeup_specs
+
+    fractions = [check_fraction(f) for f in args.fractions]
+    specs = makeup_specs(args.architectures, args.densities, fractions)
+    entries = run_study(specs, args.cache, timeout=args.timeout)
+    failed = [e for e in entries if e.status == "failed"]
+    for entry in entries:
+        if entry.result is None:
+            continue
+        evaluation = evaluate_entry(entry.directory, entry.result)
+        rmse = evaluation["mbe"]["rmse_eV"]
+        print(
+            f"{entry.spec.key}: E^(1) - atom {evaluation['atom']['error_meV']:+.1f} meV; "
+            f"RMSE E^(2) {rmse[1]:.3f}, E^(3) {rmse[2]:.3f}, E^(4) {rmse[3]:.3f} eV/cluster; "
+            f"test {evaluation['test']['energy_meV_per_atom']:.2f} meV/atom"
+        )
+    for entry in failed:
+        print(f"failed: {entry.spec.key}: {entry.error}")
+    if failed:
+        raise BodyOrderError(f"{len(failed)} training(s) failed")
+
+
 def run_ship(args) -> None:
     from ..study import TrainingSpec
     from ..study.ship import ship_entry
 
     for architecture in args.architectures:
         for density in args.densities:
-            spec = TrainingSpec(architecture, density, args.size, args.seed)
-            path = ship_entry(args.cache, spec.key, f"{architecture}-h8-{density}")
+            spec = TrainingSpec(
+                architecture, density, args.size, args.seed, fragment_fraction=args.fraction
+            )
+            name = f"{architecture}-h8-{density}"
+            if spec.fragment_fraction > 0:
+                name += f"-f{round(100 * spec.fragment_fraction)}"
+            path = ship_entry(args.cache, spec.key, name)
             print(f"shipped {spec.key} as {path}")
 
 

@@ -51,17 +51,10 @@ def _evaluate_test_set(directory: Path, result: dict) -> None:
     import ase.io
 
     from ..training.reports import set_errors
+    from .makeup import load_entry_model
     from .spec import split_path
 
-    model_path = directory / result["model"]
-    if model_path.suffix == ".model":
-        from ..models.mace import MACEModel
-
-        model = MACEModel(model_path)
-    else:
-        from ..models.metatomic import MetatomicModel
-
-        model = MetatomicModel(model_path)
+    model = load_entry_model(directory, result)
     frames = ase.io.read(split_path(result["spec"]["density"], "test"), ":")
     errors = set_errors(model, frames)
     metrics = result["metrics"]
@@ -103,6 +96,8 @@ def learning_curve_table(results: list[dict]) -> dict:
     groups: dict[tuple, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for result in results:
         spec = result["spec"]
+        if spec.get("fragment_fraction", 0.0) > 0:
+            continue  # the makeup experiment, not a learning curve
         groups[(spec["architecture"], spec["density"])][spec["size"]].append(result)
     table = {}
     for (architecture, density), by_size in sorted(groups.items()):
@@ -195,6 +190,8 @@ def _plot_training_curves(results: list[dict], path: Path) -> None:
         curve = r["training_curve"]
         epochs = [e["epoch"] for e in curve]
         label = f"{spec['architecture']}-{spec['density']} n{spec['size']} s{spec['seed']}"
+        if spec.get("fragment_fraction"):
+            label += f" f={spec['fragment_fraction']:g}"
         for ax, key in zip(axes, ("rmse_e_per_atom_meV", "rmse_f_meV_per_A"), strict=True):
             values = [e.get(key, math.nan) for e in curve]
             ax.plot(epochs, values, label=label, lw=1)
@@ -214,14 +211,89 @@ def _plot_training_curves(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _data_scale(density: str) -> dict:
+    """Spread of the test set: std of the energy per atom (meV), RMS force (meV/A)."""
+    import ase.io
+
+    from .spec import split_path
+
+    frames = ase.io.read(split_path(density, "test"), ":")
+    energies = np.array([a.get_potential_energy() / len(a) for a in frames])
+    forces = np.concatenate([a.get_forces().ravel() for a in frames])
+    return {
+        "energy_meV_per_atom": 1000 * float(energies.std()),
+        "forces_meV_per_A": 1000 * float(np.sqrt(np.mean(forces**2))),
+    }
+
+
+def claims(table: dict) -> list[str]:
+    """Bullets testing two claims made about this study in summaries of the literature:
+    high-density models are more accurate than low-density ones; PET is the most
+    accurate architecture. Judged on the largest training set of each curve, in absolute
+    terms and relative to the spread of the test data."""
+    best: dict[str, list[tuple]] = {}
+    for group in table.values():
+        largest = group["rows"][-1] if group["rows"] else None
+        if largest is None or largest.get("test_energy_meV_per_atom") is None:
+            continue
+        best.setdefault(group["density"], []).append(
+            (
+                largest["test_energy_meV_per_atom"],
+                largest.get("test_forces_meV_per_A"),
+                group["architecture"],
+                largest["size"],
+            )
+        )
+    out = []
+    scales = {density: _data_scale(density) for density in best}
+    for density, entries in sorted(best.items()):
+        entries.sort(key=lambda e: e[0])
+        ranking = ", ".join(
+            f"{arch} {e:.2f} meV/atom, {f:.0f} meV/A (n={n})" for e, f, arch, n in entries
+        )
+        scale = scales[density]
+        out.append(
+            f"- h8-{density}: test errors at the largest training set, best first: {ranking}; "
+            f"the test data's spread is {scale['energy_meV_per_atom']:.0f} meV/atom "
+            f"(std of energy per atom) and {scale['forces_meV_per_A']:.0f} meV/A (RMS force)."
+        )
+    if {"high", "low"} <= set(best):
+        high, low = best["high"][0], best["low"][0]
+        rel_high = high[0] / scales["high"]["energy_meV_per_atom"]
+        rel_low = low[0] / scales["low"]["energy_meV_per_atom"]
+        verdict = "holds" if high[0] < low[0] and rel_high < rel_low else "does not hold"
+        out.append(
+            f"- 'High-density models are more accurate than low-density ones' {verdict} "
+            f"here: the best high-density model errs by {high[0]:.2f} meV/atom "
+            f"({100 * rel_high:.1f}% of its data's spread), the best low-density one by "
+            f"{low[0]:.2f} meV/atom ({100 * rel_low:.1f}%)."
+        )
+    for density, entries in sorted(best.items()):
+        architectures = [arch for *_, arch, _ in entries]
+        if "pet" not in architectures:
+            out.append(
+                f"- 'PET is the most accurate architecture': not tested at h8-{density} "
+                f"(no converged PET in this cache; measured: {', '.join(architectures)})."
+            )
+        else:
+            verdict = "holds" if architectures[0] == "pet" else "does not hold"
+            out.append(
+                f"- 'PET is the most accurate architecture' {verdict} at h8-{density}: "
+                f"the most accurate is {architectures[0]}."
+            )
+    return out
+
+
 def _fmt(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
 def write_study_report(
-    cache: str | os.PathLike, out_dir: str | os.PathLike, *, command: str
+    cache: str | os.PathLike, out_dir: str | os.PathLike, *, command: str, makeup: bool = True
 ) -> list[Path]:
-    """Write ``README.md``, ``learning_curves.json`` and the figures into ``out_dir``.
+    """Write ``README.md``, ``learning_curves.json`` and the figures into ``out_dir``;
+    with ``makeup``, also the body-order and makeup section of the models trained on 800
+    clusters with seed 0 (:mod:`.makeup`: each model evaluated once, kept in its entry).
 
     Works on whatever the cache holds (a study in progress gives a partial report, and
     says so by listing what each curve has).
@@ -286,6 +358,16 @@ def write_study_report(
         forces = slopes.get("forces_meV_per_A", {}).get("slope")
         sizes = ", ".join(str(r["size"]) for r in group["rows"])
         lines.append(f"| {name} | {_fmt(energy, 2)} | {_fmt(forces, 2)} | {sizes} |")
+    lines += ["", "## Claims about this study, as measured here", "", *claims(table)]
+    written = [json_path, curves_png, training_png]
+    if makeup:
+        from .makeup import makeup_results, makeup_section
+
+        items = makeup_results(results, Path(cache))
+        if items:
+            section, paths = makeup_section(items, out_dir, command)
+            lines += ["", *section]
+            written += paths
     readme = out_dir / "README.md"
     readme.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return [readme, json_path, curves_png, training_png]
+    return [readme, *written]

@@ -56,8 +56,14 @@ def _extxyz_frames(path: Path) -> list[str]:
 
 
 def _write_training_subset(spec: TrainingSpec, target: Path) -> None:
+    """The spec's H8 clusters, then its fragments (if any), copied byte for byte."""
+    from .fragments import fragment_frames, fragments_path
+
     frames = _extxyz_frames(spec.files()["train"])
     text = "".join(frames[i] for i in spec.training_indices())
+    if spec.fragment_fraction > 0:
+        fragments = fragment_frames(fragments_path(spec.density))
+        text += "".join(fragments[i] for i in spec.fragment_indices())
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, target)

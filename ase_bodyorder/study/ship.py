@@ -24,6 +24,18 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 MAX_MODEL_BYTES = 5 * 1024 * 1024
 
 
+def _description(spec: dict, result: dict) -> str:
+    text = (
+        f"{spec['architecture'].upper()} trained on {spec['size']} {spec['density']}-density "
+        "H8 clusters"
+    )
+    fraction = spec.get("fragment_fraction", 0.0)
+    if fraction > 0:
+        count = result.get("identity", {}).get("fragments", {}).get("count", "?")
+        text += f" plus {count} of their fragments (fraction {fraction:g}; sizes 1-7)"
+    return text + ", FCI/STO-6G (study recipe)"
+
+
 def ship_entry(
     cache: str | os.PathLike,
     key: str,
@@ -55,16 +67,15 @@ def ship_entry(
     provenance.update(
         name=name,
         dataset=f"h8-{spec['density']}",
-        recipe="ase_bodyorder.study (learning-curve recipe, largest training set)",
+        recipe="ase_bodyorder.study (learning-curve recipe, largest training set"
+        + (", makeup experiment)" if spec.get("fragment_fraction") else ")"),
         study_key=key,
         spec=spec,
         errors_meV=result["metrics"],
         convergence=convergence(result["training_curve"]),
         training_curve=result["training_curve"],
         model=target_name,
-        description=description
-        or f"{spec['architecture'].upper()} trained on {spec['size']} {spec['density']}-density "
-        "H8 clusters, FCI/STO-6G (study recipe)",
+        description=description or _description(spec, result),
     )
     provenance.pop("log", None)  # stays in the study cache
     (tmp_dir / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")

@@ -17,6 +17,14 @@ from ..training._common import sha256
 from ..training.mace import MACESettings
 from ..training.metatrain import MetatrainSettings
 from ..training.shipped import H_ATOM_STO6G_EV
+from .fragments import (
+    check_fraction,
+    check_fragment_parents,
+    draw_fragments,
+    fragment_count,
+    fragment_sizes,
+    fragments_path,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -104,6 +112,15 @@ def _file_hash(path: Path) -> str:
     return sha256(path)
 
 
+def _fragment_file_hash(path: Path) -> str:
+    if not path.is_file():
+        raise BodyOrderError(
+            f"no fragment file {path}; make it with `ase-bodyorder reference fragments` "
+            "(README, 'Reference data')"
+        )
+    return _file_hash(path)
+
+
 @cache
 def training_pool_size(density: str) -> int:
     """Number of structures in the shipped training split of a density."""
@@ -124,7 +141,10 @@ class TrainingSpec:
     The training set is ``size`` structures of the shipped H8 training split of
     ``density``, drawn with ``seed`` (the same seed also seeds the trainer); validation
     and test sets are the shipped ones, the same for every spec. ``overrides`` change
-    fields of the architecture's :func:`study_settings`.
+    fields of the architecture's :func:`study_settings`. ``fragment_fraction``: the
+    fraction of the training set's structures that are fragments of training clusters
+    (the makeup experiment; drawn as :mod:`ase_bodyorder.study.fragments` describes);
+    0 (the default) is the plain H8 training set, with the key it always had.
     """
 
     architecture: str
@@ -132,6 +152,7 @@ class TrainingSpec:
     size: int
     seed: int = 0
     overrides: dict = field(default_factory=dict)
+    fragment_fraction: float = 0.0
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -150,6 +171,7 @@ class TrainingSpec:
             raise BodyOrderError(f"seed must be non-negative, got {self.seed}")
         if not isinstance(self.overrides, dict):
             raise BodyOrderError(f"overrides must be a dict, got {self.overrides!r}")
+        object.__setattr__(self, "fragment_fraction", check_fraction(self.fragment_fraction))
         self.settings()  # unknown or invalid settings fail now, not in the trainer
 
     def settings(self) -> MetatrainSettings | MACESettings:
@@ -170,9 +192,19 @@ class TrainingSpec:
         order = np.random.default_rng(int(self.seed)).permutation(pool)
         return sorted(order[: self.size].tolist())
 
+    def fragment_indices(self) -> list[int]:
+        """Indices into :func:`~.fragments.fragments_path` of this spec's fragments
+        (empty without fragments)."""
+        count = fragment_count(self.size, self.fragment_fraction)
+        if count == 0:
+            return []
+        path = fragments_path(self.density)
+        check_fragment_parents(path, DATA / f"h8-{self.density}_split.json")
+        return draw_fragments(fragment_sizes(path), count, int(self.seed))
+
     def identity(self) -> dict:
         """Everything the trained model depends on (hashed into :attr:`key`)."""
-        return {
+        identity = {
             "architecture": self.architecture,
             "density": self.density,
             "size": int(self.size),
@@ -180,22 +212,36 @@ class TrainingSpec:
             "data_sha256": {part: _file_hash(path) for part, path in self.files().items()},
             "settings": self.settings().to_dict(),
         }
+        if self.fragment_fraction > 0:
+            path = fragments_path(self.density)
+            identity["fragments"] = {
+                "fraction": self.fragment_fraction,
+                "count": fragment_count(self.size, self.fragment_fraction),
+                "file": path.name,
+                "sha256": _fragment_file_hash(path),
+                "draw": "atom once, the rest evenly over sizes 2-7, nested per seed",
+            }
+        return identity
 
     @property
     def key(self) -> str:
-        """Readable, unique cache key: ``{arch}-{density}-n{size}-s{seed}-{hash}``."""
+        """Readable, unique cache key: ``{arch}-{density}-n{size}-s{seed}[-f{fraction}]-{hash}``."""
         text = json.dumps(self.identity(), sort_keys=True, default=str)
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-        return f"{self.architecture}-{self.density}-n{self.size}-s{self.seed}-{digest}"
+        makeup = f"-f{self.fragment_fraction:g}" if self.fragment_fraction > 0 else ""
+        return f"{self.architecture}-{self.density}-n{self.size}-s{self.seed}{makeup}-{digest}"
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "architecture": self.architecture,
             "density": self.density,
             "size": int(self.size),
             "seed": int(self.seed),
             "overrides": self.overrides,
         }
+        if self.fragment_fraction > 0:
+            data["fragment_fraction"] = self.fragment_fraction
+        return data
 
 
 def _int_list(values, what: str) -> list[int]:

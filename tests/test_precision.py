@@ -129,3 +129,40 @@ def test_evaluation_roundoff_bounds_any_perturbation(cluster8):
         moved = atomic_orders(plan, energies * (1 + signs * relative)).energies_eV
         worst = np.maximum(worst, np.abs(moved - base))
     assert np.all(worst <= bound * (1 + 1e-9)) and np.all(worst > 0)
+
+
+def test_calculator_passes_precision(models):
+    from ase_bodyorder import BodyOrderCalculator
+
+    atoms = _h8()
+    model = models["mace-h8-high"]
+    atoms.calc = BodyOrderCalculator(model, max_order=3, precision="float32", max_roundoff_eV=1.0)
+    mixed = atoms.calc.get_property("body_order_energies", atoms)
+    exact = decompose(atoms, model, max_order=3)
+    assert np.all(np.abs(mixed - exact.energies_eV) <= atoms.calc.body_order.roundoff_eV)
+    assert atoms.get_potential_energy() == exact.energy_eV  # the model's own float64
+    with pytest.raises(BodyOrderError, match="cannot evaluate in float32"):
+        BodyOrderCalculator(hydrogen_demo_model(), precision="float32")
+
+
+def test_cli_precision(tmp_path, capsys):
+    from ase_bodyorder.cli import main
+
+    out = tmp_path / "out.txt"
+    with out.open("w") as stream:
+        from ase_bodyorder.cli.decompose import run_decompose
+
+        (body,) = run_decompose(
+            H8,
+            model="mace-h8-high",
+            order=2,
+            r_mbe=None,
+            index="0",
+            stream=stream,
+            precision="float32",
+            max_roundoff_eV=1.0,
+        )
+    assert body.roundoff_eV[1] > np.finfo(np.float32).eps / 2 * body.cancellation_eV[1]
+    argv = ["decompose", str(H8), "--index", "0", "--order", "2", "--precision", "float32"]
+    assert main([*argv, "--max-roundoff-ev", "1e-12"]) == 2
+    assert "round-off estimate of E^(" in capsys.readouterr().err

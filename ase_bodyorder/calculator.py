@@ -8,6 +8,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from .decompose import BodyOrderResult, _check_seed, decompose
 from .expansion import DEFAULT_MAX_SUBCLUSTERS, BodyOrderError
 from .models import Model, load_model
+from .precision import evaluation_model
 
 __all__ = [
     "BODY_ORDER_PROPERTIES",
@@ -69,6 +70,11 @@ class BodyOrderCalculator(Calculator):
         each expanded structure draws the seed of its own sample (recorded as the
         result's ``sample_seed``): the sequence of samples is reproducible. Setting it
         again (``calc.set(sample_seed=...)``) restarts the sequence.
+    precision, max_roundoff_eV
+        Mixed precision, as in :func:`~ase_bodyorder.decompose`: ``"float32"`` evaluates
+        the sub-clusters in float32 (energy, forces and stress stay the model's float64);
+        an order's round-off estimate above ``max_roundoff_eV`` is an error (``None``:
+        a warning above 0.1 eV).
 
     ``body_order_energies_per_atom_mean`` and ``body_order_energies_per_atom_stderr``
     (K,), eV, are always given: E^(n)/N and its standard error from atom sampling (zeros
@@ -110,9 +116,12 @@ class BodyOrderCalculator(Calculator):
         max_memory_GiB: float | None = None,
         sample_atoms: int | None = None,
         sample_seed: int | None = None,
+        precision: str | None = None,
+        max_roundoff_eV: float | None = None,
     ):
         super().__init__()
         self.model = load_model(model) if isinstance(model, str) else model
+        evaluation_model(self.model, precision)  # a model that cannot is an error now
         if isinstance(stride, bool) or not isinstance(stride, int | np.integer) or stride < 0:
             raise BodyOrderError(
                 f"stride must be a non-negative integer (0: only on request), got {stride!r}"
@@ -131,6 +140,8 @@ class BodyOrderCalculator(Calculator):
             max_memory_GiB=max_memory_GiB,
             sample_atoms=None,
             sample_seed=None,
+            precision=precision,
+            max_roundoff_eV=max_roundoff_eV,
         )
         self._set_sampling(sample_atoms, sample_seed)
         self._body_order: BodyOrderResult | None = None
@@ -286,6 +297,8 @@ class BodyOrderCalculator(Calculator):
                 min_distance=p["min_distance"],
                 max_memory_GiB=p["max_memory_GiB"],
                 system=system,
+                precision=p["precision"],
+                max_roundoff_eV=p["max_roundoff_eV"],
                 **sampling,
             )
             self._body_order, self._body_order_atoms = body, atoms.copy()

@@ -19,9 +19,11 @@ from .expansion import (
     atomic_orders_torch,
     cluster_order_forces,
     cluster_orders,
+    order_coefficients,
     plan_expansion,
 )
 from .models.base import AtomicModel, ClusterModel, FragmentBatch, Model, SystemResult
+from .precision import check_roundoff, evaluation_model, mixed_precision_roundoff
 
 __all__ = [
     "DEFAULT_CHUNK_ATOMS",
@@ -48,8 +50,11 @@ class BodyOrderResult:
     ``energies_eV[n-1]`` is the n-body energy E^(n); ``residual_eV`` is
     ``energy_eV - sum(energies_eV)``: zero to round-off for a complete cluster expansion,
     otherwise what lies beyond the truncation order or beyond ``r_mbe``.
-    ``roundoff_eV`` estimates the round-off of each order (machine epsilon of the
-    model's dtype times ``cancellation_eV``, the sum of absolute values of its terms).
+    ``roundoff_eV`` estimates the round-off of each order: machine epsilon of the
+    model's dtype times ``cancellation_eV``, the sum of absolute values of its terms;
+    for sub-clusters evaluated in float32 (``decompose(..., precision="float32")``) of a
+    float64 model, plus a bound on what float32 changes, measured on a few sub-clusters
+    (:mod:`ase_bodyorder.precision`).
 
     ``energies_per_atom_mean_eV`` (K,) is E^(n)/N and ``energies_per_atom_stderr_eV``
     (K,) its standard error from atom sampling (zeros when every atom was expanded);
@@ -304,6 +309,8 @@ def decompose(
     progress: str | None = None,
     sample_atoms: int | None = None,
     seed: int | None = None,
+    precision: str | None = None,
+    max_roundoff_eV: float | None = None,
 ) -> BodyOrderResult:
     """Expand the energy of ``model`` on ``atoms`` into body orders 1..``max_order``.
 
@@ -343,7 +350,18 @@ def decompose(
         Seed of ``numpy.random.default_rng`` that draws the sample; ``None``: a fresh
         seed, drawn and recorded in the result (``sample_seed``), so that every sample
         can be drawn again.
+    precision
+        ``"float32"``: evaluate the sub-clusters with the model cast to float32 (faster;
+        an error naming the model if it cannot be cast), the whole structure and the
+        sums staying in float64; ``roundoff_eV`` then includes a measured bound on the
+        float32 error of each order (:mod:`ase_bodyorder.precision`). ``"float64"``, or
+        ``None`` (default): the model's own dtype, unchanged.
+    max_roundoff_eV
+        Refuse (``BodyOrderError``) a result with an order's ``roundoff_eV`` above this
+        (eV); ``None`` (default): warn only, above
+        :data:`~ase_bodyorder.precision.DEFAULT_ROUNDOFF_WARNING_EV`.
     """
+    evaluator = evaluation_model(model, precision)
     centres = sample_seed = None
     if sample_atoms is not None:
         m = _check_sample(sample_atoms, len(atoms))
@@ -375,13 +393,17 @@ def decompose(
     if system is None:
         system = model.system(atoms, forces=False)
     if isinstance(model, AtomicModel):
-        result = _atomic(plan, atoms, model, forces, system, chunk_atoms, progress)
+        mixed = evaluator.dtype == torch.float32 and model.dtype == torch.float64
+        reference = model if mixed else None
+        result = _atomic(plan, atoms, evaluator, forces, system, chunk_atoms, progress, reference)
         if centres is not None:
-            result = _sampled(result, plan, model, system, sample_seed)
-        return result
-    if isinstance(model, ClusterModel):
-        return _cluster(plan, atoms, model, forces, system)
-    raise TypeError(f"{model!r} is neither an AtomicModel nor a ClusterModel")
+            result = _sampled(result, plan, system, sample_seed)
+    elif isinstance(model, ClusterModel):
+        result = _cluster(plan, atoms, evaluator, forces, system)
+    else:
+        raise TypeError(f"{model!r} is neither an AtomicModel nor a ClusterModel")
+    check_roundoff(result.roundoff_eV, max_roundoff_eV)
+    return result
 
 
 #: truncation order of periodic cells when none is given
@@ -456,8 +478,12 @@ def forces_per_order(plan: ExpansionPlan, flat_energies, positions) -> np.ndarra
     return out
 
 
-def _result(plan, model, system: SystemResult, terms, **arrays) -> BodyOrderResult:
+def _result(plan, model, system: SystemResult, terms, roundoff=None, **arrays):
+    """The result of a whole expansion; ``roundoff``: machine epsilon of the model's
+    dtype times the cancellation of each order, unless given."""
     n = plan.n_atoms
+    if roundoff is None:
+        roundoff = torch.finfo(model.dtype).eps * terms.cancellation_eV
     residual = float(system.energy - terms.energies_eV.sum())
     return BodyOrderResult(
         max_order=plan.max_order,
@@ -465,7 +491,7 @@ def _result(plan, model, system: SystemResult, terms, **arrays) -> BodyOrderResu
         energies_eV=terms.energies_eV,
         residual_eV=residual,
         cancellation_eV=terms.cancellation_eV,
-        roundoff_eV=torch.finfo(model.dtype).eps * terms.cancellation_eV,
+        roundoff_eV=roundoff,
         n_subclusters=plan.n_subclusters,
         n_screened_out=plan.n_screened_out,
         n_atoms=n,
@@ -477,7 +503,7 @@ def _result(plan, model, system: SystemResult, terms, **arrays) -> BodyOrderResu
     )
 
 
-def _sampled(result: BodyOrderResult, plan, model, system: SystemResult, seed: int):
+def _sampled(result: BodyOrderResult, plan, system: SystemResult, seed: int):
     """The estimates of an atom-sampled expansion from the exact terms of its centres.
 
     ``result`` holds the sums over the centres (:func:`_atomic` on a plan with centres);
@@ -503,7 +529,7 @@ def _sampled(result: BodyOrderResult, plan, model, system: SystemResult, seed: i
         energies_eV=result.energies_eV * scale,
         residual_eV=float(residual_mean) * n,
         cancellation_eV=cancellation,
-        roundoff_eV=torch.finfo(model.dtype).eps * cancellation,
+        roundoff_eV=result.roundoff_eV * scale,
         n_subclusters=result.n_subclusters,
         n_screened_out=result.n_screened_out,
         energies_per_atom_eV=result.energies_per_atom_eV,
@@ -518,22 +544,6 @@ def _sampled(result: BodyOrderResult, plan, model, system: SystemResult, seed: i
         sample_size=m,
         sample_seed=int(seed),
     )
-
-
-def _order_coefficients(plan: ExpansionPlan):
-    """``E^(n) = sum_f C[f, n] e_f`` over flat entries, as (flat, order - 1, C) sorted by flat.
-
-    The entries of orders n >= 2 are measured from the centre atom's one-body energy
-    (as in :func:`~ase_bodyorder.expansion.atomic_orders`); that reference is folded
-    into the coefficients of the one-atom entries, so that each chunk of sub-clusters
-    contributes a linear term of its own energies (its gradient needs no other chunk).
-    """
-    higher = plan.entry_order > 1
-    flat = np.concatenate([plan.entry_flat, plan.singleton_flat[plan.entry_atom[higher]]])
-    order = np.concatenate([plan.entry_order, plan.entry_order[higher]]) - 1
-    coefficient = np.concatenate([plan.entry_weight, -plan.entry_weight[higher]])
-    sort = np.argsort(flat, kind="stable")
-    return flat[sort], order[sort], coefficient[sort]
 
 
 def _chunk_progress(chunks: list, label: str | None):
@@ -552,13 +562,16 @@ def _atomic(
     system: SystemResult,
     chunk_atoms: int,
     progress: str | None = None,
+    reference: AtomicModel | None = None,
 ):
+    """The atom-resolved expansion with ``model``; ``reference``: the float64 model whose
+    float32 cast ``model`` is (mixed precision), to measure the round-off with."""
     positions = torch.tensor(atoms.positions, dtype=torch.float64, requires_grad=forces)
     numbers = atoms.numbers[plan.atoms]
     flat_energies = np.empty(len(plan.atoms))
     order_forces = np.zeros((plan.max_order, plan.n_atoms, 3)) if forces else None
     if forces:
-        c_flat, c_order, c_value = _order_coefficients(plan)
+        c_flat, c_order, c_value = order_coefficients(plan)
     # bounded chunks: memory does not grow with the number of sub-clusters
     for first, stop in _chunk_progress(plan.chunks(chunk_atoms), progress):
         a, b = int(plan.offsets[first]), int(plan.offsets[stop])
@@ -583,6 +596,11 @@ def _atomic(
             (grad,) = torch.autograd.grad(per_order[n], positions, retain_graph=True)
             order_forces[n] -= grad.numpy()
     terms = atomic_orders(plan, flat_energies)
+    roundoff = None
+    if reference is not None:
+        roundoff = mixed_precision_roundoff(
+            plan, atoms, flat_energies, reference, terms.cancellation_eV
+        )
     residual_per_atom = None
     if system.energies is not None:
         residual_per_atom = system.energies - terms.energies_per_atom_eV.sum(axis=1)
@@ -591,6 +609,7 @@ def _atomic(
         model,
         system,
         terms,
+        roundoff,
         energies_per_atom_eV=terms.energies_per_atom_eV,
         residual_per_atom_eV=residual_per_atom,
         forces_eV_per_A=order_forces,

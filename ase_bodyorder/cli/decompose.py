@@ -47,6 +47,21 @@ def add_parser(subparsers) -> None:
         "--seed", type=int, default=None, help="seed of the atom sampling (with --sample-atoms)"
     )
     parser.add_argument(
+        "--precision",
+        choices=["float64", "float32"],
+        default=None,
+        help="evaluate the sub-clusters in this precision (float32: faster, sums stay in "
+        "float64, the round-off of each order is bounded; default: the model's own)",
+    )
+    parser.add_argument(
+        "--max-roundoff-ev",
+        type=float,
+        default=None,
+        metavar="EV",
+        help="refuse a structure whose round-off estimate of an order exceeds EV "
+        "(default: warn above 0.1 eV)",
+    )
+    parser.add_argument(
         "--scheduler",
         default=None,
         help="dask.distributed scheduler address: the frames are spread over its workers",
@@ -76,6 +91,8 @@ def run(args) -> None:
         progress=not args.json,
         sample_atoms=args.sample_atoms,
         seed=args.seed,
+        precision=args.precision,
+        max_roundoff_eV=args.max_roundoff_ev,
         scheduler=args.scheduler,
         workers=args.workers,
         store=args.store,
@@ -97,6 +114,8 @@ def run_decompose(
     progress: bool = False,
     sample_atoms: int | None = None,
     seed: int | None = None,
+    precision: str | None = None,
+    max_roundoff_eV: float | None = None,
     scheduler=None,
     workers: int = 1,
     store=None,
@@ -109,9 +128,11 @@ def run_decompose(
     computed. ``sample_atoms``: the atom-sampled expansion (m atoms per structure,
     estimates with standard errors); each structure draws its own sample, with a seed
     drawn from a generator seeded once with ``seed`` (reproducible; recorded in each
-    result). ``scheduler``, ``workers``, ``store``: the frames as jobs on a dask cluster
-    or local processes, resumable through ``store``
-    (:func:`~ase_bodyorder.trajectory.decompose_trajectory`; the same numbers).
+    result). ``precision``, ``max_roundoff_eV``: as in
+    :func:`~ase_bodyorder.decompose.decompose` (mixed precision). ``scheduler``,
+    ``workers``, ``store``: the frames as jobs on a dask cluster or local processes,
+    resumable through ``store`` (:func:`~ase_bodyorder.trajectory.decompose_trajectory`;
+    the same numbers).
     """
     from ..calculator import store_body_order_results
     from ..decompose import decompose_frames
@@ -137,6 +158,11 @@ def run_decompose(
         forces=forces,
         max_memory_GiB=max_memory_GiB,
     )
+    # only when set: the stored frames' fingerprints of earlier runs stay valid
+    if precision is not None:
+        common["precision"] = precision
+    if max_roundoff_eV is not None:
+        common["max_roundoff_eV"] = max_roundoff_eV
     if scheduler is not None or workers > 1 or store is not None:
         from ..trajectory import decompose_trajectory
 

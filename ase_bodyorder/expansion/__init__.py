@@ -6,6 +6,8 @@ from .assemble import (
     atomic_orders_torch,
     cluster_order_forces,
     cluster_orders,
+    evaluation_roundoff,
+    order_coefficients,
     truncation_weights,
 )
 from .errors import BodyOrderError, PlanTooLargeError, StructureError
@@ -32,6 +34,8 @@ __all__ = [
     "atomic_orders_torch",
     "cluster_order_forces",
     "cluster_orders",
+    "evaluation_roundoff",
+    "order_coefficients",
     "parse_subcluster_label",
     "plan_expansion",
     "subcluster_label",

@@ -23,6 +23,8 @@ __all__ = [
     "atomic_orders_torch",
     "cluster_order_forces",
     "cluster_orders",
+    "evaluation_roundoff",
+    "order_coefficients",
     "truncation_weights",
 ]
 
@@ -90,6 +92,42 @@ def atomic_orders_torch(plan: ExpansionPlan, flat_energies):
     slot = torch.as_tensor(plan.entry_atom * k + (plan.entry_order - 1), device=device)
     out = torch.zeros(plan.n_atoms * k, dtype=torch.float64, device=device)
     return out.index_add(0, slot, terms).reshape(plan.n_atoms, k)
+
+
+def order_coefficients(plan: ExpansionPlan):
+    """``E^(n) = sum_f C[f, n] e_f`` over flat entries, as (flat, order - 1, C) sorted by flat.
+
+    The entries of orders n >= 2 are measured from the centre atom's one-body energy
+    (as in :func:`atomic_orders`); that reference is folded into the coefficients of the
+    one-atom entries, so that each chunk of sub-clusters contributes a linear term of
+    its own energies (its gradient needs no other chunk). A flat entry may appear more
+    than once (for several centres, or as an entry and a reference).
+    """
+    higher = plan.entry_order > 1
+    flat = np.concatenate([plan.entry_flat, plan.singleton_flat[plan.entry_atom[higher]]])
+    order = np.concatenate([plan.entry_order, plan.entry_order[higher]]) - 1
+    coefficient = np.concatenate([plan.entry_weight, -plan.entry_weight[higher]])
+    sort = np.argsort(flat, kind="stable")
+    return flat[sort], order[sort], coefficient[sort]
+
+
+def evaluation_roundoff(plan: ExpansionPlan, flat_energies, relative_error) -> np.ndarray:
+    """Bound (K,) on the change of each order E^(n) when the energy of every flat entry
+    ``k`` is off by at most ``relative_error[k] * |flat_energies[k]|`` (eV).
+
+    E^(n) is linear in the flat energies, ``E^(n) = sum_k C[k, n] e_k`` (the Moebius
+    weights, with the one-body references of orders n >= 2 folded into the one-atom
+    entries, as :func:`atomic_orders` sums them), so by the triangle inequality
+    ``|dE^(n)| <= sum_k |C[k, n]| relative_error[k] |e_k|``. This holds whatever the
+    errors' signs and correlations; independent errors give about the square root of
+    the number of terms less.
+    """
+    e = np.abs(np.asarray(flat_energies, dtype=np.float64))
+    k = plan.max_order
+    flat, order, weight = order_coefficients(plan)
+    coefficients = np.bincount(flat * k + order, weights=weight, minlength=len(e) * k)
+    size = np.abs(coefficients).reshape(len(e), k) * (np.asarray(relative_error) * e)[:, None]
+    return size.sum(axis=0)
 
 
 def _require_cluster_weights(plan: ExpansionPlan) -> np.ndarray:

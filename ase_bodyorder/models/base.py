@@ -125,6 +125,20 @@ class Model(abc.ABC):
                 f"{type(self).__name__} does not know element(s) {bad}; it knows {known}"
             )
 
+    def with_dtype(self, dtype: torch.dtype) -> Model:
+        """This model evaluating in ``dtype`` (``torch.float32`` or ``torch.float64``).
+
+        ``self`` when it already computes in ``dtype``; a backend that can convert itself
+        (metatomic, MACE) returns a converted copy (cached: converting again is free).
+        Any other case is a :class:`BodyOrderError` naming the model.
+        """
+        if dtype == self.dtype:
+            return self
+        raise BodyOrderError(
+            f"{self!r} cannot evaluate in {str(dtype).removeprefix('torch.')}: it computes "
+            f"in {str(self.dtype).removeprefix('torch.')} only"
+        )
+
     @abc.abstractmethod
     def system(self, atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
         """Evaluate the whole structure (periodic or not)."""

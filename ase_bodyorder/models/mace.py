@@ -1,4 +1,4 @@
-"""A trained MACE model as an atomic backend, evaluated in float64.
+"""A trained MACE model as an atomic backend, evaluated in float64 (or float32).
 
 ``fragment_energies`` packs every sub-cluster into one graph batch built directly as
 tensors (one one-hot row per atom, only intra-fragment edges shorter than ``r_max``, no
@@ -92,9 +92,10 @@ class MACEModel(AtomicModel):
     max_atoms_per_call
         Split the packed fragments into model calls of at most this many atoms (whole
         fragments each); ``None``: all fragments in one call.
+    dtype
+        ``"float64"`` (default) or ``"float32"``: the model is converted
+        (``module.double()`` / ``module.float()``) whatever dtype it was trained in.
     """
-
-    dtype = torch.float64
 
     def __reduce__(self):
         """Copies and pickles reload the model file (ASE copies calculators with it)."""
@@ -107,14 +108,21 @@ class MACEModel(AtomicModel):
         device: str = "cpu",
         head: str | None = None,
         max_atoms_per_call: int | None = None,
+        dtype: str | torch.dtype = "float64",
     ):
         _import_mace()
+        dtypes = {"float32": torch.float32, "float64": torch.float64}
+        if dtypes.get(dtype, dtype) not in dtypes.values():
+            raise BodyOrderError(f"MACE model dtype must be float32 or float64, got {dtype!r}")
+        self.dtype = dtypes.get(dtype, dtype)
+        self._dtype_copies: dict[torch.dtype, MACEModel] = {}
         #: what the model is rebuilt from when copied or pickled
         self._init_kwargs = {
             "path": str(path),
             "device": device,
             "head": head,
             "max_atoms_per_call": max_atoms_per_call,
+            "dtype": str(self.dtype).removeprefix("torch."),
         }
         self.path = Path(path)
         if not self.path.is_file():
@@ -140,7 +148,7 @@ class MACEModel(AtomicModel):
             )
         if max_atoms_per_call is not None and max_atoms_per_call < 1:
             raise BodyOrderError(f"max_atoms_per_call must be >= 1, got {max_atoms_per_call}")
-        model = model.double().to(device)
+        model = model.to(device=device, dtype=self.dtype)
         model.eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)
@@ -169,6 +177,15 @@ class MACEModel(AtomicModel):
             default = [h for h in self.heads if h.lower() == "default"]
             self.head = default[0] if default else self.heads[-1]
         self.head_index = self.heads.index(self.head)
+
+    def with_dtype(self, dtype: torch.dtype) -> MACEModel:
+        """This model in ``dtype``: itself, or a copy loaded and converted once (cached)."""
+        if dtype == self.dtype:
+            return self
+        if dtype not in self._dtype_copies:
+            kwargs = {**self._init_kwargs, "dtype": dtype}
+            self._dtype_copies[dtype] = _reload(kwargs)
+        return self._dtype_copies[dtype]
 
     # -- helpers -----------------------------------------------------------------------
 

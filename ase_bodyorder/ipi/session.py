@@ -308,10 +308,11 @@ class IPISession:
         *,
         on_poll: Callable[[], None] | None = None,
         timeout_message: str = "the run did not finish in time",
+        poll_s: float = POLL_S,
     ) -> None:
         """Until i-PI exits; :class:`MDRunError` when i-PI or a driver fails, or when
         ``time.monotonic()`` passes ``deadline`` (``timeout_message``). ``on_poll`` is
-        called before every look (every ``POLL_S`` seconds)."""
+        called before every look (every ``poll_s`` seconds)."""
         while True:
             if on_poll is not None:
                 on_poll()
@@ -319,7 +320,7 @@ class IPISession:
                 return
             if time.monotonic() > deadline:
                 raise MDRunError(timeout_message)
-            time.sleep(POLL_S)
+            time.sleep(poll_s)
 
     def wait_for_drivers(self, wait_s: float = STOP_WAIT_S) -> None:
         """After i-PI's exit (it has sent EXIT, the drivers stop by themselves): wait up to

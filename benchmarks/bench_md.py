@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,8 +54,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ase_bodyorder.expansion import BodyOrderError
-from ase_bodyorder.ipi import _input, runner
+from ase_bodyorder.ipi import _input
 from ase_bodyorder.ipi._progress import Tail
+from ase_bodyorder.ipi.manifest import DriverSettings
+from ase_bodyorder.ipi.session import (
+    SOCKET_WAIT_S,
+    IPISession,
+    MDRunError,
+    child_environment,
+    find_python_script,
+    sigterm_as_interrupt,
+    start_guarded,
+    unique_address,
+)
 from ase_bodyorder.models import load_model
 from ase_bodyorder.models.registry import DEFAULT_MD_MODEL
 
@@ -104,9 +116,9 @@ class Timing:
 
 def plain_stride(model: str, steps: int) -> int:
     """0 ("never") if the driver accepts it, else a stride past the last step."""
-    settings = runner.DriverSettings(model, ORDER, 0, R_MBE, TEMPLATE)
+    settings = DriverSettings(model, ORDER, 0, R_MBE, TEMPLATE)
     try:
-        runner._preflight(settings, CASE / TEMPLATE)
+        settings.preflight(CASE / TEMPLATE)
     except BodyOrderError as error:
         if "stride" not in str(error):
             raise
@@ -121,7 +133,7 @@ def prepare(run_dir: Path, *, steps: int, output_stride: int, extras: bool) -> t
     shutil.copy2(CASE / TEMPLATE, run_dir / TEMPLATE)
     root = ET.parse(CASE / "input.xml").getroot()
     _input.structure_element(root).text = f" {TEMPLATE} "
-    address = runner._unique_address()
+    address = unique_address()
     _input.rewrite_input(
         root, total_steps=steps, address=address, stride=output_stride, n_drivers=1
     )
@@ -135,7 +147,9 @@ def prepare(run_dir: Path, *, steps: int, output_stride: int, extras: bool) -> t
     return address, _input.sockets_prefix(root), run_dir / f"{_input.PREFIX}.out", step_column
 
 
-def watch(timing: Timing, ipi, client, properties: Path, column: int, deadline: float) -> None:
+def watch(
+    timing: Timing, session: IPISession, properties: Path, column: int, deadline: float
+) -> None:
     """Record when each step's line appears, until i-PI exits; raise on failure."""
     tail = Tail(properties)
 
@@ -145,23 +159,11 @@ def watch(timing: Timing, ipi, client, properties: Path, column: int, deadline: 
             if line.strip() and not line.startswith("#"):
                 timing.stamps.setdefault(int(float(line.split()[column])), now)
 
-    while True:
-        read()
-        code = ipi.popen.poll()
-        if code is not None:
-            read()
-            if code != 0:
-                raise runner.MDRunError(f"i-PI exited with status {code}{ipi.last_words()}")
-            return
-        code = client.popen.poll()
-        if code not in (None, 0):
-            raise runner.MDRunError(
-                f"the driver exited with status {code} at step {max(timing.stamps, default=0)}"
-                f"{client.last_words()}"
-            )
-        if time.monotonic() > deadline:
-            raise runner.MDRunError("timed out")
-        time.sleep(POLL_S)
+    try:
+        session.wait(deadline, on_poll=read, timeout_message="timed out", poll_s=POLL_S)
+    except MDRunError as error:
+        raise MDRunError(f"at step {max(timing.stamps, default=0)}: {error}") from None
+    read()
 
 
 def run_ipi(
@@ -175,45 +177,40 @@ def run_ipi(
     threads: int,
     timeout_s: float,
 ) -> Timing:
-    """i-PI plus one client (``client_command(address, sockets_prefix)``), timed."""
+    """i-PI plus one client (``client_command(address, sockets_prefix)`` gives its
+    interpreter and program), timed."""
     address, prefix, properties, column = prepare(
         run_dir, steps=steps, output_stride=output_stride, extras=extras
     )
-    socket_path = Path(prefix + address)
-    env = runner._environment(threads)
-    processes = []
     timing = Timing(route, {}, time.monotonic())
     deadline = timing.launched + timeout_s
+    session = IPISession(run_dir, address=address, sockets_prefix=prefix, threads=threads)
     try:
-        ipi = runner._start(
-            "i-PI", [*runner._ipi_command(), "input.xml"], run_dir, run_dir / "ipi.log", env
-        )
-        processes.append(ipi)
-        runner._wait_for_socket(ipi, socket_path, min(runner.SOCKET_WAIT_S, timeout_s))
-        command = client_command(address, prefix)
-        client = runner._start("driver", command, run_dir, run_dir / "driver.log", env)
-        processes.append(client)
-        watch(timing, ipi, client, properties, column, deadline)
-        try:
-            client.popen.wait(timeout=runner.STOP_WAIT_S)  # i-PI has sent EXIT
-        except subprocess.TimeoutExpired:
-            pass
+        with session:  # stops i-PI (first) and the client whatever happens
+            session.start(socket_wait_s=min(SOCKET_WAIT_S, timeout_s))
+            interpreter, program = client_command(address, prefix)
+            session.add_driver(
+                "driver", program, interpreter=interpreter, log=run_dir / "driver.log"
+            )
+            watch(timing, session, properties, column, deadline)
+            session.wait_for_drivers()  # i-PI has sent EXIT
         if max(timing.stamps, default=-1) < steps:
             timing.error = f"i-PI stopped at step {max(timing.stamps, default=0)} of {steps}"
-    except runner.MDRunError as error:
+    except MDRunError as error:
         timing.error = str(error)
-    finally:
-        for process in processes:  # i-PI first
-            process.stop()
-        socket_path.unlink(missing_ok=True)
     return timing
 
 
 def our_client(model: str, stride: int, threads: int, timeout_s: float):
-    settings = runner.DriverSettings(
+    """``python -m ase_bodyorder.ipi.client`` with these settings."""
+    settings = DriverSettings(
         model, ORDER, stride, R_MBE, TEMPLATE, threads=threads, timeout_s=timeout_s
     )
-    return settings.command
+
+    def command(address: str, prefix: str) -> tuple[list[str], list[str]]:
+        return [sys.executable], settings.program(address, prefix)
+
+    return command
 
 
 def extensions_directory() -> str:
@@ -230,17 +227,15 @@ def extensions_directory() -> str:
 def stock_client(model_path: Path):
     if "," in str(model_path):
         raise ValueError(f"i-pi-py_driver -o cannot take a path with a comma: {model_path}")
-    local = Path(sys.executable).with_name("i-pi-py_driver")
-    found = str(local) if local.is_file() else shutil.which("i-pi-py_driver")
-    if found is None:
-        raise runner.MDRunError("i-PI's `i-pi-py_driver` not found")
+    interpreter, script = find_python_script("i-pi-py_driver", "i-PI's `i-pi-py_driver` not found")
 
-    def command(address: str, prefix: str) -> list[str]:
+    def command(address: str, prefix: str) -> tuple[list[str], list[str]]:
         options = f"template={TEMPLATE},model={model_path},device=cpu"
         extensions = extensions_directory()
         if extensions and "," not in extensions:
             options += f",extensions={extensions}"
-        return [found, "-u", "-a", address, "-S", prefix, "-m", "metatomic", "-o", options]
+        arguments = ["-u", "-a", address, "-S", prefix, "-m", "metatomic", "-o", options]
+        return interpreter, [script, *arguments]
 
     return command
 
@@ -288,11 +283,17 @@ def run_ase(run_dir: Path, model_path: Path, *, steps: int, threads: int, timeou
     output = run_dir / "stamps.json"
     spec = {"model_path": str(model_path), "steps": steps, "threads": threads}
     spec["output"] = str(output)
-    command = [sys.executable, str(Path(__file__).resolve()), "--ase-worker", json.dumps(spec)]
+    program = [str(Path(__file__).resolve()), "--ase-worker", json.dumps(spec)]
     timing = Timing("ase", {}, time.monotonic())
     launched_at = time.time()
-    worker = runner._start(
-        "ASE", command, run_dir, run_dir / "ase.log", runner._environment(threads)
+    worker = start_guarded(
+        "ASE",
+        [sys.executable],
+        program,
+        cwd=run_dir,
+        log=run_dir / "ase.log",
+        env=child_environment(threads),
+        death_signal=signal.SIGKILL,
     )
     try:
         code = worker.popen.wait(timeout=timeout_s)
@@ -430,7 +431,7 @@ def main(argv=None):
     )
     del model
     timings = []
-    with runner._sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="bench_md-") as tmp:
+    with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="bench_md-") as tmp:
         work = Path(tempfile.mkdtemp(prefix="bench_md-")) if args.keep else Path(tmp)
         for route in routes:
             if route in ("stock", "ase") and model_path is None:
@@ -442,7 +443,7 @@ def main(argv=None):
             launched = time.monotonic()
             try:
                 timings.append(run_route(route, work / route, args, model_path, stride0))
-            except (runner.MDRunError, BodyOrderError, OSError, ValueError) as error:
+            except (MDRunError, BodyOrderError, OSError, ValueError) as error:
                 timings.append(Timing(route, {}, launched, error=str(error)))
         report(timings, warmup, stride0)
         if args.keep:

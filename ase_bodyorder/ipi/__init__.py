@@ -5,8 +5,12 @@
   ``i-pi-py_driver -m custom -P`` (:func:`driver_plugin_path`).
 * :mod:`~ase_bodyorder.ipi.client`: a bounded socket client (``run_driver``) that exits
   when the server goes away.
-* :mod:`~ase_bodyorder.ipi.runner`: ``run_md`` / ``restart_md`` start i-PI and the
-  drivers, show progress, and shut everything down.
+* :mod:`~ase_bodyorder.ipi.session`: ``IPISession`` starts i-PI and its drivers (each
+  ending with this process), waits for them with bounds, and stops them.
+* :mod:`~ase_bodyorder.ipi.runner`: ``run_md`` / ``restart_md`` run a case in an
+  ``IPISession``, show progress, and write the run manifest.
+* :mod:`~ase_bodyorder.ipi.manifest`: the run manifest ``run.json`` (``MDRun``,
+  ``MDRun.load``, the ``killed`` status of a run whose runner died).
 * :mod:`~ase_bodyorder.ipi.cases`: the cases of ``md_inputs/``.
 * :mod:`~ase_bodyorder.ipi.extras`: the extras keys and the trajectories that write them
   (read back with :mod:`ase_bodyorder.monitor`).
@@ -17,11 +21,14 @@ Only the driver and the client import i-PI (``pip install 'ase-bodyorder[ipi]'``
 from pathlib import Path
 
 from .extras import EXTRAS_KEYS, EXTRAS_TRAJECTORIES
-from .runner import MDRun, MDRunError, restart_md, run_md
+from .manifest import MDRun
+from .runner import restart_md, run_md
+from .session import IPISession, MDRunError
 
 __all__ = [
     "EXTRAS_KEYS",
     "EXTRAS_TRAJECTORIES",
+    "IPISession",
     "MDRun",
     "MDRunError",
     "driver_plugin_path",

@@ -2,402 +2,58 @@
 
 :func:`run_md` copies a case of ``md_inputs/`` into a new run directory, rewrites its
 ``input.xml`` (steps, output prefix, a UNIX socket name of its own, the extras
-trajectories), starts ``i-pi input.xml`` and the drivers (``python -m ase_bodyorder.ipi.client``,
-the bounded client) as subprocesses, each in its own process group and each ending when the
-runner dies (:mod:`ase_bodyorder._guard`: Linux's parent-death signal, and a thread that watches the
-parent pid), shows a progress line
-(step, temperature, conserved energy, body-order shares) from i-PI's output files, and
-shuts everything down: on completion, when i-PI or a driver dies (the other side is
-stopped and the error names who died), on timeout, and on Ctrl-C (outputs are kept;
-i-PI gets SIGTERM first, which makes it write ``RESTART``). :func:`restart_md` continues
-a run from its ``RESTART`` file (or checkpoint) in a new run directory.
+trajectories), runs ``i-pi input.xml`` and the drivers (``python -m
+ase_bodyorder.ipi.client``, the bounded client) in an
+:class:`~ase_bodyorder.ipi.session.IPISession` (each child in its own process group,
+ending when the runner dies), shows a progress line (step, temperature, conserved
+energy, body-order shares) from i-PI's output files, and shuts everything down: on
+completion, when i-PI or a driver dies (the other side is stopped and the error names
+who died), on timeout, and on Ctrl-C (outputs are kept; i-PI gets SIGTERM first, which
+makes it write ``RESTART``). :func:`restart_md` continues a run from its ``RESTART`` file
+(or checkpoint) in a new run directory.
 
-Every run directory holds ``run.json``: the parameters of the run, the paths of its
-files, relative to the directory, and the runner's pid and host (:meth:`MDRun.load` reads
-it back). A runner killed outright (``kill -9``) cannot update it: :meth:`MDRun.load`
-then finds a "running" manifest whose runner is gone, and reports the run as ``killed``
-at the last step found in its property file.
+Every run directory holds ``run.json``, the run manifest (:mod:`~ase_bodyorder.ipi.manifest`:
+:class:`MDRun`, read back with :meth:`MDRun.load`, which reports a run whose runner was
+killed outright as ``killed``); the runner writes it when the run starts and when it ends.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from . import _input
 from ._progress import Progress
 from .extras import EXTRAS_TRAJECTORIES
+from .manifest import (  # noqa: F401 - the manifest's names, importable from here as before
+    KILLED,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    MANIFEST_VERSION,
+    DriverSettings,
+    MDRun,
+    last_step_in_outputs,
+    runner_alive,
+    runner_identity,
+)
+from .session import (
+    SOCKET_WAIT_S,
+    IPISession,
+    MDRunError,
+    sigterm_as_interrupt,
+    unique_address,
+)
 
 __all__ = ["DriverSettings", "MDRun", "MDRunError", "restart_md", "run_md"]
 
-MANIFEST = "run.json"
-MANIFEST_FORMAT = "ase-bodyorder-md-run"
-MANIFEST_VERSION = 1
 PREFIX = _input.PREFIX
 IPI_LOG = "ipi.log"
-#: seconds to wait for i-PI's socket to appear, and for processes to stop
-SOCKET_WAIT_S = 60.0
-STOP_WAIT_S = 10.0
-POLL_S = 0.2
-#: runs a program so that it ends when the runner dies
-GUARD = Path(__file__).parent.parent / "_guard.py"
-#: what i-PI and the drivers get when the runner dies: i-PI writes RESTART on SIGTERM
-IPI_DEATH_SIGNAL = signal.SIGTERM
-DRIVER_DEATH_SIGNAL = signal.SIGKILL
-#: seconds an orphaned process may take to stop after that signal before it is ended
-ORPHAN_GRACE_S = 5.0
-#: the status :meth:`MDRun.load` reports for a "running" run whose runner is gone
-KILLED = "killed"
-
-
-class MDRunError(RuntimeError):
-    """i-PI or a driver failed, or the run did not finish in time."""
-
-
-@dataclass(frozen=True)
-class DriverSettings:
-    """What every driver of a run gets: model name, order K, stride (steps), r_mbe
-    (Angstrom), template (path relative to the run directory), torch threads, the step
-    counter's first value, and the client's silence timeout (s)."""
-
-    model: str
-    order: int
-    stride: int
-    r_mbe: float | None
-    template: str
-    threads: int = 1
-    first_call: int = 0
-    timeout_s: float = 600.0
-    sample_atoms: int | None = None
-    sample_seed: int | None = None
-
-    def command(self, address: str, sockets_prefix: str) -> list[str]:
-        """The driver's command line (``python -m ase_bodyorder.ipi.client ...``)."""
-        options = {
-            "--address": address,
-            "--sockets-prefix": sockets_prefix,
-            "--model": self.model,
-            "--order": self.order,
-            "--stride": self.stride,
-            "--r-mbe": None if self.r_mbe is None else repr(float(self.r_mbe)),
-            "--template": self.template,
-            "--first-call": self.first_call,
-            "--timeout": self.timeout_s,
-            "--sample-atoms": self.sample_atoms,
-            "--sample-seed": self.sample_seed,
-        }
-        command = [sys.executable, "-m", "ase_bodyorder.ipi.client"]
-        command += ["--threads", str(self.threads), "--unix"]
-        for flag, value in options.items():
-            if value is not None:
-                command += [flag, str(value)]
-        return command
-
-
-@dataclass(frozen=True)
-class MDRun:
-    """A run directory and its files (absolute paths); ``status``: completed, failed,
-    interrupted, running, or killed (the runner stopped without a clean shutdown: see
-    :meth:`load`); ``first_step`` .. ``last_step``: i-PI's step numbers; ``runner``: the
-    runner's ``pid``, ``host`` and ``start`` (its start time, in clock ticks since boot,
-    where known)."""
-
-    run_dir: Path
-    case: str
-    driver: DriverSettings
-    nbeads: int
-    property_columns: tuple[str, ...]
-    first_step: int
-    total_steps: int
-    last_step: int
-    status: str
-    wall_time_s: float
-    input_xml: Path
-    properties: Path
-    positions: tuple[Path, ...]
-    extras: dict[str, tuple[Path, ...]]
-    checkpoint: Path
-    restart: Path
-    ipi_log: Path
-    driver_logs: tuple[Path, ...]
-    restarted_from: str | None = None
-    message: str = ""
-    runner: dict | None = None
-
-    def read_extras(self, name: str = "bo", bead: int = 0):
-        """``(keys, steps, values)`` of one extras trajectory of one bead (``name``: a key
-        of :data:`~ase_bodyorder.ipi.extras.EXTRAS_TRAJECTORIES`); see
-        :func:`ase_bodyorder.monitor.read_ipi_extras`."""
-        from ..monitor import read_ipi_extras
-
-        return read_ipi_extras(self.extras[name][bead])
-
-    def to_dict(self) -> dict:
-        """The manifest (``run.json``): paths relative to the run directory."""
-
-        def rel(path: Path) -> str:
-            return os.path.relpath(path, self.run_dir)
-
-        return {
-            "format": MANIFEST_FORMAT,
-            "version": MANIFEST_VERSION,
-            "case": self.case,
-            "restarted_from": self.restarted_from,
-            "status": self.status,
-            "message": self.message,
-            "wall_time_s": round(self.wall_time_s, 3),
-            "nbeads": self.nbeads,
-            "property_columns": list(self.property_columns),
-            "first_step": self.first_step,
-            "total_steps": self.total_steps,
-            "last_step": self.last_step,
-            "driver": asdict(self.driver),
-            "runner": self.runner,
-            "extras_keys": EXTRAS_TRAJECTORIES,
-            "files": {
-                "input": rel(self.input_xml),
-                "properties": rel(self.properties),
-                "positions": [rel(p) for p in self.positions],
-                "extras": {k: [rel(p) for p in v] for k, v in self.extras.items()},
-                "checkpoint": rel(self.checkpoint),
-                "restart": rel(self.restart),
-                "ipi_log": rel(self.ipi_log),
-                "driver_logs": [rel(p) for p in self.driver_logs],
-            },
-        }
-
-    def write(self) -> None:
-        """Write ``run.json`` (atomically: a reader never sees half a manifest)."""
-        path = self.run_dir / MANIFEST
-        partial = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(partial, path)
-
-    @classmethod
-    def load(cls, run_dir) -> MDRun:
-        """Read ``run_dir/run.json``.
-
-        A manifest that says "running" although its runner (same host) is gone, which
-        happens when the runner was killed outright, is returned with status ``killed``,
-        ``last_step`` the last step in the property file, and a message that says so
-        (the file itself is left as it is).
-        """
-        run_dir = Path(run_dir).resolve()
-        path = run_dir / MANIFEST
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: not a run directory of `ase-bodyorder md`")
-        data = json.loads(path.read_text())
-        if data.get("format") != MANIFEST_FORMAT or data.get("version") != MANIFEST_VERSION:
-            raise MDRunError(f"{path}: not a version-{MANIFEST_VERSION} {MANIFEST_FORMAT} file")
-        files = data["files"]
-        run = cls(
-            run_dir=run_dir,
-            case=data["case"],
-            driver=DriverSettings(**data["driver"]),
-            nbeads=data["nbeads"],
-            property_columns=tuple(data["property_columns"]),
-            first_step=data["first_step"],
-            total_steps=data["total_steps"],
-            last_step=data["last_step"],
-            status=data["status"],
-            wall_time_s=data["wall_time_s"],
-            input_xml=run_dir / files["input"],
-            properties=run_dir / files["properties"],
-            positions=tuple(run_dir / p for p in files["positions"]),
-            extras={k: tuple(run_dir / p for p in v) for k, v in files["extras"].items()},
-            checkpoint=run_dir / files["checkpoint"],
-            restart=run_dir / files["restart"],
-            ipi_log=run_dir / files["ipi_log"],
-            driver_logs=tuple(run_dir / p for p in files["driver_logs"]),
-            restarted_from=data.get("restarted_from"),
-            message=data.get("message", ""),
-            runner=data.get("runner"),
-        )
-        if run.status == "running" and runner_alive(run.runner) is False:
-            last = last_step_in_outputs(run)
-            run = replace(
-                run,
-                status=KILLED,
-                last_step=last,
-                message=(
-                    f"the runner (pid {run.runner['pid']} on {run.runner['host']}) is gone "
-                    f"without a clean shutdown; last step in the outputs: {last} of "
-                    f"{run.total_steps}"
-                ),
-            )
-        return run
-
-
-# ---------------------------------------------------------------- runner liveness
-
-
-def _process_start(pid: int) -> tuple[str, int] | None:
-    """``(state, start time in clock ticks since boot)`` of a process, from ``/proc``
-    (None where unreadable: no such process, or no ``/proc``)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-    return fields[0], int(fields[19])
-
-
-def runner_identity() -> dict:
-    """What ``run.json`` records of the runner: pid, host and start time (ticks)."""
-    start = _process_start(os.getpid())
-    return {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "start": None if start is None else start[1],
-    }
-
-
-def runner_alive(runner: dict | None) -> bool | None:
-    """Whether the runner recorded in a manifest still runs: None when that cannot be
-    told (no record, or another host); False when its pid is gone, a zombie, or now
-    another process (a different start time)."""
-    if not runner or runner.get("host") != socket.gethostname():
-        return None
-    pid = int(runner["pid"])
-    found = _process_start(pid)
-    if found is not None:
-        state, start = found
-        return state != "Z" and runner.get("start") in (None, start)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not Path("/proc/self/stat").exists()  # where /proc exists, no entry: gone
-
-
-def last_step_in_outputs(run: MDRun) -> int:
-    """The step of the last complete line of the run's property file (``first_step``
-    when it has none)."""
-    try:
-        text = run.properties.read_text()
-    except OSError:
-        return run.first_step
-    columns = list(run.property_columns)
-    if "step" not in columns:
-        return run.first_step
-    last = run.first_step
-    for line in text.split("\n")[:-1]:  # the last piece lacks its newline: incomplete
-        values = line.split()
-        if values and not line.lstrip().startswith("#") and len(values) == len(columns):
-            try:
-                last = int(float(values[columns.index("step")]))
-            except ValueError:
-                continue
-    return last
-
-
-# ---------------------------------------------------------------- processes
-
-
-def _ipi_command() -> tuple[list[str], str]:
-    """The interpreter of the ``i-pi`` script (from its ``#!`` line), and the script."""
-    local = Path(sys.executable).with_name("i-pi")
-    found = str(local) if local.is_file() else shutil.which("i-pi")
-    if found is None:
-        raise MDRunError("i-PI (`i-pi`) not found: pip install 'ase-bodyorder[ipi]'")
-    try:
-        with open(found, "rb") as handle:
-            first = handle.readline().decode("utf-8", errors="replace").strip()
-    except OSError as error:
-        raise MDRunError(f"cannot read the i-PI script {found}: {error}") from None
-    interpreter = shlex.split(first[2:]) if first.startswith("#!") else []
-    if not any("python" in Path(word).name for word in interpreter):
-        interpreter = [sys.executable]
-    return interpreter, found
-
-
-def _environment(threads: int) -> dict:
-    """The parent's environment, with this package importable and torch's threads set."""
-    env = os.environ.copy()
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    env["OMP_NUM_THREADS"] = str(threads)
-    return env
-
-
-@dataclass
-class _Process:
-    name: str
-    popen: subprocess.Popen
-    log: Path
-    log_file: object = field(repr=False, default=None)
-
-    def stop(self, sig=signal.SIGTERM, wait_s: float = STOP_WAIT_S) -> None:
-        """Signal the process group, wait up to ``wait_s`` seconds, then kill the group."""
-        if self.popen.poll() is None:
-            _signal_group(self.popen, sig)
-            try:
-                self.popen.wait(timeout=wait_s)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.popen, signal.SIGKILL)
-                self.popen.wait(timeout=wait_s)
-        if self.log_file is not None:
-            self.log_file.close()
-            self.log_file = None
-
-    def last_words(self) -> str:
-        """The last non-empty line of its log, and where the log is."""
-        try:
-            lines = [line.strip() for line in self.log.read_text().splitlines() if line.strip()]
-        except OSError:
-            lines = []
-        said = f": {lines[-1]}" if lines else ""
-        return f"{said} (log: {self.log})"
-
-
-def _signal_group(popen: subprocess.Popen, sig) -> None:
-    try:
-        os.killpg(popen.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _start(
-    name: str,
-    interpreter: list[str],
-    program: list[str],
-    *,
-    cwd: Path,
-    log: Path,
-    env: dict,
-    death_signal: signal.Signals,
-) -> _Process:
-    """Start the Python ``program`` (a script or ``-m MODULE``, and its arguments) with
-    ``interpreter`` in a session of its own, through :mod:`ase_bodyorder._guard`: it gets
-    ``death_signal`` when this process dies."""
-    guard = [str(GUARD), str(os.getpid()), death_signal.name, repr(ORPHAN_GRACE_S)]
-    log_file = open(log, "w")  # noqa: SIM115 - closed by _Process.stop
-    popen = subprocess.Popen(
-        [*interpreter, *guard, *program],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    return _Process(name, popen, log, log_file)
-
 
 # ---------------------------------------------------------------- running
 
@@ -452,45 +108,6 @@ def _layout(
     )
 
 
-def _wait_for_socket(ipi: _Process, path: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not path.exists():
-        if ipi.popen.poll() is not None:
-            raise MDRunError(
-                f"i-PI exited with status {ipi.popen.returncode} before opening its socket"
-                f"{ipi.last_words()}"
-            )
-        if time.monotonic() > deadline:
-            raise MDRunError(f"i-PI did not open its socket {path} within {timeout_s:g} s")
-        time.sleep(POLL_S)
-
-
-def _watch(
-    run: MDRun, ipi: _Process, drivers: list[_Process], progress: Progress, deadline: float
-) -> None:
-    """Until i-PI exits; raise :class:`MDRunError` when something dies or time runs out."""
-    while True:
-        progress.update()
-        code = ipi.popen.poll()
-        if code is not None:
-            if code != 0:
-                raise MDRunError(f"i-PI exited with status {code}{ipi.last_words()}")
-            return
-        for driver in drivers:
-            code = driver.popen.poll()
-            if code not in (None, 0):
-                raise MDRunError(
-                    f"{driver.name} (pid {driver.popen.pid}) exited with status {code}, "
-                    f"i-PI stopped{driver.last_words()}"
-                )
-        if time.monotonic() > deadline:
-            raise MDRunError(
-                f"the run did not finish within its timeout (timeout_s={run.driver.timeout_s:g}, "
-                "--timeout on the command line); i-PI and drivers stopped"
-            )
-        time.sleep(POLL_S)
-
-
 def _finish(run: MDRun, status: str, started: float, progress: Progress, message="") -> MDRun:
     progress.update(final=progress.enabled)
     last = progress.step if progress.step is not None else run.first_step
@@ -505,107 +122,53 @@ def _finish(run: MDRun, status: str, started: float, progress: Progress, message
     return done
 
 
-def _launch_and_watch(
-    run: MDRun, processes: list, *, address: str, sockets_prefix: str, deadline: float, watcher
-) -> None:
-    """Start i-PI, wait for its socket, start the drivers, watch until i-PI exits."""
-    env = _environment(run.driver.threads)
-    interpreter, script = _ipi_command()
-    ipi = _start(
-        "i-PI",
-        interpreter,
-        [script, "input.xml"],
-        cwd=run.run_dir,
-        log=run.ipi_log,
-        env=env,
-        death_signal=IPI_DEATH_SIGNAL,
-    )
-    processes.append(ipi)
-    wait_s = min(SOCKET_WAIT_S, deadline - time.monotonic())
-    _wait_for_socket(ipi, Path(sockets_prefix + address), wait_s)
-    interpreter, *program = run.driver.command(address, sockets_prefix)
-    drivers = [
-        _start(
-            f"driver {k}",
-            [interpreter],
-            program,
-            cwd=run.run_dir,
-            log=log,
-            env=env,
-            death_signal=DRIVER_DEATH_SIGNAL,
-        )
-        for k, log in enumerate(run.driver_logs)
-    ]
-    processes.extend(drivers)
-    _watch(run, ipi, drivers, watcher, deadline)
-    for driver in drivers:  # i-PI has sent EXIT: they stop by themselves
-        try:
-            driver.popen.wait(timeout=STOP_WAIT_S)
-        except subprocess.TimeoutExpired:
-            driver.stop()
-
-
-@contextmanager
-def _sigterm_as_interrupt():
-    """In the main thread, SIGTERM raises KeyboardInterrupt (so that i-PI and the drivers,
-    in their own sessions, are stopped too); the previous handler is restored after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _execute(
     run: MDRun, *, address: str, sockets_prefix: str, timeout_s: float, progress: bool, stream
 ) -> MDRun:
-    """Run a prepared run directory; stop everything whatever happens; summarise."""
+    """Run a prepared run directory: i-PI and the drivers in an :class:`IPISession`,
+    stopped whatever happens; write the outcome into the manifest."""
     stream = sys.stderr if stream is None else stream
     started = time.monotonic()
+    deadline = started + timeout_s
     run.write()
     watcher = Progress(run, stream, progress)
-    processes: list[_Process] = []
+    session = IPISession(
+        run.run_dir,
+        address=address,
+        sockets_prefix=sockets_prefix,
+        threads=run.driver.threads,
+        ipi_log=run.ipi_log,
+    )
     try:
-        with _sigterm_as_interrupt():
-            _launch_and_watch(
-                run,
-                processes,
-                address=address,
-                sockets_prefix=sockets_prefix,
-                deadline=started + timeout_s,
-                watcher=watcher,
+        with session, sigterm_as_interrupt():
+            session.start(socket_wait_s=min(SOCKET_WAIT_S, deadline - time.monotonic()))
+            for k, log in enumerate(run.driver_logs):
+                session.add_driver(
+                    f"driver {k}", run.driver.program(address, sockets_prefix), log=log
+                )
+            session.wait(
+                deadline,
+                on_poll=watcher.update,
+                timeout_message=(
+                    "the run did not finish within its timeout "
+                    f"(timeout_s={run.driver.timeout_s:g}, --timeout on the command line); "
+                    "i-PI and drivers stopped"
+                ),
             )
+            session.wait_for_drivers()
     except KeyboardInterrupt:
-        _stop_all(processes)
         _finish(run, "interrupted", started, watcher, "interrupted (Ctrl-C or SIGTERM)")
         print(f"interrupted: outputs kept in {run.run_dir}", file=stream, flush=True)
         raise
     except MDRunError as error:
-        _stop_all(processes)
         _finish(run, "failed", started, watcher, str(error))
         raise MDRunError(f"{error}; outputs kept in {run.run_dir}") from None
-    finally:
-        _stop_all(processes)
-        Path(sockets_prefix + address).unlink(missing_ok=True)
     done = _finish(run, "completed", started, watcher)
     if done.last_step < done.total_steps:
         message = f"i-PI stopped at step {done.last_step} of {done.total_steps}"
         replace(done, status="failed", message=message).write()
-        raise MDRunError(f"{message}{processes[0].last_words()}; outputs kept in {run.run_dir}")
+        raise MDRunError(f"{message}{session.ipi.last_words()}; outputs kept in {run.run_dir}")
     return done
-
-
-def _stop_all(processes: list[_Process]) -> None:
-    """i-PI first (SIGTERM lets it write RESTART), then the drivers."""
-    for process in processes:
-        process.stop()
 
 
 def _case_defaults(case_dir: Path) -> dict:
@@ -613,10 +176,6 @@ def _case_defaults(case_dir: Path) -> dict:
     if not path.is_file():
         return {}
     return json.loads(path.read_text()).get("driver_defaults", {})
-
-
-def _unique_address() -> str:
-    return f"bo-{os.getpid()}-{uuid.uuid4().hex[:10]}"
 
 
 def run_md(
@@ -681,7 +240,7 @@ def run_md(
         if steps is not None
         else int(float(_input.element_text(root.find("total_steps")) or 0))
     )
-    _preflight(driver, case_dir / structure)
+    driver.preflight(case_dir / structure)
     run_dir = _new_run_dir(output_dir, case_dir.resolve().name)
     shutil.copy2(case_dir / structure, run_dir / driver.template)
     if (case_dir / "case.json").is_file():
@@ -728,7 +287,7 @@ def restart_md(
     root = ET.parse(source).getroot()
     step = _input.current_step(root)
     driver = replace(previous.driver, first_call=step, timeout_s=timeout_s)
-    _preflight(driver, previous.run_dir / driver.template)
+    driver.preflight(previous.run_dir / driver.template)
     run_dir = _new_run_dir(output_dir, f"{previous.case}-restart")
     shutil.copy2(previous.run_dir / driver.template, run_dir / driver.template)
     return _prepare_and_execute(
@@ -743,23 +302,6 @@ def restart_md(
         progress=progress,
         stream=stream,
         restarted_from=str(source),
-    )
-
-
-def _preflight(driver: DriverSettings, template: Path) -> None:
-    """Build the driver once here, so that bad settings fail before i-PI starts."""
-    from .driver import BodyOrderDriver
-
-    BodyOrderDriver(
-        str(template),
-        model=driver.model,
-        order=driver.order,
-        stride=driver.stride,
-        r_mbe=driver.r_mbe,
-        threads=driver.threads,
-        first_call=driver.first_call,
-        sample_atoms=driver.sample_atoms,
-        sample_seed=driver.sample_seed,
     )
 
 
@@ -787,7 +329,7 @@ def _prepare_and_execute(
     restarted_from: str | None = None,
 ) -> MDRun:
     """Rewrite and write the input into ``run_dir``, then run it."""
-    address = _unique_address()
+    address = unique_address()
     _input.rewrite_input(
         root, total_steps=total_steps, address=address, stride=driver.stride, n_drivers=n_drivers
     )

@@ -10,6 +10,7 @@ from ase import units
 
 from ..calculator import BodyOrderCalculator
 from ..decompose import decompose
+from ..summary import body_order_summary, logged_key
 
 __all__ = ["BodyOrderLogger"]
 
@@ -28,12 +29,16 @@ class BodyOrderLogger:
     as an i-PI run.
 
     Columns: ``step``, ``time_fs``, ``temperature_K``, ``potential_eV``,
-    ``conserved_eV`` (potential + kinetic), ``body_order_energies_eV`` (K, per cell),
-    ``body_order_energies_per_atom_eV`` (K), ``body_order_shares`` (K, first NaN as null),
-    ``body_order_residual_eV``, and the atom-sampling standard errors
+    ``conserved_eV`` (potential + kinetic), and the expansion's summary
+    (:func:`ase_bodyorder.summary.body_order_summary`, the numbers the i-PI driver
+    sends as extras), its energies named with their unit
+    (:func:`~ase_bodyorder.summary.logged_key`): ``body_order_energies_eV`` (K, per
+    cell), ``body_order_energies_per_atom_mean_eV`` (K, E^(n)/N),
     ``body_order_energies_per_atom_stderr_eV`` (K, eV/atom; zeros when every atom is
-    expanded), ``body_order_residual_stderr_eV`` (eV per cell) and
-    ``body_order_sample_size`` (atoms expanded).
+    expanded), ``body_order_shares`` (K), ``body_order_residual_eV``,
+    ``body_order_residual_stderr_eV`` (eV per cell), ``body_order_sample_size`` (atoms
+    expanded) and ``body_order_order`` (K). Values that are not finite (the first share,
+    a standard error from one sampled atom) are written as null.
     """
 
     def __init__(
@@ -82,32 +87,26 @@ class BodyOrderLogger:
         )
 
     def __call__(self):
-        body = self._expansion()
-        n = len(self.atoms)
+        summary = body_order_summary(self._expansion(), len(self.atoms))
         potential = float(self.atoms.get_potential_energy())
         kinetic = float(self.atoms.get_kinetic_energy())
-        shares = [None if not math.isfinite(x) else float(x) for x in body.shares]
         record = {
             "step": int(getattr(self.dyn, "nsteps", 0)),
             "time_fs": float(self.dyn.get_time() / units.fs) if self.dyn is not None else 0.0,
             "temperature_K": float(self.atoms.get_temperature()),
             "potential_eV": potential,
             "conserved_eV": potential + kinetic,
-            "body_order_energies_eV": np.asarray(body.energies_eV).tolist(),
-            "body_order_energies_per_atom_eV": (np.asarray(body.energies_eV) / n).tolist(),
-            "body_order_shares": shares,
-            "body_order_residual_eV": float(body.residual_eV),
         }
-        stderr = body.energies_per_atom_stderr_eV
-        stderr = np.zeros(len(body.energies_eV)) if stderr is None else np.asarray(stderr)
-        residual_stderr = body.residual_per_atom_stderr_eV
-        residual_stderr = 0.0 if residual_stderr is None else float(residual_stderr) * n
-        record["body_order_energies_per_atom_stderr_eV"] = [
-            None if not math.isfinite(x) else float(x) for x in stderr
-        ]
-        record["body_order_residual_stderr_eV"] = (
-            residual_stderr if math.isfinite(residual_stderr) else None
-        )
-        record["body_order_sample_size"] = int(body.sample_size if body.sampled else n)
+        for key, value in summary.items():
+            record[logged_key(key)] = _finite_or_none(value)
         with open(self.path, "a") as stream:
             stream.write(json.dumps(record) + "\n")
+
+
+def _finite_or_none(value):
+    """JSON has no NaN: a float that is not finite becomes None (null), also in lists."""
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

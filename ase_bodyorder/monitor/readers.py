@@ -8,6 +8,10 @@ Two sources, one result (:class:`BodyOrderTrace`):
 
 Energies are in eV (total per cell and per atom), time in fs, temperature in K.
 
+Both carry the expansion's summary (:mod:`ase_bodyorder.summary`); files written before
+it, which named the average E^(n)/N ``body_order_energies_per_atom`` (``..._eV`` in the
+ASE log), are read with the current names (:data:`~ase_bodyorder.summary.LEGACY_KEYS`).
+
 The files may be read while they grow: only complete records count. A last line
 without its newline is still being written (or was cut off) and is ignored, and so is
 a row with fewer values than the others (or than the property file's header names).
@@ -24,6 +28,7 @@ import numpy as np
 
 from ..expansion import BodyOrderError
 from ..ipi.extras import SCALAR_KEYS
+from ..summary import current_key, logged_key
 
 __all__ = ["BodyOrderTrace", "read_ase_log", "read_ipi_extras", "read_ipi_properties", "read_run"]
 
@@ -37,9 +42,10 @@ class BodyOrderTrace:
     """Body-order statistics of the monitored frames of a trajectory.
 
     ``step``, ``time_fs``: per monitored frame; ``energies_eV`` (F, K) per cell,
-    ``energies_per_atom_eV`` (F, K), ``shares`` (F, K; first column NaN), ``residual_eV``
-    (F,); ``properties`` holds the thermodynamic columns of every step (``step``,
-    ``time_fs``, ``temperature_K``, ``potential_eV``, ``conserved_eV`` where available).
+    ``energies_per_atom_eV`` (F, K; the average E^(n)/N), ``shares`` (F, K; first column
+    NaN), ``residual_eV`` (F,); ``properties`` holds the thermodynamic columns of every
+    step (``step``, ``time_fs``, ``temperature_K``, ``potential_eV``, ``conserved_eV``
+    where available).
 
     Atom-sampled expansions (``sample_atoms``) give estimates; where the records carry
     their standard errors, ``energies_per_atom_stderr_eV`` (F, K; eV/atom) and
@@ -74,10 +80,12 @@ def _complete_lines(path: Path) -> list[str]:
 def read_ipi_extras(path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Parse an i-PI extras trajectory: ``(keys, steps, values)``.
 
-    ``values[i]`` holds the numbers written after the i-th ``#EXTRAS(keys)# Step: N``
-    header (the keys' values stacked horizontally, as i-PI writes them). Steps are
-    i-PI's steps (0: the initial positions). Incomplete blocks (a last line without its
-    newline, a header without values, fewer values than the other blocks) are dropped.
+    ``keys``: the names in the header, old ones under their current names
+    (:func:`~ase_bodyorder.summary.current_key`). ``values[i]`` holds the numbers written
+    after the i-th ``#EXTRAS(keys)# Step: N`` header (the keys' values stacked
+    horizontally, as i-PI writes them). Steps are i-PI's steps (0: the initial
+    positions). Incomplete blocks (a last line without its newline, a header without
+    values, fewer values than the other blocks) are dropped.
     """
     path = Path(path)
     if not path.exists():
@@ -89,7 +97,7 @@ def read_ipi_extras(path) -> tuple[list[str], np.ndarray, np.ndarray]:
         if match:
             if current is not None:
                 rows.append(current)
-            keys = [k.strip() for k in match.group(1).split(",")]
+            keys = [current_key(k.strip()) for k in match.group(1).split(",")]
             steps.append(int(match.group(2)))
             current = []
             continue
@@ -238,7 +246,7 @@ def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrder
         step=step,
         time_fs=time_fs,
         energies_eV=column("body_order_energies", k),
-        energies_per_atom_eV=column("body_order_energies_per_atom", k),
+        energies_per_atom_eV=column("body_order_energies_per_atom_mean", k),
         shares=column("body_order_shares", k),
         residual_eV=column("body_order_residual", 1)[:, 0],
         properties=properties,
@@ -275,7 +283,7 @@ def read_ase_log(path) -> BodyOrderTrace:
             record = None
         if not isinstance(record, dict):
             raise BodyOrderError(f"{path}, line {number}: not a JSON record of BodyOrderLogger")
-        records.append(record)
+        records.append({current_key(key): value for key, value in record.items()})
     frames = [r for r in records if r.get("body_order_energies_eV") is not None]
     if not frames:
         raise BodyOrderError(f"{path} holds no body-order frames")
@@ -308,7 +316,7 @@ def read_ase_log(path) -> BodyOrderTrace:
         step=np.array([r["step"] for r in frames], dtype=int),
         time_fs=stack("time_fs"),
         energies_eV=stack("body_order_energies_eV"),
-        energies_per_atom_eV=stack("body_order_energies_per_atom_eV"),
+        energies_per_atom_eV=stack(logged_key("body_order_energies_per_atom_mean")),
         shares=stack("body_order_shares"),
         residual_eV=stack("body_order_residual_eV"),
         properties=properties,

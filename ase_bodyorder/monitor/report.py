@@ -53,7 +53,8 @@ def run_manifest(source):
     ``BodyOrderError``."""
     from dataclasses import replace
 
-    from ..ipi.runner import MANIFEST, MDRun, MDRunError, last_step_in_outputs
+    from ..ipi.manifest import MANIFEST, MDRun, last_step_in_outputs
+    from ..ipi.session import MDRunError
 
     source = Path(source)
     if not (source / MANIFEST).is_file():

@@ -1,5 +1,7 @@
 """Monitoring: statistics of correlated series, the ASE logger, i-PI file readers, reports."""
 
+import json
+
 import numpy as np
 import pytest
 from ase.md.verlet import VelocityVerlet
@@ -137,8 +139,9 @@ def test_run_without_property_header_uses_the_input_columns(tmp_path):
     np.testing.assert_array_equal(trace.energies_eV, [[-1.0, -0.5, 0.25]] * 2)
 
 
-def _fake_run(directory, energies_per_atom, shares):
-    """An i-PI-like run directory: properties and the extras files of the driver."""
+def _fake_run(directory, energies_per_atom, shares, mean_key="body_order_energies_per_atom_mean"):
+    """An i-PI-like run directory: properties and the extras files of the driver
+    (``mean_key``: the name of E^(n)/N in the extras header)."""
     (directory / "input.xml").write_text(
         "<simulation><output prefix='simulation'><properties filename='out'>"
         " [ step, time{picosecond}, temperature{kelvin} ] </properties></output></simulation>"
@@ -147,7 +150,7 @@ def _fake_run(directory, energies_per_atom, shares):
     (directory / "simulation.out").write_text("".join(f"{s} {s * 1e-3} 300.0\n" for s in steps))
     for name, key, rows in (
         ("bo", "body_order_energies", 2 * np.asarray(energies_per_atom)),
-        ("bo_per_atom", "body_order_energies_per_atom", energies_per_atom),
+        ("bo_per_atom", mean_key, energies_per_atom),
         ("bo_shares", "body_order_shares", shares),
     ):
         text = "".join(
@@ -155,6 +158,61 @@ def _fake_run(directory, energies_per_atom, shares):
             for s, row in zip(steps, rows, strict=True)
         )
         (directory / f"simulation.{name}_0").write_text(text)
+
+
+def test_ipi_extras_and_ase_logger_record_the_same_summary(tmp_path):
+    from ase_bodyorder.ipi.extras import expansion_extras
+    from ase_bodyorder.summary import SUMMARY_KEYS, logged_key
+
+    atoms = random_cluster(6, seed=5, radius=4.5, min_distance=3.4)
+    atoms.set_chemical_symbols(["Ar"] * 6)
+    atoms.calc = BodyOrderCalculator(ARGON, max_order=3, sample_atoms=4, sample_seed=2)
+    atoms.get_potential_energy()
+    body = atoms.calc.body_order
+    log = tmp_path / "bo.jsonl"
+    BodyOrderLogger(VelocityVerlet(atoms, timestep=2.0), atoms, log)()
+    assert atoms.calc.body_order is body  # the logger used this very expansion
+    extras = expansion_extras(body, len(atoms), call=0)
+    record = json.loads(log.read_text())
+    for key in SUMMARY_KEYS:
+        logged = record[logged_key(key)]
+        logged = [np.nan if v is None else v for v in np.atleast_1d(logged).tolist()]
+        np.testing.assert_array_equal(np.atleast_1d(extras[key]), logged, err_msg=key)
+    assert extras["body_order_sample_size"] == 4 and extras["body_order_order"] == 3
+    np.testing.assert_allclose(
+        extras["body_order_energies_per_atom_mean"], body.energies_per_atom_mean_eV, rtol=1e-12
+    )
+
+
+def test_runs_written_with_the_old_key_names_are_still_read(tmp_path):
+    """Before the summary, E^(n)/N was ``body_order_energies_per_atom`` in the i-PI extras
+    and ``body_order_energies_per_atom_eV`` in the ASE log."""
+    from ase_bodyorder.monitor import read_ase_log, read_run
+
+    per_atom = [[-13.0, -1.0, 0.5], [-13.0, -1.1, 0.4]]
+    shares = [[np.nan, 2.0, -1.0], [np.nan, 2.1, -1.1]]
+    _fake_run(tmp_path, per_atom, shares, mean_key="body_order_energies_per_atom")
+    keys, _, _ = read_ipi_extras(tmp_path / "simulation.bo_per_atom_0")
+    assert keys == ["body_order_energies_per_atom_mean"]
+    np.testing.assert_allclose(read_run(tmp_path).energies_per_atom_eV, per_atom)
+    old = {
+        "time_fs": 0.0,
+        "temperature_K": 300.0,
+        "potential_eV": -1.0,
+        "conserved_eV": -0.9,
+        "body_order_energies_eV": [-26.0, -2.0, 1.0],
+        "body_order_shares": [None, 2.0, -1.0],
+        "body_order_residual_eV": 0.0,
+    }
+    log = tmp_path / "old.jsonl"
+    lines = [
+        {**old, "step": step, "body_order_energies_per_atom_eV": row}
+        for step, row in enumerate(per_atom)
+    ]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    trace = read_ase_log(log)
+    np.testing.assert_allclose(trace.energies_per_atom_eV, per_atom)
+    assert trace.energies_per_atom_stderr_eV is None
 
 
 def test_watch_flags_frames_outside_the_ranges(tmp_path):

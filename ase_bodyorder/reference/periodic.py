@@ -18,7 +18,8 @@ periodic cells are out of reach here, so this set uses Gamma-point Kohn-Sham DFT
   H atom at the same level (:func:`isolated_atom_energy`), in a large cubic box.
 
 Energies in eV, forces in eV/Angstrom, lengths in Angstrom (Hartree and bohr only inside
-pyscf).
+pyscf). The cells are sampled by :mod:`ase_bodyorder.structures` (:class:`DenseBulk`,
+:func:`sample_bulk`, importable from here as before).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import math
 import os
 import sys
 import time
@@ -35,10 +35,10 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 from ase.units import Bohr, Hartree
 
 from ..expansion import BodyOrderError
+from ..structures import DenseBulk, sample_bulk
 
 __all__ = [
     "DenseBulk",
@@ -50,79 +50,6 @@ __all__ = [
     "run_periodic",
     "sample_bulk",
 ]
-
-
-@dataclass(frozen=True)
-class DenseBulk:
-    """Cubic periodic cells of ``n_atoms`` H atoms at Wigner-Seitz radius in ``rs_bohr``.
-
-    A fraction ``lattice_fraction`` of the cells are bcc crystals (``n_atoms`` = 2 m^3)
-    rattled by a Gaussian of standard deviation drawn uniformly in ``rattle_angstrom``;
-    the rest are uniformly random positions, redrawn atom by atom until every pair
-    (minimum image) is at least ``min_distance`` (Angstrom) apart. ``rs`` is drawn
-    uniformly in ``rs_bohr`` for every cell.
-    """
-
-    n_atoms: int = 16
-    rs_bohr: tuple[float, float] = (1.45, 1.85)
-    min_distance: float = 0.6
-    lattice_fraction: float = 0.5
-    rattle_angstrom: tuple[float, float] = (0.05, 0.3)
-
-    def __post_init__(self):
-        m = round((self.n_atoms / 2) ** (1 / 3))
-        if self.lattice_fraction > 0 and 2 * m**3 != self.n_atoms:
-            raise BodyOrderError(
-                f"bcc cells need n_atoms = 2 m^3 (2, 16, 54, ...), got {self.n_atoms}"
-            )
-        if not 0 < self.rs_bohr[0] <= self.rs_bohr[1]:
-            raise BodyOrderError(f"rs_bohr must be an increasing positive range: {self.rs_bohr}")
-
-
-def sample_bulk(protocol: DenseBulk, count: int, seed: int) -> list[Atoms]:
-    """``count`` periodic cells from ``protocol``, reproducible from ``seed``."""
-    rng = np.random.default_rng(seed)
-    cells = []
-    for index in range(count):
-        rs = rng.uniform(*protocol.rs_bohr)
-        volume = protocol.n_atoms * 4 / 3 * math.pi * (rs * Bohr) ** 3
-        length = volume ** (1 / 3)
-        if rng.uniform() < protocol.lattice_fraction:
-            m = round((protocol.n_atoms / 2) ** (1 / 3))
-            atoms = bulk("H", "bcc", a=length / m, cubic=True).repeat(m)
-            sigma = rng.uniform(*protocol.rattle_angstrom)
-            kind = "bcc"
-            for _ in range(1000):
-                trial = atoms.copy()
-                trial.positions += rng.normal(scale=sigma, size=trial.positions.shape)
-                if _min_distance(trial) >= protocol.min_distance:
-                    break
-            else:
-                raise BodyOrderError(f"cell {index}: no rattled bcc cell met min_distance")
-            atoms = trial
-        else:
-            sigma, kind = 0.0, "random"
-            atoms = Atoms(cell=[length] * 3, pbc=True)
-            while len(atoms) < protocol.n_atoms:
-                trial = atoms + Atoms("H", positions=[rng.uniform(0, length, 3)])
-                if len(trial) == 1 or _min_distance(trial) >= protocol.min_distance:
-                    atoms = trial
-        atoms.wrap()
-        atoms.info.update(
-            index=index,
-            seed=seed,
-            kind=kind,
-            rs_bohr=float(rs),
-            rattle_angstrom=float(sigma),
-            protocol=json.dumps(asdict(protocol)),
-        )
-        cells.append(atoms)
-    return cells
-
-
-def _min_distance(atoms: Atoms) -> float:
-    d = atoms.get_all_distances(mic=True)
-    return float(d[np.triu_indices(len(atoms), 1)].min())
 
 
 @dataclass(frozen=True)

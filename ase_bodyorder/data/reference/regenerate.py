@@ -21,7 +21,6 @@ from pathlib import Path
 import ase.io
 import numpy as np
 
-from ase_bodyorder.reference.clusters import HighDensity, LowDensity, sample_clusters
 from ase_bodyorder.reference.electronic import Calculation, DMRGSettings, package_versions
 from ase_bodyorder.reference.executor import run_jobs
 from ase_bodyorder.reference.periodic import (
@@ -41,6 +40,7 @@ from ase_bodyorder.reference.pipeline import (
     split_indices,
 )
 from ase_bodyorder.reference.store import ReferenceStore
+from ase_bodyorder.structures import HighDensity, LowDensity, sample_clusters
 
 HERE = Path(__file__).parent
 N_CLUSTERS = 1000

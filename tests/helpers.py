@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
+
+from ase_bodyorder.structures import random_cluster  # noqa: F401 (tests import it from here)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: the 64-atom high-density hydrogen cell of the shipped NVT case (rs = 1.6 bohr)
@@ -22,20 +23,6 @@ SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_R
 #: the i-PI tests' cells: 16 H atoms, expansion radius (Angstrom; the cells are 3.44 wide)
 R_MBE = 1.5
 SMALL = {"n_atoms": 16, "r_mbe": R_MBE}
-
-
-def random_cluster(n_atoms: int, seed: int, *, radius: float = 1.6, min_distance: float = 0.7):
-    """A random hydrogen cluster (rejection sampling in a sphere), Angstrom."""
-    rng = np.random.default_rng(seed)
-    while True:
-        points = rng.normal(size=(n_atoms, 3))
-        points *= radius * rng.uniform(size=(n_atoms, 1)) ** (1 / 3)
-        points /= np.linalg.norm(points, axis=1, keepdims=True) / radius
-        points = points * rng.uniform(0.2, 1.0, size=(n_atoms, 1))
-        d = np.linalg.norm(points[:, None] - points[None], axis=-1)
-        d[np.diag_indices(n_atoms)] = np.inf
-        if d.min() > min_distance:
-            return Atoms(f"H{n_atoms}", positions=points)
 
 
 def png_size(path) -> tuple[int, int]:

@@ -1,6 +1,6 @@
-"""``ase-bodyorder reference``: hydrogen-cluster reference data (thin wrappers over
+"""``ase-bodyorder reference``: hydrogen reference data (thin wrappers over
 :mod:`ase_bodyorder.reference`): ``sample``, ``compute``, ``mbe``, ``export``,
-``fragments``."""
+``fragments`` (clusters) and ``periodic`` (periodic DFT of dense cells)."""
 
 from __future__ import annotations
 
@@ -66,6 +66,22 @@ def add_parser(subparsers) -> None:
     )
     _add_executor_options(fragments)
     fragments.set_defaults(handler=run_fragments)
+    periodic = steps.add_parser(
+        "periodic",
+        help="periodic DFT (Gamma-point LDA) of sampled dense-hydrogen cells (resumable)",
+    )
+    periodic.add_argument("--count", type=int, default=300, help="cells (default 300)")
+    periodic.add_argument("--seed", type=int, default=3001, help="sampling seed (default 3001)")
+    periodic.add_argument("--n-atoms", type=int, default=16, help="atoms per cell, 2 m^3")
+    periodic.add_argument("--dataset", default="hbulk-high", help="data set name")
+    periodic.add_argument("--db", required=True, help="ASE database (SQLite) of the jobs")
+    periodic.add_argument(
+        "--ke-cutoff-hartree", type=float, default=60.0, help="plane-wave cutoff, Hartree"
+    )
+    periodic.add_argument("--out-dir", default=None, help="also export the train/val/test split")
+    periodic.add_argument("--split-seed", type=int, default=7)
+    _add_executor_options(periodic)
+    periodic.set_defaults(handler=run_periodic)
 
 
 def _add_calculation_options(parser) -> None:
@@ -236,3 +252,25 @@ def run_fragments(args) -> None:
             f"(e.g. {meta['missing'][0]}); rerun with --retry-failed to compute them again",
             file=sys.stderr,
         )
+
+
+def run_periodic(args) -> None:
+    from ..reference import periodic
+    from ..reference.store import ReferenceStore
+    from ..structures import DenseBulk, sample_bulk
+
+    settings = periodic.PeriodicDFT(ke_cutoff_hartree=args.ke_cutoff_hartree)
+    cells = sample_bulk(DenseBulk(n_atoms=args.n_atoms), args.count, args.seed)
+    store = ReferenceStore(args.db)
+    summary = periodic.run_periodic(cells, store, settings, dataset=args.dataset, **_executor(args))
+    print(
+        f"{summary.done} done, {summary.failed} failed, {summary.skipped} already in "
+        f"{args.db}, {summary.elsewhere} by another run, {summary.wall_time_s:.1f} s"
+    )
+    if args.out_dir is not None:
+        records = periodic.periodic_records(store, cells, args.dataset, settings)
+        meta = periodic.export_bulk(
+            cells, records, args.dataset, args.out_dir, settings, split_seed=args.split_seed
+        )
+        for part, info in meta["files"].items():
+            print(f"{part}: {info['count']} cells in {info['file']}")

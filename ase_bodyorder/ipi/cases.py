@@ -7,24 +7,28 @@ Angstrom, periodic cubic cell) and ``case.json`` (what the case is, how the stru
 was generated: parameters, seed, versions; and the driver defaults the runner uses).
 The same seed gives the same structure.
 
-Density: ``rs`` is the Wigner-Seitz radius of the protons, ``4/3 pi rs^3 = V / N``.
+Density: ``rs`` is the Wigner-Seitz radius of the protons, ``4/3 pi rs^3 = V / N``. The
+structure samplers and density conversions are those of :mod:`ase_bodyorder.structures`
+(importable from here as before).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
-from ase.data import atomic_masses
-from ase.units import Bohr
 
-from ..expansion import BodyOrderError
+from ..structures import (
+    bcc_repeat,
+    cubic_box_length,
+    density_g_cm3,
+    molecular_hydrogen,
+    rattled_bcc,
+)
 from .extras import EXTRAS_TRAJECTORIES
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "Case",
     "density_g_cm3",
     "bcc_repeat",
+    "cubic_box_length",
     "molecular_hydrogen",
     "rattled_bcc",
     "write_case",
@@ -43,79 +48,6 @@ CASE_FILE = "case.json"
 #: the UNIX socket name in the shipped inputs (the runner gives each run its own)
 SOCKET_ADDRESS = "bodyorder"
 FORCEFIELD = "bodyorder"
-
-
-def cubic_box_length(n_atoms: int, rs_bohr: float) -> float:
-    """Edge (Angstrom) of the cubic cell holding ``n_atoms`` protons at ``rs_bohr``."""
-    return (n_atoms * 4 / 3 * math.pi * (rs_bohr * Bohr) ** 3) ** (1 / 3)
-
-
-def density_g_cm3(rs_bohr: float) -> float:
-    """Mass density (g/cm^3) of hydrogen at Wigner-Seitz radius ``rs_bohr`` (bohr)."""
-    grams = atomic_masses[1] * 1.66053906660e-24
-    volume_cm3 = 4 / 3 * math.pi * (rs_bohr * Bohr) ** 3 * 1e-24
-    return grams / volume_cm3
-
-
-def _minimum_image(vectors: np.ndarray, length: float) -> np.ndarray:
-    return vectors - length * np.round(vectors / length)
-
-
-def bcc_repeat(n_atoms: int) -> tuple[int, int, int]:
-    """The most nearly cubic repetition (n1 >= n2 >= n3) of the 2-atom cubic bcc cell
-    giving ``n_atoms`` atoms."""
-    if n_atoms < 2 or n_atoms % 2:
-        raise BodyOrderError(f"a bcc cell needs an even number of atoms, got {n_atoms}")
-    cells = n_atoms // 2
-    shapes = [
-        (cells // (b * c), b, c)
-        for c in range(1, cells + 1)
-        for b in range(c, cells + 1)
-        if cells % (b * c) == 0 and cells // (b * c) >= b
-    ]
-    return min(shapes, key=lambda shape: shape[0] / shape[2])
-
-
-def rattled_bcc(n_atoms: int, rs_bohr: float, rattle: float, rng) -> Atoms:
-    """A bcc hydrogen crystal of ``n_atoms`` atoms at ``rs_bohr``, every coordinate
-    displaced by a normal deviate of standard deviation ``rattle`` (Angstrom)."""
-    a = (2 * 4 / 3 * math.pi * (rs_bohr * Bohr) ** 3) ** (1 / 3)
-    atoms = bulk("H", "bcc", a=a, cubic=True).repeat(bcc_repeat(n_atoms))
-    atoms.positions += rng.normal(0.0, rattle, size=atoms.positions.shape)
-    atoms.wrap()
-    return atoms
-
-
-def molecular_hydrogen(
-    n_atoms: int,
-    rs_bohr: float,
-    bond_length: float,
-    bond_length_spread: float,
-    min_intermolecular: float,
-    rng,
-    max_tries: int = 200_000,
-) -> Atoms:
-    """``n_atoms / 2`` H2 molecules (bond lengths normal around ``bond_length``, random
-    orientations) in a periodic cubic cell at ``rs_bohr``; atoms of different molecules
-    at least ``min_intermolecular`` Angstrom apart (minimum image)."""
-    if n_atoms % 2:
-        raise BodyOrderError(f"molecular hydrogen needs an even n_atoms, got {n_atoms}")
-    length = cubic_box_length(n_atoms, rs_bohr)
-    points = np.empty((0, 3))
-    for _ in range(max_tries):
-        if len(points) == n_atoms:
-            return Atoms(f"H{n_atoms}", positions=points, cell=[length] * 3, pbc=True)
-        axis = rng.normal(size=3)
-        half = 0.5 * rng.normal(bond_length, bond_length_spread) * axis / np.linalg.norm(axis)
-        centre = rng.uniform(0, length, size=3)
-        pair = np.array([centre - half, centre + half])
-        d = np.linalg.norm(_minimum_image(points[:, None] - pair[None], length), axis=-1)
-        if len(points) == 0 or d.min() >= min_intermolecular:
-            points = np.vstack([points, pair])
-    raise BodyOrderError(
-        f"could not place {n_atoms // 2} H2 molecules {min_intermolecular} Angstrom apart in "
-        f"a cubic cell of {length:.3f} Angstrom after {max_tries} tries"
-    )
 
 
 @dataclass(frozen=True)

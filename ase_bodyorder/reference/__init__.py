@@ -1,4 +1,5 @@
-"""Reference data: hydrogen-cluster sampling (electronic structure comes with pyscf/block2)."""
+"""Reference data (electronic structure with pyscf/block2); the cluster samplers are those of
+:mod:`ase_bodyorder.structures`, importable from here."""
 
 from .clusters import HighDensity, LowDensity, sample_clusters
 

@@ -101,6 +101,12 @@ class Calculation:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def run(self, numbers, positions, cell=None) -> dict:
+        """The record of one cluster job (:func:`compute`); a periodic ``cell`` is refused."""
+        if cell is not None:
+            raise BodyOrderError(f"{self.method} is for isolated clusters, not periodic cells")
+        return compute(numbers, positions, self)
+
     @classmethod
     def from_dict(cls, data: dict) -> Calculation:
         data = dict(data)

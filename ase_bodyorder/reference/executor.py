@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from .._guard import ORPHAN_EXIT, set_parent_death_signal
 from ..expansion import BodyOrderError
-from .electronic import Calculation, compute
+from .electronic import Calculation
 from .store import Claimant, ReferenceStore, content_key
 
 __all__ = ["DaskExecutor", "Job", "LocalExecutor", "RunSummary", "run_job", "run_jobs"]
@@ -39,10 +39,14 @@ PARENT_CHECK_INTERVAL_S = 1.0
 
 @dataclass(frozen=True)
 class Job:
-    """One electronic-structure calculation: a readable key, the cluster, what to compute.
+    """One electronic-structure calculation: a readable key, the structure, what to compute.
 
     ``key`` is readable (e.g. ``{dataset}/{index}/{method}/{basis}/{spin_policy}``) but
-    not unique; the store looks jobs up by :attr:`content_key`.
+    not unique; the store looks jobs up by :attr:`content_key`. ``calculation``: a
+    :class:`~.electronic.Calculation` (clusters) or a
+    :class:`~.periodic.PeriodicDFT` (cells); its ``run(numbers, positions, cell)`` gives
+    the record. ``cell``: the lattice vectors (3 x 3, Angstrom) of a periodic cell, None
+    for a cluster.
     """
 
     key: str
@@ -50,11 +54,13 @@ class Job:
     positions: tuple
     calculation: Calculation
     meta: dict = field(default_factory=dict)
+    cell: tuple | None = None
 
     @functools.cached_property
     def content_key(self) -> str:
-        """Digest of species, positions (to 1e-6 Angstrom) and settings (store.content_key)."""
-        return content_key(self.numbers, self.positions, self.calculation)
+        """Digest of species, positions and cell (to 1e-6 Angstrom) and settings
+        (:func:`~.store.content_key`)."""
+        return content_key(self.numbers, self.positions, self.calculation, self.cell)
 
 
 def run_job(job: Job) -> tuple[str, dict | None, str | None]:
@@ -63,7 +69,7 @@ def run_job(job: Job) -> tuple[str, dict | None, str | None]:
         from pyscf import lib
 
         lib.num_threads(1)
-        record = compute(job.numbers, job.positions, job.calculation)
+        record = job.calculation.run(job.numbers, job.positions, job.cell)
         return job.key, record, None
     except Exception as error:  # recorded, never fatal for the other jobs
         detail = traceback.format_exception_only(type(error), error)[-1].strip()

@@ -17,28 +17,35 @@ periodic cells are out of reach here, so this set uses Gamma-point Kohn-Sham DFT
 * the 1-body term for a model trained on these cells is the spin-polarised energy of one
   H atom at the same level (:func:`isolated_atom_energy`), in a large cubic box.
 
+Every cell is a :class:`~.executor.Job` (:func:`periodic_jobs`), run by
+:func:`~.executor.run_jobs` on local processes or a dask cluster into a
+:class:`~.store.ReferenceStore`, keyed by content (species, positions, cell, settings):
+a rerun computes only the cells missing, and several runs may share one store
+(``ase-bodyorder reference periodic``). :func:`read_results` and :func:`import_results`
+read the JSON-lines files of the earlier runs, which had their own process pool.
+
 Energies in eV, forces in eV/Angstrom, lengths in Angstrom (Hartree and bohr only inside
-pyscf).
+pyscf). The cells are sampled by :mod:`ase_bodyorder.structures` (:class:`DenseBulk`,
+:func:`sample_bulk`, importable from here as before).
 """
 
 from __future__ import annotations
 
-import argparse
-import concurrent.futures
 import json
-import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 from ase.units import Bohr, Hartree
 
 from ..expansion import BodyOrderError
+from ..structures import DenseBulk, sample_bulk
+from .executor import Job, RunSummary, run_jobs
+from .store import ReferenceStore
 
 __all__ = [
     "DenseBulk",
@@ -46,6 +53,11 @@ __all__ = [
     "compute_periodic",
     "isolated_atom_energy",
     "export_bulk",
+    "import_results",
+    "periodic_job",
+    "periodic_jobs",
+    "periodic_key",
+    "periodic_records",
     "read_results",
     "run_periodic",
     "sample_bulk",
@@ -53,81 +65,11 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class DenseBulk:
-    """Cubic periodic cells of ``n_atoms`` H atoms at Wigner-Seitz radius in ``rs_bohr``.
-
-    A fraction ``lattice_fraction`` of the cells are bcc crystals (``n_atoms`` = 2 m^3)
-    rattled by a Gaussian of standard deviation drawn uniformly in ``rattle_angstrom``;
-    the rest are uniformly random positions, redrawn atom by atom until every pair
-    (minimum image) is at least ``min_distance`` (Angstrom) apart. ``rs`` is drawn
-    uniformly in ``rs_bohr`` for every cell.
-    """
-
-    n_atoms: int = 16
-    rs_bohr: tuple[float, float] = (1.45, 1.85)
-    min_distance: float = 0.6
-    lattice_fraction: float = 0.5
-    rattle_angstrom: tuple[float, float] = (0.05, 0.3)
-
-    def __post_init__(self):
-        m = round((self.n_atoms / 2) ** (1 / 3))
-        if self.lattice_fraction > 0 and 2 * m**3 != self.n_atoms:
-            raise BodyOrderError(
-                f"bcc cells need n_atoms = 2 m^3 (2, 16, 54, ...), got {self.n_atoms}"
-            )
-        if not 0 < self.rs_bohr[0] <= self.rs_bohr[1]:
-            raise BodyOrderError(f"rs_bohr must be an increasing positive range: {self.rs_bohr}")
-
-
-def sample_bulk(protocol: DenseBulk, count: int, seed: int) -> list[Atoms]:
-    """``count`` periodic cells from ``protocol``, reproducible from ``seed``."""
-    rng = np.random.default_rng(seed)
-    cells = []
-    for index in range(count):
-        rs = rng.uniform(*protocol.rs_bohr)
-        volume = protocol.n_atoms * 4 / 3 * math.pi * (rs * Bohr) ** 3
-        length = volume ** (1 / 3)
-        if rng.uniform() < protocol.lattice_fraction:
-            m = round((protocol.n_atoms / 2) ** (1 / 3))
-            atoms = bulk("H", "bcc", a=length / m, cubic=True).repeat(m)
-            sigma = rng.uniform(*protocol.rattle_angstrom)
-            kind = "bcc"
-            for _ in range(1000):
-                trial = atoms.copy()
-                trial.positions += rng.normal(scale=sigma, size=trial.positions.shape)
-                if _min_distance(trial) >= protocol.min_distance:
-                    break
-            else:
-                raise BodyOrderError(f"cell {index}: no rattled bcc cell met min_distance")
-            atoms = trial
-        else:
-            sigma, kind = 0.0, "random"
-            atoms = Atoms(cell=[length] * 3, pbc=True)
-            while len(atoms) < protocol.n_atoms:
-                trial = atoms + Atoms("H", positions=[rng.uniform(0, length, 3)])
-                if len(trial) == 1 or _min_distance(trial) >= protocol.min_distance:
-                    atoms = trial
-        atoms.wrap()
-        atoms.info.update(
-            index=index,
-            seed=seed,
-            kind=kind,
-            rs_bohr=float(rs),
-            rattle_angstrom=float(sigma),
-            protocol=json.dumps(asdict(protocol)),
-        )
-        cells.append(atoms)
-    return cells
-
-
-def _min_distance(atoms: Atoms) -> float:
-    d = atoms.get_all_distances(mic=True)
-    return float(d[np.triu_indices(len(atoms), 1)].min())
-
-
-@dataclass(frozen=True)
 class PeriodicDFT:
-    """Gamma-point Kohn-Sham settings (see the module docstring)."""
+    """Gamma-point Kohn-Sham settings (see the module docstring); the ``calculation`` of a
+    periodic :class:`~.executor.Job`."""
+
+    method: ClassVar[str] = "periodic-dft"
 
     xc: str = "lda,vwn"
     basis: str = "gth-szv"
@@ -139,6 +81,13 @@ class PeriodicDFT:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def run(self, numbers, positions, cell) -> dict:
+        """The record of one cell's job (:func:`compute_periodic`, with method and basis)."""
+        if cell is None:
+            raise BodyOrderError("periodic DFT needs a cell; got an isolated cluster")
+        atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True)
+        return {"method": self.method, "basis": self.basis, **compute_periodic(atoms, self)}
 
 
 def _cell(atoms: Atoms, settings: PeriodicDFT, spin: int = 0):
@@ -209,74 +158,93 @@ def isolated_atom_energy(settings: PeriodicDFT = PeriodicDFT(), box_angstrom: fl
     return float(energy) * Hartree
 
 
-def _job(args):
-    index, numbers, positions, cell, settings = args
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = "1"
-    try:
-        from pyscf import lib
+def periodic_key(dataset: str, index: int, settings: PeriodicDFT) -> str:
+    """The readable key of a cell's job (not unique: see :attr:`Job.content_key`)."""
+    return f"{dataset}/{index}/{settings.method}/{settings.xc}/{settings.basis}"
 
-        lib.num_threads(1)
-        atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True)
-        return index, compute_periodic(atoms, settings), None
-    except Exception as error:  # recorded; the other cells go on
-        return index, None, f"{type(error).__name__}: {error}"
+
+def periodic_job(atoms: Atoms, dataset: str, settings: PeriodicDFT = PeriodicDFT()) -> Job:
+    """The job of one cell (``atoms.info["index"]``: its index in the data set).
+
+    Its content key (:func:`~.store.content_key`) covers the species, positions, cell
+    and settings.
+    """
+    index = int(atoms.info["index"])
+    meta = {"dataset": dataset, "frame": index, "kind": "periodic"}
+    return Job(
+        periodic_key(dataset, index, settings),
+        atoms.numbers.copy(),
+        atoms.positions.copy(),
+        settings,
+        meta,
+        cell=np.asarray(atoms.cell).copy(),
+    )
+
+
+def periodic_jobs(cells: list[Atoms], dataset: str, settings: PeriodicDFT = PeriodicDFT()):
+    """One job per cell (free energy and forces)."""
+    return [periodic_job(atoms, dataset, settings) for atoms in cells]
 
 
 def run_periodic(
     cells: list[Atoms],
-    results_path: Path,
+    store: ReferenceStore,
     settings: PeriodicDFT = PeriodicDFT(),
     *,
+    dataset: str = "bulk",
     workers: int = 1,
+    scheduler=None,
+    retry_failed: bool = False,
+    progress: bool = True,
     stream=None,
-) -> dict[int, dict]:
-    """Compute every cell not yet in ``results_path`` (JSON lines, appended as they finish).
+) -> RunSummary:
+    """Compute every cell not yet in ``store``, on local processes or a dask cluster.
 
-    Resumable: rerunning skips the indices already recorded (failed ones included; delete
-    their lines to retry). Returns ``{index: record}`` of all recorded cells.
+    The cells are jobs of :func:`~.executor.run_jobs` (see there for claims, resuming
+    and ``scheduler``): a rerun computes only the cells missing from the store; failed
+    ones run again with ``retry_failed``. Read the results with :func:`periodic_records`.
     """
-    stream = sys.stderr if stream is None else stream
-    results_path = Path(results_path)
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    done = read_results(results_path)
-    todo = [a for a in cells if int(a.info["index"]) not in done]
-    start = time.perf_counter()
-    with concurrent.futures.ProcessPoolExecutor(max(1, workers)) as pool:
-        futures = [
-            pool.submit(
-                _job,
-                (
-                    int(a.info["index"]),
-                    a.numbers.tolist(),
-                    a.positions.tolist(),
-                    np.asarray(a.cell).tolist(),
-                    settings,
-                ),
-            )
-            for a in todo
-        ]
-        for count, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            index, record, error = future.result()
-            record = {"index": index, **(record or {}), "error": error}
-            with results_path.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
-            done[index] = record
-            elapsed = time.perf_counter() - start
-            print(
-                f"\rperiodic DFT: {count}/{len(todo)} cells, {elapsed:.0f} s, "
-                f"about {elapsed / count * (len(todo) - count):.0f} s left",
-                end="",
-                file=stream,
-                flush=True,
-            )
-    if todo:
-        print(file=stream)
-    return done
+    if not isinstance(store, ReferenceStore):
+        raise BodyOrderError(
+            f"run_periodic writes to a ReferenceStore (an SQLite database), got {store!r}; "
+            "import an old JSON-lines results file with import_results"
+        )
+    return run_jobs(
+        periodic_jobs(cells, dataset, settings),
+        store,
+        workers=workers,
+        scheduler=scheduler,
+        retry_failed=retry_failed,
+        progress=progress,
+        label=f"periodic DFT {dataset}",
+        stream=stream,
+    )
+
+
+def periodic_records(
+    store: ReferenceStore,
+    cells: list[Atoms],
+    dataset: str,
+    settings: PeriodicDFT = PeriodicDFT(),
+) -> dict[int, dict]:
+    """``{index: record}`` of the cells done in ``store``, looked up by content.
+
+    Failed and missing cells are left out; a stored row whose positions or cell differ
+    from the cell's is an error (:meth:`~.store.ReferenceStore.matching_records`).
+    """
+    jobs = {int(atoms.info["index"]): periodic_job(atoms, dataset, settings) for atoms in cells}
+    records = store.matching_records(jobs.values())
+    return {
+        index: records[job.content_key] for index, job in jobs.items() if job.content_key in records
+    }
 
 
 def read_results(path: Path) -> dict[int, dict]:
-    """``{index: record}`` from a JSON-lines results file (empty if it does not exist)."""
+    """``{index: record}`` of an old JSON-lines results file (empty if it does not exist).
+
+    The format of the periodic reference before it went through the store (one record per
+    line, ``index`` and ``error`` in each); :func:`import_results` moves it into a store.
+    """
     path = Path(path)
     if not path.exists():
         return {}
@@ -289,6 +257,34 @@ def read_results(path: Path) -> dict[int, dict]:
                 continue
             records[int(record["index"])] = record
     return records
+
+
+def import_results(
+    path: Path,
+    cells: list[Atoms],
+    store: ReferenceStore,
+    dataset: str,
+    settings: PeriodicDFT = PeriodicDFT(),
+) -> int:
+    """Store the records of an old JSON-lines results file as the jobs of ``cells``.
+
+    The old file names cells by index only: ``cells`` must be the ones it was computed
+    for (the same protocol, seed and settings). Failed records are stored as failed (run
+    again with ``retry_failed``); cells already in the store are kept. Returns how many
+    records were stored.
+    """
+    by_index = {int(atoms.info["index"]): atoms for atoms in cells}
+    stored = 0
+    for index, record in read_results(path).items():
+        if index not in by_index:
+            raise BodyOrderError(f"{path}: cell {index} is not one of the {len(cells)} cells")
+        job = periodic_job(by_index[index], dataset, settings)
+        error = record.get("error")
+        kept = {name: value for name, value in record.items() if name not in ("index", "error")}
+        if error is None:
+            kept = {"method": settings.method, "basis": settings.basis, **kept}
+        stored += store.write(job, None if error else kept, error=error)
+    return stored
 
 
 def export_bulk(
@@ -342,16 +338,8 @@ def export_bulk(
     return write_split_meta(directory, dataset, meta)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="periodic DFT reference of dense hydrogen")
-    parser.add_argument("--count", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=3001)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--results", default="reference-work/hbulk-high.jsonl")
-    args = parser.parse_args(argv)
-    cells = sample_bulk(DenseBulk(), args.count, args.seed)
-    run_periodic(cells, Path(args.results), workers=args.workers)
-
-
 if __name__ == "__main__":
-    main()
+    sys.exit(
+        "the periodic reference is a subcommand now: ase-bodyorder reference periodic --db FILE.db "
+        "(results go to a reference database; an old .jsonl file is read by import_results)"
+    )

@@ -5,13 +5,15 @@ the species, the positions quantized to :data:`POSITION_PRECISION_A` (1e-6 Angst
 each coordinate is first written with 8 decimals, the precision of extxyz files, so a
 frame and its extxyz copy get the same key) and the calculation settings that change the
 result (method, basis, spin policy, forces, finite-difference step, minimum distance,
-and the DMRG settings except the thread count for DMRG). A changed geometry or setting
-is a new job. Each row also keeps the readable ``job_key`` (e.g.
+and the DMRG settings except the thread count for DMRG; for periodic DFT, every setting
+of :class:`~.periodic.PeriodicDFT`) and, for a periodic cell only, its lattice vectors
+quantized like the positions. A changed geometry, cell or setting is a new job. Each
+row also keeps the readable ``job_key`` (e.g.
 ``{dataset}/{index}/{method}/{basis}/{spin_policy}``, see
 :mod:`ase_bodyorder.reference.pipeline`), which is not unique: the same readable key
 with other positions is another job, stored in its own row.
 
-A row holds the cluster (as ``Atoms``, with energy in eV and forces in eV/Angstrom
+A row holds the cluster or cell (as ``Atoms``, with energy in eV and forces in eV/Angstrom
 through a single-point calculator), the status (``done`` or ``failed``), the method,
 basis, spin policy, <S^2>, convergence data, wall time and package versions; raw Hartree
 values are kept in ``data``. Each row is committed as soon as its job ends, so a killed
@@ -98,8 +100,9 @@ def _quantized_positions(positions) -> np.ndarray:
 
 
 def _result_settings(calculation) -> dict:
-    """The settings of a :class:`~.electronic.Calculation` that change its result."""
-    settings = calculation.to_dict()
+    """The settings of a calculation (:class:`~.electronic.Calculation`,
+    :class:`~.periodic.PeriodicDFT`) that change its result, with its ``method``."""
+    settings = {"method": calculation.method, **calculation.to_dict()}
     dmrg = settings.pop("dmrg", None)
     if settings.get("method") == "dmrg" and dmrg is not None:
         settings["dmrg"] = {
@@ -110,11 +113,14 @@ def _result_settings(calculation) -> dict:
     return settings
 
 
-def content_key(numbers, positions, calculation) -> str:
+def content_key(numbers, positions, calculation, cell=None) -> str:
     """The content key of a job: a SHA-256 hex digest (64 characters).
 
     Digest of the species, the positions quantized to :data:`POSITION_PRECISION_A`
-    (Angstrom) and the result-changing calculation settings (see the module docstring).
+    (Angstrom), the result-changing calculation settings (see the module docstring) and,
+    for a periodic cell, its lattice vectors (``cell``, 3 x 3, Angstrom, quantized like
+    the positions). ``cell=None`` (a cluster) leaves the recipe of the cluster keys as
+    it was.
     """
     content = {
         "version": _KEY_VERSION,
@@ -122,6 +128,8 @@ def content_key(numbers, positions, calculation) -> str:
         "positions_per_1e-6_A": _quantized_positions(positions).tolist(),
         "calculation": _result_settings(calculation),
     }
+    if cell is not None:
+        content["cell_per_1e-6_A"] = _quantized_positions(cell).tolist()
     text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -265,6 +273,9 @@ class ReferenceStore:
         """
         key = job.content_key
         atoms = Atoms(numbers=job.numbers, positions=job.positions)
+        if job.cell is not None:
+            atoms.set_cell(job.cell)
+            atoms.pbc = True
         kvp = {
             "job_key": job.key,
             "content_key": key,
@@ -347,7 +358,8 @@ class ReferenceStore:
 
         Raises :class:`BodyOrderError` (naming the database and the frame) if a stored
         row's species or positions differ from its job's by more than
-        :data:`POSITION_PRECISION_A` (plus the 1e-8 Angstrom of the text rounding).
+        :data:`POSITION_PRECISION_A` (plus the 1e-8 Angstrom of the text rounding); for a
+        periodic job, the cell too.
         """
         wanted = {job.content_key: job for job in jobs}
         tolerance_A = POSITION_PRECISION_A + 1e-8
@@ -362,9 +374,13 @@ class ReferenceStore:
                 if same_species
                 else math.inf
             )
+            if job.cell is not None:
+                cell_difference_A = float(np.abs(row.cell - np.asarray(job.cell)).max())
+                difference_A = max(difference_A, cell_difference_A)
             if difference_A > tolerance_A:
                 meta = job.meta or {}
-                frame = f"frame {meta.get('cluster', '?')} of {meta.get('dataset', '?')}"
+                index = meta.get("cluster", meta.get("frame", "?"))
+                frame = f"frame {index} of {meta.get('dataset', '?')}"
                 raise BodyOrderError(
                     f"{self.path}: stored row {row.id} ({row.get('job_key')}) does not hold "
                     f"the atoms of {frame} ({job.key}): positions differ by "

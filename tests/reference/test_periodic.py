@@ -1,5 +1,7 @@
-"""Periodic dense-hydrogen reference: sampling, DFT energies and forces, export."""
+"""Periodic dense-hydrogen reference: sampling, DFT energies and forces, jobs in the
+reference store (local processes and dask), the CLI, export, old results files."""
 
+import hashlib
 import json
 import math
 
@@ -10,15 +12,23 @@ from ase import Atoms
 from ase.build import bulk
 from ase.units import Bohr
 
+from ase_bodyorder.cli import main
 from ase_bodyorder.expansion import BodyOrderError
+from ase_bodyorder.reference.electronic import Calculation
+from ase_bodyorder.reference.executor import Job
 from ase_bodyorder.reference.periodic import (
     DenseBulk,
     PeriodicDFT,
     compute_periodic,
     export_bulk,
+    import_results,
+    periodic_jobs,
+    periodic_records,
     read_results,
+    run_periodic,
     sample_bulk,
 )
+from ase_bodyorder.reference.store import ReferenceStore, content_key
 
 pytest.importorskip("pyscf")
 
@@ -125,3 +135,118 @@ def test_results_file_survives_a_cut_line(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text('{"index": 0, "energy_eV": -1.0, "error": null}\n{"index": 1, "ene')
     assert list(read_results(path)) == [0]
+
+
+#: the smallest settings the tests use: two-atom cells, a low plane-wave cutoff
+SMALL_DFT = PeriodicDFT(ke_cutoff_hartree=40.0)
+
+
+def _small_cells(count=2, seed=1):
+    return sample_bulk(DenseBulk(n_atoms=2), count, seed)
+
+
+def test_periodic_jobs_run_into_the_store_and_a_rerun_computes_nothing(tmp_path):
+    cells = _small_cells()
+    store = ReferenceStore(tmp_path / "bulk.db")
+    summary = run_periodic(cells, store, SMALL_DFT, dataset="t", workers=1, progress=False)
+    assert (summary.done, summary.failed, summary.skipped) == (2, 0, 0)
+    records = periodic_records(store, cells, "t", SMALL_DFT)
+    assert sorted(records) == [0, 1]
+    for atoms in cells:
+        direct = compute_periodic(atoms, SMALL_DFT)
+        record = records[int(atoms.info["index"])]
+        assert record["energy_eV"] == pytest.approx(direct["energy_eV"], abs=1e-6)
+        np.testing.assert_allclose(record["forces_eV_per_A"], direct["forces_eV_per_A"], atol=1e-5)
+    rows = list(store.rows())
+    assert all(row.pbc.all() and row.get("method") == "periodic-dft" for row in rows)
+    again = run_periodic(cells, store, SMALL_DFT, dataset="t", workers=1, progress=False)
+    assert (again.done, again.skipped) == (0, 2)
+    # one more cell: only it is computed
+    more = run_periodic(
+        _small_cells(count=3), store, SMALL_DFT, dataset="t", workers=1, progress=False
+    )
+    assert (more.done, more.skipped) == (1, 2)
+
+
+def test_periodic_content_keys_are_the_store_key_of_species_positions_cell_and_settings():
+    (atoms,) = _small_cells(count=1)
+    (job,) = periodic_jobs([atoms], "t", SMALL_DFT)
+    assert isinstance(job, Job)
+    assert job.content_key == content_key(atoms.numbers, atoms.positions, SMALL_DFT, atoms.cell)
+    # the same positions in another cell, or other settings, are other jobs
+    stretched = atoms.copy()
+    stretched.set_cell(atoms.cell * 1.01, scale_atoms=False)
+    (other_cell,) = periodic_jobs([stretched], "t", SMALL_DFT)
+    (other_settings,) = periodic_jobs([atoms], "t", PeriodicDFT(ke_cutoff_hartree=41.0))
+    assert len({job.content_key, other_cell.content_key, other_settings.content_key}) == 3
+    # the readable key does not enter the content key
+    assert periodic_jobs([atoms], "other-name", SMALL_DFT)[0].content_key == job.content_key
+
+
+def test_cluster_content_keys_keep_their_recipe():
+    """A cluster job (no cell) gets the key the stores written before periodic jobs hold."""
+    calc = Calculation(method="hf", basis="sto-3g")
+    positions = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.74123456789]])
+    content = {
+        "version": 1,
+        "numbers": [1, 1],
+        "positions_per_1e-6_A": [[0, 0, 0], [0, 0, 741235]],
+        # the result-changing settings: the DMRG ones only for method "dmrg"
+        "calculation": {k: v for k, v in calc.to_dict().items() if k != "dmrg"},
+    }
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    assert content_key([1, 1], positions, calc) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_dask_cluster_gives_the_local_results(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    cells = _small_cells()
+    local = ReferenceStore(tmp_path / "local.db")
+    run_periodic(cells, local, SMALL_DFT, dataset="t", workers=1, progress=False)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        with distributed.Client(cluster) as client:
+            remote = ReferenceStore(tmp_path / "dask.db")
+            summary = run_periodic(
+                cells, remote, SMALL_DFT, dataset="t", scheduler=client, progress=False
+            )
+    assert summary.done == 2
+    expected = periodic_records(local, cells, "t", SMALL_DFT)
+    got = periodic_records(remote, cells, "t", SMALL_DFT)
+    assert got.keys() == expected.keys() == {0, 1}
+    for index, record in expected.items():
+        assert got[index]["energy_eV"] == pytest.approx(record["energy_eV"], abs=1e-6)
+
+
+def test_cli_computes_resumes_and_exports(tmp_path, capsys):
+    db, out = tmp_path / "cli.db", tmp_path / "out"
+    argv = ["reference", "periodic", "--n-atoms", "2", "--count", "3", "--seed", "1"]
+    argv += ["--ke-cutoff-hartree", "40", "--dataset", "toy", "--db", str(db)]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("3 done, 0 failed, 0 already")
+    assert main([*argv, "--out-dir", str(out), "--workers", "2"]) == 0
+    assert capsys.readouterr().out.startswith("0 done, 0 failed, 3 already")
+    meta = json.loads((out / "toy_split.json").read_text())
+    assert meta["missing"] == []
+    assert sum(info["count"] for info in meta["files"].values()) == 3
+
+
+def test_a_store_is_required_and_an_old_results_file_is_imported(tmp_path):
+    cells = _small_cells()
+    with pytest.raises(BodyOrderError, match="ReferenceStore"):
+        run_periodic(cells, tmp_path / "old.jsonl", SMALL_DFT, progress=False)
+    old = tmp_path / "old.jsonl"
+    lines = [
+        {"index": 0, "energy_eV": -20.5, "forces_eV_per_A": [[0.1] * 3, [-0.1] * 3]},
+        {"index": 1, "error": "BodyOrderError: SCF did not converge in 200 cycles"},
+    ]
+    old.write_text("".join(json.dumps({"error": None, **line}) + "\n" for line in lines))
+    store = ReferenceStore(tmp_path / "bulk.db")
+    assert import_results(old, cells, store, "t", SMALL_DFT) == 2
+    assert import_results(old, cells, store, "t", SMALL_DFT) == 0  # already there
+    summary = run_periodic(cells, store, SMALL_DFT, dataset="t", progress=False)
+    assert (summary.done, summary.skipped) == (0, 2)  # nothing computed
+    records = periodic_records(store, cells, "t", SMALL_DFT)
+    assert list(records) == [0] and records[0]["energy_eV"] == -20.5
+    assert store.counts() == {"done": 1, "failed": 1, "claimed": 0}

@@ -12,7 +12,7 @@ import ase
 import ase.io
 import numpy as np
 
-from ase_bodyorder.reference.clusters import HighDensity, LowDensity, sample_clusters
+from ase_bodyorder.structures import HighDensity, LowDensity, sample_clusters
 
 HERE = Path(__file__).parent
 

@@ -21,16 +21,15 @@ from pathlib import Path
 import ase.io
 import numpy as np
 
-from ase_bodyorder.reference.clusters import HighDensity, LowDensity, sample_clusters
 from ase_bodyorder.reference.electronic import Calculation, DMRGSettings, package_versions
 from ase_bodyorder.reference.executor import run_jobs
 from ase_bodyorder.reference.periodic import (
-    DenseBulk,
     PeriodicDFT,
     export_bulk,
+    import_results,
     isolated_atom_energy,
+    periodic_records,
     run_periodic,
-    sample_bulk,
 )
 from ase_bodyorder.reference.pipeline import (
     cluster_jobs,
@@ -41,6 +40,13 @@ from ase_bodyorder.reference.pipeline import (
     split_indices,
 )
 from ase_bodyorder.reference.store import ReferenceStore
+from ase_bodyorder.structures import (
+    DenseBulk,
+    HighDensity,
+    LowDensity,
+    sample_bulk,
+    sample_clusters,
+)
 
 HERE = Path(__file__).parent
 N_CLUSTERS = 1000
@@ -222,19 +228,20 @@ def main(argv=None):
     if "bulk" in stages:
         for name, (protocol, seed) in BULK.items():
             cells = sample_bulk(protocol, N_BULK, seed)
-            results = work / f"{name}.jsonl"
-            if args.retry_failed and results.exists():
-                kept = [
-                    line
-                    for line in results.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("error") is None
-                ]
-                results.write_text("".join(line + "\n" for line in kept))
-            start = time.perf_counter()
-            records = run_periodic(cells, results, PERIODIC_DFT, workers=args.workers)
-            timings[f"periodic-dft {name}"] = timings.get(f"periodic-dft {name}", 0.0) + (
-                time.perf_counter() - start
+            store = ReferenceStore(work / f"{name}.db")
+            legacy = work / f"{name}.jsonl"  # the results of the runs before the store
+            if legacy.exists():
+                import_results(legacy, cells, store, name, PERIODIC_DFT)
+            summary = run_periodic(
+                cells,
+                store,
+                PERIODIC_DFT,
+                dataset=name,
+                workers=args.workers,
+                retry_failed=args.retry_failed,
             )
+            _log(timings, f"periodic-dft {name}", summary)
+            records = periodic_records(store, cells, name, PERIODIC_DFT)
             export_bulk(cells, records, name, HERE, PERIODIC_DFT, split_seed=SPLIT_SEED)
             provenance.setdefault("bulk_sets", {})[name] = {
                 "protocol": type(protocol).__name__,

@@ -1,0 +1,172 @@
+"""The hydrogen samplers of ``ase_bodyorder.structures`` reproduce every shipped structure.
+
+The samplers moved here from ``reference/clusters.py``, ``reference/periodic.py``,
+``ipi/cases.py`` and ``tests/helpers.py``; the shipped files (written by the old code)
+are the reference: the same parameters and seeds must give the same positions.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from ase.units import Bohr
+
+import ase_bodyorder
+from ase_bodyorder import structures
+from ase_bodyorder.structures import (
+    DenseBulk,
+    HighDensity,
+    LowDensity,
+    cubic_box_length,
+    density_g_cm3,
+    number_density_per_A3,
+    random_cluster,
+    rs_bohr_from_density_g_cm3,
+    rs_bohr_from_number_density,
+    sample_bulk,
+    sample_clusters,
+)
+
+PACKAGE = Path(ase_bodyorder.__file__).parent
+REFERENCE = PACKAGE / "data" / "reference"
+EXAMPLES = PACKAGE / "data" / "examples"
+MD_INPUTS = PACKAGE.parent / "md_inputs"
+#: extxyz writes positions with 8 decimals
+TEXT_ATOL_A = 1e-8
+
+
+def _assert_same_frames(sampled, shipped):
+    assert len(sampled) == len(shipped)
+    for new, old in zip(sampled, shipped, strict=True):
+        assert new.get_chemical_symbols() == old.get_chemical_symbols()
+        np.testing.assert_allclose(new.positions, old.positions, rtol=0, atol=TEXT_ATOL_A)
+        np.testing.assert_allclose(new.cell.array, old.cell.array, rtol=0, atol=1e-12)
+        assert (new.pbc == old.pbc).all()
+
+
+def _provenance():
+    return json.loads((REFERENCE / "provenance.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["h8-high", "h8-low"])
+def test_reference_cluster_sets_are_reproduced(name):
+    from ase_bodyorder.data.reference.regenerate import DATASETS, N_CLUSTERS
+
+    protocol, seed = DATASETS[name]
+    recorded = _provenance()["datasets"][name]
+    assert (type(protocol).__name__, seed, N_CLUSTERS) == (
+        recorded["protocol"],
+        recorded["seed"],
+        recorded["count"],
+    )
+    assert vars(protocol) == recorded["parameters"]
+    sampled = sample_clusters(protocol, N_CLUSTERS, seed)
+    _assert_same_frames(sampled, ase.io.read(REFERENCE / f"{name}_clusters.xyz", ":"))
+
+
+@pytest.mark.parametrize("name", ["h12-high", "h12-low"])
+def test_transfer_cluster_sets_are_reproduced(name):
+    from ase_bodyorder.data.reference.regenerate import N_TRANSFER, TRANSFER
+
+    protocol, seed = TRANSFER[name]
+    recorded = _provenance()["transfer_sets"][name]
+    assert (type(protocol).__name__, seed) == (recorded["protocol"], recorded["seed"])
+    sampled = sample_clusters(protocol, N_TRANSFER, seed)
+    _assert_same_frames(sampled, ase.io.read(REFERENCE / f"{name}_clusters.xyz", ":"))
+
+
+def test_example_clusters_are_reproduced():
+    from ase_bodyorder.data.examples.regenerate import EXAMPLES as GENERATED
+
+    for name, (protocol, seed) in GENERATED.items():
+        recorded = json.loads((EXAMPLES / f"{name}.provenance.json").read_text())
+        assert recorded["seed"] == seed and recorded["protocol"] == type(protocol).__name__
+        _assert_same_frames(sample_clusters(protocol, 1, seed), [ase.io.read(EXAMPLES / name)])
+
+
+def test_periodic_training_cells_are_reproduced():
+    """Every exported cell of ``hbulk-high`` is the cell of its index, sampled again."""
+    recorded = _provenance()["bulk_sets"]["hbulk-high"]
+    parameters = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in recorded["parameters"].items()
+    }
+    cells = sample_bulk(DenseBulk(**parameters), recorded["count"], recorded["seed"])
+    shipped = [
+        frame
+        for part in ("train", "validation", "test")
+        for frame in ase.io.read(REFERENCE / f"hbulk-high_{part}.xyz", ":")
+    ]
+    split = json.loads((REFERENCE / "hbulk-high_split.json").read_text())
+    assert len(shipped) == recorded["count"] - len(split["missing"])
+    for frame in shipped:
+        cell = cells[frame.info["index"]]
+        _assert_same_frames([cell], [frame])
+        assert cell.info["kind"] == frame.info["kind"]
+        assert cell.info["rs_bohr"] == pytest.approx(frame.info["rs_bohr"], rel=1e-15)
+
+
+@pytest.mark.skipif(not MD_INPUTS.is_dir(), reason="md_inputs/ is not in this checkout")
+def test_md_starting_structures_are_reproduced():
+    from ase_bodyorder.ipi.cases import CASES, STRUCTURE_FILE
+
+    for name, case in CASES.items():
+        shipped = ase.io.read(MD_INPUTS / name / STRUCTURE_FILE)
+        _assert_same_frames([case.structure()], [shipped])
+        recorded = json.loads((MD_INPUTS / name / "case.json").read_text())
+        assert round(density_g_cm3(case.rs_bohr), 6) == recorded["density_g_cm3"]
+
+
+def test_random_test_cluster_is_unchanged():
+    """``random_cluster`` (formerly in tests/helpers.py): positions it gave before the move."""
+    expected = np.array(
+        [
+            [-1.0495891857506903, -0.2135379306044936, -0.07656752030213756],
+            [0.44221233087287587, -0.33764762519328667, -0.916410516222392],
+            [-0.33599302679790694, 0.06386401480324926, 0.19654026843605857],
+            [1.1535135736831945, 0.26678554930013004, -0.5338639164686768],
+        ]
+    )
+    np.testing.assert_array_equal(random_cluster(4, seed=21).positions, expected)
+
+
+def test_the_old_modules_give_the_moved_samplers():
+    from ase_bodyorder import reference
+    from ase_bodyorder.ipi import cases
+    from ase_bodyorder.reference import clusters, periodic
+
+    assert reference.sample_clusters is clusters.sample_clusters is structures.sample_clusters
+    assert clusters.HighDensity is HighDensity and clusters.LowDensity is LowDensity
+    assert periodic.DenseBulk is DenseBulk and periodic.sample_bulk is sample_bulk
+    for name in ("bcc_repeat", "cubic_box_length", "density_g_cm3", "rattled_bcc"):
+        assert getattr(cases, name) is getattr(structures, name)
+    assert cases.molecular_hydrogen is structures.molecular_hydrogen
+
+
+@pytest.mark.parametrize("rs_bohr", [1.2, 1.6, 3.0, 3.5])
+def test_density_conversions_agree(rs_bohr):
+    n = number_density_per_A3(rs_bohr)
+    # a cubic box of N atoms at rs holds N / n Angstrom^3
+    assert cubic_box_length(64, rs_bohr) ** 3 == pytest.approx(64 / n, rel=1e-12)
+    assert 4 / 3 * math.pi * (rs_bohr * Bohr) ** 3 == pytest.approx(1 / n, rel=1e-12)
+    assert rs_bohr_from_number_density(n) == pytest.approx(rs_bohr, rel=1e-12)
+    assert rs_bohr_from_density_g_cm3(density_g_cm3(rs_bohr)) == pytest.approx(rs_bohr, rel=1e-12)
+    # mass density = number density x the mass of an H atom (ASE: 1.008 u)
+    assert density_g_cm3(rs_bohr) == pytest.approx(n * 1e24 * 1.008 * 1.66053906660e-24)
+    assert HighDensity(n_atoms=8, rs_bohr=rs_bohr).sphere_radius ** 3 == pytest.approx(
+        3 / (4 * math.pi) * 8 / n, rel=1e-12
+    )
+
+
+def test_samplers_refuse_impossible_requests():
+    from ase_bodyorder.expansion import BodyOrderError
+
+    with pytest.raises(BodyOrderError, match="even"):
+        sample_clusters(LowDensity(n_atoms=7), 1, 0)
+    with pytest.raises(BodyOrderError, match="2 m"):
+        DenseBulk(n_atoms=12)
+    with pytest.raises(BodyOrderError, match="even"):
+        structures.bcc_repeat(7)

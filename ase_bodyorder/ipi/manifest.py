@@ -18,9 +18,13 @@ import json
 import os
 import socket
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
+from pydantic import StrictInt, StrictStr
+
+from .._settings import Number, Settings
 from .extras import EXTRAS_TRAJECTORIES
 from .session import MDRunError
 
@@ -41,22 +45,26 @@ MANIFEST_VERSION = 1
 KILLED = "killed"
 
 
-@dataclass(frozen=True)
-class DriverSettings:
+class DriverSettings(Settings):
     """What every driver of a run gets: model name, order K, stride (steps), r_mbe
     (Angstrom), template (path relative to the run directory), torch threads, the step
-    counter's first value, and the client's silence timeout (s)."""
+    counter's first value, and the client's silence timeout (s).
 
-    model: str
-    order: int
-    stride: int
-    r_mbe: float | None
-    template: str
-    threads: int = 1
-    first_call: int = 0
-    timeout_s: float = 600.0
-    sample_atoms: int | None = None
-    sample_seed: int | None = None
+    Values are kept as given (the driver checks their ranges when it is built:
+    :meth:`preflight`)."""
+
+    settings_name: ClassVar[str] = "driver"
+
+    model: StrictStr
+    order: StrictInt
+    stride: StrictInt
+    r_mbe: Number | None
+    template: StrictStr
+    threads: StrictInt = 1
+    first_call: StrictInt = 0
+    timeout_s: Number = 600.0
+    sample_atoms: StrictInt | None = None
+    sample_seed: StrictInt | None = None
 
     def command(self, address: str, sockets_prefix: str) -> list[str]:
         """The driver's command line (``python -m ase_bodyorder.ipi.client ...``)."""
@@ -158,7 +166,7 @@ class MDRun:
             "first_step": self.first_step,
             "total_steps": self.total_steps,
             "last_step": self.last_step,
-            "driver": asdict(self.driver),
+            "driver": self.driver.to_dict(),
             "runner": self.runner,
             "extras_keys": EXTRAS_TRAJECTORIES,
             "files": {
@@ -200,7 +208,7 @@ class MDRun:
         run = cls(
             run_dir=run_dir,
             case=data["case"],
-            driver=DriverSettings(**data["driver"]),
+            driver=DriverSettings.from_dict(data["driver"]),
             nbeads=data["nbeads"],
             property_columns=tuple(data["property_columns"]),
             first_step=data["first_step"],

@@ -286,7 +286,7 @@ def restart_md(
         )
     root = ET.parse(source).getroot()
     step = _input.current_step(root)
-    driver = replace(previous.driver, first_call=step, timeout_s=timeout_s)
+    driver = previous.driver.replace(first_call=step, timeout_s=timeout_s)
     driver.preflight(previous.run_dir / driver.template)
     run_dir = _new_run_dir(output_dir, f"{previous.case}-restart")
     shutil.copy2(previous.run_dir / driver.template, run_dir / driver.template)

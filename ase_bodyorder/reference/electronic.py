@@ -21,11 +21,13 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from typing import Annotated, ClassVar
 
 import numpy as np
 from ase.units import Bohr, Hartree
+from pydantic import Field, StrictBool, field_validator
 
+from .._settings import NonNegativeNumber, PositiveInt, PositiveNumber, Rule, Settings
 from ..expansion import BodyOrderError
 from ..expansion._geometry import check_structure
 
@@ -53,8 +55,7 @@ class DMRGNotConverged(ElectronicStructureError):
     """DMRG did not reach the energy or discarded-weight tolerance."""
 
 
-@dataclass(frozen=True)
-class DMRGSettings:
+class DMRGSettings(Settings):
     """block2 DMRG settings.
 
     ``bond_dims``/``noises``: the schedule, four sweeps per stage, then sweeps at the last
@@ -63,17 +64,22 @@ class DMRGSettings:
     largest discarded weight of the last sweep is below ``discarded_weight_tol``.
     """
 
-    bond_dims: tuple[int, ...] = (100, 250, 500)
-    noises: tuple[float, ...] = (1e-4, 1e-5, 1e-6)
-    max_sweeps: int = 40
-    energy_tol: float = 1e-8
-    discarded_weight_tol: float = 1e-7
-    davidson_tol: float = 1e-10
-    n_threads: int = 1
+    settings_name: ClassVar[str] = "DMRG"
+
+    bond_dims: Annotated[tuple[PositiveInt, ...], Rule("positive integers")] = (100, 250, 500)
+    noises: Annotated[tuple[NonNegativeNumber, ...], Rule("non-negative numbers")] = (
+        1e-4,
+        1e-5,
+        1e-6,
+    )
+    max_sweeps: PositiveInt = 40
+    energy_tol: PositiveNumber = 1e-8
+    discarded_weight_tol: PositiveNumber = 1e-7
+    davidson_tol: PositiveNumber = 1e-10
+    n_threads: PositiveInt = 1
 
 
-@dataclass(frozen=True)
-class Calculation:
+class Calculation(Settings):
     """What to compute for a cluster.
 
     ``basis``: any pyscf basis name. ``fd_step``: finite-difference step (Angstrom)
@@ -81,25 +87,35 @@ class Calculation:
     this (Angstrom) are refused.
     """
 
+    settings_name: ClassVar[str] = "calculation"
+
     method: str = "fci"
     basis: str = "sto-6g"
     spin_policy: str = "lowest"
-    forces: bool = True
-    fd_step: float = 1e-3
-    min_distance: float = 0.4
-    dmrg: DMRGSettings = field(default_factory=DMRGSettings)
+    forces: StrictBool = True
+    fd_step: PositiveNumber = 1e-3
+    min_distance: NonNegativeNumber = 0.4
+    dmrg: DMRGSettings = Field(default_factory=DMRGSettings)
 
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise BodyOrderError(f"unknown method {self.method!r}; choose one of {METHODS}")
-        if self.spin_policy not in SPIN_POLICIES:
-            raise BodyOrderError(
-                f"unknown spin policy {self.spin_policy!r}; choose one of {SPIN_POLICIES}"
-            )
-        _check_basis(self.basis)
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in METHODS:
+            raise BodyOrderError(f"unknown method {method!r}; choose one of {METHODS}")
+        return method
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @field_validator("spin_policy")
+    @classmethod
+    def _known_spin_policy(cls, policy: str) -> str:
+        if policy not in SPIN_POLICIES:
+            raise BodyOrderError(f"unknown spin policy {policy!r}; choose one of {SPIN_POLICIES}")
+        return policy
+
+    @field_validator("basis")
+    @classmethod
+    def _known_basis(cls, basis: str) -> str:
+        _check_basis(basis)
+        return basis
 
     def run(self, numbers, positions, cell=None) -> dict:
         """The record of one cluster job (:func:`compute`); a periodic ``cell`` is refused."""
@@ -109,12 +125,11 @@ class Calculation:
 
     @classmethod
     def from_dict(cls, data: dict) -> Calculation:
-        data = dict(data)
-        dmrg = data.pop("dmrg", None)
-        settings = DMRGSettings(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in (dmrg or {}).items()}
-        )
-        return cls(dmrg=settings, **data)
+        """Settings from a dictionary (e.g. a record's JSON: lists for the DMRG schedule);
+        ``"dmrg": None`` stands for the default DMRG settings."""
+        if isinstance(data, dict) and data.get("dmrg", ...) is None:
+            data = {k: v for k, v in data.items() if k != "dmrg"}
+        return super().from_dict(data)
 
 
 def _check_basis(basis: str) -> None:

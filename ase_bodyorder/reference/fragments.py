@@ -32,7 +32,6 @@ Exported extxyz frames carry ``energy`` (eV), ``forces`` (eV/Angstrom) and info
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import io
@@ -80,7 +79,7 @@ def _suffix(calc: Calculation) -> str:
 
 def _forces_calculation(calc: Calculation) -> Calculation:
     """``calc`` with forces on (fragments are training data: energies and forces)."""
-    return calc if calc.forces else dataclasses.replace(calc, forces=True)
+    return calc if calc.forces else calc.replace(forces=True)
 
 
 def _index(atoms: Atoms) -> int:

@@ -8,13 +8,12 @@ import platform
 import re
 import subprocess
 import time
-from dataclasses import fields
 from pathlib import Path
 
 from .._guard import guarded
 from ..expansion import BodyOrderError
 
-__all__ = ["package_versions", "run_logged", "settings_from_dict", "sha256"]
+__all__ = ["package_versions", "run_logged", "sha256"]
 
 
 def sha256(path: Path) -> str:
@@ -143,17 +142,3 @@ def _log_matches(path: Path, offset: int, pattern: re.Pattern) -> bool:
     with open(path, encoding="utf-8", errors="replace") as handle:
         handle.seek(offset)
         return pattern.search(handle.read()) is not None
-
-
-def settings_from_dict(cls, data, what: str):
-    """Build the settings dataclass ``cls`` from a dictionary; unknown keys are an error."""
-    if not isinstance(data, dict):
-        raise BodyOrderError(f"{what} settings must be a dictionary, got {type(data).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise BodyOrderError(
-            f"unknown {what} setting(s) {', '.join(map(repr, unknown))}; "
-            f"known settings: {', '.join(sorted(known))}"
-        )
-    return cls(**data)

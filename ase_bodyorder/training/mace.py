@@ -14,11 +14,22 @@ import math
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Annotated, ClassVar, Literal
 
+from annotated_types import MinLen
+from pydantic import Field, StrictInt, field_validator
+
+from .._settings import (
+    NonNegativeInt,
+    NonNegativeNumber,
+    PositiveInt,
+    PositiveNumber,
+    Rule,
+    Settings,
+)
 from ..expansion import BodyOrderError
-from ._common import package_versions, run_logged, settings_from_dict, sha256
+from ._common import package_versions, run_logged, sha256
 
 __all__ = ["MACESettings", "train_mace", "training_curve"]
 
@@ -44,8 +55,7 @@ _RESERVED = frozenset(
 _MODEL_NAME = "mace"
 
 
-@dataclass(frozen=True)
-class MACESettings:
+class MACESettings(Settings):
     """Hyper-parameters of a small MACE model and its training (Angstrom, eV).
 
     ``E0s`` is ``"average"`` (least-squares isolated-atom energies from the training set)
@@ -55,79 +65,42 @@ class MACESettings:
     further ``mace_run_train`` options, ``{"option_name": value}`` (without ``--``).
     """
 
-    r_max: float = 4.5
-    num_interactions: int = 2
-    hidden_irreps: str = "16x0e+16x1o"
-    correlation: int = 2
-    max_L: int = 1
-    max_num_epochs: int = 50
-    batch_size: int = 8
-    lr: float = 0.01
-    seed: int = 123
-    E0s: str | dict = "average"
-    default_dtype: str = "float64"
-    model: str = "ScaleShiftMACE"
-    energy_weight: float = 1.0
-    forces_weight: float = 100.0
-    extra_args: dict = field(default_factory=dict)
+    settings_name: ClassVar[str] = "MACE"
 
-    def __post_init__(self):
-        if not (isinstance(self.r_max, int | float) and math.isfinite(self.r_max)):
-            raise BodyOrderError(f"r_max must be a finite number, got {self.r_max!r}")
-        if self.r_max <= 0:
-            raise BodyOrderError(f"r_max must be positive, got {self.r_max}")
-        for name in ("num_interactions", "correlation", "max_num_epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise BodyOrderError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.max_L, int) or self.max_L < 0:
-            raise BodyOrderError(f"max_L must be a non-negative integer, got {self.max_L!r}")
-        if not isinstance(self.seed, int):
-            raise BodyOrderError(f"seed must be an integer, got {self.seed!r}")
-        if not (isinstance(self.lr, int | float) and self.lr > 0):
-            raise BodyOrderError(f"lr must be a positive number, got {self.lr!r}")
-        if self.default_dtype not in ("float32", "float64"):
-            raise BodyOrderError(
-                f"default_dtype must be 'float32' or 'float64', got {self.default_dtype!r}"
-            )
-        if isinstance(self.E0s, dict):
-            try:
-                e0s = {int(z): float(e) for z, e in self.E0s.items()}
-            except (TypeError, ValueError) as exc:
-                raise BodyOrderError(
-                    f"E0s must map atomic numbers to energies (eV), got {self.E0s!r}"
-                ) from exc
-            if not e0s:
-                raise BodyOrderError("E0s must not be an empty dictionary")
-            object.__setattr__(self, "E0s", e0s)
-        elif self.E0s != "average":
-            raise BodyOrderError(f"E0s must be 'average' or a dict {{Z: energy}}, got {self.E0s!r}")
-        if self.model not in ("MACE", "ScaleShiftMACE"):
-            raise BodyOrderError(f"model must be 'MACE' or 'ScaleShiftMACE', got {self.model!r}")
-        for name in ("energy_weight", "forces_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise BodyOrderError(f"{name} must be a non-negative number, got {value!r}")
-        if not isinstance(self.extra_args, dict):
-            raise BodyOrderError(f"extra_args must be a dict, got {self.extra_args!r}")
-        clash = sorted(
-            set(str(k).lstrip("-") for k in self.extra_args)
-            & (_RESERVED | {f.name for f in fields(self)})
-        )
+    r_max: PositiveNumber = 4.5
+    num_interactions: PositiveInt = 2
+    hidden_irreps: str = "16x0e+16x1o"
+    correlation: PositiveInt = 2
+    max_L: NonNegativeInt = 1
+    max_num_epochs: PositiveInt = 50
+    batch_size: PositiveInt = 8
+    lr: PositiveNumber = 0.01
+    seed: Annotated[StrictInt, Rule("an integer")] = 123
+    #: atomic numbers and energies are read as numbers (``{"1": -13}`` is ``{1: -13.0}``)
+    E0s: Annotated[
+        Literal["average"] | Annotated[dict[int, float], MinLen(1)],
+        Rule("'average' or a non-empty dict {Z: energy}"),
+    ] = "average"
+    default_dtype: Annotated[Literal["float32", "float64"], Rule("'float32' or 'float64'")] = (
+        "float64"
+    )
+    model: Annotated[Literal["MACE", "ScaleShiftMACE"], Rule("'MACE' or 'ScaleShiftMACE'")] = (
+        "ScaleShiftMACE"
+    )
+    energy_weight: NonNegativeNumber = 1.0
+    forces_weight: NonNegativeNumber = 100.0
+    extra_args: Annotated[dict, Rule("a dict")] = Field(default_factory=dict)
+
+    @field_validator("extra_args")
+    @classmethod
+    def _not_reserved(cls, value: dict) -> dict:
+        clash = sorted(set(str(k).lstrip("-") for k in value) & (_RESERVED | set(cls.model_fields)))
         if clash:
             raise BodyOrderError(
                 f"extra_args may not set {', '.join(clash)}: the recipe sets them "
                 "(use the MACESettings fields)"
             )
-
-    @classmethod
-    def from_dict(cls, data: dict) -> MACESettings:
-        """Settings from a dictionary (e.g. parsed JSON/YAML); unknown keys are an error."""
-        return settings_from_dict(cls, data, "MACE")
-
-    def to_dict(self) -> dict:
-        """JSON-compatible dictionary (inverse of :meth:`from_dict`)."""
-        return asdict(self)
+        return value
 
     def command_line(self) -> list[str]:
         """The ``mace_run_train`` options these settings stand for."""

@@ -21,40 +21,31 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import math
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated, ClassVar, Literal
 
+from pydantic import Field, field_validator, model_validator
+
+from .._settings import (
+    DeviceName,
+    Fraction,
+    NonNegativeInt,
+    PositiveInt,
+    PositiveNumber,
+    Rule,
+    Settings,
+)
 from ..expansion import BodyOrderError
-from ._common import package_versions, run_logged, settings_from_dict, sha256
+from ._common import package_versions, run_logged, sha256
 
 __all__ = ["MetatrainSettings", "train_metatrain", "training_curve"]
 
 _ARCHITECTURES = ("pet", "soap_bpnn")
 _MODEL_NAME = "model.pt"
 _LOG_NAME = "mtt_train.log"
-
-
-def _positive_int(name, value, *, allow_none=False):
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise BodyOrderError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _positive_float(name, value, *, allow_none=False):
-    if value is None and allow_none:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise BodyOrderError(f"{name} must be a positive finite number, got {value!r}")
 
 
 def _deep_merge(base: dict, extra: dict, path=()) -> list[str]:
@@ -70,8 +61,7 @@ def _deep_merge(base: dict, extra: dict, path=()) -> list[str]:
     return clashes
 
 
-@dataclass(frozen=True)
-class MetatrainSettings:
+class MetatrainSettings(Settings):
     """Architecture, small CPU-friendly hyper-parameters and training (Angstrom, eV).
 
     ``architecture`` is ``"pet"`` or ``"soap_bpnn"``. ``cutoff`` (Angstrom) is PET's
@@ -84,98 +74,48 @@ class MetatrainSettings:
     (``{"model": {...}, "training": {...}}``); it may not set what a field sets.
     """
 
-    architecture: str = "pet"
-    num_epochs: int = 100
-    batch_size: int = 8
-    learning_rate: float | None = None
-    seed: int = 123
-    cutoff: float = 4.5
-    base_precision: int = 64
-    device: str = "cpu"
-    num_workers: int | None = 0
-    validation_fraction: float = 0.1
-    # PET
-    d_pet: int | None = 64
-    d_node: int | None = 128
-    d_head: int | None = None
-    d_feedforward: int | None = None
-    num_heads: int | None = None
-    num_attention_layers: int | None = 1
-    num_gnn_layers: int | None = 2
-    # SOAP-BPNN
-    soap_max_angular: int | None = None
-    soap_max_radial: int | None = None
-    bpnn_num_hidden_layers: int | None = None
-    bpnn_num_neurons_per_layer: int | None = None
-    extra_hypers: dict = field(default_factory=dict)
+    settings_name: ClassVar[str] = "metatrain"
 
-    def __post_init__(self):
-        if self.architecture not in _ARCHITECTURES:
-            raise BodyOrderError(
-                f"architecture must be one of {', '.join(_ARCHITECTURES)}, "
-                f"got {self.architecture!r}"
-            )
-        _positive_int("num_epochs", self.num_epochs)
-        _positive_int("batch_size", self.batch_size)
-        _positive_float("learning_rate", self.learning_rate, allow_none=True)
-        _positive_float("cutoff", self.cutoff)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise BodyOrderError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.base_precision not in (32, 64):
-            raise BodyOrderError(f"base_precision must be 32 or 64, got {self.base_precision!r}")
-        if not isinstance(self.device, str) or not self.device:
-            raise BodyOrderError(f"device must be a device name, got {self.device!r}")
-        if self.num_workers is not None and (
-            not isinstance(self.num_workers, int)
-            or isinstance(self.num_workers, bool)
-            or self.num_workers < 0
-        ):
-            raise BodyOrderError(
-                f"num_workers must be a non-negative integer or None, got {self.num_workers!r}"
-            )
-        if not (
-            isinstance(self.validation_fraction, int | float) and 0 < self.validation_fraction < 1
-        ):
-            raise BodyOrderError(
-                f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}"
-            )
-        for name in (
-            "d_pet",
-            "d_node",
-            "d_head",
-            "d_feedforward",
-            "num_heads",
-            "num_attention_layers",
-            "num_gnn_layers",
-            "soap_max_radial",
-            "bpnn_num_neurons_per_layer",
-        ):
-            _positive_int(name, getattr(self, name), allow_none=True)
-        for name in ("soap_max_angular", "bpnn_num_hidden_layers"):
-            value = getattr(self, name)
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 0
-            ):
-                raise BodyOrderError(f"{name} must be a non-negative integer, got {value!r}")
-        if not isinstance(self.extra_hypers, dict):
-            raise BodyOrderError(f"extra_hypers must be a dict, got {self.extra_hypers!r}")
-        unknown = sorted(set(self.extra_hypers) - {"model", "training", "atomic_types"})
+    architecture: Annotated[Literal["pet", "soap_bpnn"], Rule("one of pet, soap_bpnn")] = "pet"
+    num_epochs: PositiveInt = 100
+    batch_size: PositiveInt = 8
+    learning_rate: PositiveNumber | None = None
+    seed: NonNegativeInt = 123
+    cutoff: PositiveNumber = 4.5
+    base_precision: Annotated[Literal[32, 64], Rule("32 or 64")] = 64
+    device: DeviceName = "cpu"
+    num_workers: NonNegativeInt | None = 0
+    validation_fraction: Fraction = 0.1
+    # PET
+    d_pet: PositiveInt | None = 64
+    d_node: PositiveInt | None = 128
+    d_head: PositiveInt | None = None
+    d_feedforward: PositiveInt | None = None
+    num_heads: PositiveInt | None = None
+    num_attention_layers: PositiveInt | None = 1
+    num_gnn_layers: PositiveInt | None = 2
+    # SOAP-BPNN
+    soap_max_angular: NonNegativeInt | None = None
+    soap_max_radial: PositiveInt | None = None
+    bpnn_num_hidden_layers: NonNegativeInt | None = None
+    bpnn_num_neurons_per_layer: PositiveInt | None = None
+    extra_hypers: Annotated[dict, Rule("a dict")] = Field(default_factory=dict)
+
+    @field_validator("extra_hypers")
+    @classmethod
+    def _known_sections(cls, value: dict) -> dict:
+        unknown = sorted(set(value) - {"model", "training", "atomic_types"})
         if unknown:
             raise BodyOrderError(
                 f"extra_hypers may only hold 'model', 'training' and 'atomic_types', "
                 f"got {', '.join(map(repr, unknown))}"
             )
-        # fail now, not in the subprocess, if extra_hypers repeats a field
-        self.architecture_options()
+        return value
 
-    @classmethod
-    def from_dict(cls, data: dict) -> MetatrainSettings:
-        """Settings from a dictionary (e.g. parsed JSON/YAML); unknown keys are an error."""
-        return settings_from_dict(cls, data, "metatrain")
-
-    def to_dict(self) -> dict:
-        """JSON-compatible dictionary (inverse of :meth:`from_dict`)."""
-        return asdict(self)
+    @model_validator(mode="after")
+    def _no_clash(self) -> MetatrainSettings:
+        self.architecture_options()  # fail now, not in the subprocess, on a repeated field
+        return self
 
     def architecture_options(self) -> dict:
         """The ``architecture`` section of ``options.yaml`` these settings stand for."""

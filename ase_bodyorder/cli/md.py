@@ -39,7 +39,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--output-dir", default=None, help="new run directory")
     parser.add_argument("--timeout", type=float, default=600.0, help="wall-clock limit, s")
     parser.add_argument("--drivers", type=int, default=1, help="driver processes (default 1)")
-    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run, runtime_errors=_runtime_errors)
 
 

@@ -1,9 +1,8 @@
-"""The progress line of a run: i-PI's property and shares files, read as they grow."""
+"""The progress bar of a run: i-PI's property and shares files, read as they grow."""
 
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 
@@ -29,7 +28,14 @@ class Tail:
 
 
 class Progress:
-    """Reads i-PI's properties and shares as they grow; prints one status line."""
+    """Reads i-PI's properties and shares as they grow; shows them on a tqdm bar.
+
+    The bar counts i-PI's steps (from the run's first step to ``total_steps``, with the
+    time left) and carries the temperature, the conserved quantity and the latest
+    body-order shares. It appears at the first step read, updates at most every 0.5 s
+    on a terminal and every 5 s elsewhere (a log file), and not at all when not
+    ``enabled``; the files are read either way (:attr:`step` is the run's last step).
+    """
 
     def __init__(self, run, stream, enabled: bool):
         self.properties = Tail(run.properties)
@@ -41,8 +47,7 @@ class Progress:
         self.stream = stream
         self.enabled = enabled
         self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
-        self.printed_step = None
-        self.printed_at = 0.0
+        self.bar = None
 
     def _read(self) -> None:
         for line in self.properties.lines():
@@ -62,8 +67,9 @@ class Progress:
         return int(self.last["step"]) if "step" in self.last else None
 
     def line(self) -> str:
+        """The state of the run beside the bar: temperature, conserved quantity, shares."""
         last = self.last
-        parts = [f"step {self.step}/{self.total}"]
+        parts = []
         if "temperature" in last:
             parts.append(f"T {last['temperature']:.0f} K")
         if "conserved" in last:
@@ -76,15 +82,24 @@ class Progress:
         return "  ".join(parts)
 
     def update(self, final: bool = False) -> None:
+        """Read what i-PI wrote since; move the bar (``final``: show the last state and
+        close the bar)."""
         self._read()
         if not self.enabled or self.step is None:
             return
-        now = time.monotonic()
-        if self.tty:
-            if final or now - self.printed_at > 0.5:
-                end = "\n" if final else ""
-                print(f"\r{self.line()}\033[K", end=end, file=self.stream, flush=True)
-                self.printed_at = now
-        elif self.step != self.printed_step and (final or now - self.printed_at > 5.0):
-            print(self.line(), file=self.stream, flush=True)
-            self.printed_step, self.printed_at = self.step, now
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.total,
+                initial=self.step,
+                desc="step",
+                unit="step",
+                file=self.stream,
+                mininterval=0.5 if self.tty else 5.0,
+            )
+        self.bar.set_postfix_str(self.line(), refresh=False)
+        self.bar.update(self.step - self.bar.n)
+        if final:
+            self.bar.close()
+            self.bar = None

@@ -5,7 +5,7 @@
 trajectories), runs ``i-pi input.xml`` and the drivers (``python -m
 ase_bodyorder.ipi.client``, the bounded client) in an
 :class:`~ase_bodyorder.ipi.session.IPISession` (each child in its own process group,
-ending when the runner dies), shows a progress line (step, temperature, conserved
+ending when the runner dies), shows a progress bar (tqdm: step, time left, temperature, conserved
 energy, body-order shares) from i-PI's output files, and shuts everything down: on
 completion, when i-PI or a driver dies (the other side is stopped and the error names
 who died), on timeout, and on Ctrl-C (outputs are kept; i-PI gets SIGTERM first, which

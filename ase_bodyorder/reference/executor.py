@@ -194,29 +194,18 @@ class RunSummary:
     elsewhere: int = 0
 
 
-class _Progress:
-    def __init__(self, total: int, label: str, stream, interval: float = 1.0):
-        self.total, self.label, self.stream, self.interval = total, label, stream, interval
-        self.start = time.perf_counter()
-        self.last = 0.0
+def _job_bar(total: int, label: str, stream, enabled: bool):
+    """A tqdm bar over the jobs on ``stream`` (done and failed jobs, rate, time left);
+    silent when not ``enabled``."""
+    from tqdm import tqdm
 
-    def update(self, done: int, failed: int, final: bool = False):
-        now = time.perf_counter()
-        if not final and now - self.last < self.interval:
-            return
-        self.last = now
-        finished = done + failed
-        elapsed = now - self.start
-        rate = finished / elapsed if elapsed > 0 else 0.0
-        left = (self.total - finished) / rate if rate > 0 else float("nan")
-        eta = f"{left / 60:.1f} min" if left == left else "?"
-        self.stream.write(
-            f"\r{self.label}: {finished}/{self.total} ({done} done, {failed} failed), "
-            f"{rate:.2f} jobs/s, {elapsed / 60:.1f} min elapsed, {eta} left   "
-        )
-        if final:
-            self.stream.write("\n")
-        self.stream.flush()
+    return tqdm(total=total, desc=label, unit="job", file=stream, disable=not enabled)
+
+
+def _count(bar, summary: RunSummary) -> None:
+    """Move ``bar`` to the jobs finished so far, done and failed named."""
+    bar.set_postfix_str(f"{summary.done} done, {summary.failed} failed", refresh=False)
+    bar.update(summary.done + summary.failed - bar.n)
 
 
 def run_jobs(
@@ -239,6 +228,8 @@ def run_jobs(
     on return every job is in the store. ``scheduler``: a dask scheduler address (or
     ``distributed.Client``); otherwise ``workers`` local processes. Failed jobs are
     recorded with their error and skipped on later runs unless ``retry_failed``.
+    ``progress``: a tqdm bar labelled ``label`` on ``stream`` (stderr by default) with
+    the jobs done and failed and the time left.
     """
     stream = sys.stderr if stream is None else stream
     start = time.perf_counter()
@@ -253,7 +244,7 @@ def run_jobs(
         return summary
     executor = DaskExecutor(scheduler) if scheduler is not None else LocalExecutor(workers)
     claimant = Claimant()
-    bar = _Progress(len(unique), label, stream) if progress else None
+    bar = _job_bar(len(unique), label, stream, progress)
     queue = list(unique.values())[::-1]
     waiting: list[Job] = []  # claimed by other live runs
     in_flight = {}
@@ -284,12 +275,11 @@ def run_jobs(
                 else:
                     summary.failed += 1
                     summary.errors[key] = error
-            if bar:
-                bar.update(summary.done, summary.failed)
+            _count(bar, summary)
     finally:
         executor.close()
         store.release(claimant)
-        if bar:
-            bar.update(summary.done, summary.failed, final=True)
+        _count(bar, summary)
+        bar.close()
     summary.wall_time_s = time.perf_counter() - start
     return summary

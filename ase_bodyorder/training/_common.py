@@ -57,7 +57,7 @@ def run_logged(
 
     ``stop_pattern``: a regular expression; when a line of the trainer's output written
     by this run matches it, the trainer is stopped (SIGTERM, then SIGKILL after 30 s).
-    ``progress``: a text stream for a progress line (epoch reached of ``max_epochs``,
+    ``progress``: a text stream for a tqdm bar (epoch reached of ``max_epochs``,
     time elapsed and left), updated as the trainer logs epochs.
     Returns ``(exit status, wall time in s, log text, stopped)``; raises
     ``BodyOrderError`` when it runs past ``timeout`` (s).
@@ -107,35 +107,36 @@ _EPOCH = re.compile(r"Epoch\s+(\d+)")
 
 
 class _EpochProgress:
-    """One line on a stream: the last epoch a trainer logged, elapsed and left (min)."""
+    """A tqdm bar on a stream over the epochs a trainer logs (``Epoch N`` lines): the
+    epoch reached of ``max_epochs``, time elapsed and left. Nothing is shown before
+    the first epoch; a resumed run counts from the first epoch it logs."""
 
     def __init__(self, stream, what: str, max_epochs: int | None):
         self.stream, self.what, self.max_epochs = stream, what, max_epochs
-        self.start = time.perf_counter()
-        self.first = self.last = None
+        self.bar = None
 
     def update(self, path: Path, offset: int) -> None:
         with open(path, encoding="utf-8", errors="replace") as handle:
             handle.seek(offset)
             found = _EPOCH.findall(handle.read())
-        if not found or int(found[-1]) == self.last:
+        if not found:
             return
-        self.last = int(found[-1])
-        self.first = int(found[0]) if self.first is None else self.first
-        elapsed = time.perf_counter() - self.start
-        line = f"\r{self.what}: epoch {self.last}"
-        if self.max_epochs:
-            done = max(self.last - self.first, 1)
-            left = elapsed / done * max(self.max_epochs - self.last, 0)
-            line += f"/{self.max_epochs}, at most about {left / 60:.1f} min left"
-        line += f" ({elapsed / 60:.1f} min elapsed)   "
-        self.stream.write(line)
-        self.stream.flush()
+        last = int(found[-1])
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.max_epochs or None,
+                initial=int(found[0]),
+                desc=self.what,
+                unit="epoch",
+                file=self.stream,
+            )
+        self.bar.update(last - self.bar.n)
 
     def close(self) -> None:
-        if self.last is not None:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _log_matches(path: Path, offset: int, pattern: re.Pattern) -> bool:

@@ -253,7 +253,7 @@ def train_mace(
 
     ``resume``: continue from the latest checkpoint in ``output_dir/checkpoints`` when
     there is one (mace's ``--restart_latest``; the log is appended to). ``progress``: a
-    text stream for a line with the epoch reached and the time left.
+    text stream for a tqdm bar with the epoch reached and the time left.
 
     The energy and forces are read from each structure's ASE calculator or its
     ``energy``/``forces`` keys. Without ``val_xyz`` mace holds out 10 % of the training

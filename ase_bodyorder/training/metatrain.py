@@ -330,7 +330,7 @@ def train_metatrain(
 
     ``resume``: continue from the newest checkpoint under ``output_dir/outputs`` when
     there is one (``mtt train --restart auto``; the log is appended to). ``progress``: a
-    text stream for a line with the epoch reached and the time left.
+    text stream for a tqdm bar with the epoch reached and the time left.
 
     Without ``val_xyz`` metatrain holds out ``settings.validation_fraction`` of the
     training set; without ``test_xyz`` there is no test set. ``output_dir`` receives

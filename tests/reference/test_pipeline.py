@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from io import StringIO
 
 import ase.io
 import numpy as np
@@ -20,7 +21,7 @@ from ase_bodyorder.reference.electronic import (
     compute,
     hydrogen_atom_energy,
 )
-from ase_bodyorder.reference.executor import run_jobs
+from ase_bodyorder.reference.executor import Job, run_jobs
 from ase_bodyorder.reference.pipeline import (
     cluster_jobs,
     export_dataset,
@@ -77,6 +78,24 @@ def test_store_records_and_skips_finished_jobs(tmp_path):
     assert store.record("t/0/fci/sto-3g/lowest")["versions"]["pyscf"] == pyscf.__version__
 
 
+def test_progress_counts_done_and_failed_jobs_with_the_time_left(tmp_path):
+    hf = Calculation(method="hf", basis="sto-3g", forces=False)
+
+    def h2(key, bond):
+        return Job(key, (1, 1), ((0.0, 0.0, 0.0), (0.0, 0.0, bond)), hf)
+
+    jobs = [h2("a", 0.74), h2("b", 0.8), h2("overlap", 0.1)]  # the last one fails
+    stream = StringIO()
+    summary = run_jobs(jobs, ReferenceStore(tmp_path / "p.db"), progress=True, stream=stream)
+    assert (summary.done, summary.failed) == (2, 1)
+    final = stream.getvalue().split("\r")[-1]
+    assert final.startswith("jobs: 100%") and "3/3" in final
+    assert "2 done, 1 failed" in final and "<00:00" in final  # elapsed<left
+    quiet = StringIO()
+    run_jobs(jobs, ReferenceStore(tmp_path / "q.db"), progress=False, stream=quiet)
+    assert quiet.getvalue() == ""
+
+
 @pytest.mark.slow
 def test_failed_jobs_are_recorded_and_do_not_stop_the_others(tmp_path):
     clusters = _clusters(n_atoms=6, count=3)
@@ -101,7 +120,7 @@ _SCRIPT = textwrap.dedent(
     import sys
     from ase_bodyorder.reference import HighDensity, sample_clusters
     from ase_bodyorder.reference.electronic import Calculation
-    from ase_bodyorder.reference.executor import run_jobs
+    from ase_bodyorder.reference.executor import Job, run_jobs
     from ase_bodyorder.reference.pipeline import cluster_jobs
     from ase_bodyorder.reference.store import ReferenceStore
 

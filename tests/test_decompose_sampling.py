@@ -443,7 +443,9 @@ def test_logger_report_and_plots_of_a_sampled_run(tmp_path, model):
     seed = int(np.random.default_rng(1).integers(2**63))
     expected = decompose(atoms, model, max_order=3, sample_atoms=2, seed=seed)
     np.testing.assert_allclose(
-        record["body_order_energies_per_atom_mean_eV"], expected.energies_per_atom_mean_eV, atol=1e-12
+        record["body_order_energies_per_atom_mean_eV"],
+        expected.energies_per_atom_mean_eV,
+        atol=1e-12,
     )
     np.testing.assert_allclose(
         record["body_order_energies_per_atom_stderr_eV"],

@@ -1,6 +1,6 @@
 # Two commands that work on a fresh machine with Python >= 3.10 and pip:
 #   make run    the main job on the embedded default model
-#   make test   linter + test suite
+#   make test   linter, type check (mypy, files in pyproject.toml) + test suite
 # Both create .venv and install the package with the pinned versions of constraints.txt.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -26,6 +26,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check ase_bodyorder tests benchmarks examples
 	$(BIN)/ruff format --check ase_bodyorder tests benchmarks examples
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q

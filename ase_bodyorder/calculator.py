@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 import numpy as np
+from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from .decompose import BodyOrderResult, _check_seed, decompose
 from .expansion import DEFAULT_MAX_SUBCLUSTERS, BodyOrderError
-from .models import Model, load_model
+from .models import Model, SystemResult, load_model
 from .precision import evaluation_model
 
 __all__ = [
@@ -118,7 +122,7 @@ class BodyOrderCalculator(Calculator):
         sample_seed: int | None = None,
         precision: str | None = None,
         max_roundoff_eV: float | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.model = load_model(model) if isinstance(model, str) else model
         evaluation_model(self.model, precision)  # a model that cannot is an error now
@@ -145,8 +149,8 @@ class BodyOrderCalculator(Calculator):
         )
         self._set_sampling(sample_atoms, sample_seed)
         self._body_order: BodyOrderResult | None = None
-        self._body_order_atoms = None  # the structure _body_order belongs to
-        self._system = None  # the model's result on self.atoms
+        self._body_order_atoms: Atoms | None = None  # the structure _body_order belongs to
+        self._system: SystemResult | None = None  # the model's result on self.atoms
         #: structures evaluated so far (the stride counts these)
         self.n_structures = 0
 
@@ -157,7 +161,7 @@ class BodyOrderCalculator(Calculator):
             return None
         return self._body_order
 
-    def body_order_for(self, atoms) -> BodyOrderResult:
+    def body_order_for(self, atoms: Atoms) -> BodyOrderResult:
         """The expansion of ``atoms``; an error unless it was computed for this structure."""
         body = self.body_order
         if body is None:
@@ -168,6 +172,7 @@ class BodyOrderCalculator(Calculator):
                 f"{self.parameters['stride']}: every n-th structure, 0: on request) or failed"
             )
             raise BodyOrderError(f"no current body-order result to store: {reason}")
+        assert self._body_order_atoms is not None  # set with the current result
         if not _same_structure(self._body_order_atoms, atoms):
             raise BodyOrderError(
                 "the calculator's body-order result belongs to another structure "
@@ -176,11 +181,11 @@ class BodyOrderCalculator(Calculator):
             )
         return body
 
-    def reset(self):
+    def reset(self) -> None:
         super().reset()
         self._system = None
 
-    def set(self, **kwargs):
+    def set(self, **kwargs: Any) -> dict[str, Any]:
         unknown = set(kwargs) - set(self.parameters)
         if unknown:
             raise BodyOrderError(
@@ -205,7 +210,7 @@ class BodyOrderCalculator(Calculator):
             self.reset()
         return changed
 
-    def _set_sampling(self, sample_atoms, sample_seed) -> None:
+    def _set_sampling(self, sample_atoms: int | None, sample_seed: int | None) -> None:
         """Check and store the atom-sampling parameters; seed the generator of samples."""
         p = self.parameters
         p["sample_atoms"], p["sample_seed"] = self._check_sampling(
@@ -218,7 +223,11 @@ class BodyOrderCalculator(Calculator):
 
     @staticmethod
     def _check_sampling(
-        sample_atoms, sample_seed, *, truncated_potential: bool, body_order_forces: bool
+        sample_atoms: int | None,
+        sample_seed: int | None,
+        *,
+        truncated_potential: bool,
+        body_order_forces: bool,
     ) -> tuple[int | None, int | None]:
         """``(sample_atoms, sample_seed)`` checked, or a :class:`BodyOrderError`."""
         if sample_atoms is not None:
@@ -238,14 +247,19 @@ class BodyOrderCalculator(Calculator):
             sample_seed = _check_seed(sample_seed)
         return sample_atoms, sample_seed
 
-    def _expansion_due(self, properties, new_structure: bool) -> bool:
+    def _expansion_due(self, properties: Iterable[str], new_structure: bool) -> bool:
         p = self.parameters
         if p["truncated_potential"] or any(name in BODY_ORDER_PROPERTIES for name in properties):
             return True
         # the stride counts structures: n_structures is already this structure's number
         return new_structure and p["stride"] > 0 and (self.n_structures - 1) % p["stride"] == 0
 
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: Sequence[str] = ("energy",),
+        system_changes: Sequence[str] = all_changes,
+    ) -> None:
         # drop the old expansion first: a failure below must not leave it looking current
         self._body_order = self._body_order_atoms = None
         reuse = not system_changes and self._system is not None and "energy" in self.results
@@ -258,12 +272,13 @@ class BodyOrderCalculator(Calculator):
         periodic = bool(atoms.pbc.any())
         self.model.check_species(atoms.numbers)
         if reuse:  # same structure: only the expansion is missing
+            assert self._system is not None  # part of reuse
             system = self._system
         else:
             self._system = None
             system = self.model.system(atoms, forces=True, stress=periodic)
             self._system = system
-        results = {"energy": system.energy, "free_energy": system.energy}
+        results: dict[str, Any] = {"energy": system.energy, "free_energy": system.energy}
         if system.energies is not None:
             results["energies"] = system.energies
         if system.forces is not None:
@@ -276,7 +291,7 @@ class BodyOrderCalculator(Calculator):
                 or p["truncated_potential"]
                 or "body_order_forces" in properties
             )
-            sampling = {}
+            sampling: dict[str, Any] = {}
             if p["sample_atoms"] is not None:
                 if want_forces:
                     raise BodyOrderError(
@@ -314,7 +329,7 @@ class BodyOrderCalculator(Calculator):
         self.results = results
 
 
-def _same_structure(a, b) -> bool:
+def _same_structure(a: Atoms | None, b: Atoms | None) -> bool:
     """Same species, positions, cell and periodicity (exactly)."""
     if a is None or b is None or len(a) != len(b):
         return False
@@ -326,8 +341,8 @@ def _same_structure(a, b) -> bool:
     )
 
 
-def _body_order_results(body: BodyOrderResult) -> dict:
-    out = {
+def _body_order_results(body: BodyOrderResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "body_order_energies": body.energies_eV,
         "body_order_residual": body.residual_eV,
         "body_order_roundoff": body.roundoff_eV,
@@ -348,7 +363,9 @@ def _body_order_results(body: BodyOrderResult) -> dict:
     return out
 
 
-def store_body_order_results(atoms, source: BodyOrderCalculator | BodyOrderResult | None = None):
+def store_body_order_results(
+    atoms: Atoms, source: BodyOrderCalculator | BodyOrderResult | None = None
+) -> Atoms:
     """Write body-order results into ``atoms.info`` / ``atoms.arrays`` (extxyz keeps them).
 
     ``source``: a :class:`BodyOrderCalculator` (default: ``atoms.calc``), whose result
@@ -390,6 +407,7 @@ def store_body_order_results(atoms, source: BodyOrderCalculator | BodyOrderResul
         if name in summary:
             atoms.info[name] = summary[name]
     if body.sampled:
+        assert body.sample_seed is not None  # an atom-sampled result records its seed
         atoms.info["body_order_sample_indices"] = np.asarray(body.sample_indices)
         atoms.info["body_order_sample_seed"] = int(body.sample_seed)
     if body.energies_per_atom_eV is not None:
@@ -400,13 +418,13 @@ def store_body_order_results(atoms, source: BodyOrderCalculator | BodyOrderResul
     return atoms
 
 
-def read_body_order_results(atoms) -> dict:
+def read_body_order_results(atoms: Atoms) -> dict[str, Any]:
     """Read back what :func:`store_body_order_results` wrote, with the calculator's names."""
     if "body_order_energies" not in atoms.info:
         raise BodyOrderError("these atoms carry no body-order results")
     energies = np.atleast_1d(np.asarray(atoms.info["body_order_energies"], dtype=float))
     k = len(energies)
-    out = {
+    out: dict[str, Any] = {
         "body_order_energies": energies,
         "body_order_residual": float(atoms.info["body_order_residual"]),
         "body_order_total_energy": float(atoms.info["body_order_total_energy"]),

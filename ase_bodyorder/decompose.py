@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from .expansion import (
     DEFAULT_MAX_SUBCLUSTERS,
     BodyOrderError,
     ExpansionPlan,
+    OrderTerms,
     atomic_orders,
     atomic_orders_torch,
     cluster_order_forces,
@@ -24,6 +27,9 @@ from .expansion import (
 )
 from .models.base import AtomicModel, ClusterModel, FragmentBatch, Model, SystemResult
 from .precision import check_roundoff, evaluation_model, mixed_precision_roundoff
+
+if TYPE_CHECKING:
+    from ase import Atoms
 
 __all__ = [
     "DEFAULT_CHUNK_ATOMS",
@@ -152,7 +158,7 @@ class BodyOrderResult:
         shares = self.shares
         stderr = self.energies_per_atom_stderr_eV
 
-        def row(label, value, share, error=None):
+        def row(label: str, value: float, share: float, error: float | None = None) -> str:
             per_atom = f"{value / n_atoms:14.6f}" if n_atoms else f"{'':>14}"
             if sampled:
                 known = error is not None and np.isfinite(error)
@@ -173,10 +179,10 @@ class BodyOrderResult:
         )
         return "\n".join(lines)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dictionary (arrays as nested lists; NaN, e.g. the atoms not
         sampled, as ``None``)."""
-        out = {}
+        out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
@@ -187,9 +193,9 @@ class BodyOrderResult:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> BodyOrderResult:
+    def from_dict(cls, data: dict[str, Any]) -> BodyOrderResult:
         """Inverse of :meth:`to_dict` (missing fields, as in older dictionaries: None)."""
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         for f in fields(cls):
             value = data.get(f.name)
             if f.name == "sample_indices" and value is not None:
@@ -204,7 +210,7 @@ class BodyOrderResult:
 
 
 def plan_for(
-    atoms,
+    atoms: Atoms,
     model: Model,
     *,
     max_order: int,
@@ -213,7 +219,7 @@ def plan_for(
     max_subclusters: int = DEFAULT_MAX_SUBCLUSTERS,
     min_distance: float = 0.3,
     max_memory_GiB: float | None = None,
-    centres=None,
+    centres: ArrayLike | None = None,
 ) -> ExpansionPlan:
     """Check ``atoms`` against ``model`` and plan the expansion (of the atoms
     ``centres`` only, when given: see :func:`~ase_bodyorder.expansion.plan_expansion`)."""
@@ -237,13 +243,13 @@ def plan_for(
     )
 
 
-def _nan_to_none(value):
+def _nan_to_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_nan_to_none(v) for v in value]
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def _check_sample(sample_atoms, n_atoms: int) -> int:
+def _check_sample(sample_atoms: object, n_atoms: int) -> int:
     """``sample_atoms`` as an int in 1..``n_atoms``, or a :class:`BodyOrderError`."""
     if isinstance(sample_atoms, bool) or not isinstance(sample_atoms, numbers.Integral):
         raise BodyOrderError(
@@ -258,7 +264,7 @@ def _check_sample(sample_atoms, n_atoms: int) -> int:
     return m
 
 
-def _check_seed(seed) -> int:
+def _check_seed(seed: object) -> int:
     """A seed for ``numpy.random.default_rng``: ``seed``, or a fresh one for ``None``."""
     if seed is None:
         return int(np.random.default_rng().integers(2**63))
@@ -275,7 +281,7 @@ def draw_atom_sample(n_atoms: int, sample_atoms: int, seed: int | None = None) -
     return np.sort(rng.choice(n_atoms, size=m, replace=False)).astype(np.int64)
 
 
-def sample_mean_and_stderr(values, n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
+def sample_mean_and_stderr(values: ArrayLike, n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean over the first axis of ``values`` (m sampled atoms, drawn without replacement
     from ``n_atoms``) and its standard error ``s / sqrt(m) * sqrt(1 - m/N)``.
 
@@ -294,7 +300,7 @@ def sample_mean_and_stderr(values, n_atoms: int) -> tuple[np.ndarray, np.ndarray
 
 
 def decompose(
-    atoms,
+    atoms: Atoms,
     model: Model,
     *,
     max_order: int,
@@ -362,7 +368,8 @@ def decompose(
         :data:`~ase_bodyorder.precision.DEFAULT_ROUNDOFF_WARNING_EV`.
     """
     evaluator = evaluation_model(model, precision)
-    centres = sample_seed = None
+    centres: np.ndarray | None = None
+    sample_seed: int | None = None
     if sample_atoms is not None:
         m = _check_sample(sample_atoms, len(atoms))
         if forces:
@@ -395,10 +402,13 @@ def decompose(
     if isinstance(model, AtomicModel):
         mixed = evaluator.dtype == torch.float32 and model.dtype == torch.float64
         reference = model if mixed else None
+        assert isinstance(evaluator, AtomicModel)  # with_dtype keeps the kind of model
         result = _atomic(plan, atoms, evaluator, forces, system, chunk_atoms, progress, reference)
         if centres is not None:
+            assert sample_seed is not None  # drawn with the centres
             result = _sampled(result, plan, system, sample_seed)
     elif isinstance(model, ClusterModel):
+        assert isinstance(evaluator, ClusterModel)  # with_dtype keeps the kind of model
         result = _cluster(plan, atoms, evaluator, forces, system)
     else:
         raise TypeError(f"{model!r} is neither an AtomicModel nor a ClusterModel")
@@ -410,21 +420,21 @@ def decompose(
 DEFAULT_PERIODIC_ORDER = 3
 
 
-def default_order(atoms) -> int:
+def default_order(atoms: Atoms) -> int:
     """The truncation order K used when none is given: N (the full expansion) for an
     isolated cluster of N atoms, :data:`DEFAULT_PERIODIC_ORDER` for a periodic cell."""
     return DEFAULT_PERIODIC_ORDER if atoms.pbc.any() else len(atoms)
 
 
 def decompose_frames(
-    frames: list,
+    frames: Sequence[Atoms],
     model: Model,
     *,
     order: int | None = None,
     sample_atoms: int | None = None,
     seed: int | None = None,
     progress: bool = False,
-    **options,
+    **options: Any,
 ) -> Iterator[BodyOrderResult]:
     """:func:`decompose` each structure of ``frames`` in turn, yielding its result.
 
@@ -446,8 +456,8 @@ def decompose_frames(
 
 
 def frame_settings(
-    frames: list, *, order: int | None, sample_atoms: int | None, seed: int | None
-) -> list[dict]:
+    frames: Sequence[Atoms], *, order: int | None, sample_atoms: int | None, seed: int | None
+) -> list[dict[str, Any]]:
     """Each frame's own :func:`decompose` arguments: ``max_order`` (``order``, or
     :func:`default_order` of the frame) and, with ``sample_atoms``, the sample size and a
     seed drawn from ``numpy.random.default_rng(seed)``, frame after frame (so every route
@@ -455,14 +465,16 @@ def frame_settings(
     seeds = np.random.default_rng(seed)
     out = []
     for atoms in frames:
-        own = {"max_order": default_order(atoms) if order is None else order}
+        own: dict[str, Any] = {"max_order": default_order(atoms) if order is None else order}
         if sample_atoms is not None:
             own.update(sample_atoms=sample_atoms, seed=int(seeds.integers(2**63)))
         out.append(own)
     return out
 
 
-def forces_per_order(plan: ExpansionPlan, flat_energies, positions) -> np.ndarray:
+def forces_per_order(
+    plan: ExpansionPlan, flat_energies: torch.Tensor, positions: torch.Tensor
+) -> np.ndarray:
     """F^(n) = -dE^(n)/dR, shape (K, N, 3) (eV/Angstrom), by autograd.
 
     ``flat_energies`` are the per-atom energies of the plan's flat entries, computed from
@@ -478,7 +490,17 @@ def forces_per_order(plan: ExpansionPlan, flat_energies, positions) -> np.ndarra
     return out
 
 
-def _result(plan, model, system: SystemResult, terms, roundoff=None, **arrays):
+def _result(
+    plan: ExpansionPlan,
+    model: Model,
+    system: SystemResult,
+    terms: OrderTerms,
+    roundoff: np.ndarray | None = None,
+    *,
+    energies_per_atom_eV: np.ndarray | None = None,
+    residual_per_atom_eV: np.ndarray | None = None,
+    forces_eV_per_A: np.ndarray | None = None,
+) -> BodyOrderResult:
     """The result of a whole expansion; ``roundoff``: machine epsilon of the model's
     dtype times the cancellation of each order, unless given."""
     n = plan.n_atoms
@@ -499,18 +521,23 @@ def _result(plan, model, system: SystemResult, terms, roundoff=None, **arrays):
         energies_per_atom_stderr_eV=np.zeros(plan.max_order),
         residual_per_atom_mean_eV=residual / n,
         residual_per_atom_stderr_eV=0.0,
-        **arrays,
+        energies_per_atom_eV=energies_per_atom_eV,
+        residual_per_atom_eV=residual_per_atom_eV,
+        forces_eV_per_A=forces_eV_per_A,
     )
 
 
-def _sampled(result: BodyOrderResult, plan, system: SystemResult, seed: int):
+def _sampled(
+    result: BodyOrderResult, plan: ExpansionPlan, system: SystemResult, seed: int
+) -> BodyOrderResult:
     """The estimates of an atom-sampled expansion from the exact terms of its centres.
 
     ``result`` holds the sums over the centres (:func:`_atomic` on a plan with centres);
     see :class:`BodyOrderResult` for what each field becomes.
     """
-    n, sample = plan.n_atoms, plan.centres
+    n, sample = plan.n_atoms, plan.centre_atoms
     m = len(sample)
+    assert result.energies_per_atom_eV is not None  # _atomic gives them
     per_atom = result.energies_per_atom_eV[sample]
     mean, stderr = sample_mean_and_stderr(per_atom, n)
     if system.energies is not None:
@@ -546,7 +573,7 @@ def _sampled(result: BodyOrderResult, plan, system: SystemResult, seed: int):
     )
 
 
-def _chunk_progress(chunks: list, label: str | None):
+def _chunk_progress(chunks: list[tuple[int, int]], label: str | None) -> Iterable[tuple[int, int]]:
     if label is None or len(chunks) < 3:
         return chunks
     from tqdm import tqdm
@@ -555,15 +582,15 @@ def _chunk_progress(chunks: list, label: str | None):
 
 
 def _atomic(
-    plan,
-    atoms,
+    plan: ExpansionPlan,
+    atoms: Atoms,
     model: AtomicModel,
     forces: bool,
     system: SystemResult,
     chunk_atoms: int,
     progress: str | None = None,
     reference: AtomicModel | None = None,
-):
+) -> BodyOrderResult:
     """The atom-resolved expansion with ``model``; ``reference``: the float64 model whose
     float32 cast ``model`` is (mixed precision), to measure the round-off with."""
     positions = torch.tensor(atoms.positions, dtype=torch.float64, requires_grad=forces)
@@ -582,15 +609,15 @@ def _atomic(
         )
         energies = model.fragment_energies(batch)
         flat_energies[a:b] = energies.detach().to(torch.float64).numpy()
-        if not forces or not energies.requires_grad:
+        if order_forces is None or not energies.requires_grad:  # None: no forces
             continue
         lo, hi = np.searchsorted(c_flat, [a, b])
-        terms = (
+        weighted = (
             torch.as_tensor(c_value[lo:hi])
             * energies.to(torch.float64)[torch.as_tensor(c_flat[lo:hi] - a)]
         )
         per_order = torch.zeros(plan.max_order, dtype=torch.float64).index_add(
-            0, torch.as_tensor(c_order[lo:hi]), terms
+            0, torch.as_tensor(c_order[lo:hi]), weighted
         )
         for n in range(plan.max_order):
             (grad,) = torch.autograd.grad(per_order[n], positions, retain_graph=True)
@@ -601,6 +628,7 @@ def _atomic(
         roundoff = mixed_precision_roundoff(
             plan, atoms, flat_energies, reference, terms.cancellation_eV
         )
+    assert terms.energies_per_atom_eV is not None  # atomic_orders gives them
     residual_per_atom = None
     if system.energies is not None:
         residual_per_atom = system.energies - terms.energies_per_atom_eV.sum(axis=1)
@@ -616,11 +644,16 @@ def _atomic(
     )
 
 
-def _cluster(plan, atoms, model: ClusterModel, forces: bool, system: SystemResult):
+def _cluster(
+    plan: ExpansionPlan, atoms: Atoms, model: ClusterModel, forces: bool, system: SystemResult
+) -> BodyOrderResult:
     batch = FragmentBatch(
         positions=plan.flat_positions(), numbers=atoms.numbers[plan.atoms], offsets=plan.offsets
     )
     energies, flat_forces = model.fragment_totals(batch, forces=forces)
     terms = cluster_orders(plan, energies)
-    order_forces = cluster_order_forces(plan, flat_forces) if forces else None
+    order_forces = None
+    if forces:
+        assert flat_forces is not None  # fragment_totals(forces=True) gives them
+        order_forces = cluster_order_forces(plan, flat_forces)
     return _result(plan, model, system, terms, forces_eV_per_A=order_forces)

@@ -35,12 +35,15 @@ float64: negligible for a cell with thousands of sub-clusters, but 97 of the 255
 from __future__ import annotations
 
 import warnings
+from typing import TypeVar
 
 import numpy as np
 import torch
+from ase import Atoms
+from numpy.typing import ArrayLike
 
 from .expansion import BodyOrderError, ExpansionPlan, evaluation_roundoff
-from .models.base import FragmentBatch, Model
+from .models.base import AtomicModel, FragmentBatch, Model
 
 __all__ = [
     "CHECK_PER_SIZE",
@@ -53,6 +56,8 @@ __all__ = [
     "evaluation_model",
     "mixed_precision_roundoff",
 ]
+
+ModelT = TypeVar("ModelT", bound=Model)
 
 #: the precisions sub-clusters can be evaluated in
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
@@ -73,7 +78,7 @@ class RoundoffWarning(UserWarning):
     """An order's round-off estimate is above the warning threshold."""
 
 
-def evaluation_model(model: Model, precision: str | None) -> Model:
+def evaluation_model(model: ModelT, precision: str | None) -> ModelT:
     """The model that evaluates the sub-clusters: ``model`` itself for ``None`` (its own
     dtype), else ``model`` in ``precision`` (``"float32"`` or ``"float64"``)."""
     if precision is None:
@@ -98,7 +103,9 @@ def check_subclusters(plan: ExpansionPlan, per_size: int = CHECK_PER_SIZE) -> np
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
 
-def _size_errors(plan: ExpansionPlan, atoms, flat_energies, reference: Model) -> dict:
+def _size_errors(
+    plan: ExpansionPlan, atoms: Atoms, flat_energies: np.ndarray, reference: AtomicModel
+) -> dict[int, float]:
     """Relative error of each sub-cluster size: SAFETY x the largest measured one."""
     chosen = check_subclusters(plan)
     starts, stops = plan.offsets[chosen], plan.offsets[chosen + 1]
@@ -119,7 +126,11 @@ def _size_errors(plan: ExpansionPlan, atoms, flat_energies, reference: Model) ->
 
 
 def mixed_precision_roundoff(
-    plan: ExpansionPlan, atoms, flat_energies, reference: Model, cancellation
+    plan: ExpansionPlan,
+    atoms: Atoms,
+    flat_energies: ArrayLike,
+    reference: AtomicModel,
+    cancellation: ArrayLike,
 ) -> np.ndarray:
     """Round-off (K,) of the orders from ``flat_energies`` evaluated in a lower precision
     than ``reference`` (float64): see the module docstring."""
@@ -133,7 +144,7 @@ def mixed_precision_roundoff(
     return assembly + evaluation_roundoff(plan, flat_energies, relative)
 
 
-def check_roundoff(roundoff_eV, max_roundoff_eV: float | None) -> None:
+def check_roundoff(roundoff_eV: ArrayLike, max_roundoff_eV: float | None) -> None:
     """Refuse (``BodyOrderError``) a result with an order's round-off estimate above
     ``max_roundoff_eV``; with ``None``, warn (:class:`RoundoffWarning`) above
     :data:`DEFAULT_ROUNDOFF_WARNING_EV`. One line naming the worst order either way."""

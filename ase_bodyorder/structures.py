@@ -216,7 +216,7 @@ def _poisson_tries(pairs: float, clash_probability: float) -> float:
 _FEASIBILITY_MARGIN = 100.0
 
 
-def _check_feasible(protocol, max_tries: int, what: str) -> None:
+def _check_feasible(protocol: HighDensity | LowDensity, max_tries: int, what: str) -> None:
     expected = protocol.expected_tries()
     if expected > _FEASIBILITY_MARGIN * max_tries:
         raise BodyOrderError(
@@ -227,7 +227,7 @@ def _check_feasible(protocol, max_tries: int, what: str) -> None:
         )
 
 
-def _uniform_in_sphere(rng, n, radius):
+def _uniform_in_sphere(rng: np.random.Generator, n: int, radius: float) -> np.ndarray:
     direction = rng.normal(size=(n, 3))
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
     return direction * radius * rng.uniform(size=(n, 1)) ** (1 / 3)
@@ -252,7 +252,9 @@ def sample_clusters(protocol: HighDensity | LowDensity, count: int, seed: int) -
     return clusters
 
 
-def random_cluster(n_atoms: int, seed: int, *, radius: float = 1.6, min_distance: float = 0.7):
+def random_cluster(
+    n_atoms: int, seed: int, *, radius: float = 1.6, min_distance: float = 0.7
+) -> Atoms:
     """A random hydrogen cluster for tests (rejection sampling in a sphere), Angstrom.
 
     Not a protocol of ``docs/science.md``: radial distances are scaled by a uniform
@@ -290,7 +292,7 @@ class DenseBulk:
     lattice_fraction: float = 0.5
     rattle_angstrom: tuple[float, float] = (0.05, 0.3)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         m = round((self.n_atoms / 2) ** (1 / 3))
         if self.lattice_fraction > 0 and 2 * m**3 != self.n_atoms:
             raise BodyOrderError(
@@ -363,7 +365,7 @@ def bcc_repeat(n_atoms: int) -> tuple[int, int, int]:
     return min(shapes, key=lambda shape: shape[0] / shape[2])
 
 
-def rattled_bcc(n_atoms: int, rs_bohr: float, rattle: float, rng) -> Atoms:
+def rattled_bcc(n_atoms: int, rs_bohr: float, rattle: float, rng: np.random.Generator) -> Atoms:
     """A bcc hydrogen crystal of ``n_atoms`` atoms at ``rs_bohr`` (bohr), every coordinate
     displaced by a normal deviate of standard deviation ``rattle`` (Angstrom), wrapped."""
     a = cubic_box_length(2, rs_bohr)  # the 2-atom cubic bcc cell
@@ -379,7 +381,7 @@ def molecular_hydrogen(
     bond_length: float,
     bond_length_spread: float,
     min_intermolecular: float,
-    rng,
+    rng: np.random.Generator,
     max_tries: int = 200_000,
 ) -> Atoms:
     """``n_atoms / 2`` H2 molecules (bond lengths normal around ``bond_length``, random

@@ -24,7 +24,7 @@ Before this module, the i-PI extras and the ASE log used ``body_order_energies_p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -87,7 +87,7 @@ def current_key(key: str) -> str:
     return LEGACY_KEYS.get(key, key)
 
 
-def body_order_summary(body: BodyOrderResult, n_atoms: int | None = None) -> dict:
+def body_order_summary(body: BodyOrderResult, n_atoms: int | None = None) -> dict[str, Any]:
     """The per-frame numbers of an expansion ``body`` of a structure of ``n_atoms`` atoms
     (default ``body.n_atoms``); plain Python numbers and lists, NaN where undefined.
 
@@ -129,6 +129,8 @@ def body_order_summary(body: BodyOrderResult, n_atoms: int | None = None) -> dic
     stderr = np.zeros(len(energies)) if stderr is None else np.asarray(stderr, dtype=float)
     residual_stderr = body.residual_per_atom_stderr_eV
     residual_stderr = 0.0 if residual_stderr is None else float(residual_stderr) * n_atoms
+    sample_size = body.sample_size if body.sampled else n_atoms
+    assert sample_size is not None  # an atom-sampled result records its sample size
     return {
         "body_order_energies": energies.tolist(),
         "body_order_energies_per_atom_mean": (energies / n_atoms).tolist(),
@@ -136,6 +138,6 @@ def body_order_summary(body: BodyOrderResult, n_atoms: int | None = None) -> dic
         "body_order_shares": np.asarray(body.shares, dtype=float).tolist(),
         "body_order_residual": float(body.residual_eV),
         "body_order_residual_stderr": residual_stderr,
-        "body_order_sample_size": int(body.sample_size if body.sampled else n_atoms),
+        "body_order_sample_size": int(sample_size),
         "body_order_order": len(energies),
     }

@@ -22,23 +22,29 @@ import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .decompose import BodyOrderResult, decompose, frame_settings
 from .expansion import BodyOrderError
 
+if TYPE_CHECKING:
+    from ase import Atoms
+
+    from .models import Model
+
 __all__ = ["decompose_trajectory", "frame_fingerprint"]
 
 
 @lru_cache(maxsize=4)
-def _cached_model(name: str):
+def _cached_model(name: str) -> Model:
     from .models import load_model
 
     return load_model(name)
 
 
-def frame_fingerprint(atoms, settings: dict) -> str:
+def frame_fingerprint(atoms: Atoms, settings: dict[str, Any]) -> str:
     """Hex digest of a structure (species, positions, cell, periodicity) and the settings
     of its expansion: a stored frame is reused only for exactly this job."""
     digest = hashlib.sha256()
@@ -50,7 +56,9 @@ def frame_fingerprint(atoms, settings: dict) -> str:
     return digest.hexdigest()
 
 
-def _run_frame(job: tuple) -> tuple[int, dict | None, str | None]:
+def _run_frame(
+    job: tuple[int, Atoms, str, dict[str, Any]],
+) -> tuple[int, dict[str, Any] | None, str | None]:
     """One frame in a worker: ``(index, result as a dict, None)`` or ``(index, None, error)``."""
     import torch
 
@@ -77,23 +85,23 @@ def _load_stored(path: Path, fingerprint: str) -> BodyOrderResult | None:
     return BodyOrderResult.from_dict(data["result"])
 
 
-def _write_stored(path: Path, fingerprint: str, result: dict) -> None:
+def _write_stored(path: Path, fingerprint: str, result: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps({"fingerprint": fingerprint, "result": result}), encoding="utf-8")
     os.replace(tmp, path)
 
 
 def decompose_trajectory(
-    frames: Sequence,
+    frames: Sequence[Atoms],
     model: str,
     *,
     order: int | None = None,
     sample_atoms: int | None = None,
     seed: int | None = None,
-    scheduler=None,
+    scheduler: object = None,
     workers: int = 1,
     store: str | os.PathLike | None = None,
-    **options,
+    **options: Any,
 ) -> list[BodyOrderResult]:
     """The expansion of every frame, in frame order (see the module doc).
 
@@ -118,7 +126,7 @@ def decompose_trajectory(
     if store_dir is not None:
         store_dir.mkdir(parents=True, exist_ok=True)
     results: dict[int, BodyOrderResult] = {}
-    fingerprints = {}
+    fingerprints: dict[int, str] = {}
     todo = []
     for job in jobs:
         k, atoms, _, kwargs = job
@@ -130,12 +138,13 @@ def decompose_trajectory(
             todo.append(job)
         else:
             results[k] = stored
-    errors = {}
+    errors: dict[int, str] = {}
 
-    def finish(index: int, data: dict | None, error: str | None) -> None:
+    def finish(index: int, data: dict[str, Any] | None, error: str | None) -> None:
         if error is not None:
             errors[index] = error
             return
+        assert data is not None  # _run_frame gives a result or an error
         results[index] = BodyOrderResult.from_dict(data)
         if store_dir is not None:
             _write_stored(_frame_path(store_dir, index), fingerprints[index], data)

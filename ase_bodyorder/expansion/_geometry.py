@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase.neighborlist import primitive_neighbor_list
+from numpy.typing import ArrayLike
 
 from .errors import StructureError
 
@@ -41,7 +42,13 @@ def perpendicular_widths(cell: np.ndarray) -> np.ndarray:
     return widths
 
 
-def check_structure(positions, cell=None, pbc=False, *, min_distance: float = 0.3) -> Structure:
+def check_structure(
+    positions: ArrayLike,
+    cell: ArrayLike | None = None,
+    pbc: bool | ArrayLike = False,
+    *,
+    min_distance: float = 0.3,
+) -> Structure:
     """Validate a structure and return it as float64 arrays.
 
     Raises :class:`StructureError` for an empty structure, non-finite positions, a
@@ -58,22 +65,22 @@ def check_structure(positions, cell=None, pbc=False, *, min_distance: float = 0.
         raise StructureError(
             f"positions of atom(s) {np.flatnonzero(bad).tolist()} are not finite (NaN or inf)"
         )
-    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
+    flags: np.ndarray = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
     cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
     if cell.shape != (3, 3):
         raise StructureError(f"cell must have shape (3, 3), got {cell.shape}")
-    if pbc.any():
+    if flags.any():
         if not np.isfinite(cell).all():
             raise StructureError("the cell contains non-finite values")
         widths = perpendicular_widths(cell)
-        if (widths[pbc] <= 1e-8).any():
+        if (widths[flags] <= 1e-8).any():
             raise StructureError(
                 f"the cell is degenerate along a periodic direction (widths {widths} Angstrom)"
             )
-    structure = Structure(positions, cell, pbc)
+    structure = Structure(positions, cell, flags)
     if min_distance > 0 and len(positions) > 1:
         i, j, d = primitive_neighbor_list(
-            "ijd", pbc, cell, positions, min_distance, self_interaction=False
+            "ijd", flags, cell, positions, min_distance, self_interaction=False
         )
         if len(d):
             k = int(np.argmin(d))

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .plan import ExpansionPlan
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "OrderTerms",
@@ -43,14 +48,14 @@ class OrderTerms:
     energies_per_atom_eV: np.ndarray | None = None
 
 
-def _atomic_terms(plan: ExpansionPlan, flat_energies):
+def _atomic_terms(plan: ExpansionPlan, flat_energies: np.ndarray) -> np.ndarray:
     e = flat_energies
     reference = e[plan.singleton_flat[plan.entry_atom]]
     shifted = e[plan.entry_flat] - reference * (plan.entry_order > 1)
     return shifted
 
 
-def atomic_orders(plan: ExpansionPlan, flat_energies) -> OrderTerms:
+def atomic_orders(plan: ExpansionPlan, flat_energies: ArrayLike) -> OrderTerms:
     """Atom-resolved expansion from per-atom energies of every flat entry (eV).
 
     For a plan with ``centres`` (the atom-sampled expansion), the per-atom rows of the
@@ -74,7 +79,7 @@ def atomic_orders(plan: ExpansionPlan, flat_energies) -> OrderTerms:
     return OrderTerms(totals, cancellation, per_atom)
 
 
-def atomic_orders_torch(plan: ExpansionPlan, flat_energies):
+def atomic_orders_torch(plan: ExpansionPlan, flat_energies: torch.Tensor) -> torch.Tensor:
     """Differentiable per-atom, per-order energies, shape (N, K), from a torch tensor.
 
     Rows of atoms that are not centres of the plan are zero.
@@ -94,7 +99,7 @@ def atomic_orders_torch(plan: ExpansionPlan, flat_energies):
     return out.index_add(0, slot, terms).reshape(plan.n_atoms, k)
 
 
-def order_coefficients(plan: ExpansionPlan):
+def order_coefficients(plan: ExpansionPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``E^(n) = sum_f C[f, n] e_f`` over flat entries, as (flat, order - 1, C) sorted by flat.
 
     The entries of orders n >= 2 are measured from the centre atom's one-body energy
@@ -111,7 +116,9 @@ def order_coefficients(plan: ExpansionPlan):
     return flat[sort], order[sort], coefficient[sort]
 
 
-def evaluation_roundoff(plan: ExpansionPlan, flat_energies, relative_error) -> np.ndarray:
+def evaluation_roundoff(
+    plan: ExpansionPlan, flat_energies: ArrayLike, relative_error: ArrayLike
+) -> np.ndarray:
     """Bound (K,) on the change of each order E^(n) when the energy of every flat entry
     ``k`` is off by at most ``relative_error[k] * |flat_energies[k]|`` (eV).
 
@@ -140,7 +147,7 @@ def _require_cluster_weights(plan: ExpansionPlan) -> np.ndarray:
     return plan.cluster_weights
 
 
-def cluster_orders(plan: ExpansionPlan, subcluster_energies) -> OrderTerms:
+def cluster_orders(plan: ExpansionPlan, subcluster_energies: ArrayLike) -> OrderTerms:
     """Cluster expansion from the total energy (eV) of every sub-cluster of the plan."""
     weights = _require_cluster_weights(plan)
     energies = np.asarray(subcluster_energies, dtype=np.float64)
@@ -162,7 +169,7 @@ def cluster_orders(plan: ExpansionPlan, subcluster_energies) -> OrderTerms:
     return OrderTerms(totals, cancellation)
 
 
-def cluster_order_forces(plan: ExpansionPlan, flat_forces) -> np.ndarray:
+def cluster_order_forces(plan: ExpansionPlan, flat_forces: ArrayLike) -> np.ndarray:
     """Forces per order, shape (K, N, 3) (eV/Angstrom), from the forces on every flat entry.
 
     ``flat_forces[k]`` is the force on flat entry ``k`` in its own sub-cluster.

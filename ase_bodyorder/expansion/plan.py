@@ -32,13 +32,19 @@ import itertools
 import math
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._geometry import Structure, check_structure, perpendicular_widths, pools
 from .errors import BodyOrderError, PlanTooLargeError, StructureError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "DEFAULT_MAX_SUBCLUSTERS",
@@ -108,7 +114,7 @@ class Screening:
     cutoff: float
     layers: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.cutoff >= 0:
             raise BodyOrderError(f"screening cutoff must be >= 0 (Angstrom), got {self.cutoff}")
         if self.layers is not None and self.layers < 1:
@@ -195,7 +201,31 @@ class ExpansionPlan(PackedOffsets):
     def n_centres(self) -> int:
         return self.n_atoms if self.centres is None else len(self.centres)
 
-    def flat_positions(self, positions=None, cell=None, start: int = 0, stop: int | None = None):
+    @overload
+    def flat_positions(
+        self,
+        positions: torch.Tensor,
+        cell: ArrayLike | None = None,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> torch.Tensor: ...
+
+    @overload
+    def flat_positions(
+        self,
+        positions: np.ndarray | None = None,
+        cell: ArrayLike | None = None,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> np.ndarray: ...
+
+    def flat_positions(
+        self,
+        positions: np.ndarray | torch.Tensor | None = None,
+        cell: ArrayLike | None = None,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> np.ndarray | torch.Tensor:
         """Cartesian positions (Angstrom) of the flat entries ``start:stop`` (default: all),
         numpy or torch (differentiable with respect to ``positions``)."""
         positions = self.structure.positions if positions is None else positions
@@ -205,7 +235,7 @@ class ExpansionPlan(PackedOffsets):
         try:
             import torch
         except ImportError:  # pragma: no cover - torch is a core dependency
-            torch = None
+            torch = None  # type: ignore[assignment]  # the numpy branch below still works
         if torch is not None and isinstance(positions, torch.Tensor):
             index = torch.as_tensor(atoms, device=positions.device)
             out = positions[index]
@@ -231,7 +261,9 @@ class ExpansionPlan(PackedOffsets):
         return self.cluster_weights is not None
 
 
-def subcluster_label(atoms, shifts=None) -> str:
+def subcluster_label(
+    atoms: Sequence[int] | np.ndarray, shifts: Sequence[Sequence[int]] | np.ndarray | None = None
+) -> str:
     """Label of a sub-cluster: ``"0-3-5"``, or ``"0-3[1,0,0]-5"`` with periodic images.
 
     Atom indices are 0-based; a non-zero integer cell shift follows its atom in brackets.
@@ -281,7 +313,9 @@ def _closed_form_weights(m: int, size: int, max_order: int) -> np.ndarray:
     return w
 
 
-def _screened_sets(adjacency: np.ndarray, max_order: int, layers: int | None, limit: int):
+def _screened_sets(
+    adjacency: np.ndarray, max_order: int, layers: int | None, limit: int
+) -> dict[tuple[int, ...], np.ndarray]:
     """Contributing sets for the root (node 0) and the weights of their subsets.
 
     Returns ``{V: weights}`` with V a sorted tuple of pool indices (node k -> pool k-1)
@@ -319,7 +353,7 @@ def _screened_sets(adjacency: np.ndarray, max_order: int, layers: int | None, li
     return {tuple(a - 1 for a in v): w for v, w in weights.items()}
 
 
-def _within_hops(nodes: frozenset, neighbours: list[frozenset], layers: int) -> bool:
+def _within_hops(nodes: frozenset[int], neighbours: list[frozenset[int]], layers: int) -> bool:
     seen = {0}
     front = {0}
     for _ in range(layers):
@@ -328,7 +362,9 @@ def _within_hops(nodes: frozenset, neighbours: list[frozenset], layers: int) -> 
     return len(seen) == len(nodes)
 
 
-def _canonical(atoms: np.ndarray, shifts: np.ndarray, periodic: bool):
+def _canonical(
+    atoms: np.ndarray, shifts: np.ndarray, periodic: bool
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, Callable[..., np.ndarray]] | None]:
     """Canonical codes (sorted per row) for sub-clusters, and the encoding parameters.
 
     Without periodicity the code is the atom index. With it, shifts are taken relative to
@@ -341,7 +377,7 @@ def _canonical(atoms: np.ndarray, shifts: np.ndarray, periodic: bool):
     bound = int(np.abs(shifts).max(initial=0)) * 2 + 1
     width = 2 * bound + 1
 
-    def encode(a, s):
+    def encode(a: np.ndarray, s: np.ndarray) -> np.ndarray:
         return (
             a * width**3
             + ((s[..., 0] + bound) * width + (s[..., 1] + bound)) * width
@@ -349,7 +385,7 @@ def _canonical(atoms: np.ndarray, shifts: np.ndarray, periodic: bool):
         )
 
     min_atom = atoms.min(axis=1)
-    best = None
+    best: np.ndarray | None = None
     best_anchor = np.zeros((n_rows, 3), dtype=np.int64)
     big = np.iinfo(np.int64).max
     for p in range(size):
@@ -365,21 +401,22 @@ def _canonical(atoms: np.ndarray, shifts: np.ndarray, periodic: bool):
         smaller = differ.any(axis=1) & (codes[rows, first] < best[rows, first])
         best[smaller] = codes[smaller]
         best_anchor[smaller] = anchor[smaller]
+    assert best is not None  # size >= 1: the loop ran
     return best, best_anchor, (bound, width, encode)
 
 
 def plan_expansion(
-    positions,
+    positions: ArrayLike,
     *,
     max_order: int,
-    cell=None,
-    pbc=False,
+    cell: ArrayLike | None = None,
+    pbc: bool | ArrayLike = False,
     r_mbe: float | None = None,
     screening: Screening | None = None,
     max_subclusters: int = DEFAULT_MAX_SUBCLUSTERS,
     min_distance: float = 0.3,
     max_memory_GiB: float | None = None,
-    centres=None,
+    centres: ArrayLike | None = None,
 ) -> ExpansionPlan:
     """Plan the many-body expansion of a structure up to order ``max_order``.
 
@@ -475,7 +512,7 @@ def plan_expansion(
 # ---------------------------------------------------------------- the steps of a plan
 
 
-def _memory_budget_bytes(max_memory_GiB) -> float:
+def _memory_budget_bytes(max_memory_GiB: float | None) -> float:
     """The memory budget in bytes (default: :func:`default_memory_budget_GiB`)."""
     budget_GiB = default_memory_budget_GiB() if max_memory_GiB is None else max_memory_GiB
     if isinstance(budget_GiB, bool) or not (
@@ -485,7 +522,9 @@ def _memory_budget_bytes(max_memory_GiB) -> float:
     return float(budget_GiB) * 2**30
 
 
-def _check_order_and_radius(structure: Structure, max_order, r_mbe) -> tuple[int, float]:
+def _check_order_and_radius(
+    structure: Structure, max_order: int, r_mbe: float | None
+) -> tuple[int, float]:
     """``(K, r_mbe)`` checked against the structure; ``r_mbe`` infinite for a whole cluster."""
     n = structure.n_atoms
     if isinstance(max_order, bool) or int(max_order) != max_order or max_order < 1:
@@ -544,7 +583,9 @@ class _Rows:
     n_rows: int = 0
     n_screened_out: int = 0
 
-    def add(self, size: int, atoms, shifts, root: int, weights) -> None:
+    def add(
+        self, size: int, atoms: np.ndarray, shifts: np.ndarray, root: int, weights: ArrayLike
+    ) -> None:
         self.atoms.setdefault(size, []).append(atoms)
         self.shifts.setdefault(size, []).append(shifts)
         self.roots.setdefault(size, []).append(np.full(len(atoms), root, dtype=np.int64))
@@ -554,7 +595,12 @@ class _Rows:
 
 
 def _centre_sets(
-    body_atoms, body_shifts, structure: Structure, max_order: int, screening, limit: int
+    body_atoms: np.ndarray,
+    body_shifts: np.ndarray,
+    structure: Structure,
+    max_order: int,
+    screening: Screening | None,
+    limit: int,
 ) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], int]:
     """The sets of one centre (node 0 of ``body_atoms``) by size: ``{size: (picked nodes,
     weights)}``, and how many subsets exact screening removed."""
@@ -575,6 +621,7 @@ def _centre_sets(
             w = np.broadcast_to(_closed_form_weights(m, s, max_order), (len(combos), max_order))
             per_size[s] = (picked, w)
         return per_size, 0
+    assert screening is not None  # not complete: screening was given
     sets = _screened_sets(adjacency, max_order, screening.layers, limit)
     screened_out = sum(math.comb(m, k) for k in range(max_order)) - len(sets)
     by_size: dict[int, list] = {}
@@ -591,10 +638,10 @@ def _centre_sets(
 def _enumerate_rows(
     structure: Structure,
     centre_list: list[int],
-    pool_atoms,
-    pool_shifts,
+    pool_atoms: Sequence[np.ndarray],
+    pool_shifts: Sequence[np.ndarray],
     max_order: int,
-    screening,
+    screening: Screening | None,
     budgets: _Budgets,
 ) -> _Rows:
     """Every centre's rows, checking the budgets after each centre."""
@@ -645,6 +692,7 @@ def _pack_distinct(rows: _Rows, periodic: bool, max_order: int, n_atoms: int) ->
         unique, inverse = np.unique(codes, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
         if periodic:
+            assert enc is not None  # _canonical encodes every periodic plan
             bound, width, encode = enc
             root_code = encode(roots, -anchors)
             root_pos = np.argmax(codes == root_code[:, None], axis=1)
@@ -700,7 +748,7 @@ def _cluster_weights(offsets: np.ndarray, n_atoms: int, max_order: int) -> np.nd
     return weights
 
 
-def _check_centres(centres, n_atoms: int) -> list[int]:
+def _check_centres(centres: ArrayLike | None, n_atoms: int) -> list[int]:
     """The centre atoms as a sorted list of ints (all atoms for ``None``), or an error."""
     if centres is None:
         return list(range(n_atoms))
@@ -721,7 +769,12 @@ def _check_centres(centres, n_atoms: int) -> list[int]:
     return [int(i) for i in unique]
 
 
-def _direct_neighbours(structure: Structure, pool_atoms, pool_shifts, cutoff: float):
+def _direct_neighbours(
+    structure: Structure,
+    pool_atoms: Sequence[np.ndarray],
+    pool_shifts: Sequence[np.ndarray],
+    cutoff: float,
+) -> np.ndarray:
     """Number of each atom's pool bodies closer than ``cutoff`` (Angstrom)."""
     cartesian = structure.positions
     out = np.zeros(len(pool_atoms), dtype=np.int64)
@@ -761,7 +814,7 @@ def _check_budgets(
         )
 
 
-def _too_large(count, budget: int, max_order: int) -> PlanTooLargeError:
+def _too_large(count: int | str, budget: int, max_order: int) -> PlanTooLargeError:
     return PlanTooLargeError(
         f"the expansion to order {max_order} needs {count} distinct sub-clusters, over the "
         f"budget of max_subclusters={budget}; raise max_subclusters, or lower max_order or "

@@ -12,7 +12,10 @@ so the exact screening of the expansion applies. Energies in eV.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +24,9 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..expansion import BodyOrderError
 from .base import AtomicModel, FragmentBatch, SystemResult
+
+if TYPE_CHECKING:
+    from ase import Atoms
 
 __all__ = [
     "AtomicBaseline",
@@ -63,11 +69,13 @@ class LocalTorchModel(AtomicModel):
         """Per-atom energies (eV) from directed edges ``centers -> neighbour`` (Angstrom)."""
         raise NotImplementedError
 
-    def _within(self, first, second, vectors):
+    def _within(
+        self, first: torch.Tensor, second: torch.Tensor, vectors: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         keep = torch.linalg.vector_norm(vectors.detach(), dim=1) < self.cutoff
         return first[keep], second[keep], vectors[keep]
 
-    def fragment_energies(self, batch: FragmentBatch) -> torch.Tensor:
+    def fragment_energies(self, batch: FragmentBatch[torch.Tensor]) -> torch.Tensor:
         self.check_species(batch.numbers)
         positions = batch.positions.to(self.dtype)
         first, second = (torch.as_tensor(a) for a in batch.intra_pairs())
@@ -76,7 +84,7 @@ class LocalTorchModel(AtomicModel):
         numbers = torch.as_tensor(batch.numbers)
         return self.atom_energies(numbers, first, vectors, len(numbers))
 
-    def system(self, atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
+    def system(self, atoms: Atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
         self.check_species(atoms.numbers)
         periodic = bool(atoms.pbc.any())
         stress = stress and periodic
@@ -95,7 +103,10 @@ class LocalTorchModel(AtomicModel):
         energy = energies.sum()
         inputs = [t for t, wanted in ((positions, forces), (strain, stress)) if wanted]
         grads = torch.autograd.grad(energy, inputs) if inputs else ()
-        out = {"energy": float(energy.detach()), "energies": energies.detach().numpy().copy()}
+        out: dict[str, Any] = {
+            "energy": float(energy.detach()),
+            "energies": energies.detach().numpy().copy(),
+        }
         if forces:
             out["forces"] = -grads[0].numpy().copy()
         if stress:
@@ -106,7 +117,7 @@ class LocalTorchModel(AtomicModel):
         return SystemResult(**out)
 
 
-def _check_positive(name, value):
+def _check_positive(name: str, value: object) -> None:
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
         raise BodyOrderError(f"{name} must be a positive number, got {value!r}")
 
@@ -114,7 +125,7 @@ def _check_positive(name, value):
 class _PairPotential(LocalTorchModel):
     interaction_layers = 1
 
-    def __init__(self, cutoff: float, r_on: float | None):
+    def __init__(self, cutoff: float, r_on: float | None) -> None:
         _check_positive("cutoff", cutoff)
         self.cutoff = float(cutoff)
         self.r_on = 0.66 * self.cutoff if r_on is None else float(r_on)
@@ -124,7 +135,9 @@ class _PairPotential(LocalTorchModel):
     def pair_energy(self, r: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def atom_energies(self, numbers, centers, vectors, n_atoms):
+    def atom_energies(
+        self, numbers: torch.Tensor, centers: torch.Tensor, vectors: torch.Tensor, n_atoms: int
+    ) -> torch.Tensor:
         r = torch.linalg.vector_norm(vectors, dim=1)
         half = 0.5 * self.pair_energy(r) * switching(r, self.cutoff, self.r_on)
         return torch.zeros(n_atoms, dtype=vectors.dtype).index_add(0, centers, half)
@@ -133,16 +146,18 @@ class _PairPotential(LocalTorchModel):
 class Morse(_PairPotential):
     """Morse pair potential ``D_e [(1 - exp(-a (r - r_e)))^2 - 1]`` (eV, Angstrom)."""
 
-    def __init__(self, D_e: float, a: float, r_e: float, cutoff: float, r_on: float | None = None):
+    def __init__(
+        self, D_e: float, a: float, r_e: float, cutoff: float, r_on: float | None = None
+    ) -> None:
         for name, value in (("D_e", D_e), ("a", a), ("r_e", r_e)):
             _check_positive(name, value)
         super().__init__(cutoff, r_on)
         self.D_e, self.a, self.r_e = float(D_e), float(a), float(r_e)
 
-    def pair_energy(self, r):
+    def pair_energy(self, r: torch.Tensor) -> torch.Tensor:
         return self.D_e * ((1 - torch.exp(-self.a * (r - self.r_e))) ** 2 - 1)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Morse(D_e={self.D_e}, a={self.a}, r_e={self.r_e}, cutoff={self.cutoff})"
 
 
@@ -154,17 +169,17 @@ class LennardJones(_PairPotential):
 
     def __init__(
         self, epsilon: float, sigma: float, cutoff: float | None = None, r_on: float | None = None
-    ):
+    ) -> None:
         _check_positive("epsilon", epsilon)
         _check_positive("sigma", sigma)
         super().__init__(3 * sigma if cutoff is None else cutoff, r_on)
         self.epsilon, self.sigma = float(epsilon), float(sigma)
 
-    def pair_energy(self, r):
+    def pair_energy(self, r: torch.Tensor) -> torch.Tensor:
         x6 = (self.sigma / r) ** 6
         return 4 * self.epsilon * (x6 * x6 - x6)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"LennardJones(epsilon={self.epsilon}, sigma={self.sigma}, cutoff={self.cutoff})"
 
 
@@ -189,14 +204,16 @@ class AxilrodTellerMuto(LocalTorchModel):
 
     interaction_layers = 1
 
-    def __init__(self, C9: float, cutoff: float, r_on: float | None = None):
+    def __init__(self, C9: float, cutoff: float, r_on: float | None = None) -> None:
         if not (isinstance(C9, int | float) and math.isfinite(C9)):
             raise BodyOrderError(f"C9 must be a finite number, got {C9!r}")
         _check_positive("cutoff", cutoff)
         self.C9, self.cutoff = float(C9), float(cutoff)
         self.r_on = 0.66 * self.cutoff if r_on is None else float(r_on)
 
-    def atom_energies(self, numbers, centers, vectors, n_atoms):
+    def atom_energies(
+        self, numbers: torch.Tensor, centers: torch.Tensor, vectors: torch.Tensor, n_atoms: int
+    ) -> torch.Tensor:
         e1, e2 = (torch.as_tensor(a) for a in _triplets(centers.numpy()))
         out = torch.zeros(n_atoms, dtype=vectors.dtype)
         if len(e1) == 0:
@@ -212,7 +229,7 @@ class AxilrodTellerMuto(LocalTorchModel):
         w = self.C9 * (1 + 3 * cos_i * cos_j * cos_k) / (r1 * r2 * r3) ** 3 * cut
         return out.index_add(0, centers[e1], w / 3)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"AxilrodTellerMuto(C9={self.C9}, cutoff={self.cutoff})"
 
 
@@ -222,7 +239,7 @@ class AtomicBaseline(LocalTorchModel):
     cutoff = 0.0
     interaction_layers = 1
 
-    def __init__(self, energies: dict[int, float]):
+    def __init__(self, energies: dict[int, float]) -> None:
         if not energies:
             raise BodyOrderError("AtomicBaseline needs at least one element")
         self.energies = {int(z): float(e) for z, e in energies.items()}
@@ -232,49 +249,51 @@ class AtomicBaseline(LocalTorchModel):
             table[z] = e
         self._table = table
 
-    def atom_energies(self, numbers, centers, vectors, n_atoms):
+    def atom_energies(
+        self, numbers: torch.Tensor, centers: torch.Tensor, vectors: torch.Tensor, n_atoms: int
+    ) -> torch.Tensor:
         return self._table[numbers] + 0 * vectors.sum()
 
     def isolated_atom_energy(self, z: int) -> float:
         self.check_species([z])
         return self.energies[int(z)]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"AtomicBaseline({self.energies})"
 
 
 class SumModel(AtomicModel):
     """The sum of atomic models: energies, forces and stresses add up."""
 
-    def __init__(self, *models: AtomicModel):
+    def __init__(self, *models: AtomicModel) -> None:
         if not models:
             raise BodyOrderError("SumModel needs at least one model")
         self.models = models
         self.cutoff = max(m.cutoff for m in models)
-        layers = [m.interaction_layers for m in models]
-        self.interaction_layers = None if None in layers else max(layers)
+        layers = [m.interaction_layers for m in models if m.interaction_layers is not None]
+        self.interaction_layers = max(layers) if len(layers) == len(models) else None
         known = [m.atomic_numbers for m in models if m.atomic_numbers is not None]
         self.atomic_numbers = frozenset.intersection(*known) if known else None
         self.dtype = models[0].dtype
 
-    def fragment_energies(self, batch):
+    def fragment_energies(self, batch: FragmentBatch[torch.Tensor]) -> torch.Tensor:
         self.check_species(batch.numbers)
-        return sum(m.fragment_energies(batch) for m in self.models)
+        return functools.reduce(operator.add, (m.fragment_energies(batch) for m in self.models))
 
-    def system(self, atoms, *, forces=True, stress=False):
+    def system(self, atoms: Atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
         self.check_species(atoms.numbers)
         parts = [m.system(atoms, forces=forces, stress=stress) for m in self.models]
-        total = {"energy": sum(p.energy for p in parts)}
+        total: dict[str, Any] = {"energy": sum(p.energy for p in parts)}
         for key in ("energies", "forces", "stress"):
             values = [getattr(p, key) for p in parts]
             if all(v is not None for v in values):
                 total[key] = sum(values)
         return SystemResult(**total)
 
-    def isolated_atom_energy(self, z):
+    def isolated_atom_energy(self, z: int) -> float:
         return sum(m.isolated_atom_energy(z) for m in self.models)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "SumModel(" + ", ".join(map(repr, self.models)) + ")"
 
 

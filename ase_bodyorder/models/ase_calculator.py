@@ -8,9 +8,11 @@ forces per order combine the wrapped calculator's forces with the same weights.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import Calculator
 
 from .base import ClusterModel, FragmentBatch, SystemResult
 
@@ -31,7 +33,13 @@ class ASECalculatorModel(ClusterModel):
         screening; ``inf`` (default) screens nothing.
     """
 
-    def __init__(self, calculator, *, atomic_numbers=None, cutoff: float = math.inf):
+    def __init__(
+        self,
+        calculator: Calculator,
+        *,
+        atomic_numbers: Iterable[int] | None = None,
+        cutoff: float = math.inf,
+    ) -> None:
         self.calculator = calculator
         self.atomic_numbers = None if atomic_numbers is None else frozenset(atomic_numbers)
         self.cutoff = float(cutoff)
@@ -40,25 +48,26 @@ class ASECalculatorModel(ClusterModel):
         atoms = atoms.copy()
         atoms.calc = self.calculator
         energy = atoms.get_potential_energy()
-        out = {"energy": float(energy)}
-        if forces:
-            out["forces"] = np.array(atoms.get_forces())
-        if stress:
-            out["stress"] = np.array(atoms.get_stress())
-        return SystemResult(**out)
+        return SystemResult(
+            energy=float(energy),
+            forces=np.array(atoms.get_forces()) if forces else None,
+            stress=np.array(atoms.get_stress()) if stress else None,
+        )
 
-    def system(self, atoms, *, forces=True, stress=False):
+    def system(self, atoms: Atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
         return self._run(atoms, forces, stress and bool(atoms.pbc.any()))
 
-    def fragment_totals(self, batch: FragmentBatch, *, forces: bool):
+    def fragment_totals(
+        self, batch: FragmentBatch[np.ndarray], *, forces: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         energies = np.zeros(batch.n_fragments)
         flat_forces = np.zeros((len(batch.numbers), 3)) if forces else None
         for f, (positions, numbers) in enumerate(batch.split()):
             result = self._run(Atoms(numbers=numbers, positions=positions), forces)
             energies[f] = result.energy
-            if forces:
+            if flat_forces is not None:
                 flat_forces[batch.offsets[f] : batch.offsets[f + 1]] = result.forces
         return energies, flat_forces
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"ASECalculatorModel({type(self.calculator).__name__})"

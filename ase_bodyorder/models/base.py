@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 import torch
 from ase.data import chemical_symbols
 
 from ..expansion import BodyOrderError, PackedOffsets, Screening
+
+if TYPE_CHECKING:
+    from ase import Atoms
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 __all__ = [
     "AtomicModel",
@@ -49,8 +54,12 @@ class SystemResult:
     stress: np.ndarray | None = None
 
 
+#: the positions of a batch: a torch tensor (atomic models) or a numpy array (cluster models)
+Positions = TypeVar("Positions", torch.Tensor, np.ndarray)
+
+
 @dataclass(frozen=True, eq=False)
-class FragmentBatch(PackedOffsets):
+class FragmentBatch(PackedOffsets, Generic[Positions]):
     """Many isolated sub-clusters packed flat, contiguous per sub-cluster.
 
     ``positions`` (Angstrom) is a torch tensor (possibly requiring grad) for atomic models
@@ -58,7 +67,7 @@ class FragmentBatch(PackedOffsets):
     ``offsets[f]:offsets[f+1]``.
     """
 
-    positions: object
+    positions: Positions
     numbers: np.ndarray
     offsets: np.ndarray
 
@@ -78,7 +87,7 @@ class FragmentBatch(PackedOffsets):
             return empty, empty
         return np.concatenate(firsts), np.concatenate(seconds)
 
-    def split(self):
+    def split(self) -> Iterator[tuple[Positions, np.ndarray]]:
         """Yield ``(positions, numbers)`` of each fragment (the slow path)."""
         for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True):
             yield self.positions[a:b], self.numbers[a:b]
@@ -125,7 +134,7 @@ class Model(abc.ABC):
                 f"{type(self).__name__} does not know element(s) {bad}; it knows {known}"
             )
 
-    def with_dtype(self, dtype: torch.dtype) -> Model:
+    def with_dtype(self, dtype: torch.dtype) -> Self:
         """This model evaluating in ``dtype`` (``torch.float32`` or ``torch.float64``).
 
         ``self`` when it already computes in ``dtype``; a backend that can convert itself
@@ -140,7 +149,7 @@ class Model(abc.ABC):
         )
 
     @abc.abstractmethod
-    def system(self, atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
+    def system(self, atoms: Atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
         """Evaluate the whole structure (periodic or not)."""
 
     def isolated_atom_energy(self, z: int) -> float:
@@ -156,7 +165,7 @@ class AtomicModel(Model):
     per_atom = True
 
     @abc.abstractmethod
-    def fragment_energies(self, batch: FragmentBatch) -> torch.Tensor:
+    def fragment_energies(self, batch: FragmentBatch[torch.Tensor]) -> torch.Tensor:
         """Per-atom energies (eV), shape (M,), of every flat entry of ``batch``.
 
         ``batch.positions`` is a float64 tensor that may require grad; fragments are
@@ -171,6 +180,6 @@ class ClusterModel(Model):
 
     @abc.abstractmethod
     def fragment_totals(
-        self, batch: FragmentBatch, *, forces: bool
+        self, batch: FragmentBatch[np.ndarray], *, forces: bool
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Total energy (eV) per fragment, and forces (eV/Angstrom) per flat entry."""

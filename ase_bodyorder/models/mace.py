@@ -18,8 +18,11 @@ import contextlib
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -27,10 +30,13 @@ import torch
 from ..expansion import BodyOrderError
 from .base import AtomicModel, FragmentBatch, SystemResult
 
+if TYPE_CHECKING:
+    from ase import Atoms
+
 __all__ = ["MACEModel"]
 
 
-def _import_mace():
+def _import_mace() -> ModuleType:
     try:
         # mace prints a note on cuequivariance at import: keep stdout for our output
         # (JSON lines of `decompose --json`), send it to stderr
@@ -46,7 +52,7 @@ def _import_mace():
 
 
 @contextmanager
-def _quiet_third_party():
+def _quiet_third_party() -> Iterator[None]:
     """Silence the warnings torch emits when e3nn/mace import and unpickle themselves.
 
     e3nn scripts and reloads TorchScript code (``torch.jit.script``/``torch.jit.load``,
@@ -66,7 +72,7 @@ def _quiet_third_party():
 
 
 @contextmanager
-def _default_dtype(dtype: torch.dtype):
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
     """Like ``mace.tools.torch_tools.default_dtype``, but restored on errors too."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
@@ -97,7 +103,7 @@ class MACEModel(AtomicModel):
         (``module.double()`` / ``module.float()``) whatever dtype it was trained in.
     """
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         """Copies and pickles reload the model file (ASE copies calculators with it)."""
         return (_reload, (self._init_kwargs,))
 
@@ -109,15 +115,16 @@ class MACEModel(AtomicModel):
         head: str | None = None,
         max_atoms_per_call: int | None = None,
         dtype: str | torch.dtype = "float64",
-    ):
+    ) -> None:
         _import_mace()
         dtypes = {"float32": torch.float32, "float64": torch.float64}
-        if dtypes.get(dtype, dtype) not in dtypes.values():
+        resolved = dtypes.get(dtype) if isinstance(dtype, str) else dtype
+        if resolved is None or resolved not in dtypes.values():
             raise BodyOrderError(f"MACE model dtype must be float32 or float64, got {dtype!r}")
-        self.dtype = dtypes.get(dtype, dtype)
+        self.dtype = resolved
         self._dtype_copies: dict[torch.dtype, MACEModel] = {}
         #: what the model is rebuilt from when copied or pickled
-        self._init_kwargs = {
+        self._init_kwargs: dict[str, Any] = {
             "path": str(path),
             "device": device,
             "head": head,
@@ -152,19 +159,20 @@ class MACEModel(AtomicModel):
         model.eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)
-        self.model = model
+        #: a mace module: its attributes (r_max, heads, ...) are not typed
+        self.model: Any = cast(Any, model)
         self.device = torch.device(device)
         self.max_atoms_per_call = max_atoms_per_call
 
-        zs = [int(z) for z in model.atomic_numbers.cpu()]
+        zs = [int(z) for z in self.model.atomic_numbers.cpu()]
         self.z_list = zs
         self.atomic_numbers = frozenset(zs)
-        self.cutoff = float(model.r_max)
-        self.interaction_layers = int(model.num_interactions)
+        self.cutoff = float(self.model.r_max)
+        self.interaction_layers = int(self.model.num_interactions)
         self._index = np.full(max(zs) + 1, -1, dtype=np.int64)
         self._index[zs] = np.arange(len(zs))
 
-        self.heads = list(getattr(model, "heads", None) or ["Default"])
+        self.heads = list(getattr(self.model, "heads", None) or ["Default"])
         if head is not None:
             if head not in self.heads:
                 raise BodyOrderError(
@@ -195,14 +203,14 @@ class MACEModel(AtomicModel):
         one_hot[torch.arange(len(index)), index] = 1.0
         return one_hot.to(self.device)
 
-    def _packed_call(self, positions: torch.Tensor, numbers: np.ndarray, offsets: np.ndarray):
+    def _packed_call(
+        self, positions: torch.Tensor, numbers: np.ndarray, offsets: np.ndarray
+    ) -> torch.Tensor:
         """Per-atom energies of fragments ``offsets`` (relative to ``positions``)."""
         batch = FragmentBatch(positions=positions, numbers=numbers, offsets=offsets)
         sizes = batch.sizes
         n_fragments = len(sizes)
-        first, second = batch.intra_pairs()
-        first = torch.as_tensor(first, device=self.device)
-        second = torch.as_tensor(second, device=self.device)
+        first, second = (torch.as_tensor(a, device=self.device) for a in batch.intra_pairs())
         with torch.no_grad():
             lengths = torch.linalg.vector_norm(positions[second] - positions[first], dim=1)
         keep = lengths < self.cutoff
@@ -229,7 +237,7 @@ class MACEModel(AtomicModel):
 
     # -- the protocol ------------------------------------------------------------------
 
-    def fragment_energies(self, batch: FragmentBatch) -> torch.Tensor:
+    def fragment_energies(self, batch: FragmentBatch[torch.Tensor]) -> torch.Tensor:
         """Per-atom energies (eV, including E0) of all fragments, packed into one call."""
         self.check_species(batch.numbers)
         positions = batch.positions
@@ -254,7 +262,7 @@ class MACEModel(AtomicModel):
             energies = parts[0] if len(parts) == 1 else torch.cat(parts)
         return energies.to(device="cpu", dtype=self.dtype)
 
-    def system(self, atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
+    def system(self, atoms: Atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
         """Energy, per-atom energies (with E0), forces and stress of the whole structure."""
         self.check_species(atoms.numbers)
         mace = _import_mace()
@@ -278,7 +286,7 @@ class MACEModel(AtomicModel):
                 compute_stress=stress,
                 training=False,
             )
-        result = {
+        result: dict[str, Any] = {
             "energy": float(out["energy"].detach().sum()),
             "energies": out["node_energy"].detach().cpu().double().numpy().copy(),
         }
@@ -312,10 +320,10 @@ class MACEModel(AtomicModel):
         table = torch.atleast_2d(self.model.atomic_energies_fn.atomic_energies)
         return float(table[self.head_index, self.z_list.index(int(z))])
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"MACEModel({str(self.path)!r})"
 
 
-def _reload(kwargs: dict) -> MACEModel:
+def _reload(kwargs: dict[str, Any]) -> MACEModel:
     """Inverse of :meth:`MACEModel.__reduce__`."""
     return MACEModel(**kwargs)

@@ -34,13 +34,20 @@ import os
 import sys
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..expansion import BodyOrderError
 from .base import AtomicModel, FragmentBatch, SystemResult
+
+if TYPE_CHECKING:
+    from ase import Atoms
+    from metatomic.torch import System  # not typed: Any to mypy
 
 __all__ = ["MetatomicModel"]
 
@@ -54,7 +61,7 @@ _NEIGHBOR_SAMPLES = ["first_atom", "second_atom", "cell_shift_a", "cell_shift_b"
 
 
 @contextlib.contextmanager
-def _quiet_torchscript():
+def _quiet_torchscript() -> Iterator[None]:
     """Silence torch's deprecation warnings about TorchScript (and only those)."""
     with warnings.catch_warnings():
         warnings.filterwarnings(
@@ -63,7 +70,7 @@ def _quiet_torchscript():
         yield
 
 
-def _import_metatomic():
+def _import_metatomic() -> tuple[ModuleType, ModuleType]:
     """``(metatomic.torch, metatensor.torch)``, with a helpful error if not installed."""
     try:
         with _quiet_torchscript():
@@ -132,7 +139,7 @@ def _check_python_autograd(path: Path, extensions: list[str]) -> None:
             )
 
 
-def _pet_hops(module) -> int | None:
+def _pet_hops(module: object) -> int | None:
     """Hops an atom's energy sees in a metatrain PET module, ``None`` if not PET.
 
     The "residual" featurizer reads out every GNN layer: ``num_gnn_layers`` hops. The
@@ -162,7 +169,7 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def _to_device(model, device: torch.device, dtype: torch.dtype):
+def _to_device(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
     """Move ``model`` to ``device`` and its floating-point tensors to ``dtype``, unless
     they are there already.
 
@@ -213,7 +220,7 @@ class MetatomicModel(AtomicModel):
         at r_mbe = 2 Angstrom).
     """
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         """Copies and pickles reload the model file (ASE copies calculators with it)."""
         return (_reload, (self._init_kwargs,))
 
@@ -226,7 +233,7 @@ class MetatomicModel(AtomicModel):
         dtype: torch.dtype | str | None = None,
         variant: str | None = None,
         max_atoms_per_call: int | str | None = "auto",
-    ):
+    ) -> None:
         if max_atoms_per_call != "auto" and (
             max_atoms_per_call is not None
             and (
@@ -239,10 +246,9 @@ class MetatomicModel(AtomicModel):
                 "max_atoms_per_call must be a positive integer, None or 'auto', "
                 f"got {max_atoms_per_call!r}"
             )
-        self.max_atoms_per_call = max_atoms_per_call
         #: what the model is rebuilt from when copied or pickled (TorchScript modules
         #: and the metatomic modules cannot be pickled)
-        self._init_kwargs = {
+        self._init_kwargs: dict[str, Any] = {
             "path": str(path),
             "extensions_directory": extensions_directory,
             "device": device,
@@ -287,7 +293,7 @@ class MetatomicModel(AtomicModel):
         self.dtype = _DTYPES[capabilities.dtype]
         if dtype is not None:
             wanted = _DTYPES.get(dtype) if isinstance(dtype, str) else dtype
-            if wanted not in _DTYPES.values():
+            if wanted is None or wanted not in _DTYPES.values():
                 raise BodyOrderError(
                     f"metatomic model {self.path}: dtype must be float32 or float64, got {dtype!r}"
                 )
@@ -332,11 +338,14 @@ class MetatomicModel(AtomicModel):
         self._nl_cutoffs = [float(o.engine_cutoff("angstrom")) for o in self._nl_options]
         self.interaction_range = float(capabilities.engine_interaction_range("angstrom"))
         self.cutoff, self.interaction_layers = self._screening_parameters(model)
-        if self.max_atoms_per_call == "auto":
+        self.max_atoms_per_call: int | None
+        if isinstance(max_atoms_per_call, str):  # "auto": the one string accepted above
             is_pet = _pet_hops(model.module) is not None
             self.max_atoms_per_call = 256 if is_pet else 4096
+        else:
+            self.max_atoms_per_call = max_atoms_per_call
         self._isolated: dict[int, float] = {}
-        self._nl_calculators = None
+        self._nl_calculators: list[Any] | None = None
 
         self._cell = torch.zeros((3, 3), dtype=self.dtype, device=self.device)
         self._pbc = torch.zeros(3, dtype=torch.bool, device=self.device)
@@ -348,6 +357,7 @@ class MetatomicModel(AtomicModel):
 
     def _check_cast(self, declared: str) -> None:
         """Evaluate one isolated atom after casting the model to another dtype."""
+        assert self.atomic_numbers is not None  # set from the capabilities on loading
         z = min(self.atomic_numbers)
         try:
             energy = self.isolated_atom_energy(z)
@@ -373,7 +383,7 @@ class MetatomicModel(AtomicModel):
 
     # ------------------------------------------------------------------ declarations
 
-    def _screening_parameters(self, model) -> tuple[float, int | None]:
+    def _screening_parameters(self, model: Any) -> tuple[float, int | None]:
         """``(cutoff, layers)`` for the exact screening (see the module docstring)."""
         interaction_range = self.interaction_range
         if not math.isfinite(interaction_range):
@@ -400,7 +410,7 @@ class MetatomicModel(AtomicModel):
 
     # ------------------------------------------------------------------ evaluation
 
-    def _run(self, system):
+    def _run(self, system: System) -> torch.Tensor:
         mta = self._mta
         options = mta.ModelEvaluationOptions(
             length_unit="angstrom",
@@ -424,7 +434,13 @@ class MetatomicModel(AtomicModel):
             0, atoms, values
         )
 
-    def _packed_system(self, positions, numbers, first, second):
+    def _packed_system(
+        self,
+        positions: torch.Tensor,
+        numbers: np.ndarray,
+        first: torch.Tensor,
+        second: torch.Tensor,
+    ) -> System:
         """One non-periodic System of many fragments, pairs only inside fragments."""
         mta, mts = self._mta, self._mts
         types = torch.as_tensor(np.asarray(numbers), dtype=torch.int32, device=self.device)
@@ -448,7 +464,7 @@ class MetatomicModel(AtomicModel):
             system.add_neighbor_list(options, neighbors)
         return system
 
-    def fragment_energies(self, batch: FragmentBatch) -> torch.Tensor:
+    def fragment_energies(self, batch: FragmentBatch[torch.Tensor]) -> torch.Tensor:
         """Per-atom energies (eV, float64) of all fragments, in one model call.
 
         (Or one call per ``max_atoms_per_call`` atoms, whole fragments each.)
@@ -470,18 +486,18 @@ class MetatomicModel(AtomicModel):
         for f0, f1 in batch.chunks(self.max_atoms_per_call):
             a, b = int(offsets[f0]), int(offsets[f1])
             chunk = FragmentBatch(
-                positions=None, numbers=numbers[a:b], offsets=offsets[f0 : f1 + 1] - a
+                positions=positions[a:b], numbers=numbers[a:b], offsets=offsets[f0 : f1 + 1] - a
             )
             first, second = (
                 torch.as_tensor(x, dtype=torch.long, device=self.device)
                 for x in chunk.intra_pairs()
             )
-            system = self._packed_system(positions[a:b], chunk.numbers, first, second)
+            system = self._packed_system(chunk.positions, chunk.numbers, first, second)
             parts.append(self._run(system))
         energies = parts[0] if len(parts) == 1 else torch.cat(parts)
         return energies.to(device="cpu", dtype=torch.float64)
 
-    def _neighbor_calculators(self):
+    def _neighbor_calculators(self) -> list[Any]:
         if self._nl_calculators is None:
             with _quiet_torchscript():
                 import vesin.metatomic
@@ -493,7 +509,7 @@ class MetatomicModel(AtomicModel):
             ]
         return self._nl_calculators
 
-    def system(self, atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
+    def system(self, atoms: Atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
         """Energy, per-atom energies, forces and (fully periodic cells) stress.
 
         Through metatomic's own neighbour lists (vesin), as an MD engine would run the
@@ -524,10 +540,10 @@ class MetatomicModel(AtomicModel):
                     calculator.add_neighbor_list(system)
             energies = self._run(system)
             energy = energies.sum()
-            grads = (None,) * len(inputs)
+            grads: tuple[torch.Tensor | None, ...] = (None,) * len(inputs)
             if inputs and energy.requires_grad:
                 grads = torch.autograd.grad(energy, inputs, allow_unused=True)
-        out = {
+        out: dict[str, Any] = {
             "energy": float(energy.detach()),
             "energies": energies.detach().cpu().double().numpy().copy(),
         }
@@ -553,6 +569,6 @@ class MetatomicModel(AtomicModel):
         return self._isolated[z]
 
 
-def _reload(kwargs: dict) -> MetatomicModel:
+def _reload(kwargs: dict[str, Any]) -> MetatomicModel:
     """Inverse of :meth:`MetatomicModel.__reduce__`."""
     return MetatomicModel(**kwargs)

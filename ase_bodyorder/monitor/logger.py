@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from typing import Any
 
 import numpy as np
-from ase import units
+from ase import Atoms, units
+from ase.md.md import MolecularDynamics
 
 from ..calculator import BodyOrderCalculator
-from ..decompose import decompose
+from ..decompose import BodyOrderResult, decompose
+from ..models import Model
 from ..summary import body_order_summary, logged_key
 
 __all__ = ["BodyOrderLogger"]
@@ -43,17 +47,17 @@ class BodyOrderLogger:
 
     def __init__(
         self,
-        dyn,
-        atoms,
-        logfile,
+        dyn: MolecularDynamics | None,
+        atoms: Atoms,
+        logfile: str | os.PathLike[str],
         *,
-        model=None,
+        model: Model | str | None = None,
         max_order: int = 3,
         r_mbe: float | None = None,
         mode: str = "a",
         sample_atoms: int | None = None,
         sample_seed: int | None = None,
-    ):
+    ) -> None:
         self.dyn = dyn
         self.atoms = atoms
         if isinstance(model, str):
@@ -69,16 +73,16 @@ class BodyOrderLogger:
         with open(self.path, mode):
             pass
 
-    def _expansion(self):
+    def _expansion(self) -> BodyOrderResult:
         calc = self.atoms.calc
         if self.model is None and isinstance(calc, BodyOrderCalculator):
             calc.get_property("body_order_energies", self.atoms)
-            return calc.body_order
+            return calc.body_order_for(self.atoms)
         if self.model is None:
             raise ValueError(
                 "BodyOrderLogger needs model= unless the atoms use a BodyOrderCalculator"
             )
-        sampling = {}
+        sampling: dict[str, Any] = {}
         if self.sample_atoms is not None:
             seed = int(self._sample_rng.integers(2**63))
             sampling = {"sample_atoms": self.sample_atoms, "seed": seed}
@@ -86,11 +90,11 @@ class BodyOrderLogger:
             self.atoms, self.model, max_order=self.max_order, r_mbe=self.r_mbe, **sampling
         )
 
-    def __call__(self):
+    def __call__(self) -> None:
         summary = body_order_summary(self._expansion(), len(self.atoms))
         potential = float(self.atoms.get_potential_energy())
         kinetic = float(self.atoms.get_kinetic_energy())
-        record = {
+        record: dict[str, Any] = {
             "step": int(getattr(self.dyn, "nsteps", 0)),
             "time_fs": float(self.dyn.get_time() / units.fs) if self.dyn is not None else 0.0,
             "temperature_K": float(self.atoms.get_temperature()),
@@ -103,7 +107,7 @@ class BodyOrderLogger:
             stream.write(json.dumps(record) + "\n")
 
 
-def _finite_or_none(value):
+def _finite_or_none(value: Any) -> Any:
     """JSON has no NaN: a float that is not finite becomes None (null), also in lists."""
     if isinstance(value, list):
         return [_finite_or_none(v) for v in value]

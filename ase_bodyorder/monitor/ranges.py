@@ -11,19 +11,24 @@ given as a file.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO, cast
 
 import numpy as np
 
 from ..expansion import BodyOrderError
 from ..io import read_json_object
 
+if TYPE_CHECKING:
+    from ase import Atoms
+
 __all__ = ["read_ranges", "training_ranges", "training_share_ranges"]
 
 _DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-def training_frames(model_name: str, *, data_dir: Path = _DATA) -> list:
+def training_frames(model_name: str, *, data_dir: Path = _DATA) -> list[Atoms]:
     """The training structures of a shipped model (``BodyOrderError`` for other models)."""
     import ase.io
 
@@ -37,7 +42,7 @@ def training_frames(model_name: str, *, data_dir: Path = _DATA) -> list:
     path = data_dir / "reference" / f"{dataset}_train.xyz"
     if not dataset or not path.is_file():
         raise BodyOrderError(f"training set {path} of model {model_name!r} is not installed")
-    return ase.io.read(path, ":")
+    return cast("list[Atoms]", ase.io.read(path, ":"))  # index ":": a list of every frame
 
 
 def training_share_ranges(
@@ -85,9 +90,9 @@ def training_share_ranges(
     return share_ranges(shares, margin=margin)
 
 
-def read_ranges(path) -> dict[int, tuple[float, float]]:
+def read_ranges(path: str | os.PathLike[str]) -> dict[int, tuple[float, float]]:
     """Ranges ``{order: (low, high)}`` from a JSON file ``{"2": [low, high], ...}``."""
-    ranges = {}
+    ranges: dict[int, tuple[float, float]] = {}
     for key, value in read_json_object(path, "ranges").items():
         try:
             order, (low, high) = int(key), (float(v) for v in value)
@@ -103,7 +108,9 @@ def read_ranges(path) -> dict[int, tuple[float, float]]:
     return ranges
 
 
-def training_ranges(run_dir: Path, quantity: str, *, stream=None) -> dict[int, tuple[float, float]]:
+def training_ranges(
+    run_dir: Path, quantity: str, *, stream: TextIO | None = None
+) -> dict[int, tuple[float, float]]:
     """The ranges of ``quantity`` (``shares`` or ``energies_per_atom``) of a run's model on
     its training data, at the run's order and r_mbe (:func:`training_share_ranges`).
 
@@ -139,6 +146,6 @@ def training_ranges(run_dir: Path, quantity: str, *, stream=None) -> dict[int, t
     return ranges
 
 
-def _say(stream, text: str) -> None:
+def _say(stream: TextIO | None, text: str) -> None:
     if stream is not None:
         print(text, file=stream, flush=True)

@@ -20,6 +20,7 @@ a row with fewer values than the others (or than the property file's header name
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,7 @@ def _complete_lines(path: Path) -> list[str]:
     return path.read_text().split("\n")[:-1]
 
 
-def read_ipi_extras(path) -> tuple[list[str], np.ndarray, np.ndarray]:
+def read_ipi_extras(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Parse an i-PI extras trajectory: ``(keys, steps, values)``.
 
     ``keys``: the names in the header, old ones under their current names
@@ -90,8 +91,10 @@ def read_ipi_extras(path) -> tuple[list[str], np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.exists():
         raise BodyOrderError(f"no extras file {path}")
-    keys, steps, rows = None, [], []
-    current = None
+    keys: list[str] = []
+    steps: list[int] = []
+    rows: list[list[float]] = []
+    current: list[float] | None = None
     for number, line in enumerate(_complete_lines(path), start=1):
         match = _HEADER.search(line)
         if match:
@@ -120,7 +123,9 @@ def _numbers(line: str, path: Path, number: int) -> list[float]:
         raise BodyOrderError(f"{path}, line {number}: not numbers: {line.strip()[:60]!r}") from None
 
 
-def read_ipi_properties(path, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+def read_ipi_properties(
+    path: str | os.PathLike[str], columns: list[str] | None = None
+) -> dict[str, np.ndarray]:
     """Columns of an i-PI property file, named as in its header (``name{unit}``), plus
     ``time_fs``, ``temperature_K``, ``potential_eV``, ``conserved_eV`` aliases when the
     file has them in picosecond / kelvin / electronvolt.
@@ -181,7 +186,7 @@ def _input_property_names(run_dir: Path) -> list[str] | None:
     return [name.strip() for name in element.text.strip("[] \n").split(",")]
 
 
-def _split_columns(keys, values) -> dict[str, np.ndarray]:
+def _split_columns(keys: list[str], values: np.ndarray) -> dict[str, np.ndarray]:
     """Split i-PI's horizontally stacked extras into per-key arrays.
 
     Scalar keys take one column; every other key takes K columns, with K inferred from
@@ -193,7 +198,8 @@ def _split_columns(keys, values) -> dict[str, np.ndarray]:
     max_order = (width - n_scalar) // n_list if n_list else 1
     if n_list and n_scalar + n_list * max_order != width:
         raise BodyOrderError(f"extras columns {keys} do not divide into {width} values")
-    out, start = {}, 0
+    out: dict[str, np.ndarray] = {}
+    start = 0
     for key in keys:
         size = 1 if key in _SCALAR_KEYS else max_order
         out[key] = values[:, start : start + size]
@@ -206,7 +212,9 @@ def _first_header(path: Path) -> str:
         return next((line for line in handle if _HEADER.search(line)), "")
 
 
-def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrderTrace:
+def read_run(
+    run_dir: str | os.PathLike[str], *, prefix: str = "simulation", bead: int = 0
+) -> BodyOrderTrace:
     """Read an i-PI run directory (property file and body-order extras of one bead).
 
     Every ``PREFIX.*_<bead>`` extras file with ``body_order_*`` keys is read; frames are
@@ -218,15 +226,15 @@ def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrder
     bead_file = re.compile(rf"{re.escape(prefix)}\..+_0*{bead}")
     for path in sorted(p for p in run_dir.iterdir() if bead_file.fullmatch(p.name)):
         try:
-            keys, steps, values = read_ipi_extras(path)
+            keys, extras_steps, values = read_ipi_extras(path)
         except BodyOrderError:
             if "body_order" in _first_header(path):
                 raise
             continue  # another extras trajectory, not numbers: not ours
-        if not keys or not all(k.startswith("body_order") for k in keys) or not len(steps):
+        if not keys or not all(k.startswith("body_order") for k in keys) or not len(extras_steps):
             continue
         for key, array in _split_columns(keys, values).items():
-            by_key[key] = dict(zip(steps.tolist(), array, strict=True))
+            by_key[key] = dict(zip(extras_steps.tolist(), array, strict=True))
     if "body_order_energies" not in by_key:
         raise BodyOrderError(f"no body_order_energies extras ({prefix}.*_{bead}) in {run_dir}")
     steps = sorted(set.intersection(*(set(v) for v in by_key.values())))
@@ -234,7 +242,7 @@ def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrder
         steps = [s for s in steps if by_key["body_order_computed"][s][0] > 0.5]
     k = len(next(iter(by_key["body_order_energies"].values())))
 
-    def column(key, width):
+    def column(key: str, width: int) -> np.ndarray:
         if key not in by_key:
             return np.full((len(steps), width), np.nan)
         return np.array([by_key[key][s] for s in steps], dtype=float).reshape(len(steps), width)
@@ -264,7 +272,7 @@ def read_run(run_dir, *, prefix: str = "simulation", bead: int = 0) -> BodyOrder
     )
 
 
-def read_ase_log(path) -> BodyOrderTrace:
+def read_ase_log(path: str | os.PathLike[str]) -> BodyOrderTrace:
     """Read the JSON-lines log written by :class:`~ase_bodyorder.monitor.BodyOrderLogger`.
 
     A last line without its newline is still being written and is ignored; a complete
@@ -288,12 +296,12 @@ def read_ase_log(path) -> BodyOrderTrace:
     if not frames:
         raise BodyOrderError(f"{path} holds no body-order frames")
 
-    def stack(key):
+    def stack(key: str) -> np.ndarray:
         rows = [r[key] if isinstance(r[key], list) else [r[key]] for r in frames]
         array = np.array([[np.nan if v is None else v for v in row] for row in rows], float)
         return array if isinstance(frames[0][key], list) else array[:, 0]
 
-    def optional(key, width):
+    def optional(key: str, width: int) -> np.ndarray | None:
         """Stacked values of a key some records may lack (NaN there), or None."""
         if not any(key in r for r in frames):
             return None

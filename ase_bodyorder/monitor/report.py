@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from ..expansion import BodyOrderError
 from .readers import BodyOrderTrace, read_ase_log, read_run
-from .statistics import mean_and_error
+from .statistics import SeriesStatistics, mean_and_error
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..ipi.manifest import MDRun
 
 __all__ = [
     "WatchResult",
@@ -26,7 +34,7 @@ __all__ = [
 ]
 
 
-def check_source(source) -> Path:
+def check_source(source: str | os.PathLike[str]) -> Path:
     """``source`` as a path; ``BodyOrderError`` when it is missing or an empty directory."""
     source = Path(source)
     if not source.exists():
@@ -38,7 +46,7 @@ def check_source(source) -> Path:
     return source
 
 
-def load_trace(source) -> BodyOrderTrace:
+def load_trace(source: str | os.PathLike[str]) -> BodyOrderTrace:
     """A run directory of i-PI (``simulation.out`` + extras) or a BodyOrderLogger file."""
     source = check_source(source)
     if source.is_dir():
@@ -46,7 +54,7 @@ def load_trace(source) -> BodyOrderTrace:
     return read_ase_log(source)
 
 
-def run_manifest(source):
+def run_manifest(source: str | os.PathLike[str]) -> MDRun | None:
     """The :class:`~ase_bodyorder.ipi.MDRun` of a run directory made by ``md`` (its
     ``run.json``; status ``killed`` when its runner is gone; ``last_step`` of a running
     run read from its property file), else None; a manifest that cannot be read is a
@@ -70,13 +78,13 @@ def run_manifest(source):
     return run
 
 
-def status_line(run) -> str:
+def status_line(run: MDRun) -> str:
     """One line on an :class:`~ase_bodyorder.ipi.MDRun`'s state: status, steps, message."""
     line = f"run {run.status}: steps {run.first_step}..{run.last_step} of {run.total_steps}"
     return f"{line} ({run.message})" if run.message and run.status != "completed" else line
 
 
-def order_statistics(trace: BodyOrderTrace, order: int):
+def order_statistics(trace: BodyOrderTrace, order: int) -> SeriesStatistics:
     """:class:`~ase_bodyorder.monitor.SeriesStatistics` of E^(n)/N (eV/atom) over the
     frames, ``order`` = n: the time average of the per-frame values (estimates, with
     atom sampling), its error including the atom-sampling errors where the trace has
@@ -143,7 +151,7 @@ def report_text(trace: BodyOrderTrace) -> str:
     return "\n".join(lines)
 
 
-def write_plots(trace: BodyOrderTrace, directory) -> list[Path]:
+def write_plots(trace: BodyOrderTrace, directory: str | os.PathLike[str]) -> list[Path]:
     """PNG plots: energies and shares per order against time, and their distributions.
 
     Error bars: each frame's atom-sampling standard error on the energies (when the
@@ -221,7 +229,9 @@ def _n_atoms(trace: BodyOrderTrace) -> int:
     return int(round(ratio[0])) if len(ratio) else 1
 
 
-def share_ranges(traces_or_shares, margin: float = 0.0) -> dict[int, tuple[float, float]]:
+def share_ranges(
+    traces_or_shares: Iterable[BodyOrderTrace | ArrayLike], margin: float = 0.0
+) -> dict[int, tuple[float, float]]:
     """Range of each order's share (order -> (min, max)) seen in reference data.
 
     Accepts traces or arrays of shares (frames x K), e.g. the shares of the model's
@@ -231,7 +241,7 @@ def share_ranges(traces_or_shares, margin: float = 0.0) -> dict[int, tuple[float
         t.shares if isinstance(t, BodyOrderTrace) else np.asarray(t) for t in traces_or_shares
     ]
     shares = np.concatenate(arrays, axis=0)
-    out = {}
+    out: dict[int, tuple[float, float]] = {}
     for n in range(1, shares.shape[1]):
         column = shares[:, n][np.isfinite(shares[:, n])]
         if len(column):
@@ -253,21 +263,21 @@ def check_quantity(quantity: str) -> None:
         raise BodyOrderError(f"quantity must be 'shares' or 'energies_per_atom', got {quantity!r}")
 
 
-class WatchResult(list):
+class WatchResult(list[str]):
     """What :func:`watch` found: the flag messages (this list of str), and what it
     checked: ``frames`` (monitored frames read), ``flagged_frames`` (frames with at least
     one value out of range), ``first_step`` and ``last_step`` of the frames read (None
     without frames), and ``run`` (the run's :class:`~ase_bodyorder.ipi.MDRun` when it
     was made by ``md``, as last read; None otherwise)."""
 
-    def __init__(self, source: Path):
+    def __init__(self, source: Path) -> None:
         super().__init__()
         self.source = source
         self.frames = 0
         self.flagged_frames = 0
         self.first_step: int | None = None
         self.last_step: int | None = None
-        self.run = None
+        self.run: MDRun | None = None
 
     def summary(self) -> str:
         """One line: frames checked, their steps, frames flagged."""
@@ -277,7 +287,7 @@ class WatchResult(list):
         )
 
 
-def _check_orders(ranges: dict, trace: BodyOrderTrace) -> None:
+def _check_orders(ranges: dict[int, tuple[float, float]], trace: BodyOrderTrace) -> None:
     for order in ranges:
         if not 1 <= order <= trace.max_order:
             raise BodyOrderError(
@@ -287,13 +297,13 @@ def _check_orders(ranges: dict, trace: BodyOrderTrace) -> None:
 
 
 def watch(
-    run_dir,
+    run_dir: str | os.PathLike[str],
     ranges: dict[int, tuple[float, float]],
     *,
     interval_s: float = 2.0,
     timeout_s: float = 3600.0,
     idle_s: float = 60.0,
-    stream=None,
+    stream: TextIO | None = None,
     quantity: str = "shares",
 ) -> WatchResult:
     """Follow a simulation and flag frames whose shares leave ``ranges``.

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["SeriesStatistics", "autocorrelation_time", "mean_and_error"]
 
@@ -65,7 +66,7 @@ def autocorrelation_time(x: np.ndarray, c: float = 5.0) -> float:
     return max(float(tau), 1.0)
 
 
-def mean_and_error(series, stderr=None) -> SeriesStatistics:
+def mean_and_error(series: ArrayLike, stderr: ArrayLike | None = None) -> SeriesStatistics:
     """Mean and statistical error ``sqrt(tau * var / n)`` of a correlated series.
 
     ``stderr``: for a series of atom-sampled estimates, the standard error of each

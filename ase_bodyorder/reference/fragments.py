@@ -348,7 +348,7 @@ def _write_extxyz(path: Path, frames: list[Atoms]) -> None:
     """Write ``frames`` as extxyz; gzipped (level 9, no time stamp) if ``path`` ends in .gz.
 
     The gzip header carries no file name or time, so the same frames give the same bytes
-    (and hash) on every run. ASE reads ``.xyz.gz`` files directly.
+    (and hash) on every run. Read it back with :func:`ase_bodyorder.io.read_structures`.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix != ".gz":
@@ -381,7 +381,9 @@ def export_fragments(
 ) -> dict:
     """Write the fragments of ``clusters`` as extxyz and their provenance JSON next to it.
 
-    ``path``: the extxyz file, gzipped if it ends in ``.gz`` (about 6 times smaller).
+    ``path``: the extxyz file, gzipped if it ends in ``.gz`` (about 6 times smaller; read
+    it with :func:`ase_bodyorder.io.read_structures`: ``ase.io.read`` of a gzipped file
+    takes time quadratic in its frames).
 
     Frames, per parent in the order of ``clusters`` then by size and label: positions are
     the parent's rows (Angstrom), ``energy`` (eV), ``forces`` (eV/Angstrom), info

@@ -216,13 +216,18 @@ def evaluate_entry(directory: Path, result: dict | None = None) -> dict:
     return evaluation
 
 
-def makeup_results(results: list[dict], cache_dir: Path, *, size: int = 800) -> list[dict]:
+def makeup_results(
+    results: list[dict], cache_dir: Path, *, size: int = 800, recipe_only: bool = True
+) -> list[dict]:
     """The entries of the makeup experiment in a cache (seed 0, ``size`` clusters, any
-    fraction) with their evaluations, by density, architecture and fraction."""
+    fraction; with ``recipe_only`` only those trained with the study's recipe, no
+    overrides) with their evaluations, by density, architecture and fraction."""
     chosen = [
         r
         for r in results
-        if r["spec"]["size"] == size and r["spec"]["seed"] == 0 and not r["spec"].get("overrides")
+        if r["spec"]["size"] == size
+        and r["spec"]["seed"] == 0
+        and not (recipe_only and r["spec"].get("overrides"))
     ]
     out = []
     for r in chosen:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ase_bodyorder import BodyOrderError
+from ase_bodyorder.io import read_structures
 from ase_bodyorder.study import TrainingSpec
 from ase_bodyorder.study import runner as study_runner
 from ase_bodyorder.study.fragments import (
@@ -109,7 +110,7 @@ def test_makeup_training_sets_hold_the_fraction_and_only_training_clusters(densi
     target = tmp_path / "train.xyz"
     study_runner._write_training_subset(spec, target)
     frames = ase.io.read(target, ":")
-    fragments = ase.io.read(path, ":")
+    fragments = read_structures(path)
     assert len(frames) == 800 + fragment_count(800, 0.05)
     for frame, k in zip(frames[800:], spec.fragment_indices(), strict=True):
         assert frame.get_potential_energy() == fragments[k].get_potential_energy()
@@ -173,7 +174,9 @@ def test_a_fragment_aware_mace_trains_evaluates_and_reports(tmp_path):
     # the evaluation is kept and reused while the model is unchanged
     assert evaluate_entry(entry.directory, entry.result) == evaluation
     assert np.isfinite(evaluation["mbe"]["rmse_eV"]).all()
-    items = makeup_results(collect_results(tmp_path / "cache"), tmp_path / "cache", size=10)
+    results = collect_results(tmp_path / "cache")
+    assert makeup_results(results, tmp_path / "cache", size=10) == []  # not the recipe
+    items = makeup_results(results, tmp_path / "cache", size=10, recipe_only=False)
     assert [i["fraction"] for i in items] == [0.5]
     lines, paths = makeup_section(items, tmp_path / "report", "test")
     assert any("mace-high f=0.5" in line for line in lines)

@@ -158,6 +158,43 @@ def isolated_atom_energy(settings: PeriodicDFT = PeriodicDFT(), box_angstrom: fl
     return float(energy) * Hartree
 
 
+def isolated_cluster_energy(atoms: Atoms, settings: PeriodicDFT = PeriodicDFT()) -> float:
+    """Kohn-Sham energy (eV) of an isolated cluster at the periodic set's level of theory.
+
+    The same functional, GTH pseudopotential and basis as :func:`compute_periodic`, with
+    open boundaries (pyscf's molecular code: no box, no plane-wave cutoff). Spin: the
+    lowest multiplicity, 2S = n mod 2, closed-shell RKS for an even number of atoms and
+    spin-polarised UKS (a doublet) for an odd one: an isolated H atom is a doublet, while
+    dense hydrogen, the periodic cells, is non-magnetic. No smearing (a cluster has a gap;
+    the atom's one electron fills its level). Used to check that a cluster in a large
+    periodic box and the same cluster isolated agree (``docs/science.md``, section 8).
+    """
+    from pyscf import dft, gto
+
+    if atoms.pbc.any():
+        raise BodyOrderError("isolated_cluster_energy needs a cluster without periodicity")
+    spin = int(atoms.numbers.sum()) % 2
+    mol = gto.M(
+        atom=[
+            (s, tuple(p))
+            for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)
+        ],
+        unit="A",
+        basis=settings.basis,
+        pseudo=settings.pseudo,
+        spin=spin,
+        verbose=0,
+    )
+    mf = dft.UKS(mol) if spin else dft.RKS(mol)
+    mf.xc = settings.xc
+    mf.conv_tol = settings.conv_tol_hartree
+    mf.max_cycle = settings.max_cycle
+    energy = mf.kernel()
+    if not mf.converged:
+        raise BodyOrderError(f"SCF of the isolated cluster did not converge ({len(atoms)} atoms)")
+    return float(energy) * Hartree
+
+
 def periodic_key(dataset: str, index: int, settings: PeriodicDFT) -> str:
     """The readable key of a cell's job (not unique: see :attr:`Job.content_key`)."""
     return f"{dataset}/{index}/{settings.method}/{settings.xc}/{settings.basis}"

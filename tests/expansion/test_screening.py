@@ -1,12 +1,14 @@
 """Exact screening from the model's cutoff and layers."""
 
+import math
+
 import numpy as np
 import pytest
 from ase import Atoms
 from helpers import random_cluster
 
 from ase_bodyorder import decompose
-from ase_bodyorder.expansion import Screening, atomic_orders, plan_expansion
+from ase_bodyorder.expansion import PlanTooLargeError, Screening, atomic_orders, plan_expansion
 from ase_bodyorder.models import hydrogen_demo_model
 
 
@@ -69,3 +71,41 @@ def test_isolated_atoms_need_only_one_body_terms():
     body = decompose(atoms, hydrogen_demo_model(), max_order=3)
     assert body.n_subclusters == 3
     np.testing.assert_allclose(body.energies_eV[1:], 0, atol=1e-14)
+
+
+@pytest.mark.parametrize("layers", [None, 1, 2, 3])
+@pytest.mark.parametrize("max_order", [1, 2, 3])
+def test_closed_form_sets_up_to_order_3_equal_the_general_enumeration(max_order, layers):
+    """The vectorised K <= 3 path gives the general path's sets, weights and refusals."""
+    from ase_bodyorder.expansion.plan import _screened_sets, _screened_sets_upto_3
+
+    rng = np.random.default_rng(max_order * 10 + (layers or 0))
+    for trial in range(60):
+        m1 = int(rng.integers(2, 14))
+        adjacency = rng.random((m1, m1)) < rng.uniform(0.1, 0.9)
+        adjacency = np.triu(adjacency, 1)
+        adjacency = adjacency | adjacency.T
+        general = _screened_sets(adjacency, max_order, layers, 10**6)
+        per_size, screened_out = _screened_sets_upto_3(adjacency, max_order, layers, 10**6)
+        fast = {}
+        for size, (picked, weights) in per_size.items():
+            assert (picked[:, 0] == 0).all() and picked.shape[1] == size
+            for nodes, w in zip(picked, weights, strict=True):
+                fast[tuple(int(a) - 1 for a in nodes[1:])] = w
+        assert fast.keys() == general.keys(), trial
+        for key, w in general.items():
+            np.testing.assert_array_equal(fast[key], w)
+        m = m1 - 1
+        assert screened_out == sum(math.comb(m, k) for k in range(max_order)) - len(general)
+        # refusals: the same limit refuses both or neither
+        for limit in (1, 3, 8):
+            try:
+                _screened_sets(adjacency, max_order, layers, limit)
+                refused = False
+            except PlanTooLargeError:
+                refused = True
+            if refused:
+                with pytest.raises(PlanTooLargeError):
+                    _screened_sets_upto_3(adjacency, max_order, layers, limit)
+            else:
+                _screened_sets_upto_3(adjacency, max_order, layers, limit)

@@ -11,12 +11,24 @@ call per sub-cluster, and the package's own batched API (metatomic ``compute_ene
 on a list; mace's data loader). Energies only; torch threads as given.
 
     python benchmarks/bench_models.py [--models pet-h8-high soap-bpnn-h8-high mace-h8-high]
-        [--clusters 4] [--threads 1] [--batch-size 64] [--forward-share]
+        [--clusters 4] [--threads 1] [--batch-size 64] [--forward-share] [--flops]
+        [--workloads h8 cell] [--no-routes]
 
 ``--forward-share`` also profiles the packed and the batched route of the metatomic models
 once (torch profiler, so slower than the timed runs) and prints the time spent inside the
 model's own forward (``Model::forward``): what no packing can remove, so
 ``batched / forward(packed)`` bounds the speed-up over the package's batching.
+
+``--flops`` measures, in the same run, the machine's matrix-product rate (best of several
+1024x1024 ``torch.mm``, float64 and float32, torch threads as given; and a model-shaped
+4096x64 @ 64x64 float64 product), then per model and workload counts the floating-point
+operations of one packed pass (energies, and energies + forces by autograd) with
+``torch.profiler.profile(with_flops=True)``, times the same pass unprofiled (best of 3)
+and prints GFLOP/s and the fraction of the float64 matrix-product rate, and the top ops
+by self CPU time of the packed energy pass. Torch counts flops only for matrix products
+(``mm``, ``addmm``, ``bmm``, ``baddbmm``, ``conv2d``) and for ``mul`` / ``add`` (one per
+output element); ``sub``, ``div``, ``exp``, activations, gathers and scatters count zero,
+so the counts are lower bounds. ``--no-routes`` skips the ASE and package-batched routes.
 """
 
 from __future__ import annotations
@@ -116,6 +128,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--forward-share", action="store_true")
+    parser.add_argument("--flops", action="store_true")
+    parser.add_argument("--workloads", nargs="+", choices=["h8", "cell"], default=["h8", "cell"])
+    parser.add_argument("--no-routes", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
@@ -126,25 +141,32 @@ def main(argv=None):
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
         f"64-atom cell: {cell.get_volume() / len(cell):.2f} A^3/atom"
     )
+    rates = machine_rates() if args.flops else None
     header = (
         f"{'model':>18} {'workload':>22} {'subclusters':>11} {'packed/s':>9} "
         f"{'ASE each/s':>10} {'batched/s':>9} {'x ASE':>6} {'x batched':>9}"
     )
-    print(header)
-    print("-" * len(header))
-    rows = []
+    if not args.no_routes:
+        print(header)
+        print("-" * len(header))
+    rows, flop_rows = [], []
     for name in args.models:
         model = load_model(name)
-        calc = ase_calculator(model)
-        workloads = {
-            f"{len(clusters)} x H8 full MBE": [(a, 8, None) for a in clusters],
-            "H64 cell, K=3, r=2.0": [(cell, 3, 2.0)],
-        }
+        calc = None if args.no_routes else ase_calculator(model)
+        workloads = {}
+        if "h8" in args.workloads:
+            workloads[f"{len(clusters)} x H8 full MBE"] = [(a, 8, None) for a in clusters]
+        if "cell" in args.workloads:
+            workloads["H64 cell, K=3, r=2.0"] = [(cell, 3, 2.0)]
         for label, items in workloads.items():
             plans = [subclusters(a, model, k, r) for a, k, r in items]
             n_sub = sum(p[0].n_subclusters for p in plans)
             for _ in range(2):  # warm-up: TorchScript profiles the first two calls
                 packed(model, *plans[0][:3])
+            if args.flops:
+                flop_rows.append((name, label, n_sub, *flop_profile(model, plans)))
+            if args.no_routes:
+                continue
             t_packed = sum(timed(packed, model, *p[:3])[0] for p in plans)
             frames = [f for p in plans for f in p[3]]
             package_batched(model, calc, frames[: 2 * args.batch_size], args.batch_size)
@@ -165,6 +187,8 @@ def main(argv=None):
             f"{fwd_b:.3f} of {wall_b:.3f} s batched (profiled); bound on x batched: "
             f"{wall_b / fwd_p:.1f}"
         )
+    if args.flops:
+        print_flops(rates, flop_rows)
 
 
 def forward_share(model, calc, plans, frames, args):
@@ -179,6 +203,125 @@ def forward_share(model, calc, plans, frames, args):
     with profile() as batched_profile:
         wall_b = timed(package_batched, model, calc, frames, args.batch_size)[0]
     return wall_p, inside(packed_profile) / 1e6, wall_b, inside(batched_profile) / 1e6
+
+
+#: ops for which torch's profiler counts flops as a matrix product (2 m n k)
+MATMUL_OPS = frozenset({"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::conv2d"})
+
+
+def machine_rates(repeats=7):
+    """GFLOP/s of torch.mm: 1024^3 float64 and float32, and 4096x64 @ 64x64 float64."""
+    rates = {}
+    for label, (m, k, n), dtype in (
+        ("float64 1024^3", (1024, 1024, 1024), torch.float64),
+        ("float32 1024^3", (1024, 1024, 1024), torch.float32),
+        ("float64 4096x64 @ 64x64", (4096, 64, 64), torch.float64),
+    ):
+        a = torch.randn(m, k, dtype=dtype)
+        b = torch.randn(k, n, dtype=dtype)
+        torch.mm(a, b)
+        best = min(timed(torch.mm, a, b)[0] for _ in range(repeats))
+        rates[label] = 2 * m * k * n / best / 1e9
+    return rates
+
+
+def packed_pass(model, plans, forces):
+    """One packed pass over the workload's plans: energies, or energies and forces."""
+    out = []
+    for plan, flat, numbers, _ in plans:
+        if forces:
+            positions = torch.tensor(flat, dtype=torch.float64, requires_grad=True)
+            energies = model.fragment_energies(FragmentBatch(positions, numbers, plan.offsets))
+            (grad,) = torch.autograd.grad(energies.sum(), positions)
+            out.append(grad)
+        else:
+            out.append(torch.as_tensor(packed(model, plan, flat, numbers)))
+    return out
+
+
+def flop_profile(model, plans):
+    """Per mode: (matmul flops, mul/add flops, best-of-3 wall s, profiled matmul s,
+    profiled self-time total s); the top 5 ops by self CPU time of the energy pass and its
+    top 3 matrix-product input shapes."""
+    from torch.profiler import profile
+
+    results, top, shapes = {}, [], []
+    for mode, forces in (("energies", False), ("energies+forces", True)):
+        packed_pass(model, plans, forces)  # warm-up of this mode
+        with profile(with_flops=True) as prof:
+            packed_pass(model, plans, forces)
+        events = prof.key_averages()
+        matmul = sum(e.flops for e in events if e.key in MATMUL_OPS)
+        elementwise = sum(e.flops for e in events if e.key not in MATMUL_OPS)
+        t_matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS) / 1e6
+        t_self = sum(e.self_cpu_time_total for e in events) / 1e6
+        wall = min(timed(packed_pass, model, plans, forces)[0] for _ in range(3))
+        results[mode] = (matmul, elementwise, wall, t_matmul, t_self)
+        if not forces:
+            ranked = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
+            top = [(e.key, e.self_cpu_time_total / 1e6 / t_self, e.count) for e in ranked[:5]]
+            by_shape = [
+                e for e in prof.key_averages(group_by_input_shape=True) if e.key in MATMUL_OPS
+            ]
+            by_shape.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+            shapes = [
+                (
+                    e.key,
+                    [list(x) for x in e.input_shapes if x],
+                    e.self_cpu_time_total / 1e6 / t_self,
+                    e.count,
+                    e.flops / (e.self_cpu_time_total / 1e6) / 1e9 if e.self_cpu_time_total else 0.0,
+                )
+                for e in by_shape[:3]
+            ]
+            top.append(t_self)
+    return results, (top, shapes)
+
+
+def print_flops(rates, rows):
+    peak = rates["float64 1024^3"]
+    print()
+    print(
+        "machine matrix-product rate (torch.mm, best of 7, "
+        f"{torch.get_num_threads()} thread(s)): "
+        + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items())
+    )
+    print(
+        "flops counted by torch's profiler: matrix products (mm/addmm/bmm/baddbmm/conv2d) "
+        "and mul/add (1 per element);\nsub/div/exp/activations/gathers/scatters count "
+        "zero: the counts and rates below are LOWER BOUNDS.\n'GFLOP mm': matrix products "
+        "only; 'GFLOP/s': all counted flops / wall; 'of f64 peak': fraction of the float64 "
+        "1024^3 rate;\n'in mm GF/s': matrix-product flops / profiled self time of the "
+        "matrix-product ops; 'mm time': their share of the profiled self CPU time.\n"
+        "Wall: best of 3, unprofiled."
+    )
+    header = (
+        f"{'model':>18} {'workload':>22} {'pass':>15} {'GFLOP mm':>8} {'GFLOP +mul/add':>14} "
+        f"{'wall/s':>7} {'GFLOP/s':>7} {'of f64 peak':>11} {'in mm GF/s':>10} {'mm time':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, label, _, results, _ in rows:
+        for mode, (matmul, elementwise, wall, t_matmul, t_self) in results.items():
+            rate = (matmul + elementwise) / wall / 1e9
+            in_mm = matmul / t_matmul / 1e9 if t_matmul else float("nan")
+            print(
+                f"{name:>18} {label:>22} {mode:>15} {matmul / 1e9:8.3f} "
+                f"{(matmul + elementwise) / 1e9:14.3f} {wall:7.3f} {rate:7.2f} "
+                f"{rate / peak:11.1%} {in_mm:10.1f} {t_matmul / t_self:7.1%}"
+            )
+    print()
+    print(
+        "top 5 ops by self CPU time, packed energy pass (share of profiled self time, calls), "
+        "and the 3 costliest matrix-product input shapes (share, calls, GFLOP/s inside)"
+    )
+    for name, label, n_sub, _, (top, shapes) in rows:
+        t_self = top.pop()
+        print(f"  {name}, {label} ({n_sub} sub-clusters, {t_self:.3f} s profiled self time):")
+        for key, share, count in top:
+            print(f"    {share:6.1%}  {key} ({count})")
+        for key, dims, share, count, rate in shapes:
+            print(f"    mm  {share:6.1%}  {key} {dims} ({count}, {rate:.1f} GFLOP/s)")
 
 
 if __name__ == "__main__":

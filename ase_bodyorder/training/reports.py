@@ -128,6 +128,19 @@ def _load(names):
     return models
 
 
+def _trained_on(name: str) -> str | None:
+    """The data set a model was trained on: its provenance's ``dataset`` for a shipped
+    model, else the data set named in it (``<arch>-<dataset>[-suffix]``), else None."""
+    from ..models import shipped_models
+
+    dataset = shipped_models().get(name)
+    if dataset:
+        return dataset
+    known = CLUSTER_DATASETS + PERIODIC_DATASETS
+    found = [d for d in known if f"-{d}" in name]
+    return found[0] if found else None
+
+
 def accuracy_table(names) -> str:
     """Markdown table: test-set errors of each model.
 
@@ -156,14 +169,15 @@ def accuracy_table(names) -> str:
             f"| {name} | {model_e1:.4f} | {reference_e1:.4f} | "
             f"{1000 * (model_e1 - reference_e1):+.1f} |"
         )
-        bulk = "-hbulk-" in name
+        trained_on = _trained_on(name)
+        bulk = trained_on is not None and trained_on.startswith("hbulk")
         for dataset, path in sets.items():
             if bulk != dataset.startswith("hbulk"):
                 continue
             if dataset not in loaded:
                 loaded[dataset] = ase.io.read(path, ":")
             errors = set_errors(model, loaded[dataset])
-            own = "own" if name.endswith(dataset) else "cross"
+            own = "own" if dataset == trained_on else "cross"
             lines.append(
                 f"| {name} | {dataset} test ({own}) | {errors.energy_rmse_meV_per_atom:.2f} | "
                 f"{errors.force_rmse_meV_per_A:.1f} | {errors.n_structures} |"

@@ -34,3 +34,17 @@ def test_test_set_errors_match_metatrain(name):
     assert errors.force_rmse_meV_per_A == pytest.approx(
         test["energy_positions_gradients RMSE"]["value"], rel=2e-2
     )
+
+
+def test_a_suffixed_shipped_model_is_tested_as_own_on_its_training_density():
+    """Regression: ``mace-h8-high-f50`` was labelled 'cross' on its own test set (the
+    label came from the name's ending, not from what the model was trained on)."""
+    from ase_bodyorder.training.reports import _trained_on, accuracy_table
+
+    assert _trained_on("mace-h8-high-f50") == "h8-high"
+    assert _trained_on("soap-bpnn-hbulk-high") == "hbulk-high"
+    assert _trained_on("my-h8-low-model") == "h8-low"
+    assert _trained_on("h-morse-atm") is None
+    table = accuracy_table(["mace-h8-low-f50"])
+    assert "| mace-h8-low-f50 | h8-low test (own) |" in table
+    assert "| mace-h8-low-f50 | h8-high test (cross) |" in table

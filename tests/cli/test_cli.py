@@ -123,6 +123,10 @@ def test_report_models_come_from_the_registry():
 
     shipped = shipped_models()
     cluster = bodyorder_models()
-    assert cluster == [f"{a}-h8-{d}" for d in ("high", "low") for a in ("pet", "soap-bpnn", "mace")]
+    assert cluster == [
+        name
+        for d in ("high", "low")
+        for name in (f"pet-h8-{d}", f"soap-bpnn-h8-{d}", f"mace-h8-{d}", f"mace-h8-{d}-f50")
+    ]
     assert all(shipped[name].startswith("h8-") for name in cluster)
     assert accuracy_models() == [*cluster, "soap-bpnn-hbulk-high"]

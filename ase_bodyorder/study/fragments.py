@@ -80,10 +80,9 @@ def _read_text(path: Path) -> str:
         raise BodyOrderError(f"cannot read fragment file {path}: {error}") from None
 
 
-@cache
-def fragment_frames(path: Path) -> tuple[str, ...]:
-    """The frames of a fragment file as extxyz text blocks (copied byte for byte)."""
-    text = _read_text(Path(path))
+def split_frames(text: str, source: object) -> tuple[str, ...]:
+    """The frames of extxyz text as text blocks (copied byte for byte into subsets);
+    ``source`` names the file in errors."""
     lines = text.splitlines(keepends=True)
     frames, i = [], 0
     while i < len(lines):
@@ -94,12 +93,17 @@ def fragment_frames(path: Path) -> tuple[str, ...]:
             count = int(lines[i])
         except ValueError:
             raise BodyOrderError(
-                f"fragment file {path}: line {i + 1} should be an atom count, got "
-                f"{lines[i].strip()[:40]!r}"
+                f"{source}: line {i + 1} should be an atom count, got {lines[i].strip()[:40]!r}"
             ) from None
         frames.append("".join(lines[i : i + count + 2]))
         i += count + 2
     return tuple(frames)
+
+
+@cache
+def fragment_frames(path: Path) -> tuple[str, ...]:
+    """The frames of a fragment file as extxyz text blocks (copied byte for byte)."""
+    return split_frames(_read_text(Path(path)), f"fragment file {path}")
 
 
 @cache

@@ -41,25 +41,12 @@ def write_json_atomically(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def _extxyz_frames(path: Path) -> list[str]:
-    """The frames of an extxyz file as text blocks (copied byte for byte into subsets)."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    frames, i = [], 0
-    while i < len(lines):
-        if not lines[i].strip():
-            i += 1
-            continue
-        count = int(lines[i])
-        frames.append("".join(lines[i : i + count + 2]))
-        i += count + 2
-    return frames
-
-
 def _write_training_subset(spec: TrainingSpec, target: Path) -> None:
     """The spec's H8 clusters, then its fragments (if any), copied byte for byte."""
-    from .fragments import fragment_frames, fragments_path
+    from .fragments import fragment_frames, fragments_path, split_frames
 
-    frames = _extxyz_frames(spec.files()["train"])
+    train = spec.files()["train"]
+    frames = split_frames(train.read_text(encoding="utf-8"), train)
     text = "".join(frames[i] for i in spec.training_indices())
     if spec.fragment_fraction > 0:
         fragments = fragment_frames(fragments_path(spec.density))

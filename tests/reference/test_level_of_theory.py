@@ -33,3 +33,50 @@ def test_the_atom_is_a_doublet_isolated_and_in_a_box():
     assert isolated_atom_energy(CONVERGED, box_angstrom=10.0) == pytest.approx(isolated, abs=2e-3)
     with pytest.raises(Exception, match="without periodicity"):
         isolated_cluster_energy(Atoms("H", cell=[5, 5, 5], pbc=True), CONVERGED)
+
+
+def _isolated(symbols, positions, **options):
+    from ase_bodyorder.reference.periodic import IsolatedDFT, compute_isolated
+
+    return compute_isolated(Atoms(symbols, positions=positions), IsolatedDFT(**options))
+
+
+def test_isolated_forces_are_the_gradient_of_the_energy():
+    """The molecular GTH gradient (with the local-only pseudopotential fix) against
+    central finite differences, for a doublet and for a broken-symmetry singlet."""
+    for symbols, positions in [
+        ("H3", [[0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.9, 0.2]]),
+        ("H2", [[0.0, 0.0, 0.0], [0.1, 0.0, 2.2]]),
+    ]:
+        record = _isolated(symbols, positions)
+        forces = np.asarray(record["forces_eV_per_A"])
+        step = 1e-3
+        for atom, axis in [(1, 2), (0, 0)]:
+            shifted = []
+            for sign in (1, -1):
+                moved = np.array(positions, dtype=float)
+                moved[atom, axis] += sign * step
+                shifted.append(_isolated(symbols, moved, forces=False)["energy_eV"])
+            numeric = -(shifted[0] - shifted[1]) / (2 * step)
+            assert forces[atom, axis] == pytest.approx(numeric, abs=2e-4), (symbols, atom, axis)
+        assert np.abs(forces.sum(axis=0)).max() < 1e-4  # no net force on a free cluster
+
+
+def test_isolated_h2_dissociates_into_two_doublet_atoms():
+    atom = _isolated("H", [[0.0, 0.0, 0.0]])
+    assert atom["solution"] == "uks" and atom["two_s"] == 1
+    assert atom["spin_square"] == pytest.approx(0.75, abs=1e-6)
+    bound = _isolated("H2", [[0.0, 0.0, 0.0], [0.0, 0.0, 0.8]])
+    assert bound["solution"] == "rks"  # a compact molecule stays closed-shell
+    stretched = _isolated("H2", [[0.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
+    assert stretched["solution"] == "uks-broken-symmetry"
+    # the 2-body energy of a far pair vanishes, as the expansion needs
+    assert stretched["energy_eV"] - 2 * atom["energy_eV"] == pytest.approx(0.0, abs=1e-3)
+    assert bound["energy_eV"] < stretched["energy_eV"] - 4.0
+
+
+def test_isolated_dft_refuses_a_periodic_cell():
+    from ase_bodyorder.reference.periodic import IsolatedDFT
+
+    with pytest.raises(Exception, match="periodic cell"):
+        IsolatedDFT().run([1, 1], [[0, 0, 0], [0, 0, 0.74]], cell=np.eye(3) * 5)

@@ -1,0 +1,118 @@
+"""The ab initio atom-resolved expansion of frames (store, equal sharing, sampling)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+
+from ase_bodyorder import decompose
+from ase_bodyorder.expansion import BodyOrderError
+from ase_bodyorder.models import AxilrodTellerMuto, Morse, SumModel
+from ase_bodyorder.reference.frames import EqualShare, frame_expansions, frame_jobs
+from ase_bodyorder.reference.store import ReferenceStore
+
+MODEL = SumModel(Morse(D_e=4.746, a=1.942, r_e=0.7414, cutoff=2.5), AxilrodTellerMuto(1.9, 2.5))
+
+
+@dataclass(frozen=True)
+class ModelTotals:
+    """A stand-in 'electronic-structure method': the analytic model's cluster totals."""
+
+    method: ClassVar[str] = "analytic-totals"
+    label: str = "morse+atm"
+
+    def to_dict(self) -> dict:
+        return {"label": self.label}
+
+    def run(self, numbers, positions, cell=None) -> dict:
+        atoms = Atoms(numbers=numbers, positions=positions)
+        return {"energy_eV": float(MODEL.system(atoms, forces=False).energy)}
+
+
+def _fill(store: ReferenceStore, jobs) -> None:
+    for job in jobs:
+        store.write(job, job.calculation.run(job.numbers, job.positions), error=None)
+
+
+@pytest.fixture
+def frame():
+    atoms = bulk("H", "bcc", a=2.0, cubic=True).repeat(2)
+    atoms.rattle(0.1, seed=3)
+    return atoms
+
+
+def test_the_stored_expansion_of_a_frame_is_the_equal_share_expansion(tmp_path, frame):
+    """Sub-cluster totals through jobs and the store give, atom by atom, what the model
+    gives when its totals are shared equally; the equal sharing changes atom energies,
+    not the sum of a complete cluster expansion."""
+    calc = ModelTotals()
+    store = ReferenceStore(tmp_path / "frames.db")
+    jobs = frame_jobs([frame], calc, order=3, r_mbe=2.2)
+    # the single atoms are one job; every other job is a distinct sub-cluster
+    assert sum(len(job.numbers) == 1 for job in jobs) == 1
+    with pytest.raises(BodyOrderError, match="not done"):
+        frame_expansions([frame], store, calc, order=3, r_mbe=2.2)
+    _fill(store, jobs)
+    (stored,) = frame_expansions([frame], store, calc, order=3, r_mbe=2.2)
+    direct = decompose(frame, EqualShare(MODEL), max_order=3, r_mbe=2.2)
+    np.testing.assert_allclose(stored.energies_per_atom_eV, direct.energies_per_atom_eV, atol=1e-10)
+    assert np.isnan(stored.residual_eV)  # no total energy of the frame was given
+    own = decompose(frame, MODEL, max_order=3, r_mbe=2.2)
+    # pair sets are symmetric, so E^(2) is the same under any sharing; atom terms are not
+    assert direct.energies_eV[1] == pytest.approx(own.energies_eV[1], abs=1e-9)
+    assert np.abs(direct.energies_per_atom_eV - own.energies_per_atom_eV).max() > 1e-3
+
+    cluster = Atoms("H5", positions=np.random.default_rng(1).uniform(0, 2.2, (5, 3)))
+    shared = decompose(cluster, EqualShare(MODEL), max_order=5)
+    own = decompose(cluster, MODEL, max_order=5)
+    np.testing.assert_allclose(shared.energies_eV, own.energies_eV, atol=1e-10)
+
+
+def test_a_sampled_frame_expansion_needs_only_the_sampled_atoms_jobs(tmp_path, frame):
+    calc = ModelTotals()
+    store = ReferenceStore(tmp_path / "frames.db")
+    options = {"order": 3, "r_mbe": 2.2, "sample_atoms": 4, "seed": 11}
+    sampled_jobs = frame_jobs([frame, frame], calc, **options)
+    all_jobs = frame_jobs([frame], calc, order=3, r_mbe=2.2)
+    assert {j.content_key for j in sampled_jobs} < {j.content_key for j in all_jobs}
+    _fill(store, sampled_jobs)
+    results = frame_expansions([frame, frame], store, calc, **options, totals_eV=[-1.0, -2.0])
+    full = decompose(frame, EqualShare(MODEL), max_order=3, r_mbe=2.2)
+    for result in results:
+        assert result.sampled and result.sample_size == 4
+        picked = result.sample_indices
+        np.testing.assert_allclose(
+            result.energies_per_atom_eV[picked], full.energies_per_atom_eV[picked], atol=1e-10
+        )
+    # the two frames draw their own samples from the seed
+    assert not np.array_equal(results[0].sample_indices, results[1].sample_indices)
+    assert np.isfinite(results[0].residual_eV)
+    with pytest.raises(BodyOrderError, match="seed"):
+        frame_jobs([frame], calc, order=3, r_mbe=2.2, sample_atoms=4)
+
+
+def test_complete_ab_initio_expansion_of_a_tiny_cluster_sums_to_its_energy(tmp_path):
+    """Isolated LDA sub-clusters through the executor: the complete expansion of H4
+    (every sub-cluster once) sums to the H4 energy computed directly."""
+    pytest.importorskip("pyscf")
+    from ase_bodyorder.reference.executor import run_jobs
+    from ase_bodyorder.reference.periodic import IsolatedDFT, compute_isolated
+
+    calc = IsolatedDFT(forces=False)
+    atoms = Atoms("H4", positions=[[0, 0, 0], [0, 0, 0.9], [0.1, 1.3, 0], [0.8, 1.2, 1.0]])
+    store = ReferenceStore(tmp_path / "h4.db")
+    jobs = frame_jobs([atoms], calc, order=4, r_mbe=None)
+    assert len(jobs) == 1 + 6 + 4 + 1  # one atom job serves all four atoms
+    summary = run_jobs(jobs, store, workers=1, progress=False)
+    assert summary.done == len(jobs) and summary.failed == 0
+    (result,) = frame_expansions([atoms], store, calc, order=4, r_mbe=None)
+    direct = compute_isolated(atoms, calc)["energy_eV"]
+    assert result.energies_eV.sum() == pytest.approx(direct, abs=1e-8)
+    # E^(1) is four isolated doublet atoms
+    atom = compute_isolated(Atoms("H", positions=[[0, 0, 0]]), calc)["energy_eV"]
+    assert result.energies_eV[0] == pytest.approx(4 * atom, abs=1e-8)

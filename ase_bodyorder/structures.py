@@ -7,8 +7,9 @@ radius of the sphere whose volume is the volume per proton: ``4/3 pi rs^3 = V / 
 * **clusters** (the reference sets, ``docs/science.md`` section 4): :class:`HighDensity`
   (atoms uniform in a sphere) and :class:`LowDensity` (H2 molecules in a sphere), drawn
   by :func:`sample_clusters`;
-* **periodic cells** (the periodic DFT training set): :class:`DenseBulk`, drawn by
-  :func:`sample_bulk`;
+* **periodic cells** (the periodic DFT training sets): :class:`DenseBulk` (dense cells),
+  drawn by :func:`sample_bulk`, and :class:`CrossoverBulk` (molecular fluid to atomic
+  phase), drawn by :func:`sample_crossover_bulk`;
 * **MD starting structures** (the i-PI cases of :mod:`ase_bodyorder.ipi.cases`):
   :func:`rattled_bcc` and :func:`molecular_hydrogen`;
 * **test clusters**: :func:`random_cluster`.
@@ -33,10 +34,12 @@ from ase.units import Bohr
 from .expansion import BodyOrderError
 
 __all__ = [
+    "CrossoverBulk",
     "DenseBulk",
     "HighDensity",
     "LowDensity",
     "bcc_repeat",
+    "cell_fragments",
     "cubic_box_length",
     "density_g_cm3",
     "min_image_distance",
@@ -48,6 +51,7 @@ __all__ = [
     "rs_bohr_from_number_density",
     "sample_bulk",
     "sample_clusters",
+    "sample_crossover_bulk",
     "sphere_radius",
 ]
 
@@ -345,6 +349,155 @@ def sample_bulk(protocol: DenseBulk, count: int, seed: int) -> list[Atoms]:
         )
         cells.append(atoms)
     return cells
+
+
+@dataclass(frozen=True)
+class CrossoverBulk:
+    """Cubic periodic cells of ``n_atoms`` H atoms from the molecular fluid to the
+    atomic phase (the MD model's cells, issue 11).
+
+    ``rs`` (bohr) is drawn uniformly in ``rs_bohr``. A cell is molecular with a
+    probability rising linearly from 0 at ``molecular_rs_bohr[0]`` to 1 at
+    ``molecular_rs_bohr[1]``: ``n_atoms/2`` H2 molecules (bond lengths normal around
+    ``bond_length`` with ``bond_length_spread``, Angstrom) with atoms of different
+    molecules at least ``intermolecular_factor * 2 rs`` apart (minimum image). Otherwise
+    it is atomic: half of those (at random) a bcc crystal rattled by a Gaussian of
+    standard deviation drawn in ``rattle_angstrom``, half uniformly random positions,
+    every pair at least ``min_distance`` (Angstrom) apart.
+    """
+
+    n_atoms: int = 16
+    rs_bohr: tuple[float, float] = (1.4, 3.0)
+    molecular_rs_bohr: tuple[float, float] = (1.8, 2.6)
+    min_distance: float = 0.6
+    rattle_angstrom: tuple[float, float] = (0.05, 0.3)
+    bond_length: float = 0.74
+    bond_length_spread: float = 0.05
+    intermolecular_factor: float = 0.55
+
+    def __post_init__(self) -> None:
+        m = round((self.n_atoms / 2) ** (1 / 3))
+        if 2 * m**3 != self.n_atoms:
+            raise BodyOrderError(
+                f"bcc cells need n_atoms = 2 m^3 (2, 16, 54, ...), got {self.n_atoms}"
+            )
+        if not 0 < self.rs_bohr[0] <= self.rs_bohr[1]:
+            raise BodyOrderError(f"rs_bohr must be an increasing positive range: {self.rs_bohr}")
+        if not self.molecular_rs_bohr[0] < self.molecular_rs_bohr[1]:
+            raise BodyOrderError(f"molecular_rs_bohr must increase: {self.molecular_rs_bohr}")
+
+    def molecular_probability(self, rs_bohr: float) -> float:
+        """Probability that a cell at ``rs_bohr`` (bohr) is molecular."""
+        low, high = self.molecular_rs_bohr
+        return float(np.clip((rs_bohr - low) / (high - low), 0.0, 1.0))
+
+
+def sample_crossover_bulk(protocol: CrossoverBulk, count: int, seed: int) -> list[Atoms]:
+    """``count`` cells of ``protocol``, reproducible from ``seed`` (Angstrom, wrapped).
+
+    ``info``: ``index``, ``seed``, ``kind`` (``bcc``, ``random`` or ``molecular``),
+    ``rs_bohr`` (bohr), ``rattle_angstrom`` (0 unless bcc) and the protocol (JSON).
+    """
+    rng = np.random.default_rng(seed)
+    m = round((protocol.n_atoms / 2) ** (1 / 3))
+    cells = []
+    for index in range(count):
+        rs = rng.uniform(*protocol.rs_bohr)
+        length = cubic_box_length(protocol.n_atoms, rs)
+        sigma = 0.0
+        if rng.uniform() < protocol.molecular_probability(rs):
+            kind = "molecular"
+            atoms = molecular_hydrogen(
+                protocol.n_atoms,
+                rs,
+                protocol.bond_length,
+                protocol.bond_length_spread,
+                protocol.intermolecular_factor * 2 * rs * Bohr,
+                rng,
+            )
+        elif rng.uniform() < 0.5:
+            kind, sigma = "bcc", float(rng.uniform(*protocol.rattle_angstrom))
+            lattice = bulk("H", "bcc", a=length / m, cubic=True).repeat(m)
+            for _ in range(1000):
+                atoms = lattice.copy()
+                atoms.positions += rng.normal(scale=sigma, size=atoms.positions.shape)
+                if min_image_distance(atoms) >= protocol.min_distance:
+                    break
+            else:
+                raise BodyOrderError(f"cell {index}: no rattled bcc cell met min_distance")
+        else:
+            kind = "random"
+            atoms = Atoms(cell=[length] * 3, pbc=True)
+            while len(atoms) < protocol.n_atoms:
+                trial = atoms + Atoms("H", positions=[rng.uniform(0, length, 3)])
+                if len(trial) == 1 or min_image_distance(trial) >= protocol.min_distance:
+                    atoms = trial
+        atoms.wrap()
+        atoms.info.update(
+            index=index,
+            seed=seed,
+            kind=kind,
+            rs_bohr=float(rs),
+            rattle_angstrom=sigma,
+            protocol=json.dumps(asdict(protocol)),
+        )
+        cells.append(atoms)
+    return cells
+
+
+def cell_fragments(
+    cells: list[Atoms],
+    sizes: tuple[int, ...],
+    per_cell: int,
+    radius_angstrom: float,
+    seed: int,
+) -> list[Atoms]:
+    """Isolated sub-clusters cut from periodic ``cells``: what an expansion evaluates.
+
+    For each cell, ``per_cell`` fragments: a size drawn uniformly from ``sizes`` (sizes
+    of 2 and more), a centre atom drawn uniformly, and the other atoms drawn uniformly
+    without replacement from the centre's neighbours within ``radius_angstrom``
+    (periodic images included, as the atom-resolved expansion counts them); a draw
+    without enough neighbours is skipped. A size of 1 gives the one isolated atom once
+    (every H atom is the same fragment), at the start of the list. Positions in
+    Angstrom, as in the cell (images unwrapped), no cell, no periodicity. ``info``:
+    ``parent`` (the cell's ``index``), ``label`` (the atoms' indices in the cell, joined
+    by ``-`` as in the cluster fragments, the centre first; an index may repeat, for
+    another periodic image of the same atom), ``size``, and the parent's ``rs_bohr`` and
+    ``kind`` where it has them.
+    """
+    from ase.neighborlist import neighbor_list
+
+    rng = np.random.default_rng(seed)
+    out: list[Atoms] = []
+    if 1 in sizes:
+        out.append(Atoms("H", positions=[[0.0, 0.0, 0.0]], info={"parent": -1, "size": 1}))
+    larger = [n for n in sizes if n > 1]
+    if not larger:
+        return out
+    for atoms in cells:
+        first, second, shift = neighbor_list("ijS", atoms, radius_angstrom)
+        cell = np.asarray(atoms.cell)
+        for _ in range(per_cell):
+            size = int(rng.choice(larger))
+            centre = int(rng.integers(len(atoms)))
+            mine = np.flatnonzero(first == centre)
+            if len(mine) < size - 1:
+                continue
+            chosen = rng.choice(mine, size=size - 1, replace=False)
+            positions = np.vstack(
+                [atoms.positions[centre]]
+                + [atoms.positions[second[k]] + shift[k] @ cell for k in chosen]
+            )
+            indices = [centre] + [int(second[k]) for k in chosen]
+            info = {
+                "parent": int(atoms.info.get("index", -1)),
+                "label": "-".join(str(i) for i in indices),
+                "size": size,
+            }
+            info.update({k: atoms.info[k] for k in ("rs_bohr", "kind") if k in atoms.info})
+            out.append(Atoms(f"H{size}", positions=positions, info=info))
+    return out
 
 
 # ---------------------------------------------------------------- MD starting structures

@@ -170,3 +170,53 @@ def test_samplers_refuse_impossible_requests():
         DenseBulk(n_atoms=12)
     with pytest.raises(BodyOrderError, match="even"):
         structures.bcc_repeat(7)
+
+
+def test_crossover_cells_span_molecular_to_atomic_reproducibly():
+    import math
+
+    from ase.units import Bohr
+
+    from ase_bodyorder.structures import CrossoverBulk, sample_crossover_bulk
+
+    protocol = CrossoverBulk()
+    cells = sample_crossover_bulk(protocol, 60, seed=4)
+    again = sample_crossover_bulk(protocol, 60, seed=4)
+    for a, b in zip(cells, again, strict=True):
+        np.testing.assert_array_equal(a.positions, b.positions)
+    kinds = {a.info["kind"] for a in cells}
+    assert kinds == {"bcc", "random", "molecular"}
+    for atoms in cells:
+        rs = atoms.info["rs_bohr"]
+        assert 1.4 <= rs <= 3.0 and len(atoms) == 16
+        assert math.isclose(atoms.get_volume(), 16 * 4 / 3 * math.pi * (rs * Bohr) ** 3)
+        if atoms.info["kind"] == "molecular":
+            assert rs > protocol.molecular_rs_bohr[0]
+            d = atoms.get_all_distances(mic=True)
+            # each atom's nearest neighbour is its molecule partner, at a bond length
+            np.fill_diagonal(d, np.inf)
+            assert d.min(axis=1).max() < 0.74 + 5 * 0.05
+        else:
+            assert rs < protocol.molecular_rs_bohr[1]
+    assert protocol.molecular_probability(1.5) == 0 and protocol.molecular_probability(2.9) == 1
+
+
+def test_cell_fragments_are_neighbours_of_a_centre_with_their_images():
+    from ase.build import bulk
+
+    from ase_bodyorder.structures import cell_fragments
+
+    cell = bulk("H", "bcc", a=2.0, cubic=True).repeat(2)
+    cell.rattle(0.05, seed=1)
+    cell.info.update(index=3, rs_bohr=1.5, kind="bcc")
+    fragments = cell_fragments([cell], (1, 2, 3, 4), 40, 2.1, seed=5)
+    assert len(fragments[0]) == 1 and sum(len(f) == 1 for f in fragments) == 1
+    assert {len(f) for f in fragments[1:]} == {2, 3, 4}
+    for fragment in fragments[1:]:
+        assert not fragment.pbc.any() and fragment.info["parent"] == 3
+        centre = fragment.positions[0]
+        assert np.linalg.norm(fragment.positions - centre, axis=1).max() <= 2.1 + 1e-9
+        assert fragment.info["kind"] == "bcc"
+    again = cell_fragments([cell], (1, 2, 3, 4), 40, 2.1, seed=5)
+    labels = [f.info.get("label") for f in fragments]
+    assert [f.info.get("label") for f in again] == labels and len(set(labels)) > 20

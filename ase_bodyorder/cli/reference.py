@@ -66,9 +66,45 @@ def add_parser(subparsers) -> None:
     )
     _add_executor_options(fragments)
     fragments.set_defaults(handler=run_fragments)
+    cell_fragments = steps.add_parser(
+        "cell-fragments",
+        help="isolated sub-clusters cut from periodic cells, at the cells' level of theory "
+        "(resumable)",
+    )
+    cell_fragments.add_argument("cells", help="extxyz of training cells (never test cells)")
+    cell_fragments.add_argument("--db", required=True, help="ASE database (SQLite) of the jobs")
+    cell_fragments.add_argument("--dataset", default=None, help="default: the file stem")
+    cell_fragments.add_argument("--sizes", default="1..4", help="fragment sizes (default 1..4)")
+    cell_fragments.add_argument(
+        "--per-cell", type=int, default=20, help="fragments of size 2+ per cell (default 20)"
+    )
+    cell_fragments.add_argument(
+        "--radius", type=float, default=2.5, help="neighbours of the centre within, Angstrom"
+    )
+    cell_fragments.add_argument("--seed", type=int, default=0)
+    cell_fragments.add_argument("-o", "--output", required=True, help="extxyz of the fragments")
+    _add_executor_options(cell_fragments)
+    cell_fragments.set_defaults(handler=run_cell_fragments)
+    frames = steps.add_parser(
+        "frames",
+        help="ab initio atom-resolved expansion of MD frames (isolated LDA sub-clusters; "
+        "resumable), optionally beside a model's",
+    )
+    frames.add_argument("trajectory", help="extxyz of the frames (Angstrom)")
+    frames.add_argument("--index", default=":", help="frames to expand (ASE index syntax)")
+    frames.add_argument("--order", type=int, default=3, help="truncation order K (default 3)")
+    frames.add_argument("--r-mbe", type=float, required=True, help="expansion radius, Angstrom")
+    frames.add_argument("--sample-atoms", type=int, default=None, help="atoms per frame m")
+    frames.add_argument("--seed", type=int, default=0, help="seed of the atom samples")
+    frames.add_argument("--model", default=None, help="also expand this model (a name)")
+    frames.add_argument("--db", required=True, help="ASE database (SQLite) of the jobs")
+    frames.add_argument("-o", "--output", required=True, help="JSON of E^(n)/N per frame")
+    _add_executor_options(frames)
+    frames.set_defaults(handler=run_frames)
     periodic = steps.add_parser(
         "periodic",
-        help="periodic DFT (Gamma-point LDA) of sampled dense-hydrogen cells (resumable)",
+        help="periodic DFT (LDA, Gamma point or a k-point mesh) of sampled hydrogen cells "
+        "(resumable)",
     )
     periodic.add_argument("--count", type=int, default=300, help="cells (default 300)")
     periodic.add_argument("--seed", type=int, default=3001, help="sampling seed (default 3001)")
@@ -77,6 +113,25 @@ def add_parser(subparsers) -> None:
     periodic.add_argument("--db", required=True, help="ASE database (SQLite) of the jobs")
     periodic.add_argument(
         "--ke-cutoff-hartree", type=float, default=60.0, help="plane-wave cutoff, Hartree"
+    )
+    periodic.add_argument(
+        "--protocol",
+        choices=["dense", "crossover"],
+        default="dense",
+        help="cells: dense (rs 1.45-1.85 bohr, bcc and random; the default) or crossover "
+        "(rs 1.4-3.0 bohr, molecular fluid to atomic phase)",
+    )
+    periodic.add_argument(
+        "--kpoint-length",
+        type=float,
+        default=0.0,
+        help="k-point mesh with n_i |a_i| >= this length, Angstrom (default 0: Gamma point)",
+    )
+    periodic.add_argument(
+        "--kpoint-grid",
+        choices=["gamma", "shifted"],
+        default="gamma",
+        help="mesh through Gamma or Monkhorst-Pack shifted off it (default gamma)",
     )
     periodic.add_argument("--out-dir", default=None, help="also export the train/val/test split")
     periodic.add_argument("--split-seed", type=int, default=7)
@@ -257,10 +312,17 @@ def run_fragments(args) -> None:
 def run_periodic(args) -> None:
     from ..reference import periodic
     from ..reference.store import ReferenceStore
-    from ..structures import DenseBulk, sample_bulk
+    from ..structures import CrossoverBulk, DenseBulk, sample_bulk, sample_crossover_bulk
 
-    settings = periodic.PeriodicDFT(ke_cutoff_hartree=args.ke_cutoff_hartree)
-    cells = sample_bulk(DenseBulk(n_atoms=args.n_atoms), args.count, args.seed)
+    settings = periodic.PeriodicDFT(
+        ke_cutoff_hartree=args.ke_cutoff_hartree,
+        kpoint_length_angstrom=args.kpoint_length,
+        kpoint_grid=args.kpoint_grid,
+    )
+    if args.protocol == "crossover":
+        cells = sample_crossover_bulk(CrossoverBulk(n_atoms=args.n_atoms), args.count, args.seed)
+    else:
+        cells = sample_bulk(DenseBulk(n_atoms=args.n_atoms), args.count, args.seed)
     store = ReferenceStore(args.db)
     summary = periodic.run_periodic(cells, store, settings, dataset=args.dataset, **_executor(args))
     print(
@@ -274,3 +336,105 @@ def run_periodic(args) -> None:
         )
         for part, info in meta["files"].items():
             print(f"{part}: {info['count']} cells in {info['file']}")
+
+
+def _read_frames(path, index: str = ":"):
+    import ase.io
+
+    try:
+        frames = ase.io.read(path, index)
+    except (OSError, ValueError, IndexError, StopIteration) as error:
+        raise BodyOrderError(f"cannot read structures of {path}: {error}") from None
+    return frames if isinstance(frames, list) else [frames]
+
+
+def run_cell_fragments(args) -> None:
+    import shlex
+
+    from ..reference.executor import run_jobs
+    from ..reference.fragments import parse_sizes
+    from ..reference.isolated import IsolatedDFT, cell_fragment_jobs, export_cell_fragments
+    from ..reference.store import ReferenceStore
+    from ..structures import cell_fragments
+
+    cells = _read_frames(args.cells)
+    if not all(atoms.pbc.all() for atoms in cells):
+        raise BodyOrderError(f"{args.cells}: cell-fragments cuts from periodic cells only")
+    dataset = args.dataset or Path(args.cells).stem
+    sizes = tuple(parse_sizes(args.sizes))
+    fragments = cell_fragments(cells, sizes, args.per_cell, args.radius, args.seed)
+    calculation = IsolatedDFT()
+    store = ReferenceStore(args.db)
+    summary = run_jobs(
+        cell_fragment_jobs(fragments, dataset, calculation),
+        store,
+        label=f"cell fragments {dataset}",
+        **_executor(args),
+    )
+    command = shlex.join(
+        ["ase-bodyorder", "reference", "cell-fragments", args.cells, "--sizes", args.sizes]
+        + ["--per-cell", str(args.per_cell), "--radius", str(args.radius)]
+        + ["--seed", str(args.seed), "--db", args.db, "-o", args.output]
+    )
+    meta = export_cell_fragments(
+        store, fragments, dataset, calculation, args.output, command=command, cells_file=args.cells
+    )
+    print(
+        f"{summary.done} done, {summary.failed} failed, {summary.skipped} already in "
+        f"{args.db}, {summary.elsewhere} by another run, {summary.wall_time_s:.1f} s"
+    )
+    counts = ", ".join(f"{n} of size {size}" for size, n in meta["counts"].items())
+    print(f"wrote {args.output}: {counts}; {len(meta['missing'])} missing")
+
+
+def run_frames(args) -> None:
+    from ..reference.executor import run_jobs
+    from ..reference.frames import EqualShare, frame_expansions, frame_jobs, model_expansions
+    from ..reference.isolated import IsolatedDFT
+    from ..reference.store import ReferenceStore
+
+    frames = _read_frames(args.trajectory, args.index)
+    calculation = IsolatedDFT(forces=False)
+    options = {
+        "order": args.order,
+        "r_mbe": args.r_mbe,
+        "sample_atoms": args.sample_atoms,
+        "seed": args.seed,
+    }
+    store = ReferenceStore(args.db)
+    jobs = frame_jobs(frames, calculation, **options)
+    summary = run_jobs(jobs, store, label="frame sub-clusters", **_executor(args))
+    print(
+        f"{len(jobs)} distinct sub-clusters: {summary.done} done, {summary.failed} failed, "
+        f"{summary.skipped} already in {args.db}, {summary.wall_time_s:.1f} s"
+    )
+    results = {"reference": frame_expansions(frames, store, calculation, **options)}
+    if args.model is not None:
+        from ..models import load_model
+
+        model = load_model(args.model)
+        results["model"] = model_expansions(frames, model, **options)
+        results["model_equal_share"] = model_expansions(frames, EqualShare(model), **options)
+
+    def summary_of(result) -> dict:
+        return {
+            "per_atom_mean_eV": result.energies_per_atom_mean_eV.tolist(),
+            "per_atom_stderr_eV": result.energies_per_atom_stderr_eV.tolist(),
+            "sample_indices": None
+            if result.sample_indices is None
+            else result.sample_indices.tolist(),
+        }
+
+    out = {
+        "trajectory": args.trajectory,
+        "index": args.index,
+        "calculation": {"method": calculation.method, **calculation.to_dict()},
+        "model": args.model,
+        **{key: value for key, value in options.items()},
+        "units": "E^(n)/N in eV/atom (per_atom_mean_eV), standard errors from atom sampling",
+        "frames": [
+            {name: summary_of(results[name][k]) for name in results} for k in range(len(frames))
+        ],
+    }
+    Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {args.output} ({len(frames)} frames)")

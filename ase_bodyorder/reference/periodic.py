@@ -32,6 +32,7 @@ pyscf). The cells are sampled by :mod:`ase_bodyorder.structures` (:class:`DenseB
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -49,9 +50,7 @@ from .store import ReferenceStore
 
 __all__ = [
     "DenseBulk",
-    "IsolatedDFT",
     "PeriodicDFT",
-    "compute_isolated",
     "compute_periodic",
     "isolated_atom_energy",
     "isolated_cluster_energy",
@@ -69,8 +68,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PeriodicDFT:
-    """Gamma-point Kohn-Sham settings (see the module docstring); the ``calculation`` of a
-    periodic :class:`~.executor.Job`."""
+    """Kohn-Sham settings of periodic cells (see the module docstring); the
+    ``calculation`` of a periodic :class:`~.executor.Job`. Gamma-point sampling unless
+    ``kpoint_length_angstrom`` asks for a k-point mesh (:meth:`kmesh`)."""
 
     method: ClassVar[str] = "periodic-dft"
 
@@ -81,9 +81,35 @@ class PeriodicDFT:
     smearing_hartree: float = 0.01
     conv_tol_hartree: float = 1e-9
     max_cycle: int = 200
+    #: k-point sampling: a Monkhorst-Pack mesh with n_i |a_i| >= this length (Angstrom)
+    #: along each lattice vector a_i; 0 samples the Gamma point only
+    kpoint_length_angstrom: float = 0.0
+    #: ``gamma`` (a mesh through Gamma) or ``shifted`` (Monkhorst-Pack, off Gamma)
+    kpoint_grid: str = "gamma"
+
+    def __post_init__(self) -> None:
+        if self.kpoint_grid not in ("gamma", "shifted"):
+            raise BodyOrderError(
+                f"kpoint_grid must be 'gamma' or 'shifted', got {self.kpoint_grid!r}"
+            )
+        if self.kpoint_length_angstrom < 0:
+            raise BodyOrderError("kpoint_length_angstrom must be >= 0 (0: the Gamma point)")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings; the k-point ones only when they differ from Gamma-point sampling
+        (so the content keys of the Gamma-point cells are unchanged)."""
+        settings = asdict(self)
+        if self.kpoint_length_angstrom == 0 and self.kpoint_grid == "gamma":
+            del settings["kpoint_length_angstrom"], settings["kpoint_grid"]
+        return settings
+
+    def kmesh(self, lattice) -> tuple[int, int, int]:
+        """The k-point mesh of a cell with lattice vectors ``lattice`` (3 x 3, Angstrom)."""
+        if self.kpoint_length_angstrom == 0:
+            return (1, 1, 1)
+        lengths = np.linalg.norm(np.asarray(lattice, dtype=float), axis=1)
+        mesh = [max(1, math.ceil(self.kpoint_length_angstrom / a - 1e-9)) for a in lengths]
+        return (mesh[0], mesh[1], mesh[2])
 
     def run(self, numbers, positions, cell) -> dict:
         """The record of one cell's job (:func:`compute_periodic`, with method and basis)."""
@@ -128,9 +154,14 @@ def compute_periodic(atoms: Atoms, settings: PeriodicDFT = PeriodicDFT()) -> dic
         )
     start = time.perf_counter()
     cell = _cell(atoms, settings)
-    mf = dft.RKS(cell)
+    mesh = settings.kmesh(atoms.cell)
+    if mesh == (1, 1, 1):  # a shifted 1x1x1 mesh is Gamma too (the shift is for even n)
+        mf = dft.RKS(cell)
+        mf._numint = MultiGridNumInt2(cell)
+    else:  # pyscf's k-point gradients need its plain FFT density fitting
+        kpts = cell.make_kpts(mesh, with_gamma_point=settings.kpoint_grid == "gamma")
+        mf = dft.KRKS(cell, kpts)
     mf.xc = settings.xc
-    mf._numint = MultiGridNumInt2(cell)
     mf = mf.smearing(sigma=settings.smearing_hartree, method="fermi")
     mf.conv_tol = settings.conv_tol_hartree
     mf.max_cycle = settings.max_cycle
@@ -142,6 +173,7 @@ def compute_periodic(atoms: Atoms, settings: PeriodicDFT = PeriodicDFT()) -> dic
         "energy_eV": float(mf.e_free) * Hartree,
         "energy_zero_smearing_eV": float(mf.e_zero) * Hartree,
         "forces_eV_per_A": (-np.asarray(gradient) * Hartree / Bohr).tolist(),
+        "kmesh": list(mesh),
         "converged": True,
         "wall_time_s": time.perf_counter() - start,
     }
@@ -161,164 +193,6 @@ def isolated_atom_energy(settings: PeriodicDFT = PeriodicDFT(), box_angstrom: fl
     return float(energy) * Hartree
 
 
-@dataclass(frozen=True)
-class IsolatedDFT:
-    """Kohn-Sham settings of isolated clusters at a periodic set's level of theory.
-
-    The same functional, GTH pseudopotential and basis as :class:`PeriodicDFT`
-    (:meth:`matching`), with open boundaries (pyscf's molecular code: no box, no
-    plane-wave cutoff, a Becke grid of ``grid_level``). The ``calculation`` of a fragment
-    :class:`~.executor.Job`; its record holds the energy (eV), the analytic forces
-    (eV/Angstrom) and the spin solution.
-
-    Spin treatment: each cluster in its lowest-energy spin density at the lowest
-    multiplicity, 2S = n mod 2. An odd cluster is a spin-polarised doublet (UKS; an
-    isolated H atom is a doublet). An even cluster is computed closed-shell (RKS) and
-    spin-polarised from a broken-symmetry guess (UKS, S_z = 0, the HOMO and LUMO mixed),
-    and the lower energy is kept: a stretched H2 then dissociates into two doublet atoms,
-    as the many-body expansion needs (its 2-body term vanishes at large distance),
-    instead of the closed-shell curve that stays about 1 eV above them. Dense hydrogen,
-    the periodic cells, is non-magnetic (RKS with smearing); a compact cluster's
-    broken-symmetry solution collapses onto the closed-shell one, so both treatments
-    agree where the cells' environments are. No smearing: a cluster has a gap.
-    """
-
-    method: ClassVar[str] = "isolated-dft"
-
-    xc: str = "lda,vwn"
-    basis: str = "gth-szv"
-    pseudo: str = "gth-pade"
-    grid_level: int = 3
-    conv_tol_hartree: float = 1e-10
-    max_cycle: int = 200
-    forces: bool = True
-
-    @classmethod
-    def matching(cls, periodic: PeriodicDFT, **options) -> IsolatedDFT:
-        """The isolated-cluster settings at ``periodic``'s functional, basis and pseudo."""
-        return cls(xc=periodic.xc, basis=periodic.basis, pseudo=periodic.pseudo, **options)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def run(self, numbers, positions, cell=None) -> dict:
-        """The record of one cluster's job (:func:`compute_isolated`)."""
-        if cell is not None:
-            raise BodyOrderError("isolated DFT computes clusters; got a periodic cell")
-        atoms = Atoms(numbers=numbers, positions=positions)
-        return {"method": self.method, "basis": self.basis, **compute_isolated(atoms, self)}
-
-
-def _broken_symmetry_guess(restricted) -> np.ndarray:
-    """A UKS density guess from a closed-shell solution: its HOMO and LUMO mixed by 45
-    degrees, one way for the alpha and the other for the beta electrons."""
-    mo, occupied = restricted.mo_coeff, int(np.count_nonzero(restricted.mo_occ > 0))
-    alpha, beta = mo[:, :occupied].copy(), mo[:, :occupied].copy()
-    if 0 < occupied < mo.shape[1]:
-        homo, lumo = mo[:, occupied - 1], mo[:, occupied]
-        alpha[:, -1] = (homo + lumo) / np.sqrt(2)
-        beta[:, -1] = (homo - lumo) / np.sqrt(2)
-    return np.array([alpha @ alpha.T, beta @ beta.T])
-
-
-class _LocalOnlyPseudoGradient:
-    """pyscf 2.14's molecular GTH gradient fails for pseudopotentials without non-local
-    projectors (hydrogen's ``gth-pade``): ``vppnl_nuc_grad`` then has nothing to
-    contract and returns None where it needs arrays. Inside this context it returns the
-    exact value, zero, for such molecules (checked against finite differences in the
-    tests) and calls pyscf's own code otherwise."""
-
-    def __enter__(self):
-        from pyscf.gto import pp_int
-        from pyscf.pbc.gto.pseudo import pp_int as pbc_pp_int
-
-        self._module, self._original = pp_int, pp_int.vppnl_nuc_grad
-        original = self._original
-
-        def gradient(mol, dm):
-            if not pbc_pp_int.fake_cell_vnl(mol)[1]:
-                return np.zeros((mol.natm, 3))
-            return original(mol, dm)
-
-        pp_int.vppnl_nuc_grad = gradient
-        return self
-
-    def __exit__(self, *exc):
-        self._module.vppnl_nuc_grad = self._original
-        return False
-
-
-def compute_isolated(atoms: Atoms, settings: IsolatedDFT = IsolatedDFT()) -> dict:
-    """Energy (eV), forces (eV/Angstrom) and spin solution of one isolated cluster.
-
-    The spin treatment is :class:`IsolatedDFT`'s. Record keys: ``energy_eV``,
-    ``forces_eV_per_A`` (when ``settings.forces``), ``two_s`` (2S), ``solution`` (``rks``,
-    ``uks`` or ``uks-broken-symmetry``), ``spin_square`` (<S^2> of the kept solution),
-    ``converged``, ``wall_time_s``. Raises :class:`BodyOrderError` for a periodic input
-    or when no SCF converges.
-    """
-    from pyscf import dft, gto
-
-    if atoms.pbc.any():
-        raise BodyOrderError("isolated DFT needs a cluster without periodicity")
-    start = time.perf_counter()
-    spin = int(atoms.numbers.sum()) % 2
-    mol = gto.M(
-        atom=[
-            (s, tuple(p))
-            for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)
-        ],
-        unit="A",
-        basis=settings.basis,
-        pseudo=settings.pseudo,
-        spin=spin,
-        verbose=0,
-    )
-
-    def solver(kind):
-        mf = dft.UKS(mol) if kind == "uks" else dft.RKS(mol)
-        mf.xc = settings.xc
-        mf.grids.level = settings.grid_level
-        mf.conv_tol = settings.conv_tol_hartree
-        mf.max_cycle = settings.max_cycle
-        return mf
-
-    solutions = []
-    if spin:
-        mf = solver("uks")
-        mf.kernel()
-        solutions.append(("uks", mf))
-    else:
-        mf = solver("rks")
-        mf.kernel()
-        solutions.append(("rks", mf))
-        if len(atoms) > 1 and mf.converged:
-            broken = solver("uks")
-            broken.kernel(dm0=_broken_symmetry_guess(mf))
-            solutions.append(("uks-broken-symmetry", broken))
-    converged = [(kind, mf) for kind, mf in solutions if mf.converged]
-    if not converged:
-        raise BodyOrderError(
-            f"SCF of the isolated {atoms.get_chemical_formula()} did not converge "
-            f"in {settings.max_cycle} cycles"
-        )
-    # a broken-symmetry solution that returned to the closed shell is the same state
-    kind, mf = min(converged, key=lambda item: (round(float(item[1].e_tot), 9), item[0] != "rks"))
-    record = {
-        "energy_eV": float(mf.e_tot) * Hartree,
-        "two_s": spin,
-        "solution": kind,
-        "spin_square": float(mf.spin_square()[0]) if kind != "rks" else 0.0,
-        "converged": True,
-    }
-    if settings.forces:
-        with _LocalOnlyPseudoGradient():
-            gradient = mf.nuc_grad_method().kernel()
-        record["forces_eV_per_A"] = (-np.asarray(gradient) * Hartree / Bohr).tolist()
-    record["wall_time_s"] = time.perf_counter() - start
-    return record
-
-
 def isolated_cluster_energy(atoms: Atoms, settings: PeriodicDFT = PeriodicDFT()) -> float:
     """Kohn-Sham energy (eV) of an isolated cluster at the periodic set's level of theory
     (:func:`compute_isolated` with :meth:`IsolatedDFT.matching` settings, no forces).
@@ -328,6 +202,8 @@ def isolated_cluster_energy(atoms: Atoms, settings: PeriodicDFT = PeriodicDFT())
     """
     if atoms.pbc.any():
         raise BodyOrderError("isolated_cluster_energy needs a cluster without periodicity")
+    from .isolated import IsolatedDFT, compute_isolated
+
     return compute_isolated(atoms, IsolatedDFT.matching(settings, forces=False))["energy_eV"]
 
 

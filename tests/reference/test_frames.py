@@ -101,7 +101,7 @@ def test_complete_ab_initio_expansion_of_a_tiny_cluster_sums_to_its_energy(tmp_p
     (every sub-cluster once) sums to the H4 energy computed directly."""
     pytest.importorskip("pyscf")
     from ase_bodyorder.reference.executor import run_jobs
-    from ase_bodyorder.reference.periodic import IsolatedDFT, compute_isolated
+    from ase_bodyorder.reference.isolated import IsolatedDFT, compute_isolated
 
     calc = IsolatedDFT(forces=False)
     atoms = Atoms("H4", positions=[[0, 0, 0], [0, 0, 0.9], [0.1, 1.3, 0], [0.8, 1.2, 1.0]])
@@ -116,3 +116,54 @@ def test_complete_ab_initio_expansion_of_a_tiny_cluster_sums_to_its_energy(tmp_p
     # E^(1) is four isolated doublet atoms
     atom = compute_isolated(Atoms("H", positions=[[0, 0, 0]]), calc)["energy_eV"]
     assert result.energies_eV[0] == pytest.approx(4 * atom, abs=1e-8)
+
+
+def test_cli_cell_fragments_and_frames(tmp_path, capsys):
+    """`reference cell-fragments` cuts and computes isolated fragments of cells (their
+    labels map back to the parent's atoms); `reference frames` writes the ab initio
+    E^(n)/N of a frame next to a model's, and a rerun computes nothing."""
+    pytest.importorskip("pyscf")
+    import json
+
+    import ase.io
+
+    from ase_bodyorder.cli import main
+
+    cell = bulk("H", "bcc", a=2.2, cubic=True).repeat(2)
+    cell.rattle(0.05, seed=2)
+    cell.info["index"] = 7
+    ase.io.write(tmp_path / "cells.xyz", [cell])
+    db = str(tmp_path / "ref.db")
+    out = tmp_path / "fragments.xyz"
+    args = ["reference", "cell-fragments", str(tmp_path / "cells.xyz"), "--db", db]
+    main(args + ["--sizes", "1..3", "--per-cell", "3", "--radius", "2.0", "-o", str(out)])
+    fragments = ase.io.read(out, ":")
+    assert [len(a) for a in fragments][0] == 1 and len(fragments) == 4
+    for fragment in fragments[1:]:
+        assert fragment.info["parent"] == 7
+        indices = [int(i) for i in str(fragment.info["label"]).split("-")]
+        # each atom is one of the cell's, displaced by a lattice vector
+        for position, index in zip(fragment.positions, indices, strict=True):
+            fractional = np.linalg.solve(cell.cell.T, position - cell.positions[index])
+            np.testing.assert_allclose(fractional, np.round(fractional), atol=1e-8)
+        assert np.isfinite(fragment.get_potential_energy())
+    meta = json.loads((tmp_path / "fragments.xyz.provenance.json").read_text())
+    assert meta["counts"]["1"] == 1 and not meta["missing"]
+
+    frame = tmp_path / "frame.xyz"
+    ase.io.write(frame, [cell])
+    result = tmp_path / "frames.json"
+    args = ["reference", "frames", str(frame), "--order", "2", "--r-mbe", "1.95", "--db", db]
+    main(args + ["--model", "soap-bpnn-hbulk-high", "-o", str(result)])
+    (record,) = json.loads(result.read_text())["frames"]
+    reference = record["reference"]["per_atom_mean_eV"]
+    assert reference[0] == pytest.approx(fragments[0].get_potential_energy(), abs=1e-8)
+    assert reference[1] < 0  # bound neighbours at 1.9 Angstrom
+    assert set(record) == {"reference", "model", "model_equal_share"}
+    # pair sets are symmetric: E^(2)/N is the same under either sharing
+    assert record["model"]["per_atom_mean_eV"][1] == pytest.approx(
+        record["model_equal_share"]["per_atom_mean_eV"][1], abs=1e-8
+    )
+    capsys.readouterr()
+    main(args + ["-o", str(result)])
+    assert "0 done" in capsys.readouterr().out

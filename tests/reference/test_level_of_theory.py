@@ -36,7 +36,7 @@ def test_the_atom_is_a_doublet_isolated_and_in_a_box():
 
 
 def _isolated(symbols, positions, **options):
-    from ase_bodyorder.reference.periodic import IsolatedDFT, compute_isolated
+    from ase_bodyorder.reference.isolated import IsolatedDFT, compute_isolated
 
     return compute_isolated(Atoms(symbols, positions=positions), IsolatedDFT(**options))
 
@@ -76,7 +76,7 @@ def test_isolated_h2_dissociates_into_two_doublet_atoms():
 
 
 def test_isolated_dft_refuses_a_periodic_cell():
-    from ase_bodyorder.reference.periodic import IsolatedDFT
+    from ase_bodyorder.reference.isolated import IsolatedDFT
 
     with pytest.raises(Exception, match="periodic cell"):
         IsolatedDFT().run([1, 1], [[0, 0, 0], [0, 0, 0.74]], cell=np.eye(3) * 5)

@@ -252,3 +252,59 @@ def test_a_store_is_required_and_an_old_results_file_is_imported(tmp_path):
     records = periodic_records(store, cells, "t", SMALL_DFT)
     assert list(records) == [0] and records[0]["energy_eV"] == -20.5
     assert store.counts() == {"done": 1, "failed": 1, "claimed": 0}
+
+
+def test_a_kpoint_mesh_is_the_gamma_point_of_the_supercell():
+    """Band theory's identity: a cell sampled on a Gamma-centred n1 x n2 x n3 mesh is
+    the n1 x n2 x n3 supercell at the Gamma point (energy per atom and forces). The
+    supercell runs through pyscf directly, with the same plane-wave integrals (the
+    Gamma-point route of compute_periodic integrates on multigrids, which differ by a
+    few meV at this low cutoff)."""
+    from ase.units import Hartree
+    from pyscf.pbc import dft
+
+    from ase_bodyorder.reference.periodic import _cell
+
+    atoms = _two_atom_cell()
+    meshed = PeriodicDFT(ke_cutoff_hartree=40.0, conv_tol_hartree=1e-11, kpoint_length_angstrom=3.0)
+    assert meshed.kmesh(atoms.cell) == (2, 2, 2)
+    record = compute_periodic(atoms, meshed)
+    assert record["kmesh"] == [2, 2, 2]
+    # the identity is exact on commensurate grids: the supercell's FFT mesh twice the cell's
+    supercell = _cell(atoms.repeat(2), meshed)
+    supercell.build(mesh=[2 * int(n) for n in _cell(atoms, meshed).mesh])
+    mf = dft.KRKS(supercell, np.zeros((1, 3)))
+    mf.xc = meshed.xc
+    mf = mf.smearing(sigma=meshed.smearing_hartree, method="fermi")
+    mf.conv_tol = 1e-11
+    mf.kernel()
+    supercell_forces = -np.asarray(mf.nuc_grad_method().kernel()) * Hartree / Bohr
+    assert record["energy_eV"] == pytest.approx(mf.e_free * Hartree / 8, abs=1e-6)
+    np.testing.assert_allclose(record["forces_eV_per_A"], supercell_forces[:2], atol=1e-5)
+    # Gamma-point settings keep their content keys: no k-point entries in their dict
+    assert set(PeriodicDFT().to_dict()) == {
+        "xc", "basis", "pseudo", "ke_cutoff_hartree", "smearing_hartree",
+        "conv_tol_hartree", "max_cycle",
+    }  # fmt: skip
+    assert meshed.to_dict()["kpoint_length_angstrom"] == 3.0
+    with pytest.raises(BodyOrderError, match="kpoint_grid"):
+        PeriodicDFT(kpoint_grid="baldereschi")
+
+
+def test_kpoint_forces_are_the_gradient_of_the_free_energy():
+    settings = PeriodicDFT(
+        ke_cutoff_hartree=40.0,
+        conv_tol_hartree=1e-11,
+        kpoint_length_angstrom=3.0,
+        kpoint_grid="shifted",
+    )
+    atoms = _two_atom_cell()
+    forces = np.asarray(compute_periodic(atoms, settings)["forces_eV_per_A"])
+    h = 1e-3
+    shifted = []
+    for sign in (1, -1):
+        moved = atoms.copy()
+        moved.positions[1, 2] += sign * h
+        shifted.append(compute_periodic(moved, settings)["energy_eV"])
+    numeric = -(shifted[0] - shifted[1]) / (2 * h)
+    assert abs(numeric - forces[1, 2]) < 2e-3 * max(1.0, abs(numeric))

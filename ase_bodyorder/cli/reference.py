@@ -71,7 +71,9 @@ def add_parser(subparsers) -> None:
         help="isolated sub-clusters cut from periodic cells, at the cells' level of theory "
         "(resumable)",
     )
-    cell_fragments.add_argument("cells", help="extxyz of training cells (never test cells)")
+    cell_fragments.add_argument(
+        "cells", help="extxyz of periodic cells (each fragment records its parent's index)"
+    )
     cell_fragments.add_argument("--db", required=True, help="ASE database (SQLite) of the jobs")
     cell_fragments.add_argument("--dataset", default=None, help="default: the file stem")
     cell_fragments.add_argument("--sizes", default="1..4", help="fragment sizes (default 1..4)")

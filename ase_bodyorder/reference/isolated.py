@@ -152,26 +152,31 @@ def compute_isolated(atoms: Atoms, settings: IsolatedDFT = IsolatedDFT()) -> dic
         verbose=0,
     )
 
-    def solver(kind):
+    def solve(kind, dm0=None):
+        """An SCF of ``kind`` (``rks`` or ``uks``): DIIS first, then, if that does not
+        converge (compressed clusters with nearly degenerate frontier orbitals slosh),
+        the second-order solver from where DIIS stopped."""
         mf = dft.UKS(mol) if kind == "uks" else dft.RKS(mol)
         mf.xc = settings.xc
         mf.grids.level = settings.grid_level
         mf.conv_tol = settings.conv_tol_hartree
         mf.max_cycle = settings.max_cycle
+        mf.kernel(dm0=dm0)
+        if not mf.converged:
+            newton = mf.newton()
+            newton.max_cycle = settings.max_cycle
+            newton.kernel(dm0=mf.make_rdm1())
+            mf = newton
         return mf
 
     solutions = []
     if spin:
-        mf = solver("uks")
-        mf.kernel()
-        solutions.append(("uks", mf))
+        solutions.append(("uks", solve("uks")))
     else:
-        mf = solver("rks")
-        mf.kernel()
-        solutions.append(("rks", mf))
-        if len(atoms) > 1 and mf.converged:
-            broken = solver("uks")
-            broken.kernel(dm0=_broken_symmetry_guess(mf))
+        closed = solve("rks")
+        solutions.append(("rks", closed))
+        if len(atoms) > 1:
+            broken = solve("uks", _broken_symmetry_guess(closed))
             solutions.append(("uks-broken-symmetry", broken))
     converged = [(kind, mf) for kind, mf in solutions if mf.converged]
     if not converged:

@@ -80,3 +80,19 @@ def test_isolated_dft_refuses_a_periodic_cell():
 
     with pytest.raises(Exception, match="periodic cell"):
         IsolatedDFT().run([1, 1], [[0, 0, 0], [0, 0, 0.74]], cell=np.eye(3) * 5)
+
+
+def test_a_cluster_whose_closed_shell_scf_sloshes_still_converges():
+    """Regression: an H4 cut from a crossover cell, whose closed-shell DIIS SCF did not
+    converge in 200 cycles (so its fragment job failed); the second-order solver takes
+    over, and the broken-symmetry solution is found below the closed shell."""
+    positions = [
+        [0.036962, 1.659823, 3.180279],
+        [2.28205, 2.371085, 2.447508],
+        [-0.955773, 2.371085, 2.447508],
+        [1.573064, 0.015877, 3.258931],
+    ]
+    record = _isolated("H4", positions)
+    assert record["converged"] and record["solution"] == "uks-broken-symmetry"
+    assert record["spin_square"] > 0.5
+    assert np.isfinite(record["forces_eV_per_A"]).all()

@@ -15,6 +15,7 @@ Energies in eV, forces in eV/Angstrom, lengths in Angstrom.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -35,6 +36,7 @@ __all__ = [
     "cell_fragment_jobs",
     "compute_isolated",
     "export_cell_fragments",
+    "merge_cells_and_fragments",
 ]
 
 
@@ -267,3 +269,59 @@ def export_cell_fragments(
     provenance = output.with_name(output.name + ".provenance.json")
     provenance.write_text(json.dumps(meta, indent=1) + "\n")
     return meta
+
+
+def merge_cells_and_fragments(
+    cells_dir, cells_dataset: str, fragments_file, out_dir, dataset: str
+) -> dict:
+    """Training splits of periodic cells and their isolated fragments together.
+
+    Reads ``{cells_dataset}_{train,validation,test}.xyz`` and ``_split.json`` from
+    ``cells_dir`` (:func:`~.periodic.export_bulk`) and the fragments of
+    :func:`export_cell_fragments`; each fragment joins the part of its parent cell (so
+    no fragment of a test cell is trained on, and the validation loss sees fragments
+    too); the single atom (parent -1) goes to every part. A fragment whose parent cell
+    is not in the split (its DFT failed or is not done) is left out. Writes
+    ``{dataset}_{part}.xyz`` (cells first; ``info["structure"]`` ``cell`` or ``fragment``) and
+    ``{dataset}_split.json`` into ``out_dir``. Returns the split's metadata.
+    """
+    import ase.io
+
+    from .pipeline import write_split_meta
+
+    cells_dir, out_dir = Path(cells_dir), Path(out_dir)
+    try:
+        cells_meta = json.loads((cells_dir / f"{cells_dataset}_split.json").read_text())
+        fragments = ase.io.read(fragments_file, ":")
+    except (OSError, ValueError) as error:
+        raise BodyOrderError(f"cannot read the cells or fragments to merge: {error}") from None
+    part_of = {
+        index: part for part, info in cells_meta["files"].items() for index in info["indices"]
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "dataset": dataset,
+        "cells": {"dataset": cells_dataset, "split": cells_meta},
+        "fragments": str(fragments_file),
+        "files": {},
+    }
+    for part in ("train", "validation", "test"):
+        cells = ase.io.read(cells_dir / f"{cells_dataset}_{part}.xyz", ":")
+        for atoms in cells:
+            atoms.info["structure"] = "cell"
+        mine = [
+            f
+            for f in fragments
+            if int(f.info.get("parent", -1)) == -1 or part_of.get(int(f.info["parent"])) == part
+        ]
+        for atoms in mine:
+            atoms.info["structure"] = "fragment"
+        path = out_dir / f"{dataset}_{part}.xyz"
+        ase.io.write(path, cells + mine, format="extxyz")
+        meta["files"][part] = {
+            "file": path.name,
+            "cells": len(cells),
+            "fragments": len(mine),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        }
+    return write_split_meta(out_dir, dataset, meta)

@@ -167,3 +167,37 @@ def test_cli_cell_fragments_and_frames(tmp_path, capsys):
     capsys.readouterr()
     main(args + ["-o", str(result)])
     assert "0 done" in capsys.readouterr().out
+
+
+def test_cells_and_fragments_merge_by_the_parent_cells_split(tmp_path):
+    import json
+
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from ase_bodyorder.reference.isolated import merge_cells_and_fragments
+    from ase_bodyorder.structures import cell_fragments
+
+    cells = []
+    for index in range(6):
+        atoms = bulk("H", "bcc", a=2.0, cubic=True).repeat(2)
+        atoms.rattle(0.05, seed=index)
+        atoms.info.update(index=index, kind="bcc", rs_bohr=1.5)
+        cells.append(atoms)
+    split = {"train": [0, 1, 2, 3], "validation": [4], "test": [5]}
+    meta = {"files": {part: {"indices": indices} for part, indices in split.items()}}
+    for part, indices in split.items():
+        ase.io.write(tmp_path / f"c_{part}.xyz", [cells[i] for i in indices])
+    (tmp_path / "c_split.json").write_text(json.dumps(meta))
+    fragments = cell_fragments(cells, (1, 2, 3), 5, 2.0, seed=1)
+    for f in fragments:
+        f.calc = SinglePointCalculator(f, energy=-1.0 * len(f), forces=np.zeros((len(f), 3)))
+    ase.io.write(tmp_path / "fragments.xyz", fragments)
+    out = merge_cells_and_fragments(tmp_path, "c", tmp_path / "fragments.xyz", tmp_path, "m")
+    for part, indices in split.items():
+        merged = ase.io.read(tmp_path / f"m_{part}.xyz", ":")
+        kinds = [a.info["structure"] for a in merged]
+        assert kinds.count("cell") == len(indices) == out["files"][part]["cells"]
+        parents = {a.info["parent"] for a in merged if a.info["structure"] == "fragment"}
+        assert -1 in parents and parents - {-1} <= set(indices)
+    assert sum(out["files"][p]["fragments"] for p in split) == len(fragments) + 2

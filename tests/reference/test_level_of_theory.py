@@ -96,3 +96,17 @@ def test_a_cluster_whose_closed_shell_scf_sloshes_still_converges():
     assert record["converged"] and record["solution"] == "uks-broken-symmetry"
     assert record["spin_square"] > 0.5
     assert np.isfinite(record["forces_eV_per_A"]).all()
+
+
+def test_a_stretched_trimer_dissociates_into_three_atoms():
+    """Regression: from pyscf's guess alone the UKS doublet of an equilateral H3 with
+    3.6 Angstrom sides ends in an ionic state (H- H H+) 12 eV above three atoms; the
+    localized spin guesses find the neutral one, whose binding has nearly vanished."""
+    d = 3.6
+    positions = [[0.0, 0.0, 0.0], [d, 0.0, 0.0], [d / 2, d * 3**0.5 / 2, 0.0]]
+    trimer = _isolated("H3", positions, forces=False)
+    atom = _isolated("H", [[0.0, 0.0, 0.0]], forces=False)
+    assert -0.05 < trimer["energy_eV"] - 3 * atom["energy_eV"] < 0.0
+    assert trimer["spin_square"] == pytest.approx(1.75, abs=0.05)  # three localized spins
+    default = _isolated("H3", positions, forces=False, spin_search="default")
+    assert default["energy_eV"] - 3 * atom["energy_eV"] > 5.0  # what the old search kept

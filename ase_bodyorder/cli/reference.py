@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -128,6 +129,12 @@ def add_parser(subparsers) -> None:
         type=float,
         default=0.0,
         help="k-point mesh with n_i |a_i| >= this length, Angstrom (default 0: Gamma point)",
+    )
+    periodic.add_argument(
+        "--gamma-above-rs",
+        type=float,
+        default=None,
+        help="cells more dilute than this rs (bohr) at the Gamma point only (molecular)",
     )
     periodic.add_argument(
         "--kpoint-grid",
@@ -320,13 +327,16 @@ def run_periodic(args) -> None:
         ke_cutoff_hartree=args.ke_cutoff_hartree,
         kpoint_length_angstrom=args.kpoint_length,
         kpoint_grid=args.kpoint_grid,
+        gamma_above_rs_bohr=args.gamma_above_rs,
     )
     if args.protocol == "crossover":
         cells = sample_crossover_bulk(CrossoverBulk(n_atoms=args.n_atoms), args.count, args.seed)
     else:
         cells = sample_bulk(DenseBulk(n_atoms=args.n_atoms), args.count, args.seed)
     store = ReferenceStore(args.db)
-    summary = periodic.run_periodic(cells, store, settings, dataset=args.dataset, **_executor(args))
+    # cheapest k-point meshes first: an interrupted run then holds as many cells as it can
+    order = sorted(cells, key=lambda a: math.prod(settings.kmesh(a.cell, len(a))))
+    summary = periodic.run_periodic(order, store, settings, dataset=args.dataset, **_executor(args))
     print(
         f"{summary.done} done, {summary.failed} failed, {summary.skipped} already in "
         f"{args.db}, {summary.elsewhere} by another run, {summary.wall_time_s:.1f} s"

@@ -86,6 +86,9 @@ class PeriodicDFT:
     kpoint_length_angstrom: float = 0.0
     #: ``gamma`` (a mesh through Gamma) or ``shifted`` (Monkhorst-Pack, off Gamma)
     kpoint_grid: str = "gamma"
+    #: cells more dilute than this Wigner-Seitz radius (bohr; molecular insulators, whose
+    #: forces converge at Gamma) are sampled at the Gamma point only; None: no exception
+    gamma_above_rs_bohr: float | None = None
 
     def __post_init__(self) -> None:
         if self.kpoint_grid not in ("gamma", "shifted"):
@@ -101,12 +104,22 @@ class PeriodicDFT:
         settings = asdict(self)
         if self.kpoint_length_angstrom == 0 and self.kpoint_grid == "gamma":
             del settings["kpoint_length_angstrom"], settings["kpoint_grid"]
+        if self.gamma_above_rs_bohr is None:
+            del settings["gamma_above_rs_bohr"]
         return settings
 
-    def kmesh(self, lattice) -> tuple[int, int, int]:
-        """The k-point mesh of a cell with lattice vectors ``lattice`` (3 x 3, Angstrom)."""
+    def kmesh(self, lattice, n_atoms: int | None = None) -> tuple[int, int, int]:
+        """The k-point mesh of a cell with lattice vectors ``lattice`` (3 x 3, Angstrom)
+        holding ``n_atoms`` atoms (needed with ``gamma_above_rs_bohr``)."""
         if self.kpoint_length_angstrom == 0:
             return (1, 1, 1)
+        if self.gamma_above_rs_bohr is not None:
+            if n_atoms is None:
+                raise BodyOrderError("gamma_above_rs_bohr needs the number of atoms of the cell")
+            volume = abs(float(np.linalg.det(np.asarray(lattice, dtype=float))))
+            rs_bohr = (3 * volume / (4 * math.pi * n_atoms)) ** (1 / 3) / Bohr
+            if rs_bohr > self.gamma_above_rs_bohr:
+                return (1, 1, 1)
         lengths = np.linalg.norm(np.asarray(lattice, dtype=float), axis=1)
         mesh = [max(1, math.ceil(self.kpoint_length_angstrom / a - 1e-9)) for a in lengths]
         return (mesh[0], mesh[1], mesh[2])
@@ -154,7 +167,7 @@ def compute_periodic(atoms: Atoms, settings: PeriodicDFT = PeriodicDFT()) -> dic
         )
     start = time.perf_counter()
     cell = _cell(atoms, settings)
-    mesh = settings.kmesh(atoms.cell)
+    mesh = settings.kmesh(atoms.cell, len(atoms))
     if mesh == (1, 1, 1):  # a shifted 1x1x1 mesh is Gamma too (the shift is for even n)
         mf = dft.RKS(cell)
         mf._numint = MultiGridNumInt2(cell)

@@ -268,6 +268,12 @@ def test_a_kpoint_mesh_is_the_gamma_point_of_the_supercell():
     atoms = _two_atom_cell()
     meshed = PeriodicDFT(ke_cutoff_hartree=40.0, conv_tol_hartree=1e-11, kpoint_length_angstrom=3.0)
     assert meshed.kmesh(atoms.cell) == (2, 2, 2)
+    # this cell is at rs 1.77 bohr: its mesh; twice as long (rs 3.53), Gamma when asked
+    dilute = PeriodicDFT(kpoint_length_angstrom=3.0, gamma_above_rs_bohr=2.4)
+    assert dilute.kmesh(atoms.cell, 2) == (2, 2, 2)
+    assert dilute.kmesh(atoms.cell * 2, 2) == (1, 1, 1)
+    assert meshed.kmesh(atoms.cell * 2, 2) == (1, 1, 1)  # 3.8 Angstrom > 3.0 anyway
+    assert dilute.to_dict()["gamma_above_rs_bohr"] == 2.4
     record = compute_periodic(atoms, meshed)
     assert record["kmesh"] == [2, 2, 2]
     # the identity is exact on commensurate grids: the supercell's FFT mesh twice the cell's

@@ -104,6 +104,13 @@ def add_parser(subparsers) -> None:
     frames.add_argument("-o", "--output", required=True, help="JSON of E^(n)/N per frame")
     _add_executor_options(frames)
     frames.set_defaults(handler=run_frames)
+    finite = steps.add_parser(
+        "finite-size",
+        help="k-point convergence of the periodic reference's forces and energies",
+    )
+    finite.add_argument("--out-dir", default="reports/reference_finite_size")
+    finite.add_argument("--ke-cutoff-hartree", type=float, default=60.0)
+    finite.set_defaults(handler=run_finite_size)
     periodic = steps.add_parser(
         "periodic",
         help="periodic DFT (LDA, Gamma point or a k-point mesh) of sampled hydrogen cells "
@@ -450,3 +457,20 @@ def run_frames(args) -> None:
     }
     Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {args.output} ({len(frames)} frames)")
+
+
+def run_finite_size(args) -> None:
+    import shlex
+
+    from ..reference.finite_size import default_cells, kpoint_convergence, write_report
+    from ..reference.periodic import PeriodicDFT
+
+    base = PeriodicDFT(ke_cutoff_hartree=args.ke_cutoff_hartree)
+    rows = kpoint_convergence(
+        default_cells(), base, progress=lambda line: print(line, file=sys.stderr, flush=True)
+    )
+    command = shlex.join(
+        ["ase-bodyorder", "reference", "finite-size", "--out-dir", args.out_dir]
+        + ["--ke-cutoff-hartree", f"{args.ke_cutoff_hartree:g}"]
+    )
+    print(f"wrote {write_report(rows, args.out_dir, base, command)}")

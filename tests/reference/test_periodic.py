@@ -314,3 +314,25 @@ def test_kpoint_forces_are_the_gradient_of_the_free_energy():
         shifted.append(compute_periodic(moved, settings)["energy_eV"])
     numeric = -(shifted[0] - shifted[1]) / (2 * h)
     assert abs(numeric - forces[1, 2]) < 2e-3 * max(1.0, abs(numeric))
+
+
+def test_finite_size_report_compares_meshes_with_the_reference(tmp_path):
+    from ase_bodyorder.reference.finite_size import (
+        kpoint_convergence,
+        mesh_settings,
+        write_report,
+    )
+
+    atoms = _two_atom_cell()
+    base = PeriodicDFT(ke_cutoff_hartree=30.0)
+    assert mesh_settings("g3", atoms, base).kmesh(atoms.cell) == (3, 3, 3)
+    assert mesh_settings("s2", atoms, base).kpoint_grid == "shifted"
+    with pytest.raises(BodyOrderError, match="mesh"):
+        mesh_settings("k2", atoms, base)
+    rows = kpoint_convergence([("two atoms", atoms, (("gamma", "g2"), "g2"))], base)
+    by_mesh = {r["mesh"]: r for r in rows}
+    assert by_mesh["g2"]["force_rms_difference_eV_per_A"] == 0
+    assert by_mesh["gamma"]["force_rms_difference_eV_per_A"] > 0.01  # a 1.9 A metal cell
+    path = write_report(rows, tmp_path, base, "cmd")
+    assert "| two atoms |" in path.read_text()
+    assert (tmp_path / "finite_size.json").exists()

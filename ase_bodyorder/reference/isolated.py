@@ -74,6 +74,8 @@ class IsolatedDFT:
     grid_level: int = 3
     conv_tol_hartree: float = 1e-10
     max_cycle: int = 200
+    #: DIIS iterations before the second-order solver takes over (see compute_isolated)
+    diis_cycles: int = 40
     forces: bool = True
     #: ``localized``: also start from every assignment of localized atomic spins (see
     #: the class docstring); ``default``: pyscf's guess (and the broken-symmetry one)
@@ -200,14 +202,14 @@ def compute_isolated(atoms: Atoms, settings: IsolatedDFT = IsolatedDFT()) -> dic
     )
 
     def solve(kind, dm0=None):
-        """An SCF of ``kind`` (``rks`` or ``uks``): DIIS first, then, if that does not
-        converge (compressed clusters with nearly degenerate frontier orbitals slosh),
-        the second-order solver from where DIIS stopped."""
+        """An SCF of ``kind`` (``rks`` or ``uks``): DIIS first (``diis_cycles``), then, if
+        that does not converge (compressed clusters with nearly degenerate frontier
+        orbitals slosh), the second-order solver from where DIIS stopped."""
         mf = dft.UKS(mol) if kind == "uks" else dft.RKS(mol)
         mf.xc = settings.xc
         mf.grids.level = settings.grid_level
         mf.conv_tol = settings.conv_tol_hartree
-        mf.max_cycle = settings.max_cycle
+        mf.max_cycle = min(settings.diis_cycles, settings.max_cycle)
         mf.kernel(dm0=dm0)
         if not mf.converged:
             newton = mf.newton()

@@ -104,6 +104,14 @@ def add_parser(subparsers) -> None:
     frames.add_argument("-o", "--output", required=True, help="JSON of E^(n)/N per frame")
     _add_executor_options(frames)
     frames.set_defaults(handler=run_frames)
+    validation = steps.add_parser(
+        "validation",
+        help="report: a model's frame expansions against the ab initio ones "
+        "(JSON files of `reference frames --model`)",
+    )
+    validation.add_argument("cases", nargs="+", help="LABEL=FILE.json, one per case")
+    validation.add_argument("--out-dir", default="reports/monitor_validation")
+    validation.set_defaults(handler=run_validation)
     finite = steps.add_parser(
         "finite-size",
         help="k-point convergence of the periodic reference's forces and energies",
@@ -407,6 +415,8 @@ def run_cell_fragments(args) -> None:
 
 
 def run_frames(args) -> None:
+    import numpy as np
+
     from ..reference.executor import run_jobs
     from ..reference.frames import EqualShare, frame_expansions, frame_jobs, model_expansions
     from ..reference.isolated import IsolatedDFT
@@ -436,12 +446,14 @@ def run_frames(args) -> None:
         results["model_equal_share"] = model_expansions(frames, EqualShare(model), **options)
 
     def summary_of(result) -> dict:
+        atoms = (
+            np.arange(result.n_atoms) if result.sample_indices is None else result.sample_indices
+        )
         return {
             "per_atom_mean_eV": result.energies_per_atom_mean_eV.tolist(),
             "per_atom_stderr_eV": result.energies_per_atom_stderr_eV.tolist(),
-            "sample_indices": None
-            if result.sample_indices is None
-            else result.sample_indices.tolist(),
+            "atoms": atoms.tolist(),
+            "atom_terms_eV": result.energies_per_atom_eV[atoms].tolist(),
         }
 
     out = {
@@ -450,7 +462,8 @@ def run_frames(args) -> None:
         "calculation": {"method": calculation.method, **calculation.to_dict()},
         "model": args.model,
         **{key: value for key, value in options.items()},
-        "units": "E^(n)/N in eV/atom (per_atom_mean_eV), standard errors from atom sampling",
+        "units": "eV/atom: E^(n)/N (per_atom_mean_eV) with its atom-sampling standard "
+        "error, and e_i^(n) of the expanded atoms (atom_terms_eV, one row per atom)",
         "frames": [
             {name: summary_of(results[name][k]) for name in results} for k in range(len(frames))
         ],
@@ -474,3 +487,23 @@ def run_finite_size(args) -> None:
         + ["--ke-cutoff-hartree", f"{args.ke_cutoff_hartree:g}"]
     )
     print(f"wrote {write_report(rows, args.out_dir, base, command)}")
+
+
+def run_validation(args) -> None:
+    import shlex
+
+    from ..monitor.validation import write_validation_report
+
+    cases = {}
+    for item in args.cases:
+        label, _, path = item.partition("=")
+        if not path:
+            raise BodyOrderError(f"case {item!r}: write LABEL=FILE.json")
+        try:
+            cases[label] = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise BodyOrderError(f"cannot read the frame expansions of {path}: {error}") from None
+    command = shlex.join(
+        ["ase-bodyorder", "reference", "validation", *args.cases, "--out-dir", args.out_dir]
+    )
+    print(f"wrote {write_validation_report(cases, args.out_dir, command)}")

@@ -160,6 +160,9 @@ def test_cli_cell_fragments_and_frames(tmp_path, capsys):
     assert reference[0] == pytest.approx(fragments[0].get_potential_energy(), abs=1e-8)
     assert reference[1] < 0  # bound neighbours at 1.9 Angstrom
     assert set(record) == {"reference", "model", "model_equal_share"}
+    terms = np.asarray(record["reference"]["atom_terms_eV"])
+    assert terms.shape == (len(cell), 2) and record["reference"]["atoms"] == list(range(16))
+    np.testing.assert_allclose(terms.mean(axis=0), reference, atol=1e-10)
     # pair sets are symmetric: E^(2)/N is the same under either sharing
     assert record["model"]["per_atom_mean_eV"][1] == pytest.approx(
         record["model_equal_share"]["per_atom_mean_eV"][1], abs=1e-8
@@ -167,6 +170,23 @@ def test_cli_cell_fragments_and_frames(tmp_path, capsys):
     capsys.readouterr()
     main(args + ["-o", str(result)])
     assert "0 done" in capsys.readouterr().out
+
+    # the validation report of a model's expansions against the ab initio ones
+    capsys.readouterr()
+    assert main(["reference", "validation", f"x={result}", "--out-dir", str(tmp_path / "v")]) == 2
+    assert "--model" in capsys.readouterr().err
+    with_model = tmp_path / "with-model.json"
+    main(args + ["--model", "soap-bpnn-hbulk-high", "-o", str(with_model)])
+    main(["reference", "validation", f"bcc={with_model}", "--out-dir", str(tmp_path / "v")])
+    summary = json.loads((tmp_path / "v" / "validation.json").read_text())["cases"]["bcc"]
+    second = summary["orders"][1]
+    assert second["reference_eV_per_atom"] == pytest.approx(reference[1], abs=1e-10)
+    assert second["model_error_eV_per_atom"] == pytest.approx(
+        record["model"]["per_atom_mean_eV"][1] - reference[1], abs=1e-10
+    )
+    from tests.helpers import png_size
+
+    assert png_size(tmp_path / "v" / "validation.png")[0] > 500
 
 
 def test_cells_and_fragments_merge_by_the_parent_cells_split(tmp_path):

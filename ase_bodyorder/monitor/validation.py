@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,9 @@ def validation_summary(case: dict) -> dict:
     return out
 
 
-def write_validation_report(cases: dict[str, dict], out_dir, command: str) -> Path:
+def write_validation_report(
+    cases: dict[str, dict], out_dir: str | os.PathLike[str], command: str
+) -> Path:
     """``README.md``, ``validation.json`` and ``validation.png`` in ``out_dir`` for
     ``cases`` (``{label: frames JSON}``)."""
     import matplotlib

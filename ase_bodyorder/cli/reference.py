@@ -357,6 +357,11 @@ def run_periodic(args) -> None:
         f"{args.db}, {summary.elsewhere} by another run, {summary.wall_time_s:.1f} s"
     )
     if args.out_dir is not None:
+        import ase.io
+
+        # every sampled cell (positions only), the input of `reference cell-fragments`
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+        ase.io.write(Path(args.out_dir) / f"{args.dataset}_cells.xyz", cells, format="extxyz")
         records = periodic.periodic_records(store, cells, args.dataset, settings)
         meta = periodic.export_bulk(
             cells, records, args.dataset, args.out_dir, settings, split_seed=args.split_seed

@@ -232,6 +232,8 @@ def test_cli_computes_resumes_and_exports(tmp_path, capsys):
     meta = json.loads((out / "toy_split.json").read_text())
     assert meta["missing"] == []
     assert sum(info["count"] for info in meta["files"].values()) == 3
+    # every sampled cell, for `reference cell-fragments`
+    assert len(ase.io.read(out / "toy_cells.xyz", ":")) == 3
 
 
 def test_a_store_is_required_and_an_old_results_file_is_imported(tmp_path):

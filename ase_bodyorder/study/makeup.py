@@ -358,7 +358,10 @@ def plot_fraction_errors(items: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
     for ax, density in zip(axes, DENSITIES, strict=True):
         chosen = [i for i in items if i["spec"]["density"] == density]
-        for architecture in ARCHITECTURES:
+        # colour: the order; line style and marker: the architecture
+        for architecture, (style, marker) in zip(
+            ARCHITECTURES, ((":", "^"), ("--", "s"), ("-", "o")), strict=True
+        ):
             rows = sorted(
                 (i for i in chosen if i["spec"]["architecture"] == architecture),
                 key=lambda i: i["fraction"],
@@ -366,9 +369,16 @@ def plot_fraction_errors(items: list[dict], path: Path) -> None:
             if len(rows) < 2:
                 continue
             fractions = [i["fraction"] for i in rows]
-            for n, marker in ((1, "s"), (2, "o"), (3, "^"), (4, "v")):
+            for n in (1, 2, 3, 4):
                 values = [i["evaluation"]["mbe"]["rmse_eV"][n - 1] for i in rows]
-                ax.plot(fractions, values, marker=marker, label=f"{architecture} E^({n})")
+                ax.plot(
+                    fractions,
+                    values,
+                    linestyle=style,
+                    marker=marker,
+                    color=f"C{n - 1}",
+                    label=f"{architecture} E^({n})",
+                )
         ax.set_yscale("log")
         ax.set_xlabel("fragment fraction f of the training structures")
         ax.set_ylabel("RMSE of E^(n) against FCI / eV per cluster")

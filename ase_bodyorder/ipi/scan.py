@@ -1,0 +1,245 @@
+"""Density scan: short monitored NVT runs of hydrogen at several densities, and how the
+body-order structure changes across them.
+
+    ase-bodyorder md scan --rs 1.6 1.9 2.2 2.6 3.0 --steps 200 --stride 10 \\
+        --sample-atoms 8 --output-dir md_runs/scan
+
+For each Wigner-Seitz radius ``rs`` (bohr) a case is written (:class:`~.cases.Case`:
+``n_atoms`` atoms, a rattled bcc crystal, or H2 molecules above
+``molecular_above_rs_bohr``; NVT with stochastic velocity rescaling) and run with the
+monitor (:func:`~.runner.run_md`). The expansion radius grows with the spacing of the
+atoms, ``r_mbe = r_mbe_per_rs * rs`` (Angstrom per bohr; 1.25 gives 2.0 Angstrom at
+rs 1.6 and 3.75 at rs 3.0, about 13 neighbours everywhere) unless ``r_mbe`` is given.
+A finished run is reused, so a scan resumes where it stopped. The report
+(:func:`write_scan_report`) gives, per density, the trajectory averages of E^(n)/N and of
+the residual per atom with their errors (time correlation and atom sampling), as
+``scan.json``, ``scan.png`` and ``README.md``. Energies in eV, lengths in Angstrom.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..expansion import BodyOrderError
+
+__all__ = ["ScanSettings", "run_density_scan", "scan_case", "write_scan_report"]
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """What a density scan runs (see the module docstring). Temperatures in K, times in
+    fs, ``rs_bohr`` in bohr, ``r_mbe`` in Angstrom (None: ``r_mbe_per_rs * rs``)."""
+
+    rs_bohr: tuple[float, ...]
+    model: str | None = None
+    steps: int = 200
+    stride: int = 10
+    order: int = 3
+    r_mbe: float | None = None
+    r_mbe_per_rs: float = 1.25
+    sample_atoms: int | None = 8
+    temperature_K: float = 1000.0
+    n_atoms: int = 64
+    molecular_above_rs_bohr: float = 2.2
+    timestep_fs: float = 0.2
+    seed: int = 20261301
+
+    def __post_init__(self) -> None:
+        if not self.rs_bohr or any(rs <= 0 for rs in self.rs_bohr):
+            raise BodyOrderError(f"a density scan needs positive rs values, got {self.rs_bohr}")
+        if self.steps < 1 or self.stride < 1 or self.steps < self.stride:
+            raise BodyOrderError(
+                f"steps ({self.steps}) must be at least stride ({self.stride}) >= 1: "
+                "a run with no monitored frame has no statistics"
+            )
+
+    def r_mbe_at(self, rs_bohr: float) -> float:
+        """The expansion radius (Angstrom) at ``rs_bohr``."""
+        return self.r_mbe if self.r_mbe is not None else round(self.r_mbe_per_rs * rs_bohr, 3)
+
+
+def scan_case(settings: ScanSettings, index: int):
+    """The :class:`~.cases.Case` of the ``index``-th density of the scan."""
+    from .cases import Case
+
+    rs = float(settings.rs_bohr[index])
+    molecular = rs > settings.molecular_above_rs_bohr
+    return Case(
+        name=f"rs{rs:.2f}",
+        description=f"density scan: hydrogen at rs = {rs:.2f} bohr, classical NVT "
+        f"({'H2 molecules' if molecular else 'rattled bcc'} start)",
+        ensemble="nvt",
+        rs_bohr=rs,
+        n_atoms=settings.n_atoms,
+        temperature_K=settings.temperature_K,
+        timestep_fs=settings.timestep_fs,
+        steps=settings.steps,
+        seed=settings.seed + index,
+        thermostat="svr",
+        molecular=molecular,
+        model=settings.model,
+        order=settings.order,
+        stride=settings.stride,
+        r_mbe=settings.r_mbe_at(rs),
+        min_intermolecular=0.55 * 2 * rs * 0.529177210903,
+    )
+
+
+def _finished(run_dir: Path, steps: int) -> bool:
+    from .manifest import MDRun
+
+    try:
+        run = MDRun.load(run_dir)
+    except (BodyOrderError, OSError, ValueError, KeyError):
+        return False
+    return run.status == "completed" and run.last_step >= steps
+
+
+def run_density_scan(
+    settings: ScanSettings, output_dir, *, timeout_s: float = 3600.0, progress: bool = True
+) -> list[dict]:
+    """Run (or reuse) every density's monitored NVT run; return one point per density
+    (:func:`scan_point`)."""
+    from .cases import write_case
+    from .runner import run_md
+
+    output_dir = Path(output_dir)
+    (output_dir / "cases").mkdir(parents=True, exist_ok=True)
+    (output_dir / "runs").mkdir(parents=True, exist_ok=True)
+    (output_dir / "scan_settings.json").write_text(json.dumps(asdict(settings), indent=1) + "\n")
+    points = []
+    for index in range(len(settings.rs_bohr)):
+        case = scan_case(settings, index)
+        run_dir = output_dir / "runs" / case.name
+        if not _finished(run_dir, settings.steps):
+            attempt = 1
+            while run_dir.exists():  # an unfinished run is kept, the new one beside it
+                attempt += 1
+                run_dir = output_dir / "runs" / f"{case.name}-{attempt}"
+            case_dir = write_case(case, output_dir / "cases" / case.name)
+            run_md(
+                case_dir,
+                steps=settings.steps,
+                sample_atoms=settings.sample_atoms,
+                output_dir=run_dir,
+                timeout_s=timeout_s,
+                progress=progress,
+            )
+        points.append(scan_point(run_dir, case))
+    return points
+
+
+def scan_point(run_dir, case) -> dict:
+    """The trajectory averages of one density: E^(n)/N and residual per atom (eV/atom)
+    with their errors, and the run's settings."""
+    from ..monitor import mean_and_error, read_run
+    from ..monitor.report import order_statistics
+    from ..structures import density_g_cm3
+
+    trace = read_run(run_dir)
+    if len(trace) == 0:
+        raise BodyOrderError(f"{run_dir}: no monitored frames")
+    orders = []
+    for n in range(trace.max_order):
+        stats = order_statistics(trace, n + 1)
+        orders.append(
+            {"order": n + 1, "mean_eV_per_atom": stats.mean, "error_eV_per_atom": stats.error}
+        )
+    residual_stderr = trace.residual_stderr_eV
+    residual = mean_and_error(
+        trace.residual_eV / case.n_atoms,
+        stderr=None if residual_stderr is None else residual_stderr / case.n_atoms,
+    )
+    temperature = trace.properties.get("temperature_K")
+    return {
+        "rs_bohr": case.rs_bohr,
+        "density_g_cm3": density_g_cm3(case.rs_bohr),
+        "start": "molecular" if case.molecular else "bcc",
+        "r_mbe_A": case.r_mbe,
+        "order": case.order,
+        "frames": len(trace),
+        "run_dir": str(run_dir),
+        "temperature_K_mean": float(np.mean(temperature)) if temperature is not None else None,
+        "orders": orders,
+        "residual_eV_per_atom": residual.mean,
+        "residual_error_eV_per_atom": residual.error,
+    }
+
+
+def write_scan_report(points: list[dict], out_dir, model: str, command: str) -> Path:
+    """``README.md``, ``scan.json`` and ``scan.png`` of a density scan."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "scan.json").write_text(
+        json.dumps({"command": command, "model": model, "points": points}, indent=1) + "\n"
+    )
+    rs = np.array([p["rs_bohr"] for p in points])
+    max_order = max(len(p["orders"]) for p in points)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for n in range(2, max_order + 1):
+        mean = [p["orders"][n - 1]["mean_eV_per_atom"] for p in points]
+        error = [p["orders"][n - 1]["error_eV_per_atom"] for p in points]
+        axes[0].errorbar(rs, mean, yerr=error, fmt="o-", capsize=3, label=f"E^({n})/N")
+    axes[0].errorbar(
+        rs,
+        [p["residual_eV_per_atom"] for p in points],
+        yerr=[p["residual_error_eV_per_atom"] for p in points],
+        fmt="s--",
+        color="k",
+        capsize=3,
+        label="residual / N",
+    )
+    axes[0].axhline(0, color="0.7", lw=0.8)
+    axes[0].set_xlabel("Wigner-Seitz radius rs (bohr)")
+    axes[0].set_ylabel("energy per atom (eV/atom)")
+    axes[0].set_title(f"{model}: body orders across densities")
+    axes[0].legend(fontsize=7)
+    first = [p["orders"][0]["mean_eV_per_atom"] for p in points]
+    axes[1].plot(rs, first, "o-")
+    axes[1].set_xlabel("Wigner-Seitz radius rs (bohr)")
+    axes[1].set_ylabel("E^(1)/N (eV/atom)")
+    axes[1].set_title("1-body term (the model's isolated atom)")
+    figure.suptitle(command, fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out_dir / "scan.png", dpi=110)
+    plt.close(figure)
+
+    lines = [
+        f"# Density scan: {model}",
+        "",
+        f"Made by `{command}`; numbers in `scan.json`, figure `scan.png`. Trajectory "
+        "averages of E^(n)/N and of the residual per atom (eV/atom), with their errors "
+        "(time correlation and atom sampling).",
+        "",
+        "| rs (bohr) | g/cm^3 | start | r_mbe (A) | frames | T (K) | "
+        + " | ".join(f"E^({n})/N" for n in range(1, max_order + 1))
+        + " | residual/N |",
+        "|---|---|---|---|---|---|" + "---|" * (max_order + 1),
+    ]
+    for p in points:
+        cells = " | ".join(
+            f"{o['mean_eV_per_atom']:+.4f} ± {o['error_eV_per_atom']:.4f}" for o in p["orders"]
+        )
+        temperature = p["temperature_K_mean"]
+        lines.append(
+            f"| {p['rs_bohr']:.2f} | {p['density_g_cm3']:.3f} | {p['start']} | {p['r_mbe_A']:g} "
+            f"| {p['frames']} | {temperature:.0f} | {cells} | "
+            f"{p['residual_eV_per_atom']:+.4f} ± {p['residual_error_eV_per_atom']:.4f} |"
+            if temperature is not None and math.isfinite(temperature)
+            else f"| {p['rs_bohr']:.2f} | {p['density_g_cm3']:.3f} | {p['start']} | "
+            f"{p['r_mbe_A']:g} | {p['frames']} | - | {cells} | "
+            f"{p['residual_eV_per_atom']:+.4f} ± {p['residual_error_eV_per_atom']:.4f} |"
+        )
+    path = out_dir / "README.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,52 @@
+"""The density scan: a tiny spec end to end through i-PI, resumed without rerunning."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ase_bodyorder.cli import main
+from ase_bodyorder.expansion import BodyOrderError
+from ase_bodyorder.ipi.scan import ScanSettings, scan_case
+from tests.helpers import png_size
+
+
+def test_scan_cases_follow_the_density():
+    settings = ScanSettings(rs_bohr=(1.6, 3.0), n_atoms=16, molecular_above_rs_bohr=2.2)
+    dense, dilute = scan_case(settings, 0), scan_case(settings, 1)
+    assert not dense.molecular and dilute.molecular
+    assert dense.r_mbe == pytest.approx(2.0) and dilute.r_mbe == pytest.approx(3.75)
+    atoms = dilute.structure()
+    rs = (3 * atoms.get_volume() / (4 * np.pi * len(atoms))) ** (1 / 3) / 0.529177210903
+    assert rs == pytest.approx(3.0)
+    with pytest.raises(BodyOrderError, match="stride"):
+        ScanSettings(rs_bohr=(1.6,), steps=4, stride=5)
+    with pytest.raises(BodyOrderError, match="positive"):
+        ScanSettings(rs_bohr=())
+
+
+@pytest.mark.slow
+def test_density_scan_end_to_end_and_resumed(tmp_path, capsys):
+    out = tmp_path / "scan"
+    argv = ["scan", "--rs", "1.6", "2.6", "--model", "h-morse-atm", "--steps", "4"]
+    argv += ["--stride", "2", "--n-atoms", "16", "--sample-atoms", "0", "--temperature", "300"]
+    argv += ["--output-dir", str(out), "--quiet", "--timeout", "120"]
+    assert main(argv) == 0
+    data = json.loads((out / "scan.json").read_text())
+    points = data["points"]
+    assert [p["rs_bohr"] for p in points] == [1.6, 2.6]
+    assert [p["start"] for p in points] == ["bcc", "molecular"]
+    for point in points:
+        assert point["frames"] == 3  # steps 0, 2 and 4
+        assert len(point["orders"]) == 3
+        # the analytic model's 1-body term is its isolated atom at every density
+        assert point["orders"][0]["error_eV_per_atom"] == pytest.approx(0, abs=1e-12)
+    # denser: more binding per atom in the pair term
+    assert points[0]["orders"][1]["mean_eV_per_atom"] != points[1]["orders"][1]["mean_eV_per_atom"]
+    assert png_size(out / "scan.png")[0] > 500
+    assert "| 1.60 |" in (out / "README.md").read_text()
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert runs == ["rs1.60", "rs2.60"]
+    capsys.readouterr()
+    assert main(argv) == 0  # resumed: both runs reused, nothing new
+    assert sorted(p.name for p in (out / "runs").iterdir()) == runs

@@ -25,6 +25,11 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--output", help="also write the table (markdown) to this file")
     parser.add_argument("--plots", help="directory for PNG plots (run reports; default RUN_DIR)")
+    parser.add_argument(
+        "--centroid",
+        action="store_true",
+        help="path-integral runs: also expand the centroid frames (with the run's model)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -33,7 +38,7 @@ def run(args) -> None:
     if args.target in ("accuracy", "bodyorder"):
         text = _model_tables(args.target, args.models)
     else:
-        text = _run_report(args.target, args.plots)
+        text = _run_report(args.target, args.plots, args.centroid)
     print(text, end="")
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +57,7 @@ def _model_tables(target: str, models: list[str] | None) -> str:
     return f"{table}\n\nMade by `{command}`.\n"
 
 
-def _run_report(target: str, plots: str | None) -> str:
+def _run_report(target: str, plots: str | None, centroid: bool = False) -> str:
     from ..monitor import load_trace, report_text, write_plots
     from ..monitor.report import run_manifest, status_line
 
@@ -65,6 +70,10 @@ def _run_report(target: str, plots: str | None) -> str:
     else:
         if run is not None:
             text += status_line(run) + "\n"
+            if run.nbeads > 1:
+                from ..monitor.pimd import pimd_text
+
+                text += pimd_text(run.run_dir, run.nbeads, centroid=centroid) + "\n"
     path = Path(target)
     directory = Path(plots) if plots else (path if path.is_dir() else path.parent)
     for plot in write_plots(trace, directory):

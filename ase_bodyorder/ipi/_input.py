@@ -81,6 +81,8 @@ def rewrite_input(
         )
         element.text = " extras "
     standard_outputs(output, stride)
+    if bead_count(root) > 1:
+        centroid_output(output, stride)
     socket_ = ffsocket(root)
     socket_.set("mode", "unix")
     set_text(socket_, "address", address)
@@ -109,6 +111,19 @@ def standard_outputs(output: ET.Element, stride: int) -> None:
     if output.find("checkpoint") is None:
         ET.SubElement(output, "checkpoint", filename="chk", stride="10", overwrite="true")
     output.find("checkpoint").set("filename", "chk")
+
+
+#: the file of the path-integral centroid positions (extxyz), next to ``pos``
+CENTROID_FILE = f"{PREFIX}.xc.extxyz"
+
+
+def centroid_output(output: ET.Element, stride: int) -> None:
+    """Centroid positions in ``xc`` (extxyz, every ``stride`` steps, the monitored ones),
+    for the centroid's expansion (:mod:`ase_bodyorder.monitor.pimd`)."""
+    centroid = [t for t in output.findall("trajectory") if element_text(t) == "x_centroid"]
+    element = centroid[0] if centroid else ET.SubElement(output, "trajectory")
+    element.attrib.update(filename="xc", stride=str(stride), format="ase")
+    element.text = " x_centroid "
 
 
 def property_columns(root: ET.Element) -> tuple[str, ...]:

@@ -175,6 +175,12 @@ def input_xml(case: Case) -> str:
         for name, extra in EXTRAS_TRAJECTORIES.items()
     )
     batch = f"\n    <batch_size> {case.nbeads} </batch_size>" if case.nbeads > 1 else ""
+    centroid = (
+        f'\n    <trajectory filename="xc" stride="{case.stride}" format="ase"> x_centroid '
+        "</trajectory>"
+        if case.nbeads > 1
+        else ""
+    )
     kinetic_cv = ", kinetic_cv{electronvolt}" if case.nbeads > 1 else ""
     temperature = (
         f'\n    <ensemble><temperature units="kelvin"> {case.temperature_K} </temperature>'
@@ -190,7 +196,8 @@ def input_xml(case: Case) -> str:
     <properties stride="1" filename="out"> [ step, time{{picosecond}}, conserved{{electronvolt}},
       temperature{{kelvin}}, kinetic_md{{electronvolt}}, potential{{electronvolt}},
       pressure_md{{gigapascal}}{kinetic_cv} ] </properties>
-    <trajectory filename="pos" stride="{case.stride}" format="ase"> positions </trajectory>
+    <trajectory filename="pos" stride="{case.stride}" format="ase"> positions </trajectory>\
+{centroid}
 {extras}
     <checkpoint filename="chk" stride="{case.checkpoint_stride}" overwrite="true"/>
   </output>

@@ -185,6 +185,30 @@ def test_path_integrals_four_beads_log_extras_per_bead(tmp_path):
         bead_energies.append(energies[-1][1])
     assert len(set(np.round(bead_energies, 6))) == 4  # four different structures
 
+    # statistics per bead, averaged over the beads, and of the centroid
+    from ase_bodyorder.monitor.pimd import centroid_statistics, pimd_statistics, pimd_text
+
+    stats = pimd_statistics(run.run_dir, 4)
+    assert stats["steps"] == [0, 1, 2]
+    per_bead = [[s.mean for s in bead] for bead in stats["beads"]]
+    np.testing.assert_allclose(
+        [s.mean for s in stats["bead_average"]], np.mean(per_bead, axis=0), atol=1e-12
+    )
+    centroids = ase.io.read(run.run_dir / "simulation.xc.extxyz", ":")
+    for frame in centroids:  # i-PI writes the centroid beside zero positions
+        frame.positions = frame.arrays["x_centroid"]
+    beads_last = [ase.io.read(p, -1).positions for p in run.positions]
+    np.testing.assert_allclose(centroids[-1].positions, np.mean(beads_last, axis=0), atol=1e-5)
+    centroid = centroid_statistics(run.run_dir, stats["steps"])
+    direct = [decompose(a, model, max_order=3, r_mbe=R_MBE) for a in centroids]
+    np.testing.assert_allclose(
+        [s.mean for s in centroid],
+        np.mean([d.energies_per_atom_mean_eV for d in direct], axis=0),
+        atol=1e-6,
+    )
+    text = pimd_text(run.run_dir, 4, centroid=True)
+    assert "bead average" in text and "centroid" in text and "bead 3" in text
+
 
 def test_driver_expands_all_structures_of_a_batched_step(h16_case):
     driver = BodyOrderDriver(

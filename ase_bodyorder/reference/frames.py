@@ -38,7 +38,14 @@ from ..models.base import AtomicModel, FragmentBatch, Model, SystemResult
 from .executor import Job
 from .store import ReferenceStore
 
-__all__ = ["EqualShare", "StoredEnergies", "frame_expansions", "frame_jobs", "fragment_job"]
+__all__ = [
+    "EqualShare",
+    "StoredEnergies",
+    "fragment_job",
+    "frame_expansions",
+    "frame_jobs",
+    "model_expansions",
+]
 
 
 def fragment_job(numbers, positions, calculation, meta: dict | None = None) -> Job:

@@ -110,3 +110,10 @@ def test_a_stretched_trimer_dissociates_into_three_atoms():
     assert trimer["spin_square"] == pytest.approx(1.75, abs=0.05)  # three localized spins
     default = _isolated("H3", positions, forces=False, spin_search="default")
     assert default["energy_eV"] - 3 * atom["energy_eV"] > 5.0  # what the old search kept
+
+
+def test_the_isolated_atom_is_the_cell_models_baseline():
+    from ase_bodyorder.training.shipped import H_ATOM_LDA_ISOLATED_EV
+
+    atom = _isolated("H", [[0.0, 0.0, 0.0]], forces=False)
+    assert atom["energy_eV"] == pytest.approx(H_ATOM_LDA_ISOLATED_EV, abs=1e-6)

@@ -91,6 +91,19 @@ class PeriodicDFT:
     gamma_above_rs_bohr: float | None = None
 
     def __post_init__(self) -> None:
+        # numbers as floats, so that 90 and 90.0 are the same job (content keys hash the
+        # settings' JSON, where 90 and 90.0 differ)
+        for name in (
+            "ke_cutoff_hartree",
+            "smearing_hartree",
+            "conv_tol_hartree",
+            "kpoint_length_angstrom",
+            "gamma_above_rs_bohr",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
+        object.__setattr__(self, "max_cycle", int(self.max_cycle))
         if self.kpoint_grid not in ("gamma", "shifted"):
             raise BodyOrderError(
                 f"kpoint_grid must be 'gamma' or 'shifted', got {self.kpoint_grid!r}"

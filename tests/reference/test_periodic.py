@@ -179,6 +179,11 @@ def test_periodic_content_keys_are_the_store_key_of_species_positions_cell_and_s
     (other_cell,) = periodic_jobs([stretched], "t", SMALL_DFT)
     (other_settings,) = periodic_jobs([atoms], "t", PeriodicDFT(ke_cutoff_hartree=41.0))
     assert len({job.content_key, other_cell.content_key, other_settings.content_key}) == 3
+    # an integer setting is the same job as its float (regression: a script's cutoff of
+    # 90 did not find the cells the CLI had computed at 90.0)
+    assert content_key(atoms.numbers, atoms.positions, PeriodicDFT(ke_cutoff_hartree=41), None) == (
+        content_key(atoms.numbers, atoms.positions, PeriodicDFT(ke_cutoff_hartree=41.0), None)
+    )
     # the readable key does not enter the content key
     assert periodic_jobs([atoms], "other-name", SMALL_DFT)[0].content_key == job.content_key
 

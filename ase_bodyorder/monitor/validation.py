@@ -138,7 +138,7 @@ def write_validation_report(
         bottom.set_xlabel("ab initio e_i^(n) (eV)")
         bottom.set_ylabel("model e_i^(n) (eV)")
         bottom.legend(fontsize=6)
-        top.legend(fontsize=7)
+        top.legend(fontsize=7, loc="upper left")
         top.set_xticks(orders)
         top.set_xlim(min(orders) - 0.5, max(orders) + 0.5)
         top.set_xlabel("body order n")

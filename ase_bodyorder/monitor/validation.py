@@ -27,9 +27,9 @@ __all__ = ["validation_summary", "write_validation_report"]
 
 #: the expansions compared, in the JSON's names, with their labels
 SERIES = {
-    "reference": "ab initio (equal shares)",
-    "model": "model (its own atom energies: what the monitor reports)",
-    "model_equal_share": "model (equal shares)",
+    "reference": "ab initio",
+    "model": "model (monitor)",
+    "model_equal_share": "model, equal shares",
 }
 
 
@@ -130,7 +130,7 @@ def write_validation_report(
                     model_terms[:, n - 1],
                     s=10,
                     marker=marker,
-                    label=f"n={n}, {SERIES[terms_name].split(' (')[1].rstrip(')')}",
+                    label=f"n={n}, {SERIES[terms_name]}",
                 )
         low, high = zip(bottom.get_xlim(), bottom.get_ylim(), strict=True)
         limits = (min(low), max(high))

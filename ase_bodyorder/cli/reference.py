@@ -99,7 +99,9 @@ def add_parser(subparsers) -> None:
     frames.add_argument("--r-mbe", type=float, required=True, help="expansion radius, Angstrom")
     frames.add_argument("--sample-atoms", type=int, default=None, help="atoms per frame m")
     frames.add_argument("--seed", type=int, default=0, help="seed of the atom samples")
-    frames.add_argument("--model", default=None, help="also expand this model (a name)")
+    frames.add_argument(
+        "--model", default=None, help="also expand this model: NAME or LABEL=PATH (a file)"
+    )
     frames.add_argument("--db", required=True, help="ASE database (SQLite) of the jobs")
     frames.add_argument("-o", "--output", required=True, help="JSON of E^(n)/N per frame")
     _add_executor_options(frames)
@@ -444,9 +446,9 @@ def run_frames(args) -> None:
     )
     results = {"reference": frame_expansions(frames, store, calculation, **options)}
     if args.model is not None:
-        from ..models import load_model
+        from ..models.registry import load_model_spec
 
-        model = load_model(args.model)
+        label, model = load_model_spec(args.model)
         results["model"] = model_expansions(frames, model, **options)
         results["model_equal_share"] = model_expansions(frames, EqualShare(model), **options)
 
@@ -465,7 +467,7 @@ def run_frames(args) -> None:
         "trajectory": args.trajectory,
         "index": args.index,
         "calculation": {"method": calculation.method, **calculation.to_dict()},
-        "model": args.model,
+        "model": None if args.model is None else args.model.partition("=")[0],
         **{key: value for key, value in options.items()},
         "units": "eV/atom: E^(n)/N (per_atom_mean_eV) with its atom-sampling standard "
         "error, and e_i^(n) of the expanded atoms (atom_terms_eV, one row per atom)",

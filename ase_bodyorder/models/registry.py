@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "available_models",
     "load_model",
+    "load_model_spec",
     "shipped_models",
 ]
 
@@ -140,3 +141,21 @@ def load_model(name: str = DEFAULT_MODEL) -> Model:
         known = ", ".join(sorted(_REGISTRY))
         raise BodyOrderError(f"unknown model {name!r}; available models: {known}") from None
     return entry.factory()
+
+
+def load_model_spec(spec: str) -> tuple[str, Model]:
+    """``(label, model)`` of ``NAME`` (:func:`load_model`) or ``LABEL=PATH`` (a trained
+    file: ``.model`` is MACE, anything else an exported metatomic model)."""
+    label, _, path = spec.partition("=")
+    if not path:
+        return label, load_model(label)
+    file = Path(path)
+    if not file.is_file():
+        raise BodyOrderError(f"model {label}: no file {path}")
+    if file.suffix == ".model":
+        from .mace import MACEModel
+
+        return label, MACEModel(file)
+    from .metatomic import MetatomicModel
+
+    return label, MetatomicModel(file)

@@ -13,9 +13,11 @@ Energies in eV/atom.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 
 from ..expansion import BodyOrderError
 from .readers import read_run
@@ -61,7 +63,9 @@ def pimd_statistics(run_dir: str | os.PathLike[str], nbeads: int) -> dict:
     }
 
 
-def centroid_statistics(run_dir: str | os.PathLike[str], steps=None) -> list[SeriesStatistics]:
+def centroid_statistics(
+    run_dir: str | os.PathLike[str], steps: Sequence[int] | None = None
+) -> list[SeriesStatistics]:
     """Per-order statistics of the centroid's E^(n)/N: the centroid frames of the run
     (at ``steps``, default every frame of ``simulation.xc.extxyz``) expanded with the
     run's driver settings (model, order, r_mbe, atom sampling and its seed)."""
@@ -102,7 +106,7 @@ def centroid_statistics(run_dir: str | os.PathLike[str], steps=None) -> list[Ser
     return _per_order(means, stderr)
 
 
-def _centroid_frame(atoms):
+def _centroid_frame(atoms: Atoms) -> Atoms:
     """i-PI's ``ase`` format writes the centroid as an ``x_centroid`` column beside zero
     positions: make it the positions (Angstrom)."""
     if "x_centroid" in atoms.arrays:
@@ -110,7 +114,7 @@ def _centroid_frame(atoms):
     return atoms
 
 
-def _step(atoms) -> int:
+def _step(atoms: Atoms) -> int:
     """i-PI's step of an extxyz frame (its ``ipi_comment``: ``Step: N ...``)."""
     comment = str(atoms.info.get("ipi_comment", ""))
     try:

@@ -73,24 +73,6 @@ def model_curves(model, reference_atom_eV: float, distances=DISTANCES_A) -> dict
     }
 
 
-def _load(spec: str):
-    label, _, path = spec.partition("=")
-    if not path:
-        from ..models import load_model
-
-        return label, load_model(label)
-    file = Path(path)
-    if not file.is_file():
-        raise BodyOrderError(f"model {label}: no file {path}")
-    if file.suffix == ".model":
-        from ..models.mace import MACEModel
-
-        return label, MACEModel(file)
-    from ..models.metatomic import MetatomicModel
-
-    return label, MetatomicModel(file)
-
-
 def md_model_report(
     models: list[str], test_file, out_dir, command: str, distances=DISTANCES_A
 ) -> Path:
@@ -103,6 +85,7 @@ def md_model_report(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..models.registry import load_model_spec
     from .reports import set_errors
 
     out_dir = Path(out_dir)
@@ -114,7 +97,7 @@ def md_model_report(
     fragments = [a for a in test if not a.pbc.any()]
     results = {}
     for spec in models:
-        label, model = _load(spec)
+        label, model = load_model_spec(spec)
         entry = model_curves(model, reference["atom_eV"], distances)
         for name, frames in (("cells", cells), ("fragments", fragments)):
             if frames:

@@ -99,10 +99,14 @@ def test_every_subcommand_has_a_handler():
                 yield from handlers(sub)
 
     found = dict(handlers(build_parser()))
-    leaves = {"decompose", "demo", "models", "train", "driver", "md", "report", "watch"}
+    leaves = {"decompose", "demo", "models", "train", "driver", "md", "scan", "report", "watch"}
     leaves |= {
-        f"reference {s}" for s in ("sample", "compute", "mbe", "export", "fragments", "periodic")
-    }
+        f"reference {s}"
+        for s in (
+            "sample", "compute", "mbe", "export", "fragments", "periodic",
+            "cell-fragments", "frames", "validation", "finite-size",
+        )
+    }  # fmt: skip
     leaves |= {f"study {s}" for s in ("learning-curves", "makeup", "report", "ship")}
     assert set(found) == {f"ase-bodyorder {name}" for name in leaves}, found
     assert all(callable(h) for h in found.values()), found

@@ -306,6 +306,39 @@ class DenseBulk:
             raise BodyOrderError(f"rs_bohr must be an increasing positive range: {self.rs_bohr}")
 
 
+def _rattled_bcc_cell(
+    protocol: DenseBulk | CrossoverBulk,
+    length: float,
+    sigma: float,
+    rng: np.random.Generator,
+    index: int,
+) -> Atoms:
+    """A cubic bcc cell of edge ``length`` (Angstrom) rattled by a Gaussian of standard
+    deviation ``sigma`` (Angstrom), redrawn until every pair (minimum image) is at least
+    ``protocol.min_distance`` apart."""
+    m = round((protocol.n_atoms / 2) ** (1 / 3))
+    lattice = bulk("H", "bcc", a=length / m, cubic=True).repeat(m)
+    for _ in range(1000):
+        atoms = lattice.copy()
+        atoms.positions += rng.normal(scale=sigma, size=atoms.positions.shape)
+        if min_image_distance(atoms) >= protocol.min_distance:
+            return atoms
+    raise BodyOrderError(f"cell {index}: no rattled bcc cell met min_distance")
+
+
+def _random_cell(
+    protocol: DenseBulk | CrossoverBulk, length: float, rng: np.random.Generator
+) -> Atoms:
+    """A cubic cell of edge ``length`` (Angstrom) with atoms placed uniformly one by one,
+    each redrawn until it is ``protocol.min_distance`` from the others (minimum image)."""
+    atoms = Atoms(cell=[length] * 3, pbc=True)
+    while len(atoms) < protocol.n_atoms:
+        trial = atoms + Atoms("H", positions=[rng.uniform(0, length, 3)])
+        if len(trial) == 1 or min_image_distance(trial) >= protocol.min_distance:
+            atoms = trial
+    return atoms
+
+
 def sample_bulk(protocol: DenseBulk, count: int, seed: int) -> list[Atoms]:
     """``count`` periodic cells from ``protocol``, reproducible from ``seed``.
 
@@ -319,25 +352,11 @@ def sample_bulk(protocol: DenseBulk, count: int, seed: int) -> list[Atoms]:
         rs = rng.uniform(*protocol.rs_bohr)
         length = cubic_box_length(protocol.n_atoms, rs)
         if rng.uniform() < protocol.lattice_fraction:
-            m = round((protocol.n_atoms / 2) ** (1 / 3))
-            atoms = bulk("H", "bcc", a=length / m, cubic=True).repeat(m)
-            sigma = rng.uniform(*protocol.rattle_angstrom)
-            kind = "bcc"
-            for _ in range(1000):
-                trial = atoms.copy()
-                trial.positions += rng.normal(scale=sigma, size=trial.positions.shape)
-                if min_image_distance(trial) >= protocol.min_distance:
-                    break
-            else:
-                raise BodyOrderError(f"cell {index}: no rattled bcc cell met min_distance")
-            atoms = trial
+            sigma, kind = rng.uniform(*protocol.rattle_angstrom), "bcc"
+            atoms = _rattled_bcc_cell(protocol, length, sigma, rng, index)
         else:
             sigma, kind = 0.0, "random"
-            atoms = Atoms(cell=[length] * 3, pbc=True)
-            while len(atoms) < protocol.n_atoms:
-                trial = atoms + Atoms("H", positions=[rng.uniform(0, length, 3)])
-                if len(trial) == 1 or min_image_distance(trial) >= protocol.min_distance:
-                    atoms = trial
+            atoms = _random_cell(protocol, length, rng)
         atoms.wrap()
         atoms.info.update(
             index=index,
@@ -399,7 +418,6 @@ def sample_crossover_bulk(protocol: CrossoverBulk, count: int, seed: int) -> lis
     ``rs_bohr`` (bohr), ``rattle_angstrom`` (0 unless bcc) and the protocol (JSON).
     """
     rng = np.random.default_rng(seed)
-    m = round((protocol.n_atoms / 2) ** (1 / 3))
     cells = []
     for index in range(count):
         rs = rng.uniform(*protocol.rs_bohr)
@@ -417,21 +435,10 @@ def sample_crossover_bulk(protocol: CrossoverBulk, count: int, seed: int) -> lis
             )
         elif rng.uniform() < 0.5:
             kind, sigma = "bcc", float(rng.uniform(*protocol.rattle_angstrom))
-            lattice = bulk("H", "bcc", a=length / m, cubic=True).repeat(m)
-            for _ in range(1000):
-                atoms = lattice.copy()
-                atoms.positions += rng.normal(scale=sigma, size=atoms.positions.shape)
-                if min_image_distance(atoms) >= protocol.min_distance:
-                    break
-            else:
-                raise BodyOrderError(f"cell {index}: no rattled bcc cell met min_distance")
+            atoms = _rattled_bcc_cell(protocol, length, sigma, rng, index)
         else:
             kind = "random"
-            atoms = Atoms(cell=[length] * 3, pbc=True)
-            while len(atoms) < protocol.n_atoms:
-                trial = atoms + Atoms("H", positions=[rng.uniform(0, length, 3)])
-                if len(trial) == 1 or min_image_distance(trial) >= protocol.min_distance:
-                    atoms = trial
+            atoms = _random_cell(protocol, length, rng)
         atoms.wrap()
         atoms.info.update(
             index=index,

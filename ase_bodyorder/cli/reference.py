@@ -468,7 +468,7 @@ def run_frames(args) -> None:
         "index": args.index,
         "calculation": {"method": calculation.method, **calculation.to_dict()},
         "model": None if args.model is None else args.model.partition("=")[0],
-        **{key: value for key, value in options.items()},
+        **options,
         "units": "eV/atom: E^(n)/N (per_atom_mean_eV) with its atom-sampling standard "
         "error, and e_i^(n) of the expanded atoms (atom_terms_eV, one row per atom)",
         "frames": [

@@ -231,13 +231,10 @@ def write_scan_report(points: list[dict], out_dir, model: str, command: str) -> 
             f"{o['mean_eV_per_atom']:+.4f} ± {o['error_eV_per_atom']:.4f}" for o in p["orders"]
         )
         temperature = p["temperature_K_mean"]
+        known = temperature is not None and math.isfinite(temperature)
         lines.append(
             f"| {p['rs_bohr']:.2f} | {p['density_g_cm3']:.3f} | {p['start']} | {p['r_mbe_A']:g} "
-            f"| {p['frames']} | {temperature:.0f} | {cells} | "
-            f"{p['residual_eV_per_atom']:+.4f} ± {p['residual_error_eV_per_atom']:.4f} |"
-            if temperature is not None and math.isfinite(temperature)
-            else f"| {p['rs_bohr']:.2f} | {p['density_g_cm3']:.3f} | {p['start']} | "
-            f"{p['r_mbe_A']:g} | {p['frames']} | - | {cells} | "
+            f"| {p['frames']} | {f'{temperature:.0f}' if known else '-'} | {cells} | "
             f"{p['residual_eV_per_atom']:+.4f} ± {p['residual_error_eV_per_atom']:.4f} |"
         )
     path = out_dir / "README.md"

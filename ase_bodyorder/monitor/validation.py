@@ -121,9 +121,9 @@ def write_validation_report(
             f"r_mbe={case.get('r_mbe')} A\n{summary['frames']} frames, "
             f"{summary['atoms']} expanded atoms"
         )
+        reference = _terms(case, "reference")
         for terms_name, marker in (("model", "o"), ("model_equal_share", "x")):
             model_terms = _terms(case, terms_name)
-            reference = _terms(case, "reference")
             for n in orders:
                 bottom.scatter(
                     reference[:, n - 1],

@@ -90,10 +90,6 @@ def _no_system(atoms: Atoms) -> SystemResult:
     return SystemResult(energy=math.nan, energies=np.full(len(atoms), math.nan))
 
 
-def _settings(frames, order, sample_atoms, seed):
-    return frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed)
-
-
 def frame_jobs(
     frames: Sequence[Atoms],
     calculation,
@@ -115,7 +111,11 @@ def frame_jobs(
         raise BodyOrderError("an atom-sampled frame expansion needs a seed (to draw it again)")
     jobs: dict[str, Job] = {}
     for k, (atoms, own) in enumerate(
-        zip(frames, _settings(frames, order, sample_atoms, seed), strict=True)
+        zip(
+            frames,
+            frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed),
+            strict=True,
+        )
     ):
         collector = _Collector()
         decompose(atoms, collector, r_mbe=r_mbe, system=_no_system(atoms), **own)
@@ -218,7 +218,7 @@ def frame_expansions(
         )
     model = StoredEnergies({key: r["energy_eV"] for key, r in records.items()}, calculation)
     out = []
-    settings = _settings(frames, order, sample_atoms, seed)
+    settings = frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed)
     for k, (atoms, own) in enumerate(zip(frames, settings, strict=True)):
         system = _no_system(atoms)
         if totals_eV is not None:
@@ -240,5 +240,9 @@ def model_expansions(
     """``model``'s expansions of the same frames and atoms as :func:`frame_expansions`."""
     return [
         decompose(atoms, model, r_mbe=r_mbe, **own)
-        for atoms, own in zip(frames, _settings(frames, order, sample_atoms, seed), strict=True)
+        for atoms, own in zip(
+            frames,
+            frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed),
+            strict=True,
+        )
     ]

@@ -79,7 +79,7 @@ def _soap(epochs):
     )
 
 
-def _mace(epochs):
+def _mace(epochs, atom_eV=H_ATOM_STO6G_EV, batch_size=16):
     return MACESettings(
         r_max=4.5,
         num_interactions=2,
@@ -87,8 +87,8 @@ def _mace(epochs):
         correlation=2,
         max_L=1,
         max_num_epochs=epochs,
-        batch_size=16,
-        E0s={1: H_ATOM_STO6G_EV},
+        batch_size=batch_size,
+        E0s={1: atom_eV},
         model="ScaleShiftMACE",
         energy_weight=10.0,
     )
@@ -105,7 +105,7 @@ SHIPPED = {
 }
 
 
-def _soap_bulk(epochs):
+def _soap_bulk(epochs, cutoff=3.0, atom_eV=H_ATOM_LDA_GTH_EV):
     """SOAP-BPNN for periodic dense hydrogen, 3 Angstrom cutoff (about 45 neighbours at
     rs = 1.6 bohr)."""
     return MetatrainSettings(
@@ -113,8 +113,8 @@ def _soap_bulk(epochs):
         num_epochs=epochs,
         batch_size=8,
         learning_rate=1e-3,
-        cutoff=3.0,
-        extra_hypers={"training": {"atomic_baseline": {"energy": {1: H_ATOM_LDA_GTH_EV}}}},
+        cutoff=cutoff,
+        extra_hypers={"training": {"atomic_baseline": {"energy": {1: atom_eV}}}},
     )
 
 
@@ -128,30 +128,12 @@ def soap_cells(epochs: int) -> MetatrainSettings:
     """SOAP-BPNN for hydrogen cells with their isolated fragments (the ``hcells`` sets),
     4.5 Angstrom cutoff (molecules see their neighbours at low density), the isolated LDA
     atom as its 1-body baseline."""
-    return MetatrainSettings(
-        architecture="soap_bpnn",
-        num_epochs=epochs,
-        batch_size=8,
-        learning_rate=1e-3,
-        cutoff=4.5,
-        extra_hypers={"training": {"atomic_baseline": {"energy": {1: H_ATOM_LDA_ISOLATED_EV}}}},
-    )
+    return _soap_bulk(epochs, cutoff=4.5, atom_eV=H_ATOM_LDA_ISOLATED_EV)
 
 
 def mace_cells(epochs: int) -> MACESettings:
     """MACE for the same sets (the study's MACE recipe with the isolated LDA atom)."""
-    return MACESettings(
-        r_max=4.5,
-        num_interactions=2,
-        hidden_irreps="16x0e+16x1o",
-        correlation=2,
-        max_L=1,
-        max_num_epochs=epochs,
-        batch_size=8,
-        E0s={1: H_ATOM_LDA_ISOLATED_EV},
-        model="ScaleShiftMACE",
-        energy_weight=10.0,
-    )
+    return _mace(epochs, atom_eV=H_ATOM_LDA_ISOLATED_EV, batch_size=8)
 
 
 def train_shipped(name: str, work: Path) -> Path:

@@ -37,6 +37,7 @@ __all__ = [
     "compute_isolated",
     "export_cell_fragments",
     "merge_cells_and_fragments",
+    "parent_part",
 ]
 
 
@@ -329,42 +330,47 @@ def merge_cells_and_fragments(
 
     Reads ``{cells_dataset}_{train,validation,test}.xyz`` and ``_split.json`` from
     ``cells_dir`` (:func:`~.periodic.export_bulk`) and the fragments of
-    :func:`export_cell_fragments`; each fragment joins the part of its parent cell (so
-    no fragment of a test cell is trained on, and the validation loss sees fragments
-    too); the single atom (parent -1) goes to every part. A fragment whose parent cell
-    is not in the split (its DFT failed or is not done) is left out. Writes
-    ``{dataset}_{part}.xyz`` (cells first; ``info["structure"]`` ``cell`` or ``fragment``) and
-    ``{dataset}_split.json`` into ``out_dir``. Returns the split's metadata.
+    :func:`export_cell_fragments` (``fragments_file``: one file or a list of them); each
+    fragment joins the part of its parent cell (so no fragment of a test cell is trained
+    on, and the validation loss sees fragments too); the single atom (parent -1) goes to
+    every part. A fragment whose parent cell is not in the split (its DFT is not done or
+    failed) joins the part drawn for that parent from its index with the split's fractions
+    (:func:`parent_part`): the fragments of one cell stay together, and the cell itself
+    is in no part. Writes ``{dataset}_{part}.xyz`` (cells first; ``info["structure"]``
+    ``cell`` or ``fragment``) and ``{dataset}_split.json`` into ``out_dir``. Returns the
+    split's metadata.
     """
     import ase.io
 
     from .pipeline import write_split_meta
 
+    files = [fragments_file] if isinstance(fragments_file, str | Path) else list(fragments_file)
     cells_dir, out_dir = Path(cells_dir), Path(out_dir)
     try:
         cells_meta = json.loads((cells_dir / f"{cells_dataset}_split.json").read_text())
-        fragments = ase.io.read(fragments_file, ":")
+        fragments = [atoms for name in files for atoms in ase.io.read(name, ":")]
     except (OSError, ValueError) as error:
         raise BodyOrderError(f"cannot read the cells or fragments to merge: {error}") from None
     part_of = {
         index: part for part, info in cells_meta["files"].items() for index in info["indices"]
     }
+    fractions = tuple(cells_meta.get("fractions", (0.8, 0.1, 0.1)))
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "dataset": dataset,
         "cells": {"dataset": cells_dataset, "split": cells_meta},
-        "fragments": str(fragments_file),
+        "fragments": [str(name) for name in files],
         "files": {},
     }
     for part in ("train", "validation", "test"):
         cells = ase.io.read(cells_dir / f"{cells_dataset}_{part}.xyz", ":")
         for atoms in cells:
             atoms.info["structure"] = "cell"
-        mine = [
-            f
-            for f in fragments
-            if int(f.info.get("parent", -1)) == -1 or part_of.get(int(f.info["parent"])) == part
-        ]
+        mine = []
+        for f in fragments:
+            parent = int(f.info.get("parent", -1))
+            if parent == -1 or part_of.get(parent, parent_part(parent, fractions)) == part:
+                mine.append(f)
         for atoms in mine:
             atoms.info["structure"] = "fragment"
         path = out_dir / f"{dataset}_{part}.xyz"
@@ -376,3 +382,12 @@ def merge_cells_and_fragments(
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         }
     return write_split_meta(out_dir, dataset, meta)
+
+
+def parent_part(parent: int, fractions=(0.8, 0.1, 0.1)) -> str:
+    """The part (``train``, ``validation`` or ``test``) that the fragments of a cell not
+    in the cells' split join: drawn with ``fractions`` from a generator seeded by the
+    parent's index, so it is the same in every merge."""
+    draw = np.random.default_rng([7919, parent]).random()
+    edges = np.cumsum(fractions) / np.sum(fractions)
+    return ("train", "validation", "test")[int(np.searchsorted(edges, draw, side="right"))]

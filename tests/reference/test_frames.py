@@ -195,11 +195,11 @@ def test_cells_and_fragments_merge_by_the_parent_cells_split(tmp_path):
     import ase.io
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    from ase_bodyorder.reference.isolated import merge_cells_and_fragments
+    from ase_bodyorder.reference.isolated import merge_cells_and_fragments, parent_part
     from ase_bodyorder.structures import cell_fragments
 
     cells = []
-    for index in range(6):
+    for index in range(9):  # cells 6-8: not done, so not in the split
         atoms = bulk("H", "bcc", a=2.0, cubic=True).repeat(2)
         atoms.rattle(0.05, seed=index)
         atoms.info.update(index=index, kind="bcc", rs_bohr=1.5)
@@ -210,14 +210,21 @@ def test_cells_and_fragments_merge_by_the_parent_cells_split(tmp_path):
         ase.io.write(tmp_path / f"c_{part}.xyz", [cells[i] for i in indices])
     (tmp_path / "c_split.json").write_text(json.dumps(meta))
     fragments = cell_fragments(cells, (1, 2, 3), 5, 2.0, seed=1)
-    for f in fragments:
+    far_pairs = cell_fragments(cells, (2,), 3, 3.5, seed=2)
+    for f in fragments + far_pairs:
         f.calc = SinglePointCalculator(f, energy=-1.0 * len(f), forces=np.zeros((len(f), 3)))
     ase.io.write(tmp_path / "fragments.xyz", fragments)
-    out = merge_cells_and_fragments(tmp_path, "c", tmp_path / "fragments.xyz", tmp_path, "m")
+    ase.io.write(tmp_path / "pairs.xyz", far_pairs)
+    files = [tmp_path / "fragments.xyz", tmp_path / "pairs.xyz"]
+    out = merge_cells_and_fragments(tmp_path, "c", files, tmp_path, "m")
+    drawn = {parent: parent_part(parent) for parent in (6, 7, 8)}
     for part, indices in split.items():
         merged = ase.io.read(tmp_path / f"m_{part}.xyz", ":")
         kinds = [a.info["structure"] for a in merged]
         assert kinds.count("cell") == len(indices) == out["files"][part]["cells"]
         parents = {a.info["parent"] for a in merged if a.info["structure"] == "fragment"}
-        assert -1 in parents and parents - {-1} <= set(indices)
-    assert sum(out["files"][p]["fragments"] for p in split) == len(fragments) + 2
+        mine = {p for p, drawn_part in drawn.items() if drawn_part == part}
+        assert -1 in parents and parents - {-1} <= set(indices) | mine
+        assert {p for p in parents if p in drawn} == mine  # a cell's fragments stay together
+    assert sum(out["files"][p]["fragments"] for p in split) == len(fragments + far_pairs) + 2
+    assert {parent_part(p) for p in range(200)} == {"train", "validation", "test"}

@@ -343,3 +343,27 @@ def test_finite_size_report_compares_meshes_with_the_reference(tmp_path):
     path = write_report(rows, tmp_path, base, "cmd")
     assert "| two atoms |" in path.read_text()
     assert (tmp_path / "finite_size.json").exists()
+
+
+@pytest.mark.parametrize("grid", ["gamma", "shifted"])
+def test_cached_core_hamiltonian_gradient_equals_pyscfs(grid):
+    """The k-point gradient evaluates each k-point's AOs once (pyscf: once per atom too);
+    the core-Hamiltonian derivatives and the whole gradient are pyscf's."""
+    from pyscf.pbc import dft
+
+    from ase_bodyorder.reference.periodic import _cell, _gradients
+
+    settings = PeriodicDFT(ke_cutoff_hartree=40.0, kpoint_length_angstrom=3.0, kpoint_grid=grid)
+    atoms = _two_atom_cell()
+    cell = _cell(atoms, settings)
+    mesh = settings.kmesh(atoms.cell)
+    mf = dft.KRKS(cell, cell.make_kpts(mesh, with_gamma_point=grid == "gamma"))
+    mf = mf.smearing(sigma=settings.smearing_hartree, method="fermi")
+    mf.xc = settings.xc
+    mf.kernel()
+    stock, cached = mf.nuc_grad_method(), _gradients(mf)
+    assert cached.hcore_generator != stock.hcore_generator
+    for atom in range(len(atoms)):
+        expected = stock.hcore_generator()(atom)
+        assert np.abs(cached.hcore_generator()(atom) - expected).max() < 1e-10
+    assert np.abs(cached.kernel() - stock.kernel()).max() < 1e-10

@@ -109,6 +109,46 @@ def test_periodic_training_cells_are_reproduced():
         assert cell.info["rs_bohr"] == pytest.approx(frame.info["rs_bohr"], rel=1e-15)
 
 
+def test_md_model_cells_and_fragments_are_reproduced():
+    """``hcells``: every shipped cell is the cell of its index sampled again; every
+    fragment is cut from its parent cell (its atoms, periodic images allowed) and is in
+    the parent's part of the split; no cell is in two parts."""
+    from ase_bodyorder.structures import CrossoverBulk, sample_crossover_bulk
+
+    recorded = _provenance()["bulk_sets"]["hcells"]
+    parameters = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in recorded["parameters"].items()
+    }
+    cells = sample_crossover_bulk(CrossoverBulk(**parameters), recorded["count"], recorded["seed"])
+    part_of_cell: dict[int, str] = {}
+    fragments = []
+    for part in ("train", "validation", "test"):
+        for frame in ase.io.read(REFERENCE / f"hcells_{part}.xyz", ":"):
+            if frame.info["structure"] == "cell":
+                assert frame.info["index"] not in part_of_cell
+                part_of_cell[frame.info["index"]] = part
+                cell = cells[frame.info["index"]]
+                _assert_same_frames([cell], [frame])
+                assert cell.info["rs_bohr"] == pytest.approx(frame.info["rs_bohr"], rel=1e-15)
+            else:
+                fragments.append((part, frame))
+    assert len(part_of_cell) == recorded["cells_done"]
+    assert {len(f) for _, f in fragments} == {1, 2, 3, 4}
+    for part, fragment in fragments:
+        parent = fragment.info["parent"]
+        if parent == -1:
+            continue
+        if parent in part_of_cell:
+            assert part_of_cell[parent] == part
+        cell = cells[parent]
+        indices = [int(i) for i in str(fragment.info["label"]).split("-")]
+        inverse = np.linalg.inv(np.asarray(cell.cell))
+        for index, position in zip(indices, fragment.positions, strict=True):
+            shift = (position - cell.positions[index]) @ inverse  # whole lattice vectors
+            assert np.abs(shift - np.round(shift)).max() < 1e-6
+
+
 @pytest.mark.skipif(not MD_INPUTS.is_dir(), reason="md_inputs/ is not in this checkout")
 def test_md_starting_structures_are_reproduced():
     from ase_bodyorder.ipi.cases import CASES, STRUCTURE_FILE

@@ -6,8 +6,12 @@ Stages: ``sample`` (clusters), ``fci`` (FCI/STO-6G energies and forces of every
 cluster), ``export`` (train/validation/test extxyz), ``mbe`` (ab initio MBE of the first
 50 test clusters of each density), ``dmrg`` (DMRG against FCI on 10 H8 clusters, and DMRG
 energies and forces of 24 H12 clusters), ``bulk`` (periodic 16-atom cells of dense
-hydrogen, Gamma-point LDA with smearing: the training set of the MD model, see
-:mod:`ase_bodyorder.reference.periodic`). Working databases go to ``--work`` (not
+hydrogen, Gamma-point LDA with smearing: the training set of the first MD model, see
+:mod:`ase_bodyorder.reference.periodic`), ``hcells`` (200 periodic 16-atom cells across
+the molecular-to-atomic crossover, rs 1.4-3.0 bohr, LDA on k-point meshes, with isolated
+fragments cut from them at the same level of theory: the training set of the MD model,
+``hcells_{train,validation,test}.xyz``; see ``docs/science.md``, section 8). Working
+databases go to ``--work`` (not
 shipped); the outputs and ``provenance.json`` are written next to this file.
 """
 
@@ -23,6 +27,12 @@ import numpy as np
 
 from ase_bodyorder.reference.electronic import Calculation, DMRGSettings, package_versions
 from ase_bodyorder.reference.executor import run_jobs
+from ase_bodyorder.reference.isolated import (
+    IsolatedDFT,
+    cell_fragment_jobs,
+    export_cell_fragments,
+    merge_cells_and_fragments,
+)
 from ase_bodyorder.reference.periodic import (
     PeriodicDFT,
     export_bulk,
@@ -41,11 +51,14 @@ from ase_bodyorder.reference.pipeline import (
 )
 from ase_bodyorder.reference.store import ReferenceStore
 from ase_bodyorder.structures import (
+    CrossoverBulk,
     DenseBulk,
     HighDensity,
     LowDensity,
+    cell_fragments,
     sample_bulk,
     sample_clusters,
+    sample_crossover_bulk,
 )
 
 HERE = Path(__file__).parent
@@ -64,6 +77,21 @@ N_TRANSFER = 12
 BULK = {"hbulk-high": (DenseBulk(), 3001)}
 N_BULK = 300
 PERIODIC_DFT = PeriodicDFT()
+#: the MD model's cells: 200 crossover cells, LDA at 90 Ha (cells and isolated fragments
+#: agree to 0.3 meV there) on k-meshes of 9.5 Angstrom (forces within 0.2 eV/A of denser
+#: meshes), the Gamma point for molecular cells (rs > 2.4 bohr)
+HCELLS = (CrossoverBulk(), 200, 4001)
+HCELLS_DFT = PeriodicDFT(
+    ke_cutoff_hartree=90.0, kpoint_length_angstrom=9.5, gamma_above_rs_bohr=2.4
+)
+#: isolated fragments cut from every cell (sizes, per cell, radius in Angstrom, seed):
+#: near sub-clusters of 1-4 atoms, far pairs out to the models' 4.5 Angstrom cutoff, and
+#: compact trimers and tetramers (neighbours within 1.6 Angstrom, from the dense cells)
+HCELLS_FRAGMENTS = (
+    ((1, 2, 3, 4), 10, 2.5, 4002),
+    ((2,), 2, 4.5, 4003),
+    ((3, 4), 3, 1.6, 4004),
+)
 FCI = Calculation(method="fci", basis="sto-6g", spin_policy="lowest", forces=True)
 DMRG = Calculation(method="dmrg", basis="sto-6g", spin_policy="lowest", forces=True)
 #: H12 at high density needs bond dimensions beyond 500 for a discarded weight of 1e-7
@@ -101,10 +129,12 @@ def main(argv=None):
     parser.add_argument("--work", default="reference-work")
     parser.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
     parser.add_argument(
-        "--stage", action="append", choices=["sample", "fci", "export", "mbe", "dmrg", "bulk"]
+        "--stage",
+        action="append",
+        choices=["sample", "fci", "export", "mbe", "dmrg", "bulk", "hcells"],
     )
     args = parser.parse_args(argv)
-    stages = args.stage or ["sample", "fci", "export", "mbe", "dmrg", "bulk"]
+    stages = args.stage or ["sample", "fci", "export", "mbe", "dmrg", "bulk", "hcells"]
     work = Path(args.work)
     provenance_path = HERE / "provenance.json"
     provenance = json.loads(provenance_path.read_text()) if provenance_path.exists() else {}
@@ -257,6 +287,9 @@ def main(argv=None):
                 },
             }
 
+    if "hcells" in stages:
+        _hcells(work / "hcells", args, timings, provenance)
+
     provenance.update(
         {
             "generator": "python -m ase_bodyorder.data.reference.regenerate",
@@ -286,6 +319,54 @@ def main(argv=None):
         }
     )
     provenance_path.write_text(json.dumps(provenance, indent=1, default=str) + "\n")
+
+
+def _hcells(work: Path, args, timings: dict, provenance: dict) -> None:
+    """The MD model's set: crossover cells, their fragments, one split of both."""
+    protocol, count, seed = HCELLS
+    cells = sample_crossover_bulk(protocol, count, seed)
+    store = ReferenceStore(work / "cells.db")
+    summary = run_periodic(
+        cells,
+        store,
+        HCELLS_DFT,
+        dataset="hcells",
+        workers=args.workers,
+        retry_failed=args.retry_failed,
+    )
+    _log(timings, "periodic-dft hcells", summary)
+    records = periodic_records(store, cells, "hcells", HCELLS_DFT)
+    export_bulk(cells, records, "hcells", work / "split", HCELLS_DFT, split_seed=SPLIT_SEED)
+    isolated = IsolatedDFT()
+    fragment_store = ReferenceStore(work / "fragments.db")
+    files, counts = [], {}
+    for sizes, per_cell, radius, fragment_seed in HCELLS_FRAGMENTS:
+        fragments = cell_fragments(cells, sizes, per_cell, radius, fragment_seed)
+        jobs = cell_fragment_jobs(fragments, "hcells", isolated)
+        summary = run_jobs(jobs, fragment_store, workers=args.workers, label="hcells fragments")
+        _log(timings, "isolated-dft hcells", summary)
+        path = work / f"fragments-{fragment_seed}.xyz"
+        meta = export_cell_fragments(fragment_store, fragments, "hcells", isolated, path)
+        counts[str(fragment_seed)] = meta["counts"] | {"missing": len(meta["missing"])}
+        files.append(path)
+    merged = merge_cells_and_fragments(work / "split", "hcells", files, HERE, "hcells")
+    provenance.setdefault("bulk_sets", {})["hcells"] = {
+        "protocol": type(protocol).__name__,
+        "parameters": vars(protocol) | {},
+        "seed": seed,
+        "count": count,
+        "cells_done": len(records),
+        "calculation": {"method": "periodic-dft", **HCELLS_DFT.to_dict()},
+        "fragments": {
+            "calculation": isolated.to_dict(),
+            "sets": [
+                {"sizes": list(sizes), "per_cell": n, "radius_angstrom": r, "seed": s}
+                for sizes, n, r, s in HCELLS_FRAGMENTS
+            ],
+            "counts_by_seed": counts,
+        },
+        "files": merged["files"],
+    }
 
 
 if __name__ == "__main__":

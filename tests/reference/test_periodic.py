@@ -345,14 +345,17 @@ def test_finite_size_report_compares_meshes_with_the_reference(tmp_path):
     assert (tmp_path / "finite_size.json").exists()
 
 
-@pytest.mark.parametrize("grid", ["gamma", "shifted"])
-def test_cached_core_hamiltonian_gradient_equals_pyscfs(grid):
-    """The k-point gradient evaluates each k-point's AOs once (pyscf: once per atom too);
-    the core-Hamiltonian derivatives and the whole gradient are pyscf's."""
+@pytest.mark.parametrize("grid, chunk_bytes", [("gamma", 2**28), ("shifted", 1)])
+def test_cached_core_hamiltonian_gradient_equals_pyscfs(grid, chunk_bytes, monkeypatch):
+    """The k-point gradient evaluates each k-point's AOs once, several k-points per call
+    (pyscf: once per atom and k-point); the core-Hamiltonian derivatives and the whole
+    gradient are pyscf's, with all k-points in one call or one per call."""
     from pyscf.pbc import dft
 
+    from ase_bodyorder.reference import periodic
     from ase_bodyorder.reference.periodic import _cell, _gradients
 
+    monkeypatch.setattr(periodic, "_AO_CHUNK_BYTES", chunk_bytes)  # 1: one k-point per call
     settings = PeriodicDFT(ke_cutoff_hartree=40.0, kpoint_length_angstrom=3.0, kpoint_grid=grid)
     atoms = _two_atom_cell()
     cell = _cell(atoms, settings)

@@ -10,7 +10,8 @@ hydrogen, Gamma-point LDA with smearing: the training set of the first MD model,
 :mod:`ase_bodyorder.reference.periodic`), ``hcells`` (200 periodic 16-atom cells across
 the molecular-to-atomic crossover, rs 1.4-3.0 bohr, LDA on k-point meshes, with isolated
 fragments cut from them at the same level of theory: the training set of the MD model,
-``hcells_{train,validation,test}.xyz``; see ``docs/science.md``, section 8). Working
+``hcells_{train,validation,test}.xyz``; see ``docs/science.md``, section 8;
+``hcells-export`` exports what the stores hold without computing). Working
 databases go to ``--work`` (not
 shipped); the outputs and ``provenance.json`` are written next to this file.
 """
@@ -131,7 +132,7 @@ def main(argv=None):
     parser.add_argument(
         "--stage",
         action="append",
-        choices=["sample", "fci", "export", "mbe", "dmrg", "bulk", "hcells"],
+        choices=["sample", "fci", "export", "mbe", "dmrg", "bulk", "hcells", "hcells-export"],
     )
     args = parser.parse_args(argv)
     stages = args.stage or ["sample", "fci", "export", "mbe", "dmrg", "bulk", "hcells"]
@@ -287,8 +288,8 @@ def main(argv=None):
                 },
             }
 
-    if "hcells" in stages:
-        _hcells(work / "hcells", args, timings, provenance)
+    if "hcells" in stages or "hcells-export" in stages:
+        _hcells(work / "hcells", args, timings, provenance, compute="hcells" in stages)
 
     provenance.update(
         {
@@ -321,20 +322,22 @@ def main(argv=None):
     provenance_path.write_text(json.dumps(provenance, indent=1, default=str) + "\n")
 
 
-def _hcells(work: Path, args, timings: dict, provenance: dict) -> None:
-    """The MD model's set: crossover cells, their fragments, one split of both."""
+def _hcells(work: Path, args, timings: dict, provenance: dict, compute: bool = True) -> None:
+    """The MD model's set: crossover cells, their fragments, one split of both (with
+    ``compute`` False: of the cells and fragments already in the stores)."""
     protocol, count, seed = HCELLS
     cells = sample_crossover_bulk(protocol, count, seed)
     store = ReferenceStore(work / "cells.db")
-    summary = run_periodic(
-        cells,
-        store,
-        HCELLS_DFT,
-        dataset="hcells",
-        workers=args.workers,
-        retry_failed=args.retry_failed,
-    )
-    _log(timings, "periodic-dft hcells", summary)
+    if compute:
+        summary = run_periodic(
+            cells,
+            store,
+            HCELLS_DFT,
+            dataset="hcells",
+            workers=args.workers,
+            retry_failed=args.retry_failed,
+        )
+        _log(timings, "periodic-dft hcells", summary)
     records = periodic_records(store, cells, "hcells", HCELLS_DFT)
     export_bulk(cells, records, "hcells", work / "split", HCELLS_DFT, split_seed=SPLIT_SEED)
     isolated = IsolatedDFT()
@@ -342,9 +345,10 @@ def _hcells(work: Path, args, timings: dict, provenance: dict) -> None:
     files, counts = [], {}
     for sizes, per_cell, radius, fragment_seed in HCELLS_FRAGMENTS:
         fragments = cell_fragments(cells, sizes, per_cell, radius, fragment_seed)
-        jobs = cell_fragment_jobs(fragments, "hcells", isolated)
-        summary = run_jobs(jobs, fragment_store, workers=args.workers, label="hcells fragments")
-        _log(timings, "isolated-dft hcells", summary)
+        if compute:
+            jobs = cell_fragment_jobs(fragments, "hcells", isolated)
+            summary = run_jobs(jobs, fragment_store, workers=args.workers, label="hcells fragments")
+            _log(timings, "isolated-dft hcells", summary)
         path = work / f"fragments-{fragment_seed}.xyz"
         meta = export_cell_fragments(fragment_store, fragments, "hcells", isolated, path)
         counts[str(fragment_seed)] = meta["counts"] | {"missing": len(meta["missing"])}

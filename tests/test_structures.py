@@ -134,6 +134,18 @@ def test_md_model_cells_and_fragments_are_reproduced():
             else:
                 fragments.append((part, frame))
     assert len(part_of_cell) == recorded["cells_done"]
+    # the records that a fresh machine resumes from are the shipped cells' labels
+    records = {}
+    for line in (REFERENCE / "hcells_cells.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        records[record["index"]] = record
+    assert set(records) == set(part_of_cell)
+    for part in ("train", "test"):
+        for frame in ase.io.read(REFERENCE / f"hcells_{part}.xyz", ":"):
+            if frame.info["structure"] == "cell":
+                record = records[frame.info["index"]]
+                assert frame.get_potential_energy() == pytest.approx(record["energy_eV"], abs=1e-8)
+                assert np.allclose(frame.get_forces(), record["forces_eV_per_A"], atol=1e-8)
     assert {len(f) for _, f in fragments} == {1, 2, 3, 4}
     for part, fragment in fragments:
         parent = fragment.info["parent"]

@@ -328,6 +328,10 @@ def _hcells(work: Path, args, timings: dict, provenance: dict, compute: bool = T
     protocol, count, seed = HCELLS
     cells = sample_crossover_bulk(protocol, count, seed)
     store = ReferenceStore(work / "cells.db")
+    # the cells are the costly part (minutes each): their records are kept in the
+    # repository, so that a fresh machine resumes where the last run stopped
+    records_file = HERE / "hcells_cells.jsonl"
+    import_results(records_file, cells, store, "hcells", HCELLS_DFT)
     if compute:
         summary = run_periodic(
             cells,
@@ -339,6 +343,11 @@ def _hcells(work: Path, args, timings: dict, provenance: dict, compute: bool = T
         )
         _log(timings, "periodic-dft hcells", summary)
     records = periodic_records(store, cells, "hcells", HCELLS_DFT)
+    partial = records_file.with_name(records_file.name + ".partial")
+    partial.write_text(
+        "".join(json.dumps({"index": i, **records[i]}) + "\n" for i in sorted(records))
+    )
+    partial.replace(records_file)
     export_bulk(cells, records, "hcells", work / "split", HCELLS_DFT, split_seed=SPLIT_SEED)
     isolated = IsolatedDFT()
     fragment_store = ReferenceStore(work / "fragments.db")

@@ -15,9 +15,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--md-model",
         default=DEFAULT_MD_MODEL,
-        help=f"model of the MD part (default {DEFAULT_MD_MODEL}: a SOAP-BPNN trained on "
-        "periodic cells; the H8 models are trained on isolated clusters and do not describe "
-        "bulk hydrogen)",
+        help=f"model of the MD part (default {DEFAULT_MD_MODEL}: trained on periodic cells "
+        "and isolated fragments at one level of theory; the H8 models are trained on "
+        "isolated clusters and do not describe bulk hydrogen)",
     )
     parser.add_argument("--steps", type=int, default=20, help="MD steps (default 20)")
     parser.add_argument("--stride", type=int, default=5, help="expand every S steps")

@@ -108,14 +108,16 @@ _register_shipped()
 #: the model decompositions use when none is named
 DEFAULT_MODEL = "mace-h8-high"
 
-#: the model MD runs use when none is named. The H8 models are trained on isolated
-#: 8-atom clusters (at most 7 neighbours per atom) and do not describe bulk hydrogen
-#: (about 150 neighbours within 4.5 Angstrom): in a 64-atom cell at rs = 1.6 bohr
-#: ``pet-h8-high`` predicts -33 eV/atom and forces up to 35 eV/Angstrom and heats the
-#: cell to 1e5 K in ten steps. MD uses a model trained on periodic cells instead
-#: (SOAP-BPNN: a PET with the same data was no more accurate, 2.1 eV/Angstrom validation
-#: force RMSE after 13 of 25 epochs against SOAP-BPNN's 1.9, and trains 15x slower).
-DEFAULT_MD_MODEL = "soap-bpnn-hbulk-high"
+#: the model MD runs use when none is named: MACE trained on periodic LDA cells of
+#: hydrogen across the molecular-to-atomic crossover (rs 1.4-3.0 bohr, k-point meshes)
+#: together with isolated fragments cut from them at the same level of theory, so that
+#: the sub-clusters its monitor evaluates are not extrapolations (E^(1) 0.4 meV from the
+#: isolated LDA atom; ``reports/md_model``, ``reports/monitor_validation``). The H8 models
+#: are trained on isolated 8-atom clusters and do not describe bulk hydrogen (in a
+#: 64-atom cell at rs = 1.6 bohr ``pet-h8-high`` predicts -33 eV/atom and heats the cell
+#: to 1e5 K in ten steps); ``soap-bpnn-hbulk-high``, the first MD model, saw Gamma-point
+#: cells only (E^(1) 249 meV off, monitored E^(2)/N 5.5 eV/atom off the ab initio value).
+DEFAULT_MD_MODEL = "mace-hcells"
 
 
 def available_models() -> dict[str, str]:

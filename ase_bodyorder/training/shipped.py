@@ -5,8 +5,10 @@
 Each cluster model is trained on the shipped reference split
 (``data/reference/<set>_*.xyz``, FCI/STO-6G energies and forces), with the exact
 isolated-H-atom energy of that basis as an explicit 1-body baseline;
-``soap-bpnn-hbulk-high`` (the MD model) on the periodic LDA cells ``hbulk-high_*.xyz``,
-with the LDA energy of an isolated H atom as its baseline. Each is copied with its
+``soap-bpnn-hbulk-high`` (the first MD model) on the periodic LDA cells
+``hbulk-high_*.xyz``, with the LDA energy of an H atom in a box as its baseline;
+``mace-hcells`` (the MD default) on the crossover cells and their isolated fragments
+``hcells_*.xyz``, with the isolated LDA atom as its baseline. Each is copied with its
 ``provenance.json`` to ``ase_bodyorder/data/models/<name>/``.
 """
 

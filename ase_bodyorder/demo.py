@@ -102,12 +102,15 @@ def interpretation(md_model: str, trace) -> str:
         f"Ab initio expansion of {case['frames']} frames at this state point (same K and "
         f"r_mbe = {case['r_mbe']} A, LDA sub-clusters; {path.parent}):"
     )
-    lines.append(f"{'n':>3} {'this run':>12} {'model':>18} {'ab initio':>18}   eV/atom")
+    lines.append(
+        f"{'n':>3} {'this run':>12} {'model, same frames':>20} {'ab initio':>18}   "
+        "E^(n)/N in eV/atom (the model with its own atom energies, as the monitor logs)"
+    )
     for row in case["orders"]:
         n = row["order"]
         run = order_statistics(trace, n).mean if n <= trace.max_order else float("nan")
         lines.append(
-            f"{n:>3} {run:12.3f} {row['model_eV_per_atom']:10.3f} +- "
+            f"{n:>3} {run:12.3f} {row['model_eV_per_atom']:12.3f} +- "
             f"{row['model_stderr_eV_per_atom']:5.3f} {row['reference_eV_per_atom']:10.3f} +- "
             f"{row['reference_stderr_eV_per_atom']:5.3f}"
         )

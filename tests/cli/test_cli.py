@@ -46,7 +46,12 @@ def test_demo_runs_the_main_job(tmp_path, capsys):
         assert row[0] == str(n)
         assert float(row[1]) == pytest.approx(trace.energies_per_atom_eV[:, n - 1].mean(), abs=1e-6)
     assert [png_size(run_dir / name) for name in PLOTS] == [(840, 720), (768, 360)]
-    assert lines[-2:] == [f"wrote {run_dir / name}" for name in PLOTS]
+    k = lines.index("4. What the monitored numbers mean")
+    assert lines[k - 3 : k - 1] == [f"wrote {run_dir / name}" for name in PLOTS]
+    # 4. what the numbers mean: the model's own atom; no ab initio frames for this model
+    atom = load_model("h-morse-atm").system(ase.Atoms("H"), forces=False).energy
+    assert lines[k + 2].startswith(f"E^(1) = {atom:.4f} eV per atom: h-morse-atm's")
+    assert lines[-1].startswith("No shipped ab initio validation of h-morse-atm")
 
 
 def test_decompose_json_matches_library(tmp_path, capsys):
@@ -133,4 +138,4 @@ def test_report_models_come_from_the_registry():
         for name in (f"pet-h8-{d}", f"soap-bpnn-h8-{d}", f"mace-h8-{d}", f"mace-h8-{d}-f50")
     ]
     assert all(shipped[name].startswith("h8-") for name in cluster)
-    assert accuracy_models() == [*cluster, "soap-bpnn-hbulk-high"]
+    assert accuracy_models() == [*cluster, "soap-bpnn-hbulk-high", "mace-hcells"]

@@ -146,6 +146,7 @@ def mace_cells(epochs: int) -> MACESettings:
 #: the MD model: trained on the ``hcells`` cells across the molecular-to-atomic crossover
 #: and on isolated fragments cut from them, at one level of theory (issue 11)
 SHIPPED["mace-hcells"] = ShippedModel("mace-hcells", "hcells", mace_cells(150))
+#: the same data with SOAP-BPNN, for comparison (a recipe: not trained yet)
 SHIPPED["soap-bpnn-hcells"] = ShippedModel("soap-bpnn-hcells", "hcells", soap_cells(200))
 
 

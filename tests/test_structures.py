@@ -134,12 +134,13 @@ def test_md_model_cells_and_fragments_are_reproduced():
             else:
                 fragments.append((part, frame))
     assert len(part_of_cell) == recorded["cells_done"]
-    # the records that a fresh machine resumes from are the shipped cells' labels
+    # the records that a fresh machine resumes from hold the shipped cells' labels (and
+    # cells computed after the set was exported)
     records = {}
     for line in (REFERENCE / "hcells_cells.jsonl").read_text().splitlines():
         record = json.loads(line)
         records[record["index"]] = record
-    assert set(records) == set(part_of_cell)
+    assert set(part_of_cell) <= set(records)
     for part in ("train", "test"):
         for frame in ase.io.read(REFERENCE / f"hcells_{part}.xyz", ":"):
             if frame.info["structure"] == "cell":

@@ -355,6 +355,10 @@ def merge_cells_and_fragments(
         index: part for part, info in cells_meta["files"].items() for index in info["indices"]
     }
     fractions = tuple(cells_meta.get("fractions", (0.8, 0.1, 0.1)))
+    parents = [int(f.info.get("parent", -1)) for f in fragments]
+    # each fragment's part, once: its parent cell's, a drawn one for a cell not in the
+    # split, None for the lone atom (every part)
+    assigned = {p: part_of.get(p) or parent_part(p, fractions) for p in set(parents) if p != -1}
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "dataset": dataset,
@@ -366,11 +370,11 @@ def merge_cells_and_fragments(
         cells = ase.io.read(cells_dir / f"{cells_dataset}_{part}.xyz", ":")
         for atoms in cells:
             atoms.info["structure"] = "cell"
-        mine = []
-        for f in fragments:
-            parent = int(f.info.get("parent", -1))
-            if parent == -1 or part_of.get(parent, parent_part(parent, fractions)) == part:
-                mine.append(f)
+        mine = [
+            f
+            for f, parent in zip(fragments, parents, strict=True)
+            if parent == -1 or assigned[parent] == part
+        ]
         for atoms in mine:
             atoms.info["structure"] = "fragment"
         path = out_dir / f"{dataset}_{part}.xyz"

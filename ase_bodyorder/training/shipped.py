@@ -81,7 +81,7 @@ def _soap(epochs):
     )
 
 
-def _mace(epochs, atom_eV=H_ATOM_STO6G_EV, batch_size=16):
+def _mace(epochs, atom_eV=H_ATOM_STO6G_EV, batch_size=16, extra_args=None):
     return MACESettings(
         r_max=4.5,
         num_interactions=2,
@@ -93,6 +93,7 @@ def _mace(epochs, atom_eV=H_ATOM_STO6G_EV, batch_size=16):
         E0s={1: atom_eV},
         model="ScaleShiftMACE",
         energy_weight=10.0,
+        extra_args=extra_args or {},
     )
 
 
@@ -139,8 +140,12 @@ def mace_cells(epochs: int) -> MACESettings:
     0.8 after 10 epochs without a better validation loss (at lr 0.01 the validation
     energy error of a run on the molecular cells jumped between 9 and 50 meV/atom from
     one epoch to the next)."""
-    settings = _mace(epochs, atom_eV=H_ATOM_LDA_ISOLATED_EV, batch_size=8)
-    return settings.model_copy(update={"extra_args": {"ema": None, "scheduler_patience": 10}})
+    return _mace(
+        epochs,
+        atom_eV=H_ATOM_LDA_ISOLATED_EV,
+        batch_size=8,
+        extra_args={"ema": None, "scheduler_patience": 10},
+    )
 
 
 #: the MD model: trained on the ``hcells`` cells across the molecular-to-atomic crossover

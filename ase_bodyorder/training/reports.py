@@ -199,9 +199,8 @@ def reference_atom_energy(name: str) -> float:
     """Energy (eV) of one H atom at the reference method of the model's training data."""
     from .shipped import H_ATOM_LDA_GTH_EV, H_ATOM_LDA_ISOLATED_EV, H_ATOM_STO6G_EV
 
-    if "-hbulk-" in name:
-        return H_ATOM_LDA_GTH_EV
-    return H_ATOM_LDA_ISOLATED_EV if name.endswith("-hcells") else H_ATOM_STO6G_EV
+    periodic = {"hbulk-high": H_ATOM_LDA_GTH_EV, "hcells": H_ATOM_LDA_ISOLATED_EV}
+    return periodic.get(_trained_on(name) or "", H_ATOM_STO6G_EV)
 
 
 def _reference_mbe(density: str) -> list[dict]:

@@ -16,6 +16,12 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--model", default=None, help="model (default: the MD default)")
     parser.add_argument("--steps", type=int, default=200, help="MD steps per density")
+    parser.add_argument(
+        "--equilibration",
+        type=int,
+        default=0,
+        help="steps run before the --steps whose frames make the statistics (default 0)",
+    )
     parser.add_argument("--stride", type=int, default=10, help="expand every S-th step")
     parser.add_argument("--order", type=int, default=3, help="truncation order K")
     parser.add_argument("--r-mbe", type=float, default=None, help="radius, Angstrom (fixed)")
@@ -45,6 +51,7 @@ def run(args) -> None:
         rs_bohr=tuple(args.rs),
         model=args.model,
         steps=args.steps,
+        equilibration_steps=args.equilibration,
         stride=args.stride,
         order=args.order,
         r_mbe=args.r_mbe,
@@ -61,6 +68,7 @@ def run(args) -> None:
     for flag, value, default in (
         ("--model", args.model, None),
         ("--steps", args.steps, 200),
+        ("--equilibration", args.equilibration, 0),
         ("--stride", args.stride, 10),
         ("--order", args.order, 3),
         ("--r-mbe", args.r_mbe, None),

@@ -38,6 +38,7 @@ class ScanSettings:
     rs_bohr: tuple[float, ...]
     model: str | None = None
     steps: int = 200
+    equilibration_steps: int = 0
     stride: int = 10
     order: int = 3
     r_mbe: float | None = None
@@ -57,6 +58,16 @@ class ScanSettings:
                 f"steps ({self.steps}) must be at least stride ({self.stride}) >= 1: "
                 "a run with no monitored frame has no statistics"
             )
+        if self.equilibration_steps < 0:
+            raise BodyOrderError(
+                f"equilibration_steps must be >= 0, got {self.equilibration_steps}"
+            )
+
+    @property
+    def total_steps(self) -> int:
+        """Steps per run: the equilibration period, then the ``steps`` whose monitored
+        frames make the statistics."""
+        return self.equilibration_steps + self.steps
 
     def r_mbe_at(self, rs_bohr: float) -> float:
         """The expansion radius (Angstrom) at ``rs_bohr``."""
@@ -78,7 +89,7 @@ def scan_case(settings: ScanSettings, index: int):
         n_atoms=settings.n_atoms,
         temperature_K=settings.temperature_K,
         timestep_fs=settings.timestep_fs,
-        steps=settings.steps,
+        steps=settings.total_steps,
         seed=settings.seed + index,
         thermostat="svr",
         molecular=molecular,
@@ -116,7 +127,7 @@ def run_density_scan(
     for index in range(len(settings.rs_bohr)):
         case = scan_case(settings, index)
         run_dir = output_dir / "runs" / case.name
-        if not _finished(run_dir, settings.steps):
+        if not _finished(run_dir, settings.total_steps):
             attempt = 1
             while run_dir.exists():  # an unfinished run is kept, the new one beside it
                 attempt += 1
@@ -124,26 +135,27 @@ def run_density_scan(
             case_dir = write_case(case, output_dir / "cases" / case.name)
             run_md(
                 case_dir,
-                steps=settings.steps,
+                steps=settings.total_steps,
                 sample_atoms=settings.sample_atoms,
                 output_dir=run_dir,
                 timeout_s=timeout_s,
                 progress=progress,
             )
-        points.append(scan_point(run_dir, case))
+        points.append(scan_point(run_dir, case, first_step=settings.equilibration_steps))
     return points
 
 
-def scan_point(run_dir, case) -> dict:
+def scan_point(run_dir, case, first_step: int = 0) -> dict:
     """The trajectory averages of one density: E^(n)/N and residual per atom (eV/atom)
-    with their errors, and the run's settings."""
+    with their errors, and the run's settings, over the frames at steps ``>=
+    first_step`` (after the equilibration period)."""
     from ..monitor import mean_and_error, read_run
     from ..monitor.report import order_statistics
     from ..structures import density_g_cm3
 
-    trace = read_run(run_dir)
+    trace = read_run(run_dir).from_step(first_step)
     if len(trace) == 0:
-        raise BodyOrderError(f"{run_dir}: no monitored frames")
+        raise BodyOrderError(f"{run_dir}: no monitored frames at steps >= {first_step}")
     orders = []
     for n in range(trace.max_order):
         stats = order_statistics(trace, n + 1)
@@ -163,6 +175,7 @@ def scan_point(run_dir, case) -> dict:
         "r_mbe_A": case.r_mbe,
         "order": case.order,
         "frames": len(trace),
+        "first_step": int(first_step),
         "run_dir": str(run_dir),
         "temperature_K_mean": float(np.mean(temperature)) if temperature is not None else None,
         "orders": orders,
@@ -219,7 +232,13 @@ def write_scan_report(points: list[dict], out_dir, model: str, command: str) -> 
         "",
         f"Made by `{command}`; numbers in `scan.json`, figure `scan.png`. Trajectory "
         "averages of E^(n)/N and of the residual per atom (eV/atom), with their errors "
-        "(time correlation and atom sampling).",
+        "(time correlation and atom sampling)"
+        + (
+            f", over the frames after the first {points[0]['first_step']} steps of each run "
+            "(equilibration; the T column is the mean over the same steps)."
+            if points and points[0].get("first_step")
+            else "."
+        ),
         "",
         "| rs (bohr) | g/cm^3 | start | r_mbe (A) | frames | T (K) | "
         + " | ".join(f"E^({n})/N" for n in range(1, max_order + 1))

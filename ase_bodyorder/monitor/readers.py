@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,34 @@ class BodyOrderTrace:
 
     def __len__(self) -> int:
         return len(self.step)
+
+    def from_step(self, first: int) -> BodyOrderTrace:
+        """The frames (and thermodynamic rows) at i-PI steps ``>= first``: the trace
+        after an equilibration period of ``first`` steps."""
+        keep = self.step >= first
+        rows = None
+        if "step" in self.properties:
+            rows = np.asarray(self.properties["step"]) >= first
+        properties = {
+            key: (np.asarray(value)[rows] if rows is not None else value)
+            for key, value in self.properties.items()
+        }
+
+        def cut(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array[keep]
+
+        return replace(
+            self,
+            step=self.step[keep],
+            time_fs=self.time_fs[keep],
+            energies_eV=self.energies_eV[keep],
+            energies_per_atom_eV=self.energies_per_atom_eV[keep],
+            shares=self.shares[keep],
+            residual_eV=self.residual_eV[keep],
+            properties=properties,
+            energies_per_atom_stderr_eV=cut(self.energies_per_atom_stderr_eV),
+            residual_stderr_eV=cut(self.residual_stderr_eV),
+        )
 
 
 def _complete_lines(path: Path) -> list[str]:

@@ -23,6 +23,10 @@ def test_scan_cases_follow_the_density():
         ScanSettings(rs_bohr=(1.6,), steps=4, stride=5)
     with pytest.raises(BodyOrderError, match="positive"):
         ScanSettings(rs_bohr=())
+    with pytest.raises(BodyOrderError, match="equilibration_steps"):
+        ScanSettings(rs_bohr=(1.6,), equilibration_steps=-1)
+    equilibrated = ScanSettings(rs_bohr=(1.6,), steps=300, equilibration_steps=500)
+    assert equilibrated.total_steps == 800 and scan_case(equilibrated, 0).steps == 800
 
 
 @pytest.mark.slow
@@ -50,3 +54,15 @@ def test_density_scan_end_to_end_and_resumed(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0  # resumed: both runs reused, nothing new
     assert sorted(p.name for p in (out / "runs").iterdir()) == runs
+    # the same 4-step runs read as 2 equilibration steps and 2 of statistics: reused,
+    # and only the frames at steps 2 and 4 count (temperature over the same steps)
+    before = {p["rs_bohr"]: p for p in points}
+    argv[argv.index("--steps") + 1] = "2"
+    assert main([*argv, "--equilibration", "2"]) == 0
+    assert sorted(p.name for p in (out / "runs").iterdir()) == runs
+    data = json.loads((out / "scan.json").read_text())
+    assert "--equilibration 2" in data["command"]
+    for point in data["points"]:
+        assert point["frames"] == 2 and point["first_step"] == 2
+        assert point["temperature_K_mean"] != before[point["rs_bohr"]]["temperature_K_mean"]
+    assert "after the first 2 steps" in (out / "README.md").read_text()

@@ -120,6 +120,16 @@ def add_parser(subparsers) -> None:
     )
     finite.add_argument("--out-dir", default="reports/reference_finite_size")
     finite.add_argument("--ke-cutoff-hartree", type=float, default=60.0)
+    finite.add_argument(
+        "--hcells-policy",
+        type=float,
+        nargs="+",
+        metavar="RS",
+        default=None,
+        help="instead: the MD model's cells (hcells) nearest these rs (bohr) on the mesh "
+        "of the hcells policy and one k-point denser (its settings; --ke-cutoff-hartree "
+        "ignored)",
+    )
     finite.set_defaults(handler=run_finite_size)
     periodic = steps.add_parser(
         "periodic",
@@ -485,14 +495,28 @@ def run_finite_size(args) -> None:
     from ..reference.finite_size import default_cells, kpoint_convergence, write_report
     from ..reference.periodic import PeriodicDFT
 
-    base = PeriodicDFT(ke_cutoff_hartree=args.ke_cutoff_hartree)
+    words = ["ase-bodyorder", "reference", "finite-size", "--out-dir", args.out_dir]
+    if args.hcells_policy:
+        from dataclasses import replace
+
+        from ..data.reference.regenerate import HCELLS, HCELLS_DFT
+        from ..reference.finite_size import policy_cells
+        from ..structures import sample_crossover_bulk
+
+        protocol, count, seed = HCELLS
+        cells = policy_cells(
+            sample_crossover_bulk(protocol, count, seed), HCELLS_DFT, tuple(args.hcells_policy)
+        )
+        base = replace(HCELLS_DFT, gamma_above_rs_bohr=None)
+        words += ["--hcells-policy", *(f"{rs:g}" for rs in args.hcells_policy)]
+    else:
+        cells = default_cells()
+        base = PeriodicDFT(ke_cutoff_hartree=args.ke_cutoff_hartree)
+        words += ["--ke-cutoff-hartree", f"{args.ke_cutoff_hartree:g}"]
     rows = kpoint_convergence(
-        default_cells(), base, progress=lambda line: print(line, file=sys.stderr, flush=True)
+        cells, base, progress=lambda line: print(line, file=sys.stderr, flush=True)
     )
-    command = shlex.join(
-        ["ase-bodyorder", "reference", "finite-size", "--out-dir", args.out_dir]
-        + ["--ke-cutoff-hartree", f"{args.ke_cutoff_hartree:g}"]
-    )
+    command = shlex.join(words)
     print(f"wrote {write_report(rows, args.out_dir, base, command)}")
 
 

@@ -27,7 +27,14 @@ from ase import Atoms
 from ..expansion import BodyOrderError
 from .periodic import PeriodicDFT, compute_periodic
 
-__all__ = ["default_cells", "kpoint_convergence", "mesh_settings", "write_report"]
+__all__ = [
+    "default_cells",
+    "kpoint_convergence",
+    "mesh_settings",
+    "policy_cells",
+    "policy_mesh",
+    "write_report",
+]
 
 #: (mesh names, reference mesh) of the dense and of the molecular cells
 DENSE_MESHES = (("gamma", "s2", "g3", "s4"), "s4")
@@ -71,6 +78,33 @@ def default_cells() -> list[tuple[str, Atoms, tuple]]:
         out.append((label, atoms, DENSE_MESHES))
     for atoms in picked:
         out.append((f"crossover cell {atoms.info['index']}", atoms, MOLECULAR_MESHES))
+    return out
+
+
+def policy_mesh(atoms: Atoms, policy: PeriodicDFT) -> str:
+    """The name of the mesh ``policy`` gives the cubic cell ``atoms``: ``gamma`` or
+    ``g<n>`` (a Gamma-centred policy) or ``s<n>`` (a shifted one)."""
+    mesh = policy.kmesh(atoms.cell.array, len(atoms))
+    if len(set(mesh)) != 1:
+        raise BodyOrderError(f"named meshes are for cubic cells, the policy gives {mesh}")
+    if mesh[0] == 1 and policy.kpoint_grid == "gamma":
+        return "gamma"
+    return f"{'g' if policy.kpoint_grid == 'gamma' else 's'}{mesh[0]}"
+
+
+def policy_cells(
+    cells: list[Atoms], policy: PeriodicDFT, rs_bohr: tuple[float, ...]
+) -> list[tuple[str, Atoms, tuple]]:
+    """For each of ``rs_bohr`` the cell of ``cells`` nearest in rs, on the mesh ``policy``
+    gives it and on the shifted mesh one k-point denser in each direction (``s<n+1>``,
+    its reference): the finite-size error of a data set made with ``policy``."""
+    out = []
+    for target in rs_bohr:
+        atoms = min(cells, key=lambda a: abs(a.info["rs_bohr"] - target))
+        own = policy_mesh(atoms, policy)
+        n = 1 if own == "gamma" else int(own[1:])
+        denser = f"s{n + 1}"
+        out.append((f"cell {atoms.info.get('index', '?')}", atoms, ((own, denser), denser)))
     return out
 
 

@@ -81,11 +81,11 @@ def _soap(epochs):
     )
 
 
-def _mace(epochs, atom_eV=H_ATOM_STO6G_EV, batch_size=16, extra_args=None):
+def _mace(epochs, atom_eV=H_ATOM_STO6G_EV, batch_size=16, extra_args=None, channels=16):
     return MACESettings(
         r_max=4.5,
         num_interactions=2,
-        hidden_irreps="16x0e+16x1o",
+        hidden_irreps=f"{channels}x0e+{channels}x1o",
         correlation=2,
         max_L=1,
         max_num_epochs=epochs,
@@ -134,17 +134,21 @@ def soap_cells(epochs: int) -> MetatrainSettings:
     return _soap_bulk(epochs, cutoff=4.5, atom_eV=H_ATOM_LDA_ISOLATED_EV)
 
 
-def mace_cells(epochs: int) -> MACESettings:
+def mace_cells(epochs: int, channels: int = 16) -> MACESettings:
     """MACE for the same sets: the study's MACE recipe with the isolated LDA atom, an
     exponential moving average of the weights (decay 0.99) and the learning rate cut by
     0.8 after 10 epochs without a better validation loss (at lr 0.01 the validation
     energy error of a run on the molecular cells jumped between 9 and 50 meV/atom from
-    one epoch to the next)."""
+    one epoch to the next), and mace's ZBL pair repulsion below 0.62 Angstrom (twice
+    H's covalent radius): no reference pair is that close, and without it the first
+    model's H2 curve turned attractive below 0.5 Angstrom and an NVT run at rs = 1.4
+    bohr collapsed two atoms to 0.19 Angstrom."""
     return _mace(
         epochs,
         atom_eV=H_ATOM_LDA_ISOLATED_EV,
         batch_size=8,
-        extra_args={"ema": None, "scheduler_patience": 10},
+        extra_args={"ema": None, "scheduler_patience": 10, "pair_repulsion": None},
+        channels=channels,
     )
 
 

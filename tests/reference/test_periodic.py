@@ -370,3 +370,23 @@ def test_cached_core_hamiltonian_gradient_equals_pyscfs(grid, chunk_bytes, monke
         expected = stock.hcore_generator()(atom)
         assert np.abs(cached.hcore_generator()(atom) - expected).max() < 1e-10
     assert np.abs(cached.kernel() - stock.kernel()).max() < 1e-10
+
+
+def test_policy_cells_pair_the_policy_mesh_with_a_denser_one():
+    """The finite-size check of a data set's k-point policy: each picked cell (nearest in
+    rs) on the mesh the policy gives it and on the shifted mesh one k-point denser."""
+    from ase_bodyorder.reference.finite_size import mesh_settings, policy_cells, policy_mesh
+    from ase_bodyorder.structures import CrossoverBulk, sample_crossover_bulk
+
+    policy = PeriodicDFT(kpoint_length_angstrom=9.5, gamma_above_rs_bohr=2.4)
+    cells = sample_crossover_bulk(CrossoverBulk(), 40, 4001)
+    picked = policy_cells(cells, policy, (1.5, 2.8))
+    (_, dense, (dense_meshes, dense_ref)), (_, dilute, (dilute_meshes, _)) = picked
+    assert abs(dense.info["rs_bohr"] - 1.5) == min(abs(a.info["rs_bohr"] - 1.5) for a in cells)
+    n = math.ceil(9.5 / dense.cell.lengths()[0])
+    assert dense_meshes == (f"g{n}", f"s{n + 1}") and dense_ref == f"s{n + 1}"
+    # the named mesh is the policy's own mesh of that cell
+    own = mesh_settings(dense_meshes[0], dense, policy).kmesh(dense.cell.array, len(dense))
+    assert own == policy.kmesh(dense.cell.array, len(dense)) == (n, n, n)
+    assert dilute.info["rs_bohr"] > 2.4 and dilute_meshes == ("gamma", "s2")
+    assert policy_mesh(dilute, policy) == "gamma"

@@ -148,9 +148,8 @@ CASES = {
             seed=20261204,
             thermostat="svr",
             molecular=True,
-            # molecules: the MACE of the molecular H8 clusters (the MD default is
-            # trained on dense periodic cells only)
-            model="mace-h8-low",
+            # the MD default (trained on cells from rs 1.4 to 3.0 bohr and on isolated
+            # fragments, LDA): the same model and level of theory as the dense cases
             r_mbe=3.0,
         ),
     )

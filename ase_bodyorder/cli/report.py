@@ -30,6 +30,13 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="path-integral runs: also expand the centroid frames (with the run's model)",
     )
+    parser.add_argument(
+        "--from-step",
+        type=int,
+        default=0,
+        help="run reports: statistics of the frames at steps >= N only (after an "
+        "equilibration period; default 0)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -38,7 +45,9 @@ def run(args) -> None:
     if args.target in ("accuracy", "bodyorder"):
         text = _model_tables(args.target, args.models)
     else:
-        text = _run_report(args.target, args.plots, args.centroid)
+        if args.from_step < 0:
+            raise BodyOrderError(f"--from-step must be >= 0, got {args.from_step}")
+        text = _run_report(args.target, args.plots, args.centroid, args.from_step)
     print(text, end="")
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -57,12 +66,21 @@ def _model_tables(target: str, models: list[str] | None) -> str:
     return f"{table}\n\nMade by `{command}`.\n"
 
 
-def _run_report(target: str, plots: str | None, centroid: bool = False) -> str:
+def _run_report(target: str, plots: str | None, centroid: bool = False, from_step: int = 0) -> str:
     from ..monitor import load_trace, report_text, write_plots
     from ..monitor.report import run_manifest, status_line
 
     trace = load_trace(target)
-    text = report_text(trace) + "\n"
+    text = ""
+    if from_step:
+        total = len(trace)
+        trace = trace.from_step(from_step)
+        if len(trace) == 0:
+            raise BodyOrderError(f"{target}: no monitored frame at steps >= {from_step}")
+        text += (
+            f"statistics of the {len(trace)} of {total} monitored frames at steps >= {from_step}\n"
+        )
+    text += report_text(trace) + "\n"
     try:
         run = run_manifest(target)
     except BodyOrderError as error:  # the frames are still worth reporting
@@ -73,7 +91,10 @@ def _run_report(target: str, plots: str | None, centroid: bool = False) -> str:
             if run.nbeads > 1:
                 from ..monitor.pimd import pimd_text
 
-                text += pimd_text(run.run_dir, run.nbeads, centroid=centroid) + "\n"
+                text += (
+                    pimd_text(run.run_dir, run.nbeads, centroid=centroid, first_step=from_step)
+                    + "\n"
+                )
     path = Path(target)
     directory = Path(plots) if plots else (path if path.is_dir() else path.parent)
     for plot in write_plots(trace, directory):

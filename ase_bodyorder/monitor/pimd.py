@@ -33,17 +33,18 @@ def _per_order(series: np.ndarray, stderr: np.ndarray | None) -> list[SeriesStat
     ]
 
 
-def pimd_statistics(run_dir: str | os.PathLike[str], nbeads: int) -> dict:
-    """``{"beads": [per-order statistics of bead k, ...], "bead_average": [...]}``.
+def pimd_statistics(run_dir: str | os.PathLike[str], nbeads: int, first_step: int = 0) -> dict:
+    """``{"beads": [per-order statistics of bead k, ...], "bead_average": [...]}`` over
+    the frames at steps ``>= first_step``.
 
     The bead average is taken frame by frame (frames monitored on every bead), then
     averaged in time; its atom-sampling error per frame is the beads' errors combined
     (``sqrt(sum se^2) / P``; the beads draw their atoms independently).
     """
-    traces = [read_run(run_dir, bead=k) for k in range(nbeads)]
+    traces = [read_run(run_dir, bead=k).from_step(first_step) for k in range(nbeads)]
     common = sorted(set.intersection(*(set(t.step.tolist()) for t in traces)))
     if not common:
-        raise BodyOrderError(f"{run_dir}: no step monitored on all {nbeads} beads")
+        raise BodyOrderError(f"{run_dir}: no step >= {first_step} monitored on all {nbeads} beads")
     rows, errors = [], []
     for trace in traces:
         keep = np.isin(trace.step, common)
@@ -123,10 +124,12 @@ def _step(atoms: Atoms) -> int:
         raise BodyOrderError(f"an i-PI frame without a step in its comment: {comment!r}") from None
 
 
-def pimd_text(run_dir: str | os.PathLike[str], nbeads: int, centroid: bool = False) -> str:
+def pimd_text(
+    run_dir: str | os.PathLike[str], nbeads: int, centroid: bool = False, first_step: int = 0
+) -> str:
     """A table of E^(n)/N (eV/atom) per bead, averaged over the beads and (``centroid``)
-    of the centroid, with their errors."""
-    stats = pimd_statistics(run_dir, nbeads)
+    of the centroid, with their errors, over the frames at steps ``>= first_step``."""
+    stats = pimd_statistics(run_dir, nbeads, first_step)
     rows = [(f"bead {k}", s) for k, s in enumerate(stats["beads"])]
     rows.append(("bead average", stats["bead_average"]))
     if centroid:

@@ -29,6 +29,8 @@ from ..expansion import BodyOrderError
 __all__ = ["curves_reference", "md_model_report", "model_curves"]
 
 DISTANCES_A = tuple(float(d) for d in np.round(np.arange(0.4, 4.01, 0.1), 2))
+#: where no reference pair reaches: the model's H2 must still repel (MD collapses if not)
+SHORT_A = tuple(float(d) for d in np.round(np.arange(0.05, 0.601, 0.05), 2))
 
 
 def _dimer(d: float) -> Atoms:
@@ -65,9 +67,14 @@ def model_curves(model, reference_atom_eV: float, distances=DISTANCES_A) -> dict
         return float(model.system(atoms, forces=False).energy)
 
     atom = energy(Atoms("H", positions=[[0, 0, 0]]))
+    short = [energy(_dimer(d)) - 2 * reference_atom_eV for d in SHORT_A]
     return {
         "atom_eV": atom,
         "atom_error_meV": 1000 * (atom - reference_atom_eV),
+        "short_dimer_A": list(SHORT_A),
+        "short_dimer_eV": short,
+        # the energy rises at every step inward from 0.6 to 0.05 Angstrom
+        "short_dimer_repulsive": bool(np.all(np.diff(short) < 0)),
         "dimer_eV": [energy(_dimer(d)) - 2 * reference_atom_eV for d in distances],
         "trimer_eV": [energy(_trimer(d)) - 3 * reference_atom_eV for d in distances],
     }
@@ -147,19 +154,25 @@ def md_model_report(
         f"Made by `{command}`; numbers in `md_model.json`, curves in `md_model.png`.",
         f"Reference: isolated clusters at the cells' level of theory (LDA, GTH, gth-szv); "
         f"the H atom is {reference['atom_eV']:.4f} eV. Curves relative to the reference "
-        "atoms; RMSE over 0.6-4 Angstrom. Test errors on the cells and on the isolated "
+        "atoms; RMSE over 0.6-4 Angstrom. 'H2 repels': the model's H2 energy rises at "
+        "every 0.05 Angstrom step inward from 0.6 to 0.05 Angstrom (no reference pair "
+        "is that close; where it does not, MD can collapse two atoms), with its value at "
+        "0.2 Angstrom. Test errors on the cells and on the isolated "
         f"fragments of `{test_file}`.",
         "",
-        "| model | E(atom) - reference (meV) | H2 RMSE (eV) | H3 RMSE (eV) | cells E "
+        "| model | E(atom) - reference (meV) | H2 RMSE (eV) | H3 RMSE (eV) | H2 repels "
+        "(E at 0.2 A, eV) | cells E "
         "(meV/atom) | cells F (meV/A) | fragments E (meV/atom) | fragments F (meV/A) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, e in results.items():
         cell = e.get("test_cells", {})
         frag = e.get("test_fragments", {})
         lines.append(
             f"| {label} | {e['atom_error_meV']:+.1f} | {e['dimer_rmse_eV']:.3f} | "
-            f"{e['trimer_rmse_eV']:.3f} | {cell.get('energy_rmse_meV_per_atom', float('nan')):.1f} "
+            f"{e['trimer_rmse_eV']:.3f} | "
+            f"{'yes' if e['short_dimer_repulsive'] else 'no'} "
+            f"({e['short_dimer_eV'][SHORT_A.index(0.2)]:+.1f}) | {cell.get('energy_rmse_meV_per_atom', float('nan')):.1f} "
             f"| {cell.get('force_rmse_meV_per_A', float('nan')):.0f} | "
             f"{frag.get('energy_rmse_meV_per_atom', float('nan')):.1f} | "
             f"{frag.get('force_rmse_meV_per_A', float('nan')):.0f} |"

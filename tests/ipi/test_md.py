@@ -208,6 +208,18 @@ def test_path_integrals_four_beads_log_extras_per_bead(tmp_path):
     )
     text = pimd_text(run.run_dir, 4, centroid=True)
     assert "bead average" in text and "centroid" in text and "bead 3" in text
+    # after an equilibration period: only steps >= 1, on every bead and the centroid
+    later = pimd_statistics(run.run_dir, 4, first_step=1)
+    assert later["steps"] == [1, 2]
+    np.testing.assert_allclose(
+        [s.mean for s in later["beads"][0]],
+        np.mean(read_run(run.run_dir, bead=0).energies_per_atom_eV[1:], axis=0),
+        atol=1e-12,
+    )
+    assert "2 frames" in pimd_text(run.run_dir, 4, first_step=1)
+    with pytest.raises(BodyOrderError, match="no step >= 3"):
+        pimd_statistics(run.run_dir, 4, first_step=3)
+    assert main(["report", str(run.run_dir), "--from-step", "1", "--plots", str(tmp_path)]) == 0
 
 
 def test_driver_expands_all_structures_of_a_batched_step(h16_case):

@@ -29,6 +29,11 @@ by self CPU time of the packed energy pass. Torch counts flops only for matrix p
 (``mm``, ``addmm``, ``bmm``, ``baddbmm``, ``conv2d``) and for ``mul`` / ``add`` (one per
 output element); ``sub``, ``div``, ``exp``, activations, gathers and scatters count zero,
 so the counts are lower bounds. ``--no-routes`` skips the ASE and package-batched routes.
+
+``--mace-cap MODEL`` times, in the same run, the K=3 expansion of the 64-atom NVT cell
+(``md_inputs/nvt``) at r_mbe = 2 and 2.5 A with a MACE model's packed sub-clusters in
+one call and in calls of at most 8192, 2048 and 512 atoms (best of 2), as ratios to the
+single call, with the largest energy difference, and a plain energy + forces call.
 """
 
 from __future__ import annotations
@@ -131,9 +136,13 @@ def main(argv=None):
     parser.add_argument("--flops", action="store_true")
     parser.add_argument("--workloads", nargs="+", choices=["h8", "cell"], default=["h8", "cell"])
     parser.add_argument("--no-routes", action="store_true")
+    parser.add_argument("--mace-cap", metavar="MODEL", help="only the MACE call-size table")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
+    if args.mace_cap:
+        mace_cap_table(args.mace_cap)
+        return
     clusters = sample_clusters(HighDensity(n_atoms=8), args.clusters, seed=99)
     cell = bulk("H", "bcc", a=1.65, cubic=True).repeat((4, 4, 2))  # 64 atoms
     cell.rattle(0.05, seed=1)
@@ -189,6 +198,45 @@ def main(argv=None):
         )
     if args.flops:
         print_flops(rates, flop_rows)
+
+
+def mace_cap_table(name, caps=(None, 8192, 2048, 512), radii=(2.0, 2.5)):
+    """The MACE call-size table of ``--mace-cap`` (see the module docstring)."""
+    from pathlib import Path
+
+    import ase.io
+
+    from ase_bodyorder.decompose import decompose
+    from ase_bodyorder.models.mace import MACEModel
+
+    atoms = ase.io.read(Path(__file__).resolve().parent.parent / "md_inputs/nvt/init.extxyz")
+    path = load_model(name).path
+    plain = min(timed(lambda: MACEModel(path).system(atoms, forces=True))[0] for _ in range(3))
+    print(f"{name}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    print(f"64-atom NVT cell, K=3; plain energy + forces call {plain:.3f} s")
+    header = (
+        f"{'r_mbe/A':>7} {'atoms/call':>10} {'time/s':>8} {'x one call':>10} {'plain steps':>11}"
+    )
+    print(f"{header} {'max|dE^(n)|/eV':>15}")
+    print("-" * (len(header) + 16))
+    for r_mbe in radii:
+        first = None
+        for cap in caps:
+            model = MACEModel(path, max_atoms_per_call=cap)
+            seconds, result = min(
+                (
+                    timed(lambda: decompose(atoms, model, max_order=3, r_mbe=r_mbe))  # noqa: B023
+                    for _ in range(2)
+                ),
+                key=lambda pair: pair[0],
+            )
+            if first is None:
+                first = (seconds, result.energies_eV)
+            diff = float(np.abs(result.energies_eV - first[1]).max())
+            print(
+                f"{r_mbe:7.1f} {str(cap or 'all'):>10} {seconds:8.3f} {first[0] / seconds:10.2f} "
+                f"{seconds / plain:11.1f} {diff:15.1e}"
+            )
 
 
 def forward_share(model, calc, plans, frames, args):

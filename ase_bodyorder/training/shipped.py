@@ -25,7 +25,7 @@ from ase.units import Hartree
 from .mace import MACESettings, train_mace
 from .metatrain import MetatrainSettings, train_metatrain
 
-__all__ = ["SHIPPED", "ShippedModel", "train_shipped"]
+__all__ = ["SHIPPED", "ShippedModel", "install_shipped", "train_shipped"]
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -165,16 +165,39 @@ def train_shipped(name: str, work: Path) -> Path:
     out = work / name
     parts = [spec.split(p) for p in ("train", "validation", "test")]
     if isinstance(spec.settings, MACESettings):
-        model = train_mace(*parts, spec.settings, out)
-        target_name = "model.model"
+        train_mace(*parts, spec.settings, out, resume=True)
     else:
-        model = train_metatrain(*parts, spec.settings, out)
-        target_name = "model.pt"
+        train_metatrain(*parts, spec.settings, out)
+    return install_shipped(name, out)
+
+
+def install_shipped(name: str, out: Path) -> Path:
+    """Copy the finished training ``out`` of the shipped model ``name`` (its model file
+    and ``provenance.json``) into the package data, after checking that it was trained
+    with the recipe's settings on the recipe's data."""
+    from ..expansion import BodyOrderError
+    from ._common import sha256
+
+    spec = SHIPPED[name]
+    provenance_path = out / "provenance.json"
+    if not provenance_path.is_file():
+        raise BodyOrderError(f"{out}: no provenance.json (the training has not finished)")
+    provenance = json.loads(provenance_path.read_text())
+    if provenance.get("settings") != json.loads(json.dumps(spec.settings.to_dict())):
+        raise BodyOrderError(
+            f"{provenance_path}: trained with other settings than the recipe of {name}"
+        )
+    for part in ("train", "validation", "test"):
+        # mace's provenance names the validation set "valid", metatrain's "validation"
+        entry = provenance["data"].get(part) or provenance["data"].get("valid") or {}
+        if entry.get("sha256") != sha256(spec.split(part)):
+            raise BodyOrderError(f"{provenance_path}: its {part} set is not {spec.split(part)}")
+    model = out / provenance["model"]
+    target_name = "model.model" if isinstance(spec.settings, MACESettings) else "model.pt"
     spec.directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(model, spec.directory / target_name)
     # no compiled extensions are shipped: MetatomicModel loads them from the installed
     # sphericart-torch package (which also registers their gradients)
-    provenance = json.loads((out / "provenance.json").read_text())
     provenance.update(name=name, dataset=spec.dataset, recipe="ase_bodyorder.training.shipped")
     (spec.directory / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
     return spec.directory / target_name
@@ -184,9 +207,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(SHIPPED), choices=list(SHIPPED))
     parser.add_argument("--work", default="training-work")
+    parser.add_argument(
+        "--install-only",
+        action="store_true",
+        help="copy the finished trainings in WORK/NAME into the package, training nothing",
+    )
     args = parser.parse_args(argv)
     for name in args.names:
-        path = train_shipped(name, Path(args.work))
+        if args.install_only:
+            path = install_shipped(name, Path(args.work) / name)
+        else:
+            path = train_shipped(name, Path(args.work))
         print(f"{name}: {path}", flush=True)
 
 

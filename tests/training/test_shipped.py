@@ -1,0 +1,61 @@
+"""Installing a finished training as a shipped model: only with the recipe's settings and
+data, copied with its provenance."""
+
+import json
+
+import pytest
+
+from ase_bodyorder.expansion import BodyOrderError
+from ase_bodyorder.training import shipped
+from ase_bodyorder.training._common import sha256
+
+
+@pytest.fixture
+def fake_recipe(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    (data / "reference").mkdir(parents=True)
+    for part in ("train", "validation", "test"):
+        (data / "reference" / f"toy_{part}.xyz").write_text(f"{part}\n")
+    monkeypatch.setattr(shipped, "DATA", data)
+    spec = shipped.ShippedModel("toy-mace", "toy", shipped.mace_cells(3, channels=8))
+    monkeypatch.setitem(shipped.SHIPPED, "toy-mace", spec)
+    out = tmp_path / "work" / "toy-mace"
+    out.mkdir(parents=True)
+    (out / "mace.model").write_bytes(b"weights")
+    provenance = {
+        "model": "mace.model",
+        "settings": spec.settings.to_dict(),
+        "data": {
+            "train": {"sha256": sha256(spec.split("train"))},
+            "valid": {"sha256": sha256(spec.split("validation"))},
+            "test": {"sha256": sha256(spec.split("test"))},
+        },
+    }
+    (out / "provenance.json").write_text(json.dumps(provenance))
+    return spec, out, provenance
+
+
+def test_install_copies_model_and_provenance(fake_recipe):
+    spec, out, _ = fake_recipe
+    assert shipped.main(["toy-mace", "--work", str(out.parent), "--install-only"]) is None
+    assert (spec.directory / "model.model").read_bytes() == b"weights"
+    installed = json.loads((spec.directory / "provenance.json").read_text())
+    assert installed["name"] == "toy-mace" and installed["dataset"] == "toy"
+    assert installed["settings"]["hidden_irreps"] == "8x0e+8x1o"
+    assert installed["settings"]["extra_args"]["pair_repulsion"] is None
+
+
+def test_install_refuses_other_settings_or_data(fake_recipe):
+    spec, out, provenance = fake_recipe
+    other = dict(provenance, settings=shipped.mace_cells(4, channels=8).to_dict())
+    (out / "provenance.json").write_text(json.dumps(other))
+    with pytest.raises(BodyOrderError, match="other settings"):
+        shipped.install_shipped("toy-mace", out)
+    spec.split("test").write_text("changed\n")
+    (out / "provenance.json").write_text(json.dumps(provenance))
+    with pytest.raises(BodyOrderError, match="its test set"):
+        shipped.install_shipped("toy-mace", out)
+    assert not spec.directory.exists()  # nothing half-installed
+    (out / "provenance.json").unlink()
+    with pytest.raises(BodyOrderError, match="has not finished"):
+        shipped.install_shipped("toy-mace", out)

@@ -51,17 +51,3 @@ def test_the_md_default_model_knows_the_isolated_atom():
 
     reference = compute_isolated(Atoms("H", positions=[[0.0, 0.0, 0.0]]))["energy_eV"]
     assert abs(atom_energy(load_model(DEFAULT_MD_MODEL)) - reference) < 0.010
-
-
-def test_the_md_default_repels_at_short_range():
-    """Regression (an NVT run at rs 1.4 bohr collapsed two atoms to 0.19 Angstrom): the
-    MD default's H2 energy rises at every step inward from 0.6 to 0.05 Angstrom, where
-    no reference pair reaches."""
-    from ase_bodyorder.models import DEFAULT_MD_MODEL, load_model
-    from ase_bodyorder.training.md_report import SHORT_A, model_curves
-
-    curves = model_curves(load_model(DEFAULT_MD_MODEL), reference_atom_eV=0.0)
-    assert curves["short_dimer_A"] == list(SHORT_A)
-    assert curves["short_dimer_repulsive"], curves["short_dimer_eV"]
-    energies = np.array(curves["short_dimer_eV"])
-    assert energies[0] - energies[-1] > 5.0  # eV: a wall, not a plateau

@@ -17,7 +17,8 @@ def fake_recipe(tmp_path, monkeypatch):
     for part in ("train", "validation", "test"):
         (data / "reference" / f"toy_{part}.xyz").write_text(f"{part}\n")
     monkeypatch.setattr(shipped, "DATA", data)
-    spec = shipped.ShippedModel("toy-mace", "toy", shipped.mace_cells(3, channels=8))
+    settings = shipped.mace_cells(3, channels=8, pair_repulsion=True)
+    spec = shipped.ShippedModel("toy-mace", "toy", settings)
     monkeypatch.setitem(shipped.SHIPPED, "toy-mace", spec)
     out = tmp_path / "work" / "toy-mace"
     out.mkdir(parents=True)
@@ -47,7 +48,8 @@ def test_install_copies_model_and_provenance(fake_recipe):
 
 def test_install_refuses_other_settings_or_data(fake_recipe):
     spec, out, provenance = fake_recipe
-    other = dict(provenance, settings=shipped.mace_cells(4, channels=8).to_dict())
+    settings = shipped.mace_cells(4, channels=8, pair_repulsion=True)
+    other = dict(provenance, settings=settings.to_dict())
     (out / "provenance.json").write_text(json.dumps(other))
     with pytest.raises(BodyOrderError, match="other settings"):
         shipped.install_shipped("toy-mace", out)

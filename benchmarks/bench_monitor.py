@@ -164,7 +164,9 @@ def table_dask(name: str, traj: list, frames: int) -> None:
     start = time.perf_counter()
     local = decompose_trajectory(traj, name, order=3, r_mbe=2.0)
     t_local = time.perf_counter() - start
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
         start = time.perf_counter()
         remote = decompose_trajectory(
             traj, name, order=3, r_mbe=2.0, scheduler=cluster.scheduler_address

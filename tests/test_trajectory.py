@@ -32,7 +32,7 @@ def test_a_dask_cluster_gives_the_local_results_in_frame_order(frames):
     local = list(decompose_frames(frames, load_model("h-morse-atm"), **kwargs))
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -211,7 +211,7 @@ def test_a_dask_cluster_gives_the_local_results(tmp_path):
     # a worker process, as on a real cluster: pyscf's periodic gradients crashed the
     # interpreter (segmentation fault) when run in a thread of the test's own process
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         with distributed.Client(cluster) as client:
             remote = ReferenceStore(tmp_path / "dask.db")

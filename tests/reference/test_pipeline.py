@@ -177,7 +177,7 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path):
     local = ReferenceStore(tmp_path / "local.db")
     run_jobs(cluster_jobs(clusters, "t", CALC), local, workers=1, progress=False)
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster:
         with distributed.Client(cluster) as client:
             remote = ReferenceStore(tmp_path / "dask.db")

@@ -99,7 +99,7 @@ class MACEModel(AtomicModel):
         Split the packed fragments into model calls of at most this many atoms (whole
         fragments each); ``None``: all fragments in one call. The default, 2048, keeps a
         call's intermediates in the caches: the K=3 expansion of the 64-atom dense cell
-        ran 1.4-1.6x (r_mbe 2 Angstrom) and 2.6-2.8x (2.5 Angstrom) faster than in one
+        ran 1.4-1.6x (r_mbe 2 Angstrom) and 2.6-3.2x (2.5 Angstrom) faster than in one
         call, with identical energies (``reports/benchmark_mace_cap.md``).
     dtype
         ``"float64"`` (default) or ``"float32"``: the model is converted

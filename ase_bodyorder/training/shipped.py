@@ -17,11 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ase.units import Hartree
 
+from ..expansion import BodyOrderError
+from ._common import sha256
 from .mace import MACESettings, train_mace
 from .metatrain import MetatrainSettings, train_metatrain
 
@@ -181,9 +184,6 @@ def install_shipped(name: str, out: Path) -> Path:
     """Copy the finished training ``out`` of the shipped model ``name`` (its model file
     and ``provenance.json``) into the package data, after checking that it was trained
     with the recipe's settings on the recipe's data."""
-    from ..expansion import BodyOrderError
-    from ._common import sha256
-
     spec = SHIPPED[name]
     provenance_path = out / "provenance.json"
     if not provenance_path.is_file():
@@ -193,10 +193,11 @@ def install_shipped(name: str, out: Path) -> Path:
         raise BodyOrderError(
             f"{provenance_path}: trained with other settings than the recipe of {name}"
         )
+    # mace's provenance names the validation set "valid", metatrain's "validation"
+    data = dict(provenance.get("data", {}))
+    data.setdefault("validation", data.get("valid"))
     for part in ("train", "validation", "test"):
-        # mace's provenance names the validation set "valid", metatrain's "validation"
-        entry = provenance["data"].get(part) or provenance["data"].get("valid") or {}
-        if entry.get("sha256") != sha256(spec.split(part)):
+        if (data.get(part) or {}).get("sha256") != sha256(spec.split(part)):
             raise BodyOrderError(f"{provenance_path}: its {part} set is not {spec.split(part)}")
     model = out / provenance["model"]
     target_name = "model.model" if isinstance(spec.settings, MACESettings) else "model.pt"
@@ -220,12 +221,17 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     for name in args.names:
-        if args.install_only:
-            path = install_shipped(name, Path(args.work) / name)
-        else:
-            path = train_shipped(name, Path(args.work))
+        try:
+            if args.install_only:
+                path = install_shipped(name, Path(args.work) / name)
+            else:
+                path = train_shipped(name, Path(args.work))
+        except BodyOrderError as error:
+            print(f"shipped: error: {error}", file=sys.stderr)
+            return 2
         print(f"{name}: {path}", flush=True)
+    return None
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

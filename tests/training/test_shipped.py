@@ -61,3 +61,11 @@ def test_install_refuses_other_settings_or_data(fake_recipe):
     (out / "provenance.json").unlink()
     with pytest.raises(BodyOrderError, match="has not finished"):
         shipped.install_shipped("toy-mace", out)
+
+
+def test_install_only_of_an_unfinished_training_is_one_line(fake_recipe, capsys):
+    _, out, _ = fake_recipe
+    (out / "provenance.json").unlink()
+    assert shipped.main(["toy-mace", "--work", str(out.parent), "--install-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has not finished" in err and str(out) in err

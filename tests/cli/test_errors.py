@@ -51,6 +51,11 @@ def files(tmp_path):
         (["study", "learning-curves", "--settings", "BROKEN_JSON"], "BROKEN_JSON"),
         (["study", "learning-curves", "--sizes", "50", "x"], "sizes must be integers"),
         (["study", "report", "--cache", "DIR/none"], "DIR/none does not exist"),
+        (["report", "DIR", "--from-step", "-1"], "--from-step must be >= 0, got -1"),
+        (
+            ["scan", "--rs", "1.6", "--equilibration", "-1", "--output-dir", "DIR/scan"],
+            "equilibration_steps must be >= 0, got -1",
+        ),
     ],
 )
 def test_bad_input_is_one_line(files, capsys, argv, expected):

@@ -128,6 +128,11 @@ def test_system_agrees_with_mace_calculator_on_a_periodic_cell(model, trained):
     np.testing.assert_allclose(result.stress, atoms.get_stress(), atol=1e-10)
     np.testing.assert_allclose(result.energies, atoms.calc.results["energies"], atol=1e-10)
     assert np.abs(result.stress).max() > 1e-4
+    # the energy-only call runs without autograd: same energies
+    energy_only = model.system(atoms, forces=False)
+    assert energy_only.forces is None
+    assert energy_only.energy == pytest.approx(result.energy, abs=1e-10)
+    np.testing.assert_allclose(energy_only.energies, result.energies, atol=1e-10)
 
 
 @pytest.mark.slow

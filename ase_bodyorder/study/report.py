@@ -42,6 +42,10 @@ def collect_results(cache: str | os.PathLike, *, evaluate: bool = True) -> list[
         if evaluate and "test_trainer" not in result["metrics"]:
             _evaluate_test_set(path.parent, result)
             write_json_atomically(path, result)
+        if result.get("training_curve"):
+            # entries written before the runner counted epochs by number hold the number
+            # of logged points (metatrain logs every 5 epochs: 60 for 300 epochs)
+            result["epochs"] = convergence(result["training_curve"])["epochs"]
         results.append(result)
     return results
 

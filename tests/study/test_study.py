@@ -262,3 +262,18 @@ def test_convergence_counts_epochs_and_judges_flatness():
     verdict = convergence(plateau)
     assert verdict == {"epochs": 40, "improvement": 0.0, "flat": True}
     assert convergence(plateau[:10])["improvement"] is None  # too short to judge
+
+
+def test_collect_results_counts_epochs_of_old_entries_by_number(tmp_path):
+    """Regression: entries written before the runner counted epochs by number held the
+    number of logged points (60 for 300 metatrain epochs logged every 5th) and the
+    makeup table printed it."""
+    from ase_bodyorder.study.report import collect_results
+
+    curve = [{"epoch": e, "validation_loss": 1.0} for e in range(0, 300, 5)]
+    entry = tmp_path / "cache" / "soap-bpnn-high-n800-s0-x"
+    entry.mkdir(parents=True)
+    old = {"key": entry.name, "metrics": {}, "epochs": len(curve), "training_curve": curve}
+    (entry / "result.json").write_text(json.dumps(old), encoding="utf-8")
+    (result,) = collect_results(tmp_path / "cache", evaluate=False)
+    assert result["epochs"] == 300

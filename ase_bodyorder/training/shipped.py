@@ -7,8 +7,10 @@ Each cluster model is trained on the shipped reference split
 isolated-H-atom energy of that basis as an explicit 1-body baseline;
 ``soap-bpnn-hbulk-high`` (the first MD model) on the periodic LDA cells
 ``hbulk-high_*.xyz``, with the LDA energy of an H atom in a box as its baseline;
-``mace-hcells`` (the MD default) on the crossover cells and their isolated fragments
-``hcells_*.xyz``, with the isolated LDA atom as its baseline. Each is copied with its
+``mace-hcells`` (the first MD default of this kind) on the crossover cells and their
+isolated fragments ``hcells_*.xyz``, with the isolated LDA atom as its baseline, and its successor
+``mace-hcells-zbl`` (the MD default now: wider, with a short-range pair repulsion, the
+isolated atoms and pairs weighted in the loss). Each is copied with its
 ``provenance.json`` to ``ase_bodyorder/data/models/<name>/``.
 """
 
@@ -18,6 +20,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +53,10 @@ class ShippedModel:
     name: str
     dataset: str
     settings: MetatrainSettings | MACESettings
+    #: loss weights (mace's ``config_weight``) of the isolated fragments in the training
+    #: split, by number of atoms: ``((1, 20.0), (2, 5.0))`` weights lone atoms 20x and
+    #: pairs 5x; empty: every structure weighs 1 (MACE recipes only)
+    fragment_weights: tuple[tuple[int, float], ...] = ()
 
     @property
     def directory(self) -> Path:
@@ -57,6 +64,28 @@ class ShippedModel:
 
     def split(self, part: str) -> Path:
         return DATA / "reference" / f"{self.dataset}_{part}.xyz"
+
+    def training_file(self, work: Path) -> Path:
+        """The file the model trains on: the training split, or with
+        ``fragment_weights`` a copy of it written in ``work`` with those weights (the
+        same bytes each time, so that its sha256 identifies it)."""
+        if not self.fragment_weights:
+            return self.split("train")
+        if not isinstance(self.settings, MACESettings):
+            raise BodyOrderError(f"{self.name}: fragment weights need a MACE recipe")
+        import ase.io
+
+        weights = dict(self.fragment_weights)
+        frames = ase.io.read(self.split("train"), ":")
+        for atoms in frames:
+            if not atoms.pbc.any() and len(atoms) in weights:
+                atoms.info["config_weight"] = float(weights[len(atoms)])
+        work.mkdir(parents=True, exist_ok=True)
+        path = work / f"{self.dataset}_train_weighted.xyz"
+        partial = path.with_name(path.name + ".part")
+        ase.io.write(partial, frames, format="extxyz")
+        partial.replace(path)
+        return path
 
 
 def _pet(epochs):
@@ -164,6 +193,16 @@ def mace_cells(epochs: int, channels: int = 16, pair_repulsion: bool = False) ->
 #: file was trained on the first 134 cells' export (its provenance holds those files'
 #: sha256); the split files now hold all 200 cells, the first 134 in the same parts.
 SHIPPED["mace-hcells"] = ShippedModel("mace-hcells", "hcells", mace_cells(150))
+#: its successor, the MD default: 32 channels, mace's ZBL pair repulsion at short range,
+#: all 200 cells, and the isolated atoms and pairs weighted 20x and 5x in the loss (without
+#: the weights the same recipe put its atom 11.8 meV off the LDA atom, and every pair term
+#: of the monitor carries that error twice; ``reports/md_model``)
+SHIPPED["mace-hcells-zbl"] = ShippedModel(
+    "mace-hcells-zbl",
+    "hcells",
+    mace_cells(100, channels=32, pair_repulsion=True),
+    fragment_weights=((1, 20.0), (2, 5.0)),
+)
 #: the same data with SOAP-BPNN, for comparison (a recipe: not trained yet)
 SHIPPED["soap-bpnn-hcells"] = ShippedModel("soap-bpnn-hcells", "hcells", soap_cells(200))
 
@@ -172,7 +211,7 @@ def train_shipped(name: str, work: Path) -> Path:
     """Train one shipped model in ``work/name`` and copy it into the package data."""
     spec = SHIPPED[name]
     out = work / name
-    parts = [spec.split(p) for p in ("train", "validation", "test")]
+    parts = [spec.training_file(out), spec.split("validation"), spec.split("test")]
     if isinstance(spec.settings, MACESettings):
         train_mace(*parts, spec.settings, out, resume=True)
     else:
@@ -196,9 +235,18 @@ def install_shipped(name: str, out: Path) -> Path:
     # mace's provenance names the validation set "valid", metatrain's "validation"
     data = dict(provenance.get("data", {}))
     data.setdefault("validation", data.get("valid"))
-    for part in ("train", "validation", "test"):
-        if (data.get(part) or {}).get("sha256") != sha256(spec.split(part)):
-            raise BodyOrderError(f"{provenance_path}: its {part} set is not {spec.split(part)}")
+    with tempfile.TemporaryDirectory() as scratch:
+        files = {
+            "train": spec.training_file(Path(scratch)),
+            "validation": spec.split("validation"),
+            "test": spec.split("test"),
+        }
+        for part, path in files.items():
+            if (data.get(part) or {}).get("sha256") != sha256(path):
+                what = f"{spec.split(part)}"
+                if part == "train" and spec.fragment_weights:
+                    what += f" with fragment weights {dict(spec.fragment_weights)}"
+                raise BodyOrderError(f"{provenance_path}: its {part} set is not {what}")
     model = out / provenance["model"]
     target_name = "model.model" if isinstance(spec.settings, MACESettings) else "model.pt"
     spec.directory.mkdir(parents=True, exist_ok=True)
@@ -206,6 +254,8 @@ def install_shipped(name: str, out: Path) -> Path:
     # no compiled extensions are shipped: MetatomicModel loads them from the installed
     # sphericart-torch package (which also registers their gradients)
     provenance.update(name=name, dataset=spec.dataset, recipe="ase_bodyorder.training.shipped")
+    if spec.fragment_weights:
+        provenance["fragment_weights"] = {str(n): w for n, w in spec.fragment_weights}
     (spec.directory / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
     return spec.directory / target_name
 

@@ -138,4 +138,4 @@ def test_report_models_come_from_the_registry():
         for name in (f"pet-h8-{d}", f"soap-bpnn-h8-{d}", f"mace-h8-{d}", f"mace-h8-{d}-f50")
     ]
     assert all(shipped[name].startswith("h8-") for name in cluster)
-    assert accuracy_models() == [*cluster, "soap-bpnn-hbulk-high", "mace-hcells"]
+    assert accuracy_models() == [*cluster, "soap-bpnn-hbulk-high", "mace-hcells", "mace-hcells-zbl"]

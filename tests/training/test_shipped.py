@@ -69,3 +69,41 @@ def test_install_only_of_an_unfinished_training_is_one_line(fake_recipe, capsys)
     assert shipped.main(["toy-mace", "--work", str(out.parent), "--install-only"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "has not finished" in err and str(out) in err
+
+
+def test_fragment_weights_weigh_isolated_atoms_and_pairs_only(fake_recipe, tmp_path):
+    """The weighted recipe trains on a copy of the split with mace's ``config_weight``
+    on the isolated fragments of the given sizes (same bytes each time), and installing
+    checks that copy's hash."""
+    import ase.io
+    from ase import Atoms
+
+    spec, out, provenance = fake_recipe
+    frames = [
+        Atoms("H", positions=[[0, 0, 0]]),
+        Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]]),
+        Atoms("H3", positions=[[0, 0, 0], [0, 0, 0.9], [0, 0.9, 0]]),
+        Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]], cell=[3, 3, 3], pbc=True),
+    ]
+    for atoms in frames:
+        atoms.info["energy"] = -1.0
+    ase.io.write(spec.split("train"), frames, format="extxyz")
+    weighted = shipped.ShippedModel(
+        "toy-mace", "toy", spec.settings, fragment_weights=((1, 20.0), (2, 5.0))
+    )
+    path = weighted.training_file(tmp_path / "w1")
+    again = weighted.training_file(tmp_path / "w2")
+    assert path.read_bytes() == again.read_bytes()
+    weights = [a.info.get("config_weight") for a in ase.io.read(path, ":")]
+    assert weights == [20.0, 5.0, None, None]  # not the triple, not the periodic cell
+
+    shipped.SHIPPED["toy-mace"] = weighted  # monkeypatched by the fixture: restored
+    provenance["data"]["train"]["sha256"] = sha256(spec.split("train"))
+    (out / "provenance.json").write_text(json.dumps(provenance))
+    with pytest.raises(BodyOrderError, match="with fragment weights"):
+        shipped.install_shipped("toy-mace", out)
+    provenance["data"]["train"]["sha256"] = sha256(path)
+    (out / "provenance.json").write_text(json.dumps(provenance))
+    shipped.install_shipped("toy-mace", out)
+    installed = json.loads((spec.directory / "provenance.json").read_text())
+    assert installed["fragment_weights"] == {"1": 20.0, "2": 5.0}

@@ -152,8 +152,10 @@ class ModelContract:
             chunked = model.fragment_energies(FragmentBatch(plain, numbers, offsets))
         finally:
             model.max_atoms_per_call = before
+        # float64 round-off only: batches of another composition sum in another order (the
+        # converged PET: 2.9e-12 eV on atom energies of ~13 eV, about 1,600 ulp)
         np.testing.assert_allclose(
-            chunked.detach().numpy(), packed.detach().numpy(), rtol=0, atol=1e-12
+            chunked.detach().numpy(), packed.detach().numpy(), rtol=0, atol=1e-11
         )
         assert not plain.requires_grad
 

@@ -57,6 +57,8 @@ class ShippedModel:
     #: split, by number of atoms: ``((1, 20.0), (2, 5.0))`` weights lone atoms 20x and
     #: pairs 5x; empty: every structure weighs 1 (MACE recipes only)
     fragment_weights: tuple[tuple[int, float], ...] = ()
+    #: one line for ``ase-bodyorder models`` (written into the installed provenance)
+    description: str | None = None
 
     @property
     def directory(self) -> Path:
@@ -202,6 +204,10 @@ SHIPPED["mace-hcells-zbl"] = ShippedModel(
     "hcells",
     mace_cells(100, channels=32, pair_repulsion=True),
     fragment_weights=((1, 20.0), (2, 5.0)),
+    description=(
+        "MACE (32 channels, ZBL) on 160 LDA cells of hydrogen (rs 1.4-3.0 bohr) and their "
+        "isolated fragments, atoms and pairs weighted: the MD default"
+    ),
 )
 #: the same data with SOAP-BPNN, for comparison (a recipe: not trained yet)
 SHIPPED["soap-bpnn-hcells"] = ShippedModel("soap-bpnn-hcells", "hcells", soap_cells(200))
@@ -256,6 +262,12 @@ def install_shipped(name: str, out: Path) -> Path:
     provenance.update(name=name, dataset=spec.dataset, recipe="ase_bodyorder.training.shipped")
     if spec.fragment_weights:
         provenance["fragment_weights"] = {str(n): w for n, w in spec.fragment_weights}
+    if spec.description:
+        provenance["description"] = spec.description
+    if provenance.get("training_curve"):
+        from ..study.report import convergence
+
+        provenance["convergence"] = convergence(provenance["training_curve"])
     (spec.directory / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
     return spec.directory / target_name
 

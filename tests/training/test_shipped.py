@@ -107,3 +107,18 @@ def test_fragment_weights_weigh_isolated_atoms_and_pairs_only(fake_recipe, tmp_p
     shipped.install_shipped("toy-mace", out)
     installed = json.loads((spec.directory / "provenance.json").read_text())
     assert installed["fragment_weights"] == {"1": 20.0, "2": 5.0}
+
+
+def test_install_records_description_and_convergence(fake_recipe):
+    """``ase-bodyorder models`` reads both from the installed provenance."""
+    from ase_bodyorder.models.registry import _description
+
+    spec, out, provenance = fake_recipe
+    described = shipped.ShippedModel("toy-mace", "toy", spec.settings, description="a toy")
+    shipped.SHIPPED["toy-mace"] = described  # monkeypatched by the fixture: restored
+    curve = [{"epoch": e, "validation_loss": 1.0} for e in range(40)]
+    (out / "provenance.json").write_text(json.dumps(dict(provenance, training_curve=curve)))
+    shipped.install_shipped("toy-mace", out)
+    installed = json.loads((spec.directory / "provenance.json").read_text())
+    assert installed["convergence"] == {"epochs": 40, "improvement": 0.0, "flat": True}
+    assert _description(installed) == "a toy; converged (40 epochs) (shipped)"

@@ -282,9 +282,9 @@ class MACEModel(AtomicModel):
             )
             batch = mace.tools.torch_geometric.Batch.from_data_list([graph]).to(self.device)
         data = batch.to_dict()
-        # without forces or stress no autograd graph is needed: building one for a large
-        # cell made the energy call 1.5x dearer per atom at 4096 atoms than at 64
-        # (reports/benchmark_monitor.md); the energies are identical
+        # without forces or stress no autograd graph is needed: building one made the
+        # 4096-atom frame of bench_monitor's table 2 (this call + the expansion) 77.6 s
+        # instead of 63.7 s (reports/benchmark_monitor.md); the energies are identical
         with torch.enable_grad() if forces or stress else torch.no_grad():
             out = self.model(
                 data,

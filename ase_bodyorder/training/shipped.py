@@ -196,9 +196,10 @@ def mace_cells(epochs: int, channels: int = 16, pair_repulsion: bool = False) ->
 #: sha256); the split files now hold all 200 cells, the first 134 in the same parts.
 SHIPPED["mace-hcells"] = ShippedModel("mace-hcells", "hcells", mace_cells(150))
 #: its successor, the MD default: 32 channels, mace's ZBL pair repulsion at short range,
-#: all 200 cells, and the isolated atoms and pairs weighted 20x and 5x in the loss (without
-#: the weights the same recipe put its atom 11.8 meV off the LDA atom, and every pair term
-#: of the monitor carries that error twice; ``reports/md_model``)
+#: the split of all 200 cells (160 of them for training), and the isolated atoms and
+#: pairs weighted 20x and 5x in the loss (without the weights the same recipe put its atom
+#: 11.8 meV off the LDA atom, and every pair term of the monitor carries that error
+#: twice; ``reports/md_model``)
 SHIPPED["mace-hcells-zbl"] = ShippedModel(
     "mace-hcells-zbl",
     "hcells",

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..expansion import BodyOrderError
 
 
@@ -147,7 +149,15 @@ def run_ship(args) -> None:
 
 def run_report(args) -> None:
     from ..study.report import write_study_report
+    from ..study.ship import restore_shipped
 
     command = f"ase-bodyorder study report --cache {args.cache} --out {args.out}"
-    for path in write_study_report(args.cache, args.out, command=command):
-        print(f"wrote {path}")
+    Path(args.cache).mkdir(parents=True, exist_ok=True)
+    for key in restore_shipped(args.cache):
+        print(f"restored {key} from its shipped model")
+    written = write_study_report(args.cache, args.out, command=command)
+    archived = [p for p in written if p.parent.name == "entries"]
+    for path in written:
+        if path.parent.name != "entries":
+            print(f"wrote {path}")
+    print(f"archived {len(archived)} entries in {Path(args.out) / 'entries'}")

@@ -221,7 +221,9 @@ def makeup_results(
 ) -> list[dict]:
     """The entries of the makeup experiment in a cache (seed 0, ``size`` clusters, any
     fraction; with ``recipe_only`` only those trained with the study's recipe, no
-    overrides) with their evaluations, by density, architecture and fraction."""
+    overrides) with their evaluations, by density, architecture and fraction. Archived
+    entries (no model, see :func:`~.report.collect_results`) bring the evaluation they
+    were archived with, which may lack the per-cluster energies and the dimer curve."""
     chosen = [
         r
         for r in results
@@ -233,7 +235,11 @@ def makeup_results(
     for r in chosen:
         item = dict(r)
         item["fraction"] = float(r["spec"].get("fragment_fraction", 0.0))
-        item["evaluation"] = evaluate_entry(Path(cache_dir) / r["key"], r)
+        if r.get("archived"):
+            if not r.get("evaluation"):
+                continue  # archived before it was evaluated; its model is gone
+        else:
+            item["evaluation"] = evaluate_entry(Path(cache_dir) / r["key"], r)
         out.append(item)
     rank = {a: k for k, a in enumerate(ARCHITECTURES)}
     out.sort(
@@ -251,6 +257,22 @@ def label(item: dict) -> str:
     spec = item["spec"]
     name = f"{spec['architecture']}-{spec['density']}"
     return name if item["fraction"] == 0 else f"{name} f={item['fraction']:g}"
+
+
+def dimer_rmse(dimer: dict) -> float:
+    """RMSE of a model's H2 curve against FCI (eV); an archived evaluation without the
+    curve keeps its ``rmse_eV``."""
+    if "model_eV" not in dimer:
+        return float(dimer["rmse_eV"])
+    error = np.array(dimer["model_eV"]) - np.array(dimer["reference_eV"])
+    return float(np.sqrt(np.mean(error**2)))
+
+
+def _has_curves(item: dict) -> bool:
+    """Whether an item's evaluation holds the per-cluster energies and the dimer curve
+    (archived entries restored from a report's tables do not)."""
+    ev = item["evaluation"]
+    return "model_energies_eV" in ev["mbe"] and "model_eV" in ev["dimer"]
 
 
 def summary_table(items: list[dict]) -> dict:
@@ -271,17 +293,7 @@ def summary_table(items: list[dict]) -> dict:
                 "mbe_mean_error_eV": ev["mbe"]["mean_error_eV"],
                 "mbe_rmse_eV": ev["mbe"]["rmse_eV"],
                 "truncation_rmse_eV": ev["mbe"]["truncation_rmse_eV"],
-                "dimer_rmse_eV": float(
-                    np.sqrt(
-                        np.mean(
-                            (
-                                np.array(ev["dimer"]["model_eV"])
-                                - np.array(ev["dimer"]["reference_eV"])
-                            )
-                            ** 2
-                        )
-                    )
-                ),
+                "dimer_rmse_eV": dimer_rmse(ev["dimer"]),
                 "generalisation": ev["generalisation"],
             }
         )
@@ -300,7 +312,7 @@ def _plt():
 def plot_distributions(items: list[dict], density: str, path: Path) -> None:
     """E^(n) per order: the FCI distribution over the held-out clusters against each model's."""
     plt = _plt()
-    chosen = [i for i in items if i["spec"]["density"] == density]
+    chosen = [i for i in items if i["spec"]["density"] == density and _has_curves(i)]
     if not chosen:
         return
     reference = np.array(chosen[0]["evaluation"]["mbe"]["reference_energies_eV"])
@@ -335,7 +347,8 @@ def plot_truncation(items: list[dict], path: Path) -> None:
         if not chosen:
             ax.set_visible(False)
             continue
-        reference = chosen[0]["evaluation"]["mbe"]["reference_truncation_rmse_eV"]
+        _, fci, total = _reference_mbe(density)
+        reference = np.sqrt(((np.cumsum(fci, axis=1) - total[:, None]) ** 2).mean(0))
         orders = np.arange(1, len(reference) + 1)
         ax.plot(orders[:-1], reference[:-1], "k-o", lw=2, label="FCI (exact at K=8)")
         for item in chosen:
@@ -396,7 +409,7 @@ def plot_dimers(items: list[dict], path: Path) -> None:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharey=True)
     for ax, density in zip(axes, DENSITIES, strict=True):
-        chosen = [i for i in items if i["spec"]["density"] == density]
+        chosen = [i for i in items if i["spec"]["density"] == density and _has_curves(i)]
         if not chosen:
             continue
         dimer = chosen[0]["evaluation"]["dimer"]

@@ -14,7 +14,14 @@ from ..expansion import BodyOrderError
 from .runner import RESULT, write_json_atomically
 from .spec import fit_power_law
 
-__all__ = ["collect_results", "convergence", "learning_curve_table", "write_study_report"]
+__all__ = [
+    "ARCHIVE",
+    "archive_entries",
+    "collect_results",
+    "convergence",
+    "learning_curve_table",
+    "write_study_report",
+]
 
 #: a validation loss is called flat when its best value improved by less than this
 #: fraction over the last ``_FLAT_WINDOW`` epochs of training
@@ -22,16 +29,26 @@ _FLAT_FRACTION = 0.05
 _FLAT_WINDOW = 20
 
 
-def collect_results(cache: str | os.PathLike, *, evaluate: bool = True) -> list[dict]:
-    """Every finished entry (``result.json``) of a study cache.
+#: subdirectory of a study report holding one JSON per trained entry (its result and
+#: makeup evaluation, no model): what the report keeps when the cache is gone
+ARCHIVE = "entries"
 
-    With ``evaluate``, each entry's test errors are computed here at full precision (the
-    trainers print them rounded: mace to 0.1 meV) on the shipped test set, once, and
-    kept in its ``result.json`` (``metrics["test"]``; the trainer's own numbers stay
+
+def collect_results(
+    cache: str | os.PathLike, *, evaluate: bool = True, archive: str | os.PathLike | None = None
+) -> list[dict]:
+    """Every finished entry (``result.json``) of a study cache, then every entry of
+    ``archive`` (a report's ``entries/``, see :func:`archive_entries`) that the cache
+    lacks, marked ``"archived": True`` (numbers, curves and evaluation as the report that
+    archived them had them; no model).
+
+    With ``evaluate``, each cache entry's test errors are computed here at full precision
+    (the trainers print them rounded: mace to 0.1 meV) on the shipped test set, once,
+    and kept in its ``result.json`` (``metrics["test"]``; the trainer's own numbers stay
     under ``metrics["test_trainer"]``).
     """
     cache = Path(cache)
-    if not cache.is_dir():
+    if not cache.is_dir() and archive is None:
         raise BodyOrderError(f"study cache {cache} does not exist")
     results = []
     for path in sorted(cache.glob(f"*/{RESULT}")):
@@ -47,7 +64,53 @@ def collect_results(cache: str | os.PathLike, *, evaluate: bool = True) -> list[
             # of logged points (metatrain logs every 5 epochs: 60 for 300 epochs)
             result["epochs"] = convergence(result["training_curve"])["epochs"]
         results.append(result)
+    if archive is not None and Path(archive).is_dir():
+        have = {r["key"] for r in results}
+        for path in sorted(Path(archive).glob("*.json")):
+            try:
+                result = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as error:
+                raise BodyOrderError(f"cannot read archived study entry {path}: {error}") from None
+            if result.get("key") in have:
+                continue
+            result["archived"] = True
+            if result.get("training_curve"):
+                result["epochs"] = convergence(result["training_curve"])["epochs"]
+            results.append(result)
     return results
+
+
+def archive_entries(results: list[dict], cache: str | os.PathLike, archive: Path) -> list[Path]:
+    """Keep each cache entry of ``results`` as ``archive/<key>.json``: its result (spec,
+    errors, training curve) and, where computed, its makeup evaluation. Archived entries
+    stay as they are. Returns the files written."""
+    from .makeup import EVALUATION
+
+    archive.mkdir(parents=True, exist_ok=True)
+    written = []
+    for result in results:
+        if result.get("archived"):
+            continue
+        data = {k: v for k, v in result.items() if k != "evaluation"}
+        evaluation = Path(cache) / result["key"] / EVALUATION
+        if evaluation.is_file():
+            data["evaluation"] = json.loads(evaluation.read_text(encoding="utf-8"))
+        path = archive / f"{result['key']}.json"
+        write_json_atomically(path, data)
+        written.append(path)
+    return written
+
+
+def entry_convergence(result: dict) -> dict:
+    """:func:`convergence` of an entry's training curve; an archived entry without one
+    keeps the verdict it was archived with."""
+    if result.get("training_curve"):
+        return convergence(result["training_curve"])
+    return result.get("convergence") or {
+        "epochs": result.get("epochs"),
+        "improvement": None,
+        "flat": False,
+    }
 
 
 def _evaluate_test_set(directory: Path, result: dict) -> None:
@@ -120,7 +183,7 @@ def learning_curve_table(results: list[dict]) -> dict:
                         row[f"{part}_{quantity}"] = float(np.mean(values))
                         if len(values) > 1:
                             row[f"{part}_{quantity}_std"] = float(np.std(values, ddof=1))
-            row["convergence"] = [convergence(e["training_curve"]) for e in entries]
+            row["convergence"] = [entry_convergence(e) for e in entries]
             row["epochs"] = [c["epochs"] for c in row["convergence"]]
             rows.append(row)
         fits = {}
@@ -191,7 +254,9 @@ def _plot_training_curves(results: list[dict], path: Path) -> None:
         spec = r["spec"]
         if spec["size"] != largest[(spec["architecture"], spec["density"])]:
             continue
-        curve = r["training_curve"]
+        curve = r.get("training_curve")
+        if not curve:
+            continue  # archived with its numbers only
         epochs = [e["epoch"] for e in curve]
         label = f"{spec['architecture']}-{spec['density']} n{spec['size']} s{spec['seed']}"
         if spec.get("fragment_fraction"):
@@ -300,12 +365,15 @@ def write_study_report(
     clusters with seed 0 (:mod:`.makeup`: each model evaluated once, kept in its entry).
 
     Works on whatever the cache holds (a study in progress gives a partial report, and
-    says so by listing what each curve has).
+    says so by listing what each curve has). Every cache entry is kept in
+    ``out_dir/entries/`` (:func:`archive_entries`), and archived entries the cache lacks
+    (a report made on another machine) stay in the report, marked as archived.
     """
-    results = collect_results(cache)
+    out_dir = Path(out_dir)
+    archive = out_dir / ARCHIVE
+    results = collect_results(cache, archive=archive)
     if not results:
         raise BodyOrderError(f"study cache {cache} holds no finished training yet")
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = learning_curve_table(results)
     data = {"command": command, "curves": table}
@@ -354,6 +422,14 @@ def write_study_report(
                 f"| {_fmt(row.get('training_forces_meV_per_A'))} "
                 f"| {_fmt(row.get('validation_forces_meV_per_A'))} | {test_f} |"
             )
+    archived = sorted(r["key"] for r in results if r.get("archived"))
+    if archived:
+        lines += [
+            "",
+            f"Entries kept in `{ARCHIVE}/` by an earlier report whose models are not in this "
+            f"cache (numbers as archived; those without a training curve are not in the "
+            f"training-curve figure): {', '.join(archived)}.",
+        ]
     lines += ["", "Fitted log-log slopes (test RMSE against training-set size):", ""]
     lines += ["| model | energy slope | force slope | sizes |", "|---|---|---|---|"]
     for name, group in table.items():
@@ -372,6 +448,7 @@ def write_study_report(
             section, paths = makeup_section(items, out_dir, command)
             lines += ["", *section]
             written += paths
+    written += archive_entries(results, cache, archive)
     readme = out_dir / "README.md"
     readme.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [readme, *written]

@@ -173,6 +173,10 @@ def run_study(
 ) -> list[StudyEntry]:
     """Run every spec (see :func:`run_entry`), printing progress with the time left.
 
+    Specs whose model is shipped with the package (and trained with today's recipe and
+    data) are restored into the cache first, not retrained
+    (:func:`~.ship.restore_shipped`).
+
     The time left is the mean wall time of the trainings done in this call times the
     number still to train (a rough guide: sizes differ).
     """
@@ -181,6 +185,16 @@ def run_study(
     entries: list[StudyEntry] = []
     start = time.perf_counter()
     trained_time: list[float] = []
+    from .ship import restore_shipped
+
+    restored = restore_shipped(cache, keys={s.key for s in specs})
+    if restored:
+        print(
+            f"study: restored {len(restored)} finished model(s) from the shipped models: "
+            f"{', '.join(restored)}",
+            file=stream,
+            flush=True,
+        )
     todo = [s for s in specs if not (cache / s.key / RESULT).is_file()]
     print(
         f"study: {len(specs)} model(s), {len(specs) - len(todo)} cached, "

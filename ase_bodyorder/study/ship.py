@@ -15,9 +15,9 @@ from pathlib import Path
 
 from ..expansion import BodyOrderError
 from .report import convergence
-from .runner import RESULT
+from .runner import RESULT, write_json_atomically
 
-__all__ = ["MAX_MODEL_BYTES", "MODELS_DIR", "ship_entry"]
+__all__ = ["MAX_MODEL_BYTES", "MODELS_DIR", "restore_shipped", "ship_entry"]
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 #: the repository stays lean: no shipped model file above this size
@@ -83,3 +83,61 @@ def ship_entry(
         shutil.rmtree(target_dir)
     os.replace(tmp_dir, target_dir)
     return target_dir / target_name
+
+
+def restore_shipped(
+    cache: str | os.PathLike,
+    *,
+    keys: set[str] | None = None,
+    models_dir: str | os.PathLike = MODELS_DIR,
+) -> list[str]:
+    """Recreate the cache entries of the shipped study models that ``cache`` lacks.
+
+    A study cache lives outside the repository and is lost with its machine; the models
+    shipped from it are not. Each shipped model whose provenance names a ``study_key``
+    that today's recipe and data still give (the key is recomputed from its spec, so a
+    changed recipe or data set restores nothing stale) becomes the finished entry
+    ``cache/<key>``: its model file and a ``result.json`` holding the shipped spec,
+    errors and training curve (``restored_from`` names the shipped model). ``keys``:
+    restore only these. Returns the restored keys; an entry already in the cache is
+    left alone.
+    """
+    from .spec import TrainingSpec
+
+    restored = []
+    for provenance_path in sorted(Path(models_dir).glob("*/provenance.json")):
+        try:
+            provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise BodyOrderError(f"cannot read {provenance_path}: {error}") from None
+        key = provenance.get("study_key")
+        if not key or (keys is not None and key not in keys):
+            continue
+        entry = Path(cache) / key
+        if (entry / RESULT).is_file():
+            continue
+        spec = TrainingSpec(**provenance["spec"])
+        if spec.key != key:
+            continue  # trained with another recipe or data set than today's
+        source = provenance_path.parent / provenance["model"]
+        if not source.is_file():
+            raise BodyOrderError(f"shipped model {source} is missing")
+        curve = provenance.get("training_curve", [])
+        result = {
+            "key": key,
+            "spec": spec.to_dict(),
+            "identity": spec.identity(),
+            "model": source.name,
+            "metrics": provenance["errors_meV"],
+            "epochs": convergence(curve)["epochs"] if curve else None,
+            "training_curve": curve,
+            "wall_time_s": provenance.get("wall_time_s"),
+            "restored_from": str(provenance_path.parent.name),
+        }
+        entry.mkdir(parents=True, exist_ok=True)
+        tmp = entry / (source.name + ".tmp")
+        shutil.copy(source, tmp)
+        os.replace(tmp, entry / source.name)
+        write_json_atomically(entry / RESULT, result)
+        restored.append(key)
+    return restored

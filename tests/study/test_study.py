@@ -122,8 +122,11 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     monkeypatch.undo()
     paths = write_study_report(tmp_path / cache, tmp_path / "report", command="test")
     names = ["README.md", "learning_curves.json", "learning_curves.png", "training_curves.png"]
-    assert [p.name for p in paths] == names
-    assert all(png_size(p)[0] > 0 for p in paths[2:])
+    assert [p.name for p in paths[:4]] == names
+    assert all(png_size(p)[0] > 0 for p in paths[2:4])
+    # every entry is archived next to the report, with its result
+    archived = sorted(p.name for p in paths[4:])
+    assert archived == sorted(f"{e.spec.key}.json" for e in [*entries, again[1]])
     # the table and the fitted slope are those of the trainings' test errors: size 10
     # once, size 20 twice (two learning rates: mean +- standard deviation)
     text = (tmp_path / "report" / "README.md").read_text()
@@ -150,7 +153,20 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     ratio = np.mean(energies[20]) / energies[10][0]
     assert slope["slope"] == pytest.approx(np.log(ratio) / np.log(2), rel=1e-9)
 
-    from ase_bodyorder.study.ship import ship_entry
+    # regression: the cache lives outside the repository and went with its machine; a
+    # report regenerated without it kept nothing. Now its archive keeps every row.
+    readme = (tmp_path / "report" / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| mace-low |")]
+    os.rename(tmp_path / cache, tmp_path / "gone")
+    (tmp_path / cache).mkdir()
+    write_study_report(tmp_path / cache, tmp_path / "report", command="test")
+    readme = (tmp_path / "report" / "README.md").read_text()
+    assert [line for line in readme.splitlines() if line.startswith("| mace-low |")] == rows
+    assert "not in this cache" in readme
+    os.rmdir(tmp_path / cache)
+    os.rename(tmp_path / "gone", tmp_path / cache)
+
+    from ase_bodyorder.study.ship import restore_shipped, ship_entry
 
     shipped = ship_entry(
         tmp_path / cache, specs[1].key, "mace-tiny", models_dir=tmp_path / "models"
@@ -165,6 +181,25 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     assert provenance["model_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     atoms = ase.io.read(provenance["data"]["test"]["path"], index=0)
     assert MACEModel(shipped).system(atoms).energy == MACEModel(source).system(atoms).energy
+
+    # a fresh cache gets the shipped model back as a finished entry: nothing retrains
+    fresh = tmp_path / "fresh"
+    assert restore_shipped(fresh, models_dir=tmp_path / "models") == [specs[1].key]
+    assert restore_shipped(fresh, models_dir=tmp_path / "models") == []  # there already
+    restored = json.loads((fresh / specs[1].key / "result.json").read_text())
+    assert restored["training_curve"] == entries[1].result["training_curve"]
+    assert restored["restored_from"] == "mace-tiny"
+    monkeypatch.setattr(study_runner, "_train", _no_training)
+    (entry,) = run_study([specs[1]], fresh)
+    assert entry.status == "cached"
+    assert MACEModel(entry.directory / restored["model"]).system(atoms).energy == (
+        MACEModel(source).system(atoms).energy
+    )
+    # a shipped model whose spec no longer gives its key (recipe or data changed since)
+    # is not restored: its numbers would be stale
+    provenance["spec"]["size"] = 10
+    (shipped.parent / "provenance.json").write_text(json.dumps(provenance))
+    assert restore_shipped(tmp_path / "stale", models_dir=tmp_path / "models") == []
 
 
 def _children(pid: int) -> list[int]:

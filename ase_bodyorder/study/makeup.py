@@ -505,6 +505,16 @@ def makeup_section(items: list[dict], out_dir: Path, command: str) -> tuple[list
         "",
         "![generalisation](generalisation.png)",
         "",
+    ]
+    partial = [label(i) + f" ({i['spec']['density']})" for i in items if not _has_curves(i)]
+    if partial:
+        lines += [
+            "Archived without their per-cluster energies and H2 curves (in the table and the "
+            "truncation, fraction and generalisation figures; not in the distribution and "
+            f"dimer figures): {', '.join(partial)}.",
+            "",
+        ]
+    lines += [
         "| model | epochs | test E / meV/atom | test F / meV/A | E^(1) - atom / meV "
         "| RMSE E^(2) | RMSE E^(3) | RMSE E^(4) / eV | H2 curve RMSE / eV "
         "| other H8 E | H12 high E | H12 low E / meV/atom |",

@@ -18,7 +18,7 @@ from ase_bodyorder.study.fragments import (
     fragment_sizes,
     fragments_path,
 )
-from ase_bodyorder.study.makeup import makeup_specs
+from ase_bodyorder.study.makeup import dimer_rmse, makeup_specs
 from ase_bodyorder.study.spec import DATA
 
 
@@ -184,3 +184,18 @@ def test_a_fragment_aware_mace_trains_evaluates_and_reports(tmp_path):
         assert path.stat().st_size > 0
         if path.suffix == ".png":
             assert png_size(path)[0] > 300
+    # an entry archived from a report's tables (no per-cluster energies, no H2 curve)
+    # keeps its table row and is named as missing from the curve figures
+    archived = dict(items[0], archived=True)
+    evaluation = json.loads(json.dumps(archived["evaluation"]))
+    for key in ("model_energies_eV", "reference_energies_eV"):
+        evaluation["mbe"].pop(key)
+    rmse = dimer_rmse(evaluation["dimer"])
+    evaluation["dimer"] = {"rmse_eV": rmse}
+    archived["evaluation"] = evaluation
+    lines, paths = makeup_section([archived], tmp_path / "archived", "test")
+    note = [line for line in lines if line.startswith("Archived without")]
+    assert note and "mace-high f=0.5 (high)" in note[0]
+    row = [line for line in lines if line.startswith("| mace-high f=0.5 |")]
+    assert f"| {rmse:.2f} |" in row[0]
+    assert not (tmp_path / "archived" / "distributions_high.png").exists()

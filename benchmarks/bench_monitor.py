@@ -80,34 +80,62 @@ def table_scaling(model, sizes: list[int], repeats: int) -> None:
     """Time per atom of the monitor: planning and expansion of a frame whose whole-cell
     result the MD step has already computed (as the calculator and the i-PI driver pass
     it), beside the model's own whole-cell energy call, which ``decompose`` makes when it
-    is not given one."""
+    is not given one.
+
+    The sizes are timed in interleaved rounds (64, 512, 4096, 64, 512, ...), each keeping
+    its best time, so that a change of the host's speed during the run (seen here: the
+    same 64-atom row 15 and 26 ms/atom on two days) touches every size alike; the spread
+    of the per-round ratio to N=64 is printed beside the ratio of the best times.
+    """
     print(
         "\n2. K=3, r_mbe = 2 A: time per atom and planning share of the monitor "
         "(the frame's whole-cell result given, as in MD), and the model's own whole-cell call"
     )
-    header = (
-        f"{'N':>5} {'subclusters':>11} {'plan/s':>8} {'monitor/s':>9} {'ms/atom':>8} "
-        f"{'plan share':>10} {'per atom / N=64':>15} {'cell call ms/atom':>17} "
-        f"{'/ N=64':>6}"
-    )
-    print(header)
-    print("-" * len(header))
-    base = base_call = None
+    cells = {}
     for n in sizes:
         repeat = round((n / 64) ** (1 / 3))
         if repeat**3 * 64 != n:
             raise SystemExit(f"size {n} is not 64 times a cube")
-        atoms = cell().repeat(repeat)
-        reps = max(repeats, 2)  # the first call of a size pays its warm-up
-        t_call, system = best(reps, model.system, atoms, forces=False)
-        t_plan, _ = best(reps, plan_for, atoms, model, max_order=3, r_mbe=2.0)
-        t_total, result = best(reps, decompose, atoms, model, max_order=3, r_mbe=2.0, system=system)
+        cells[n] = cell().repeat(repeat)
+    times: dict[int, dict[str, list[float]]] = {
+        n: {"call": [], "plan": [], "total": []} for n in sizes
+    }
+    systems, results = {}, {}
+    for n, atoms in cells.items():  # warm-up: the first call of a size pays for it
+        systems[n] = model.system(atoms, forces=False)
+        results[n] = decompose(atoms, model, max_order=3, r_mbe=2.0, system=systems[n])
+    for _ in range(max(repeats, 1)):
+        for n, atoms in cells.items():
+            t, systems[n] = best(1, model.system, atoms, forces=False)
+            times[n]["call"].append(t)
+            t, _ = best(1, plan_for, atoms, model, max_order=3, r_mbe=2.0)
+            times[n]["plan"].append(t)
+            t, results[n] = best(
+                1, decompose, atoms, model, max_order=3, r_mbe=2.0, system=systems[n]
+            )
+            times[n]["total"].append(t)
+    header = (
+        f"{'N':>5} {'subclusters':>11} {'plan/s':>8} {'monitor/s':>9} {'ms/atom':>8} "
+        f"{'plan share':>10} {'per atom / N=64':>15} {'round range':>11} "
+        f"{'cell call ms/atom':>17} {'/ N=64':>6}"
+    )
+    print(f"{len(times[sizes[0]]['total'])} interleaved rounds, best of each size")
+    print(header)
+    print("-" * len(header))
+    first = sizes[0]
+    base = min(times[first]["total"]) / first
+    base_call = min(times[first]["call"]) / first
+    for n in sizes:
+        t_call, t_plan, t_total = (min(times[n][k]) for k in ("call", "plan", "total"))
         per_atom, call_per_atom = t_total / n, t_call / n
-        base = base or per_atom
-        base_call = base_call or call_per_atom
+        rounds = [
+            (t / n) / (t0 / first)
+            for t, t0 in zip(times[n]["total"], times[first]["total"], strict=True)
+        ]
         print(
-            f"{n:5d} {result.n_subclusters:11d} {t_plan:8.2f} {t_total:9.2f} "
+            f"{n:5d} {results[n].n_subclusters:11d} {t_plan:8.2f} {t_total:9.2f} "
             f"{1e3 * per_atom:8.2f} {t_plan / t_total:10.1%} {per_atom / base:15.2f} "
+            f"{min(rounds):5.2f}-{max(rounds):<5.2f} "
             f"{1e3 * call_per_atom:17.2f} {call_per_atom / base_call:6.2f}"
         )
 

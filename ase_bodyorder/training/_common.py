@@ -13,7 +13,13 @@ from pathlib import Path
 from .._guard import guarded
 from ..expansion import BodyOrderError
 
-__all__ = ["package_versions", "run_logged", "sha256"]
+__all__ = ["WALL_TIME_LEDGER", "package_versions", "run_logged", "sha256", "total_wall_time"]
+
+#: file in a trainer's working directory holding the wall time (s) of all its runs so far,
+#: kept up to date while it runs, so that a training killed and resumed counts every part
+WALL_TIME_LEDGER = "wall_time_s.txt"
+#: how often (s) the ledger is rewritten while a trainer runs
+_LEDGER_S = 30.0
 
 
 def sha256(path: Path) -> str:
@@ -60,7 +66,9 @@ def run_logged(
     ``progress``: a text stream for a tqdm bar (epoch reached of ``max_epochs``,
     time elapsed and left), updated as the trainer logs epochs.
     Returns ``(exit status, wall time in s, log text, stopped)``; raises
-    ``BodyOrderError`` when it runs past ``timeout`` (s).
+    ``BodyOrderError`` when it runs past ``timeout`` (s). The wall time of this run is
+    added to the ledger of ``cwd`` (:func:`total_wall_time`; a run that does not
+    ``append`` starts it afresh).
     """
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -71,6 +79,8 @@ def run_logged(
     pattern = None if stop_pattern is None else re.compile(stop_pattern)
     stopped = False
     bar = None if progress is None else _EpochProgress(progress, what, max_epochs)
+    before = total_wall_time(cwd) if append else 0.0
+    ledger_at = start
     with open(log_path, "a" if append else "w", encoding="utf-8") as log:
         offset = log.tell()
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -83,6 +93,9 @@ def run_logged(
                     break
                 if bar is not None:
                     bar.update(log_path, offset)
+                if time.perf_counter() - ledger_at > _LEDGER_S:
+                    ledger_at = time.perf_counter()
+                    _write_ledger(cwd, before + ledger_at - start)
                 time.sleep(POLL_S)
         finally:
             if bar is not None:
@@ -95,8 +108,26 @@ def run_logged(
                     process.kill()
                     process.wait()
     wall_time = time.perf_counter() - start
+    _write_ledger(cwd, before + wall_time)
     text = log_path.read_text(encoding="utf-8", errors="replace")
     return process.returncode, wall_time, text, stopped
+
+
+def total_wall_time(directory) -> float:
+    """Wall time (s) of every trainer run in ``directory`` since the last fresh start,
+    resumed parts and parts that were killed included (to within ``_LEDGER_S``); 0 when
+    none ran."""
+    try:
+        return float((Path(directory) / WALL_TIME_LEDGER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0.0
+
+
+def _write_ledger(directory, seconds: float) -> None:
+    path = Path(directory) / WALL_TIME_LEDGER
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{seconds:.3f}\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 #: how often (s) a running trainer's log is read for ``stop_pattern``

@@ -29,7 +29,7 @@ from .._settings import (
     Settings,
 )
 from ..expansion import BodyOrderError
-from ._common import package_versions, run_logged, sha256
+from ._common import package_versions, run_logged, sha256, total_wall_time
 
 __all__ = ["MACESettings", "train_mace", "training_curve"]
 
@@ -364,7 +364,8 @@ def train_mace(
         "settings": settings.to_dict(),
         "command": command[3:],
         "versions": _versions(),
-        "wall_time_s": wall_time,
+        "wall_time_s": total_wall_time(output_dir),
+        "wall_time_last_run_s": wall_time,
         "metrics": _error_tables(log_text),
         "training_curve": training_curve(output_dir),
         "early_stopping": {"patience_epochs": patience, "stopped": early_stopped},

@@ -39,7 +39,7 @@ from .._settings import (
     Settings,
 )
 from ..expansion import BodyOrderError
-from ._common import package_versions, run_logged, sha256
+from ._common import package_versions, run_logged, sha256, total_wall_time
 
 __all__ = ["MetatrainSettings", "train_metatrain", "training_curve"]
 
@@ -406,7 +406,8 @@ def train_metatrain(
         "options": options,
         "command": ["mtt", *command[3:]],
         "versions": _versions(),
-        "wall_time_s": wall_time,
+        "wall_time_s": total_wall_time(output_dir),
+        "wall_time_last_run_s": wall_time,
         "metrics": _final_metrics(log_text),
         "training_curve": training_curve(output_dir),
         "log": log_path.name,

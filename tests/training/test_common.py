@@ -3,6 +3,9 @@
 import sys
 from io import StringIO
 
+import pytest
+
+from ase_bodyorder import BodyOrderError
 from ase_bodyorder.training import _common
 from ase_bodyorder.training._common import run_logged
 
@@ -43,3 +46,52 @@ def test_nothing_is_shown_without_epochs_or_without_a_stream(tmp_path, monkeypat
     assert stream.getvalue() == ""
     returncode, *_ = _run(tmp_path, TRAINER, None, monkeypatch)
     assert returncode == 0
+
+
+def test_the_wall_time_of_a_resumed_training_counts_every_part(tmp_path, monkeypatch):
+    """Regression: a resumed training recorded only its last part's wall time (a MACE
+    model of 106 epochs claimed 28 s)."""
+    monkeypatch.setattr(_common, "POLL_S", 0.05)
+    monkeypatch.setattr(_common, "_LEDGER_S", 0.1)
+    script = tmp_path / "trainer.py"
+    script.write_text("import time\ntime.sleep(0.6)\n")
+    times = []
+    for append in (False, True):
+        _, wall_time, _, _ = run_logged(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            log_path=tmp_path / "train.log",
+            timeout=60,
+            what="trainer",
+            append=append,
+        )
+        times.append(wall_time)
+    assert min(times) >= 0.6
+    assert _common.total_wall_time(tmp_path) == pytest.approx(sum(times), abs=2e-3)
+    # a fresh start (no append) starts the ledger afresh
+    _, wall_time, _, _ = run_logged(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        log_path=tmp_path / "train.log",
+        timeout=60,
+        what="trainer",
+    )
+    assert _common.total_wall_time(tmp_path) == pytest.approx(wall_time, abs=2e-3)
+
+
+def test_a_killed_run_leaves_its_time_so_far_in_the_ledger(tmp_path, monkeypatch):
+    """The ledger is kept up to date while the trainer runs: a training stopped by its
+    timeout (as by a session's end) has its time on disk for the resumed run to add to."""
+    monkeypatch.setattr(_common, "POLL_S", 0.05)
+    monkeypatch.setattr(_common, "_LEDGER_S", 0.1)
+    script = tmp_path / "trainer.py"
+    script.write_text("import time\ntime.sleep(30)\n")
+    with pytest.raises(BodyOrderError, match="did not finish"):
+        run_logged(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            log_path=tmp_path / "train.log",
+            timeout=0.8,
+            what="trainer",
+        )
+    assert 0.5 < _common.total_wall_time(tmp_path) < 5

@@ -152,7 +152,12 @@ def run_report(args) -> None:
     from ..study.ship import restore_shipped
 
     command = f"ase-bodyorder study report --cache {args.cache} --out {args.out}"
-    Path(args.cache).mkdir(parents=True, exist_ok=True)
+    if not Path(args.cache).is_dir():
+        raise BodyOrderError(
+            f"study cache {args.cache} does not exist (on a new machine: mkdir {args.cache}, "
+            f"and the report restores the shipped models into it and keeps the entries "
+            f"archived in {Path(args.out) / 'entries'})"
+        )
     for key in restore_shipped(args.cache):
         print(f"restored {key} from its shipped model")
     written = write_study_report(args.cache, args.out, command=command)

@@ -50,7 +50,9 @@ def files(tmp_path):
         (["--threads", "0", "models"], "--threads must be a positive integer"),
         (["study", "learning-curves", "--settings", "BROKEN_JSON"], "BROKEN_JSON"),
         (["study", "learning-curves", "--sizes", "50", "x"], "sizes must be integers"),
-        (["study", "report", "--cache", "DIR/none"], "DIR/none does not exist"),
+        # a mistyped cache is an error, not an empty cache (regression: the report
+        # created it and went on to restore the shipped models into it)
+        (["study", "report", "--cache", "DIR/none", "--out", "DIR/rep"], "DIR/none does not"),
         (["report", "DIR", "--from-step", "-1"], "--from-step must be >= 0, got -1"),
         (
             ["scan", "--rs", "1.6", "--equilibration", "-1", "--output-dir", "DIR/scan"],
@@ -83,3 +85,12 @@ def test_report_names_an_unreadable_run_manifest(tmp_path, capsys):
     assert f"cannot read the run manifest {run / 'run.json'}" in out
     assert "run status unknown" in out
     assert "2 monitored frames" in out
+
+
+def test_a_study_report_on_a_missing_cache_creates_and_writes_nothing(tmp_path, capsys):
+    """Regression: ``study report --cache TYPO`` created the cache, restored the shipped
+    models into it and wrote a report (into ``reports/study`` by default)."""
+    argv = ["study", "report", "--cache", str(tmp_path / "none"), "--out", str(tmp_path / "rep")]
+    assert main(argv) == 2
+    assert "mkdir" in _one_error_line(capsys)
+    assert not (tmp_path / "none").exists() and not (tmp_path / "rep").exists()

@@ -133,9 +133,9 @@ def test_report_models_come_from_the_registry():
     shipped = shipped_models()
     cluster = bodyorder_models()
     assert cluster == [
-        name
-        for d in ("high", "low")
-        for name in (f"pet-h8-{d}", f"soap-bpnn-h8-{d}", f"mace-h8-{d}", f"mace-h8-{d}-f50")
+        *("pet-h8-high", "soap-bpnn-h8-high", "mace-h8-high", "mace-h8-high-f50"),
+        "pet-h8-high-f20",
+        *("pet-h8-low", "soap-bpnn-h8-low", "mace-h8-low", "mace-h8-low-f50"),
     ]
     assert all(shipped[name].startswith("h8-") for name in cluster)
     assert accuracy_models() == [*cluster, "soap-bpnn-hbulk-high", "mace-hcells", "mace-hcells-zbl"]

@@ -68,7 +68,14 @@ def test_the_atom_equals_the_shipped_mbe_and_fragments_equal_fci_recomputed(dens
         candidates = [a for a in frames if len(a) == size]
         frame = candidates[rng.integers(len(candidates))]
         record = compute(frame.numbers, frame.positions, calc)
-        assert frame.get_potential_energy() == pytest.approx(record["energy_eV"], abs=1e-7)
-        assert frame.info["energy_Ha"] * Hartree == pytest.approx(record["energy_eV"], abs=1e-7)
-        np.testing.assert_allclose(frame.get_forces(), record["forces_eV_per_A"], atol=1e-5)
+        # Stretched open-shell fragments have near-degenerate doublets (measured: an H2
+        # with three atoms 3-5 A away, at low density, has three states within 23 ueV),
+        # among which the Davidson solver's converged energy depends on the machine's
+        # arithmetic by up to 7 ueV (this H5: stored 2.1 ueV above the exact lowest
+        # doublet, recomputed on another machine 6.6 ueV above it). 2e-5 eV bounds that.
+        # (An exact diagonalisation of these small spaces would remove the ambiguity.)
+        assert frame.get_potential_energy() == pytest.approx(record["energy_eV"], abs=2e-5)
+        assert frame.info["energy_Ha"] * Hartree == pytest.approx(record["energy_eV"], abs=2e-5)
+        # the same mixing moves forces by up to 3e-5 eV/A (this H5)
+        np.testing.assert_allclose(frame.get_forces(), record["forces_eV_per_A"], atol=1e-4)
         assert frame.info["two_s"] == size % 2

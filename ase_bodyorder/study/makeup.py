@@ -120,6 +120,12 @@ def _reference_mbe(density: str) -> tuple[list, np.ndarray, np.ndarray]:
     return clusters, reference, total
 
 
+def _truncation_rmse(energies: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """RMSE over clusters of E_{<=K} - E (eV) for K = 1..n, from per-order energies
+    ``energies[cluster, order]`` and the full energies ``total[cluster]``."""
+    return np.sqrt(((np.cumsum(energies, axis=1) - total[:, None]) ** 2).mean(0))
+
+
 def _errors(model, frames) -> dict:
     from ..training.reports import set_errors
 
@@ -142,8 +148,6 @@ def evaluate_model(model, density: str) -> dict:
     clusters, reference, total = _reference_mbe(density)
     energies = np.array([decompose(a, model, max_order=len(a)).energies_eV for a in clusters])
     error = energies - reference
-    truncated = np.cumsum(energies, axis=1) - total[:, None]
-    reference_truncated = np.cumsum(reference, axis=1) - total[:, None]
     from ase import Atoms
 
     dimer = [
@@ -162,8 +166,8 @@ def evaluate_model(model, density: str) -> dict:
             "reference_energies_eV": reference.tolist(),
             "mean_error_eV": error.mean(0).tolist(),
             "rmse_eV": np.sqrt((error**2).mean(0)).tolist(),
-            "truncation_rmse_eV": np.sqrt((truncated**2).mean(0)).tolist(),
-            "reference_truncation_rmse_eV": np.sqrt((reference_truncated**2).mean(0)).tolist(),
+            "truncation_rmse_eV": _truncation_rmse(energies, total).tolist(),
+            "reference_truncation_rmse_eV": _truncation_rmse(reference, total).tolist(),
         },
         "atom": {
             "model_eV": atom,
@@ -348,7 +352,7 @@ def plot_truncation(items: list[dict], path: Path) -> None:
             ax.set_visible(False)
             continue
         _, fci, total = _reference_mbe(density)
-        reference = np.sqrt(((np.cumsum(fci, axis=1) - total[:, None]) ** 2).mean(0))
+        reference = _truncation_rmse(fci, total)
         orders = np.arange(1, len(reference) + 1)
         ax.plot(orders[:-1], reference[:-1], "k-o", lw=2, label="FCI (exact at K=8)")
         for item in chosen:

@@ -48,7 +48,7 @@ def collect_results(
     under ``metrics["test_trainer"]``).
     """
     cache = Path(cache)
-    if not cache.is_dir() and archive is None:
+    if not cache.is_dir():
         raise BodyOrderError(f"study cache {cache} does not exist")
     results = []
     for path in sorted(cache.glob(f"*/{RESULT}")):

@@ -55,28 +55,23 @@ def test_the_wall_time_of_a_resumed_training_counts_every_part(tmp_path, monkeyp
     monkeypatch.setattr(_common, "_LEDGER_S", 0.1)
     script = tmp_path / "trainer.py"
     script.write_text("import time\ntime.sleep(0.6)\n")
-    times = []
-    for append in (False, True):
-        _, wall_time, _, _ = run_logged(
+
+    def wall_time(append: bool) -> float:
+        return run_logged(
             [sys.executable, str(script)],
             cwd=tmp_path,
             log_path=tmp_path / "train.log",
             timeout=60,
             what="trainer",
             append=append,
-        )
-        times.append(wall_time)
+        )[1]
+
+    times = [wall_time(append) for append in (False, True)]
     assert min(times) >= 0.6
     assert _common.total_wall_time(tmp_path) == pytest.approx(sum(times), abs=2e-3)
     # a fresh start (no append) starts the ledger afresh
-    _, wall_time, _, _ = run_logged(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        log_path=tmp_path / "train.log",
-        timeout=60,
-        what="trainer",
-    )
-    assert _common.total_wall_time(tmp_path) == pytest.approx(wall_time, abs=2e-3)
+    fresh = wall_time(False)
+    assert _common.total_wall_time(tmp_path) == pytest.approx(fresh, abs=2e-3)
 
 
 def test_a_killed_run_leaves_its_time_so_far_in_the_ledger(tmp_path, monkeypatch):

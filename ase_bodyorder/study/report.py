@@ -273,9 +273,14 @@ def _plot_training_curves(results: list[dict], path: Path) -> None:
         ax.set_ylabel(ylabel)
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+    # one legend under both panels: inside them it hid the low-error curves
+    handles, labels = axes[0].get_legend_handles_labels()
+    rows = math.ceil(len(labels) / 4)
+    fig.set_size_inches(10, 4.2 + 0.22 * rows)
+    if labels:
+        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
     fig.suptitle("Training curves of the largest training sets (validation set)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.22 * rows / (4.2 + 0.22 * rows) + 0.01, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

@@ -20,6 +20,7 @@ __all__ = [
     "collect_results",
     "convergence",
     "learning_curve_table",
+    "targets",
     "write_study_report",
 ]
 
@@ -358,6 +359,139 @@ def claims(table: dict) -> list[str]:
     return out
 
 
+#: the study's accuracy targets per density (test RMSE of the best architecture at the
+#: largest training set): energy in meV/atom, forces in meV/A
+TARGETS = {"high": (30.0, 500.0), "low": (1.0, 15.0)}
+#: every architecture should be within this factor of the best at its density
+WITHIN_FACTOR = 3.0
+_QUANTITIES = ("energy_meV_per_atom", "forces_meV_per_A")
+
+
+def _size_for(target: float, prefactor: float, slope: float) -> float | None:
+    """Training-set size at which ``prefactor * n**slope`` reaches ``target``; None
+    when the curve does not fall or would need more than 1e12 structures."""
+    if not slope < 0:
+        return None
+    log_size = math.log(target / prefactor) / slope
+    return float(math.exp(log_size)) if log_size <= math.log(1e12) else None
+
+
+def targets(table: dict) -> dict:
+    """The accuracy targets, judged on the largest training set of each curve.
+
+    Per density: the best test RMSE of each quantity and whether it meets
+    :data:`TARGETS`; each architecture's ratio to the best (target: within
+    :data:`WITHIN_FACTOR`); for a missed target, the training-set size at which each
+    curve would reach it, extrapolated from the power law fitted over all its sizes and
+    from the two largest sizes alone (the local slope)."""
+    out: dict[str, dict] = {}
+    for density, goals in TARGETS.items():
+        groups = [g for g in table.values() if g["density"] == density and g["rows"]]
+        largest = {
+            g["architecture"]: g["rows"][-1]
+            for g in groups
+            if all(f"test_{q}" in g["rows"][-1] for q in _QUANTITIES)
+        }
+        if not largest:
+            continue
+        entry: dict = {"architectures": {}}
+        for quantity, goal in zip(_QUANTITIES, goals, strict=True):
+            best_arch = min(largest, key=lambda a: largest[a][f"test_{quantity}"])
+            best = largest[best_arch][f"test_{quantity}"]
+            entry[quantity] = {
+                "target": goal,
+                "best": best,
+                "best_architecture": best_arch,
+                "size": largest[best_arch]["size"],
+                "met": best <= goal,
+            }
+        for group in groups:
+            arch = group["architecture"]
+            if arch not in largest:
+                continue
+            row = largest[arch]
+            info: dict = {"size": row["size"]}
+            for quantity, goal in zip(_QUANTITIES, goals, strict=True):
+                value = row[f"test_{quantity}"]
+                part = {"ratio_to_best": value / entry[quantity]["best"]}
+                part["within_factor"] = part["ratio_to_best"] <= WITHIN_FACTOR
+                if value > goal:
+                    fit = group["slopes"].get(quantity)
+                    if fit:
+                        part["size_to_target_fit"] = _size_for(goal, fit["prefactor"], fit["slope"])
+                    points = [(r["size"], r.get(f"test_{quantity}")) for r in group["rows"]]
+                    points = [(n, v) for n, v in points if v is not None][-2:]
+                    if len(points) == 2:
+                        local = fit_power_law(*zip(*points, strict=True))
+                        part["local_slope"] = local["slope"]
+                        part["size_to_target_local"] = _size_for(
+                            goal, local["prefactor"], local["slope"]
+                        )
+                info[quantity] = part
+            entry["architectures"][arch] = info
+        out[density] = entry
+    return out
+
+
+def _size_text(size: float | None) -> str:
+    return "beyond 10^12 (the curve falls too slowly)" if size is None else f"{size:,.0f}"
+
+
+def target_lines(result: dict) -> list[str]:
+    """Markdown bullets of :func:`targets`."""
+    units = {"energy_meV_per_atom": "meV/atom", "forces_meV_per_A": "meV/A"}
+    lines = []
+    for density, entry in result.items():
+        verdicts = []
+        for quantity in _QUANTITIES:
+            q = entry[quantity]
+            verdicts.append(
+                f"{quantity.split('_')[0]} <= {q['target']:g} {units[quantity]}: "
+                f"{'met' if q['met'] else 'NOT met'} (best {q['best']:.2f}, "
+                f"{q['best_architecture']}, n={q['size']})"
+            )
+        lines.append(f"- h8-{density}: " + "; ".join(verdicts) + ".")
+        ratios = []
+        for arch, info in entry["architectures"].items():
+            e, f = info["energy_meV_per_atom"], info["forces_meV_per_A"]
+            ok = e["within_factor"] and f["within_factor"]
+            ratios.append(
+                f"{arch} {e['ratio_to_best']:.1f}x / {f['ratio_to_best']:.1f}x"
+                + ("" if ok else " (outside)")
+            )
+        all_ok = all(
+            info[q]["within_factor"]
+            for info in entry["architectures"].values()
+            for q in _QUANTITIES
+        )
+        lines.append(
+            f"- h8-{density}, every architecture within {WITHIN_FACTOR:g}x of the best "
+            f"(energy / forces): {'met' if all_ok else 'NOT met'}: {', '.join(ratios)}."
+        )
+        for arch, info in entry["architectures"].items():
+            for quantity in _QUANTITIES:
+                part = info[quantity]
+                if "size_to_target_fit" not in part and "size_to_target_local" not in part:
+                    continue
+                goal = entry[quantity]["target"]
+                text = (
+                    f"- h8-{density}, {arch}: {quantity.split('_')[0]} would reach "
+                    f"{goal:g} {units[quantity]} at about "
+                )
+                bits = []
+                if "size_to_target_fit" in part:
+                    bits.append(
+                        f"{_size_text(part['size_to_target_fit'])} clusters (fit over all sizes)"
+                    )
+                if "size_to_target_local" in part:
+                    bits.append(
+                        f"{_size_text(part['size_to_target_local'])} (slope "
+                        f"{part['local_slope']:.2f} of the two largest sizes)"
+                    )
+                lines.append(text + ", ".join(bits) + f"; it has {info['size']}.")
+    return lines
+
+
 def _fmt(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -381,7 +515,8 @@ def write_study_report(
         raise BodyOrderError(f"study cache {cache} holds no finished training yet")
     out_dir.mkdir(parents=True, exist_ok=True)
     table = learning_curve_table(results)
-    data = {"command": command, "curves": table}
+    target_result = targets(table)
+    data = {"command": command, "curves": table, "targets": target_result}
     json_path = out_dir / "learning_curves.json"
     json_path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     curves_png = out_dir / "learning_curves.png"
@@ -443,6 +578,16 @@ def write_study_report(
         forces = slopes.get("forces_meV_per_A", {}).get("slope")
         sizes = ", ".join(str(r["size"]) for r in group["rows"])
         lines.append(f"| {name} | {_fmt(energy, 2)} | {_fmt(forces, 2)} | {sizes} |")
+    lines += [
+        "",
+        "## Accuracy targets",
+        "",
+        "Test RMSE at the largest training set of each curve; a missed target is "
+        "extrapolated along the power law of the test errors (an extrapolation: the curves "
+        "may bend).",
+        "",
+        *target_lines(target_result),
+    ]
     lines += ["", "## Claims about this study, as measured here", "", *claims(table)]
     written = [json_path, curves_png, training_png]
     if makeup:

@@ -152,6 +152,10 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     assert slope["points"] == 2
     ratio = np.mean(energies[20]) / energies[10][0]
     assert slope["slope"] == pytest.approx(np.log(ratio) / np.log(2), rel=1e-9)
+    # the targets section judges the largest size (20) of the one curve
+    low = data["targets"]["low"]["energy_meV_per_atom"]
+    assert low["best"] == pytest.approx(np.mean(energies[20])) and low["size"] == 20
+    assert "## Accuracy targets" in text and "- h8-low: energy <= 1 meV/atom" in text
 
     # regression: the cache lives outside the repository and went with its machine; a
     # report regenerated without it kept nothing. Now its archive keeps every row.
@@ -312,3 +316,58 @@ def test_collect_results_counts_epochs_of_old_entries_by_number(tmp_path):
     (entry / "result.json").write_text(json.dumps(old), encoding="utf-8")
     (result,) = collect_results(tmp_path / "cache", evaluate=False)
     assert result["epochs"] == 300
+
+
+def _curve(architecture, density, sizes, energy, forces):
+    """A learning-curve group as :func:`learning_curve_table` makes it."""
+    rows = [
+        {"size": int(n), "test_energy_meV_per_atom": e, "test_forces_meV_per_A": f}
+        for n, e, f in zip(sizes, energy, forces, strict=True)
+    ]
+    slopes = {
+        "energy_meV_per_atom": fit_power_law(sizes, energy),
+        "forces_meV_per_A": fit_power_law(sizes, forces),
+    }
+    return {"architecture": architecture, "density": density, "rows": rows, "slopes": slopes}
+
+
+def test_targets_extrapolate_a_missed_target_along_the_power_law():
+    from ase_bodyorder.study.report import TARGETS, target_lines, targets
+
+    sizes = np.array([50.0, 100.0, 200.0, 400.0, 800.0])
+    goal_e, goal_f = TARGETS["high"]
+    # error = a n^-1/2 passes the targets at n = 3200 (energy) and 1600 (forces)
+    energy = goal_e * (sizes / 3200.0) ** -0.5
+    forces = goal_f * (sizes / 1600.0) ** -0.5
+    flat = np.full_like(sizes, 5 * goal_e)
+    table = {
+        "pet-high": _curve("pet", "high", sizes, energy, forces),
+        "mace-high": _curve("mace", "high", sizes, flat, 4 * forces),
+    }
+    result = targets(table)["high"]
+    assert not result["energy_meV_per_atom"]["met"]
+    assert result["energy_meV_per_atom"]["best_architecture"] == "pet"
+    pet = result["architectures"]["pet"]
+    assert pet["energy_meV_per_atom"]["size_to_target_fit"] == pytest.approx(3200.0, rel=1e-9)
+    assert pet["energy_meV_per_atom"]["size_to_target_local"] == pytest.approx(3200.0, rel=1e-9)
+    assert pet["forces_meV_per_A"]["size_to_target_fit"] == pytest.approx(1600.0, rel=1e-9)
+    mace = result["architectures"]["mace"]
+    # a flat curve never reaches the target; 2.5x and 4x the best: one outside 3x
+    assert mace["energy_meV_per_atom"]["size_to_target_fit"] is None
+    assert mace["energy_meV_per_atom"]["ratio_to_best"] == pytest.approx(5 * goal_e / energy[-1])
+    assert not mace["forces_meV_per_A"]["within_factor"]
+    text = "\n".join(target_lines(targets(table)))
+    assert "NOT met" in text and "3,200 clusters" in text and "beyond 10^12" in text
+
+
+def test_targets_met_need_no_extrapolation():
+    from ase_bodyorder.study.report import TARGETS, targets
+
+    sizes = np.array([100.0, 800.0])
+    goal_e, goal_f = TARGETS["low"]
+    table = {
+        "mace-low": _curve("mace", "low", sizes, [2 * goal_e, goal_e / 2], [goal_f, goal_f / 3])
+    }
+    result = targets(table)["low"]
+    assert result["energy_meV_per_atom"]["met"] and result["forces_meV_per_A"]["met"]
+    assert "size_to_target_fit" not in result["architectures"]["mace"]["energy_meV_per_atom"]

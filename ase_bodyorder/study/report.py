@@ -233,10 +233,13 @@ def _plot_learning_curves(table: dict, path: Path) -> None:
         ax.set_xlabel("training-set size / structures")
         ax.set_ylabel(labels[quantity])
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        # under the panel: inside it hid the low-density points
+        ax.legend(
+            fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False
+        )
     fig.suptitle("Learning curves (H8 test sets of the own density; error bars: seeds)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -251,6 +254,8 @@ def _plot_training_curves(results: list[dict], path: Path) -> None:
     for r in results:
         key = (r["spec"]["architecture"], r["spec"]["density"])
         largest[key] = max(largest.get(key, 0), r["spec"]["size"])
+    colors = plt.get_cmap("tab20").colors  # the default cycle repeats after 10 curves
+    drawn = 0
     for r in sorted(results, key=lambda r: r["key"]):
         spec = r["spec"]
         if spec["size"] != largest[(spec["architecture"], spec["density"])]:
@@ -258,13 +263,15 @@ def _plot_training_curves(results: list[dict], path: Path) -> None:
         curve = r.get("training_curve")
         if not curve:
             continue  # archived with its numbers only
+        color = colors[drawn % len(colors)]
+        drawn += 1
         epochs = [e["epoch"] for e in curve]
         label = f"{spec['architecture']}-{spec['density']} n{spec['size']} s{spec['seed']}"
         if spec.get("fragment_fraction"):
             label += f" f={spec['fragment_fraction']:g}"
         for ax, key in zip(axes, ("rmse_e_per_atom_meV", "rmse_f_meV_per_A"), strict=True):
             values = [e.get(key, math.nan) for e in curve]
-            ax.plot(epochs, values, label=label, lw=1)
+            ax.plot(epochs, values, label=label, lw=1, color=color)
     for ax, ylabel in zip(
         axes,
         ("validation energy RMSE / meV per atom", "validation force RMSE / meV per Angstrom"),

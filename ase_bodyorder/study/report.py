@@ -158,6 +158,12 @@ def convergence(curve: list[dict]) -> dict:
     }
 
 
+def _test_points(rows: list[dict], quantity: str) -> list[tuple[int, float]]:
+    """``(size, test error)`` of the rows of a learning curve that have one."""
+    points = [(r["size"], r.get(f"test_{quantity}")) for r in rows]
+    return [(n, v) for n, v in points if v is not None]
+
+
 def learning_curve_table(results: list[dict]) -> dict:
     """Per architecture and density: test RMSE by size (mean and spread over seeds) and
     the fitted log-log slopes of energy and force errors."""
@@ -189,8 +195,7 @@ def learning_curve_table(results: list[dict]) -> dict:
             rows.append(row)
         fits = {}
         for quantity in ("energy_meV_per_atom", "forces_meV_per_A"):
-            points = [(r["size"], r.get(f"test_{quantity}")) for r in rows]
-            points = [(n, v) for n, v in points if v is not None]
+            points = _test_points(rows, quantity)
             if len({n for n, _ in points}) >= 2:
                 fits[quantity] = fit_power_law(*zip(*points, strict=True))
         table[f"{architecture}-{density}"] = {
@@ -254,8 +259,8 @@ def _plot_training_curves(results: list[dict], path: Path) -> None:
     for r in results:
         key = (r["spec"]["architecture"], r["spec"]["density"])
         largest[key] = max(largest.get(key, 0), r["spec"]["size"])
-    colors = plt.get_cmap("tab20").colors  # the default cycle repeats after 10 curves
-    drawn = 0
+    for ax in axes:  # the default colour cycle repeats after 10 curves
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     for r in sorted(results, key=lambda r: r["key"]):
         spec = r["spec"]
         if spec["size"] != largest[(spec["architecture"], spec["density"])]:
@@ -263,15 +268,13 @@ def _plot_training_curves(results: list[dict], path: Path) -> None:
         curve = r.get("training_curve")
         if not curve:
             continue  # archived with its numbers only
-        color = colors[drawn % len(colors)]
-        drawn += 1
         epochs = [e["epoch"] for e in curve]
         label = f"{spec['architecture']}-{spec['density']} n{spec['size']} s{spec['seed']}"
         if spec.get("fragment_fraction"):
             label += f" f={spec['fragment_fraction']:g}"
         for ax, key in zip(axes, ("rmse_e_per_atom_meV", "rmse_f_meV_per_A"), strict=True):
             values = [e.get(key, math.nan) for e in curve]
-            ax.plot(epochs, values, label=label, lw=1, color=color)
+            ax.plot(epochs, values, label=label, lw=1)
     for ax, ylabel in zip(
         axes,
         ("validation energy RMSE / meV per atom", "validation force RMSE / meV per Angstrom"),
@@ -282,14 +285,20 @@ def _plot_training_curves(results: list[dict], path: Path) -> None:
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
     # one legend under both panels: inside them it hid the low-error curves
-    handles, labels = axes[0].get_legend_handles_labels()
-    rows = math.ceil(len(labels) / 4)
-    fig.set_size_inches(10, 4.2 + 0.22 * rows)
-    if labels:
-        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
     fig.suptitle("Training curves of the largest training sets (validation set)")
-    fig.tight_layout(rect=(0, 0.22 * rows / (4.2 + 0.22 * rows) + 0.01, 1, 1))
-    fig.savefig(path, dpi=120)
+    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    if labels:
+        fig.legend(
+            handles,
+            labels,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=4,
+            fontsize=7,
+            frameon=False,
+        )
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -426,8 +435,7 @@ def targets(table: dict) -> dict:
                     fit = group["slopes"].get(quantity)
                     if fit:
                         part["size_to_target_fit"] = _size_for(goal, fit["prefactor"], fit["slope"])
-                    points = [(r["size"], r.get(f"test_{quantity}")) for r in group["rows"]]
-                    points = [(n, v) for n, v in points if v is not None][-2:]
+                    points = _test_points(group["rows"], quantity)[-2:]
                     if len(points) == 2:
                         local = fit_power_law(*zip(*points, strict=True))
                         part["local_slope"] = local["slope"]

@@ -19,9 +19,24 @@ def add_parser(subparsers) -> None:
         "learning-curves",
         help="train every architecture/density/size/seed (resumable, cached by content)",
     )
-    curves.add_argument("--architectures", nargs="+", default=list(ARCHITECTURES))
-    curves.add_argument("--densities", nargs="+", default=list(DENSITIES))
-    curves.add_argument("--sizes", nargs="+", default=["50", "100", "200", "400", "800"])
+    curves.add_argument(
+        "--architectures",
+        nargs="+",
+        default=list(ARCHITECTURES),
+        help="architectures to train (default: %(default)s)",
+    )
+    curves.add_argument(
+        "--densities",
+        nargs="+",
+        default=list(DENSITIES),
+        help="H8 data sets by density (default: %(default)s)",
+    )
+    curves.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["50", "100", "200", "400", "800"],
+        help="training-set sizes, clusters (default: %(default)s)",
+    )
     curves.add_argument(
         "--seeds", nargs="+", default=["0", "1", "2"], help="seeds (all at the largest size)"
     )
@@ -40,8 +55,18 @@ def add_parser(subparsers) -> None:
         help="train H8 + fragment models at fragment fractions (resumable, cached by "
         "content) and evaluate their body orders against FCI",
     )
-    makeup.add_argument("--architectures", nargs="+", default=["mace"])
-    makeup.add_argument("--densities", nargs="+", default=list(DENSITIES))
+    makeup.add_argument(
+        "--architectures",
+        nargs="+",
+        default=list(ARCHITECTURES),
+        help="architectures to train (default: %(default)s)",
+    )
+    makeup.add_argument(
+        "--densities",
+        nargs="+",
+        default=list(DENSITIES),
+        help="H8 data sets by density (default: %(default)s)",
+    )
     makeup.add_argument(
         "--fractions",
         nargs="+",
@@ -58,10 +83,17 @@ def add_parser(subparsers) -> None:
         help="ship the models of size --size (default 800) and seed --seed (default 0) of a study, "
         "trained with the recipe's settings, as <arch>-h8-<density>",
     )
-    ship.add_argument("--architectures", nargs="+", required=True)
-    ship.add_argument("--densities", nargs="+", default=list(DENSITIES))
-    ship.add_argument("--size", type=int, default=800)
-    ship.add_argument("--seed", type=int, default=0)
+    ship.add_argument(
+        "--architectures", nargs="+", required=True, help=f"any of {', '.join(ARCHITECTURES)}"
+    )
+    ship.add_argument(
+        "--densities",
+        nargs="+",
+        default=list(DENSITIES),
+        help="H8 data sets by density (default: %(default)s)",
+    )
+    ship.add_argument("--size", type=int, default=800, help="training-set size, clusters")
+    ship.add_argument("--seed", type=int, default=0, help="training seed")
     ship.add_argument(
         "--fraction",
         type=float,

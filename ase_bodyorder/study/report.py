@@ -21,6 +21,7 @@ __all__ = [
     "convergence",
     "learning_curve_table",
     "targets",
+    "unconverged_lines",
     "write_study_report",
 ]
 
@@ -156,6 +157,26 @@ def convergence(curve: list[dict]) -> dict:
         "improvement": float(improvement),
         "flat": bool(improvement < _FLAT_FRACTION),
     }
+
+
+def unconverged_lines(table: dict) -> list[str]:
+    """One line per trained entry of a learning curve whose validation loss was not flat
+    (or could not be judged) when its training ended, with the size of the last drop."""
+    lines = []
+    for name, group in table.items():
+        for row in group["rows"]:
+            for seed, verdict in zip(row["seeds"], row["convergence"], strict=True):
+                if verdict["flat"]:
+                    continue
+                if verdict["improvement"] is None:
+                    why = "no training curve long enough to judge"
+                else:
+                    why = (
+                        f"best validation loss still fell {verdict['improvement']:.1%} over the "
+                        f"last {_FLAT_WINDOW} of its {verdict['epochs']} epochs"
+                    )
+                lines.append(f"- {name}, n={row['size']}, seed {seed}: {why}.")
+    return lines
 
 
 def _test_points(rows: list[dict], quantity: str) -> list[tuple[int, float]]:
@@ -577,6 +598,15 @@ def write_study_report(
                 f"| {_fmt(row.get('training_forces_meV_per_A'))} "
                 f"| {_fmt(row.get('validation_forces_meV_per_A'))} | {test_f} |"
             )
+    unflat = unconverged_lines(table)
+    if unflat:
+        lines += [
+            "",
+            "Not flat when training ended (the error at these points may still be an "
+            "overestimate of what the recipe reaches; a longer schedule would tell):",
+            "",
+            *unflat,
+        ]
     archived = sorted(r["key"] for r in results if r.get("archived"))
     if archived:
         lines += [

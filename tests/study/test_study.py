@@ -303,6 +303,27 @@ def test_convergence_counts_epochs_and_judges_flatness():
     assert convergence(plateau[:10])["improvement"] is None  # too short to judge
 
 
+def test_unconverged_lines_name_every_entry_that_was_not_flat():
+    """The report lists each seed whose validation loss still fell when training ended
+    (and those too short to judge), and none of the flat ones."""
+    from ase_bodyorder.study.report import convergence, unconverged_lines
+
+    falling = convergence([{"epoch": e, "validation_loss": 1.0 / (1 + e)} for e in range(300)])
+    plateau = convergence([{"epoch": e, "validation_loss": 1.0} for e in range(300)])
+    short = convergence([{"epoch": e, "validation_loss": 1.0} for e in range(5)])
+    table = {
+        "pet-low": {
+            "rows": [{"size": 800, "seeds": [0, 1, 2], "convergence": [plateau, falling, short]}]
+        },
+        "mace-low": {"rows": [{"size": 50, "seeds": [0], "convergence": [plateau]}]},
+    }
+    lines = unconverged_lines(table)
+    assert len(lines) == 2
+    assert lines[0].startswith("- pet-low, n=800, seed 1: best validation loss still fell 6.7%")
+    assert "of its 300 epochs" in lines[0]
+    assert lines[1].startswith("- pet-low, n=800, seed 2: no training curve long enough")
+
+
 def test_collect_results_counts_epochs_of_old_entries_by_number(tmp_path):
     """Regression: entries written before the runner counted epochs by number held the
     number of logged points (60 for 300 metatrain epochs logged every 5th) and the

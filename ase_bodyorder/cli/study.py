@@ -19,18 +19,7 @@ def add_parser(subparsers) -> None:
         "learning-curves",
         help="train every architecture/density/size/seed (resumable, cached by content)",
     )
-    curves.add_argument(
-        "--architectures",
-        nargs="+",
-        default=list(ARCHITECTURES),
-        help="architectures to train (default: %(default)s)",
-    )
-    curves.add_argument(
-        "--densities",
-        nargs="+",
-        default=list(DENSITIES),
-        help="H8 data sets by density (default: %(default)s)",
-    )
+    _add_models(curves)
     curves.add_argument(
         "--sizes",
         nargs="+",
@@ -55,18 +44,7 @@ def add_parser(subparsers) -> None:
         help="train H8 + fragment models at fragment fractions (resumable, cached by "
         "content) and evaluate their body orders against FCI",
     )
-    makeup.add_argument(
-        "--architectures",
-        nargs="+",
-        default=list(ARCHITECTURES),
-        help="architectures to train (default: %(default)s)",
-    )
-    makeup.add_argument(
-        "--densities",
-        nargs="+",
-        default=list(DENSITIES),
-        help="H8 data sets by density (default: %(default)s)",
-    )
+    _add_models(makeup)
     makeup.add_argument(
         "--fractions",
         nargs="+",
@@ -113,6 +91,24 @@ def add_parser(subparsers) -> None:
         "--out", default="reports/study", help="output directory (default %(default)s)"
     )
     report.set_defaults(handler=run_report)
+
+
+def _add_models(parser) -> None:
+    """``--architectures`` and ``--densities``, every one by default."""
+    from ..study import ARCHITECTURES, DENSITIES
+
+    parser.add_argument(
+        "--architectures",
+        nargs="+",
+        default=list(ARCHITECTURES),
+        help="architectures to train (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--densities",
+        nargs="+",
+        default=list(DENSITIES),
+        help="H8 data sets by density (default: %(default)s)",
+    )
 
 
 def run_learning_curves(args) -> None:

@@ -93,6 +93,15 @@ def add_parser(subparsers) -> None:
     report.set_defaults(handler=run_report)
 
 
+def _check_timeout(value: float | None) -> float | None:
+    """``--timeout``: none, or a finite number of seconds above zero."""
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise BodyOrderError(f"--timeout must be a positive number of seconds, got {value}")
+    return value
+
+
 def _add_models(parser) -> None:
     """``--architectures`` and ``--densities``, every one by default."""
     from ..study import ARCHITECTURES, DENSITIES
@@ -121,7 +130,7 @@ def run_learning_curves(args) -> None:
     specs = learning_curve_specs(
         args.architectures, args.densities, args.sizes, args.seeds, overrides
     )
-    entries = run_study(specs, args.cache, timeout=args.timeout)
+    entries = run_study(specs, args.cache, timeout=_check_timeout(args.timeout))
     failed = [e for e in entries if e.status == "failed"]
     busy = [e for e in entries if e.status == "busy"]
     print(
@@ -141,7 +150,7 @@ def run_makeup(args) -> None:
 
     fractions = [check_fraction(f) for f in args.fractions]
     specs = makeup_specs(args.architectures, args.densities, fractions)
-    entries = run_study(specs, args.cache, timeout=args.timeout)
+    entries = run_study(specs, args.cache, timeout=_check_timeout(args.timeout))
     failed = [e for e in entries if e.status == "failed"]
     for entry in entries:
         if entry.result is None:
@@ -161,18 +170,29 @@ def run_makeup(args) -> None:
 
 def run_ship(args) -> None:
     from ..study import TrainingSpec
+    from ..study.runner import RESULT
     from ..study.ship import ship_entry
 
-    for architecture in args.architectures:
-        for density in args.densities:
+    plan = []
+    for architecture in dict.fromkeys(args.architectures):
+        for density in dict.fromkeys(args.densities):
             spec = TrainingSpec(
                 architecture, density, args.size, args.seed, fragment_fraction=args.fraction
             )
             name = f"{architecture}-h8-{density}"
             if spec.fragment_fraction > 0:
                 name += f"-f{round(100 * spec.fragment_fraction)}"
-            path = ship_entry(args.cache, spec.key, name)
-            print(f"shipped {spec.key} as {path}")
+            plan.append((spec, name))
+    # every model must be there before any is shipped: no half-shipped set
+    missing = [s.key for s, _ in plan if not (Path(args.cache) / s.key / RESULT).is_file()]
+    if missing:
+        raise BodyOrderError(
+            f"not trained in {args.cache} (nothing shipped): {', '.join(missing)}; "
+            "train them with `ase-bodyorder study learning-curves` or `study makeup`"
+        )
+    for spec, name in plan:
+        path = ship_entry(args.cache, spec.key, name)
+        print(f"shipped {spec.key} as {path}")
 
 
 def run_report(args) -> None:

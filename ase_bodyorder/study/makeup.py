@@ -53,7 +53,7 @@ _EVALUATION_VERSION = 1
 
 
 def makeup_specs(
-    architectures: Sequence[str] = ("mace",),
+    architectures: Sequence[str] = ARCHITECTURES,
     densities: Sequence[str] = DENSITIES,
     fractions: Sequence[float] = FRACTIONS,
     *,
@@ -71,8 +71,8 @@ def makeup_specs(
     ordered = sorted({float(f) for f in fractions}, reverse=True)
     return [
         TrainingSpec(architecture, density, size, seed, fragment_fraction=fraction)
-        for density in densities
-        for architecture in architectures
+        for density in dict.fromkeys(densities)
+        for architecture in dict.fromkeys(architectures)
         for fraction in ordered
     ]
 
@@ -224,16 +224,20 @@ def makeup_results(
     results: list[dict], cache_dir: Path, *, size: int = 800, recipe_only: bool = True
 ) -> list[dict]:
     """The entries of the makeup experiment in a cache (seed 0, ``size`` clusters, any
-    fraction; with ``recipe_only`` only those trained with the study's recipe, no
-    overrides) with their evaluations, by density, architecture and fraction. Archived
-    entries (no model, see :func:`~.report.collect_results`) bring the evaluation they
-    were archived with, which may lack the per-cluster energies and the dimer curve."""
+    fraction, trained with today's recipe and data (:func:`~.report.is_current`); with
+    ``recipe_only`` only those without overrides) with their evaluations, by density,
+    architecture and fraction. Archived entries (no model, see
+    :func:`~.report.collect_results`) bring the evaluation they were archived with, which
+    may lack the per-cluster energies and the dimer curve."""
+    from .report import is_current
+
     chosen = [
         r
         for r in results
         if r["spec"]["size"] == size
         and r["spec"]["seed"] == 0
         and not (recipe_only and r["spec"].get("overrides"))
+        and is_current(r)
     ]
     out = []
     for r in chosen:
@@ -483,6 +487,7 @@ def makeup_section(items: list[dict], out_dir: Path, command: str) -> tuple[list
         paths.append(out_dir / name)
     for density in DENSITIES:
         path = out_dir / f"distributions_{density}.png"
+        path.unlink(missing_ok=True)  # an earlier report's figure is not this one's
         plot_distributions(items, density, path)
         if path.exists():
             paths.append(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -19,6 +20,8 @@ __all__ = [
     "archive_entries",
     "collect_results",
     "convergence",
+    "curve_name",
+    "is_current",
     "learning_curve_table",
     "targets",
     "unconverged_lines",
@@ -58,6 +61,7 @@ def collect_results(
             result = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise BodyOrderError(f"cannot read study result {path}: {error}") from None
+        _check_entry(result, path)
         if evaluate and "test_trainer" not in result["metrics"]:
             _evaluate_test_set(path.parent, result)
             write_json_atomically(path, result)
@@ -73,6 +77,7 @@ def collect_results(
                 result = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as error:
                 raise BodyOrderError(f"cannot read archived study entry {path}: {error}") from None
+            _check_entry(result, path)
             if result.get("key") in have:
                 continue
             result["archived"] = True
@@ -80,6 +85,48 @@ def collect_results(
                 result["epochs"] = convergence(result["training_curve"])["epochs"]
             results.append(result)
     return results
+
+
+def _check_entry(result, path: Path) -> None:
+    """One clear error when ``path`` does not hold a study entry (a stray JSON file in
+    an archive, a hand-edited result)."""
+    problem = None
+    if not isinstance(result, dict):
+        problem = f"a JSON {type(result).__name__}, not an object"
+    elif not isinstance(result.get("key"), str):
+        problem = "no 'key'"
+    elif not isinstance(result.get("spec"), dict) or not all(
+        name in result["spec"] for name in ("architecture", "density", "size", "seed")
+    ):
+        problem = "no 'spec' with architecture, density, size and seed"
+    elif not isinstance(result.get("metrics"), dict):
+        problem = "no 'metrics'"
+    if problem:
+        raise BodyOrderError(f"{path} is not a study entry: {problem}")
+
+
+def is_current(result: dict) -> bool:
+    """Whether an entry was trained with today's recipe and data: its spec, resolved
+    today, gives the key it was trained under (a changed recipe, data file or fragment
+    set gives another key, and the entry's numbers describe something else)."""
+    from .spec import TrainingSpec
+
+    try:
+        return TrainingSpec(**result["spec"]).key == result["key"]
+    except (BodyOrderError, TypeError):
+        return False  # a spec today's code does not accept: an earlier recipe's
+
+
+def curve_name(spec: dict) -> str:
+    """Name of the learning curve an entry belongs to: ``<architecture>-<density>``, and
+    for entries trained with setting overrides a hash of them (``mace-low settings
+    1a2b3c``): models trained with other settings are another curve, not more seeds."""
+    name = f"{spec['architecture']}-{spec['density']}"
+    overrides = spec.get("overrides") or {}
+    if overrides:
+        text = json.dumps(overrides, sort_keys=True, default=str)
+        name += f" settings {hashlib.sha256(text.encode()).hexdigest()[:6]}"
+    return name
 
 
 def archive_entries(results: list[dict], cache: str | os.PathLike, archive: Path) -> list[Path]:
@@ -186,16 +233,22 @@ def _test_points(rows: list[dict], quantity: str) -> list[tuple[int, float]]:
 
 
 def learning_curve_table(results: list[dict]) -> dict:
-    """Per architecture and density: test RMSE by size (mean and spread over seeds) and
-    the fitted log-log slopes of energy and force errors."""
-    groups: dict[tuple, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    """Per architecture, density and settings (:func:`curve_name`): test RMSE by size
+    (mean and spread over seeds) and the fitted log-log slopes of energy and force
+    errors. Entries not trained with today's recipe and data (:func:`is_current`) are
+    left out."""
+    groups: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for result in results:
         spec = result["spec"]
         if spec.get("fragment_fraction", 0.0) > 0:
             continue  # the makeup experiment, not a learning curve
-        groups[(spec["architecture"], spec["density"])][spec["size"]].append(result)
+        if not is_current(result):
+            continue
+        groups[curve_name(spec)][spec["size"]].append(result)
     table = {}
-    for (architecture, density), by_size in sorted(groups.items()):
+    for name, by_size in sorted(groups.items()):
+        first = next(iter(by_size.values()))[0]["spec"]
+        architecture, density = first["architecture"], first["density"]
         rows = []
         for size in sorted(by_size):
             entries = by_size[size]
@@ -219,9 +272,10 @@ def learning_curve_table(results: list[dict]) -> dict:
             points = _test_points(rows, quantity)
             if len({n for n, _ in points}) >= 2:
                 fits[quantity] = fit_power_law(*zip(*points, strict=True))
-        table[f"{architecture}-{density}"] = {
+        table[name] = {
             "architecture": architecture,
             "density": density,
+            "label": architecture + name.removeprefix(f"{architecture}-{density}"),
             "rows": rows,
             "slopes": fits,
         }
@@ -338,6 +392,12 @@ def _data_scale(density: str) -> dict:
     }
 
 
+def _label(group: dict) -> str:
+    """The architecture of a learning curve, with its settings hash when it has
+    overrides (:func:`curve_name`)."""
+    return group.get("label", group["architecture"])
+
+
 def claims(table: dict) -> list[str]:
     """Bullets testing two claims made about this study in summaries of the literature:
     high-density models are more accurate than low-density ones; PET is the most
@@ -352,7 +412,7 @@ def claims(table: dict) -> list[str]:
             (
                 largest["test_energy_meV_per_atom"],
                 largest.get("test_forces_meV_per_A"),
-                group["architecture"],
+                _label(group),
                 largest["size"],
             )
         )
@@ -361,7 +421,7 @@ def claims(table: dict) -> list[str]:
     for density, entries in sorted(best.items()):
         entries.sort(key=lambda e: e[0])
         ranking = ", ".join(
-            f"{arch} {e:.2f} meV/atom, {f:.0f} meV/A (n={n})" for e, f, arch, n in entries
+            f"{arch} {e:.2f} meV/atom, {_fmt(f, 3, 'g')} meV/A (n={n})" for e, f, arch, n in entries
         )
         scale = scales[density]
         out.append(
@@ -425,7 +485,7 @@ def targets(table: dict) -> dict:
     for density, goals in TARGETS.items():
         groups = [g for g in table.values() if g["density"] == density and g["rows"]]
         largest = {
-            g["architecture"]: g["rows"][-1]
+            _label(g): g["rows"][-1]
             for g in groups
             if all(f"test_{q}" in g["rows"][-1] for q in _QUANTITIES)
         }
@@ -443,7 +503,7 @@ def targets(table: dict) -> dict:
                 "met": best <= goal,
             }
         for group in groups:
-            arch = group["architecture"]
+            arch = _label(group)
             if arch not in largest:
                 continue
             row = largest[arch]
@@ -528,8 +588,8 @@ def target_lines(result: dict) -> list[str]:
     return lines
 
 
-def _fmt(value, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+def _fmt(value, digits: int = 1, kind: str = "f") -> str:
+    return "-" if value is None else f"{value:.{digits}{kind}}"
 
 
 def write_study_report(
@@ -567,7 +627,8 @@ def write_study_report(
         "",
         "Test RMSE on the shipped H8 test set of the model's own density (100 clusters); "
         "the validation set (100 clusters) is the same for every size. Train/validation "
-        "RMSE from the trainer's final evaluation. 'flat': the best validation loss "
+        "RMSE from the trainer's final evaluation (MACE's to 0.1 meV/atom, as it prints "
+        "them; the test RMSE is recomputed at full precision). 'flat': the best validation loss "
         f"improved by less than {_FLAT_FRACTION:.0%} over the last {_FLAT_WINDOW} epochs.",
         "",
         f"![learning curves]({curves_png.name})",
@@ -579,6 +640,8 @@ def write_study_report(
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, group in table.items():
+        # mace prints its train/validation errors to 0.1 meV/atom
+        digits = 1 if group["architecture"] == "mace" else 2
         for row in group["rows"]:
             flat = ", ".join(
                 "yes" if c["flat"] else ("no" if c["improvement"] is not None else "?")
@@ -593,11 +656,20 @@ def write_study_report(
             lines.append(
                 f"| {name} | {row['size']} | {', '.join(map(str, row['seeds']))} "
                 f"| {', '.join(map(str, row['epochs']))} | {flat} "
-                f"| {_fmt(row.get('training_energy_meV_per_atom'), 2)} "
-                f"| {_fmt(row.get('validation_energy_meV_per_atom'), 2)} | {test_e} "
+                f"| {_fmt(row.get('training_energy_meV_per_atom'), digits)} "
+                f"| {_fmt(row.get('validation_energy_meV_per_atom'), digits)} | {test_e} "
                 f"| {_fmt(row.get('training_forces_meV_per_A'))} "
                 f"| {_fmt(row.get('validation_forces_meV_per_A'))} | {test_f} |"
             )
+    stale = sorted(
+        r["key"] for r in results if not r["spec"].get("fragment_fraction") and not is_current(r)
+    )
+    if stale:
+        lines += [
+            "",
+            "Left out of the curves, trained with another recipe or data set than today's "
+            f"(their spec no longer gives their key): {', '.join(stale)}.",
+        ]
     unflat = unconverged_lines(table)
     if unflat:
         lines += [

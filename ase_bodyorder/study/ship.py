@@ -51,12 +51,23 @@ def ship_entry(
         raise BodyOrderError(f"study entry {entry} has not finished training (no {RESULT})")
     result = json.loads(result_path.read_text(encoding="utf-8"))
     source = entry / result["model"]
+    if not source.is_file():
+        raise BodyOrderError(f"study entry {entry} has no model file {source.name}")
     if source.stat().st_size > MAX_MODEL_BYTES:
         raise BodyOrderError(
             f"model {source} is {source.stat().st_size / 2**20:.1f} MiB, over the "
             f"{MAX_MODEL_BYTES / 2**20:.0f} MiB limit of shipped models"
         )
-    provenance = json.loads((source.parent / "provenance.json").read_text(encoding="utf-8"))
+    provenance_path = source.parent / "provenance.json"
+    if not provenance_path.is_file() and result.get("restored_from"):
+        # restored from a shipped model (restore_shipped): its provenance is the shipped one
+        provenance_path = Path(models_dir) / result["restored_from"] / "provenance.json"
+    try:
+        provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise BodyOrderError(
+            f"cannot read the trainer's provenance of study entry {entry}: {error}"
+        ) from None
     spec = result["spec"]
     target_name = "model.model" if spec["architecture"] == "mace" else "model.pt"
     target_dir = Path(models_dir) / name

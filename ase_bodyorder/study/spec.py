@@ -94,15 +94,34 @@ def study_settings(architecture: str) -> MetatrainSettings | MACESettings:
     )
 
 
+def _merged(base, override):
+    """``override`` on top of ``base``; dictionaries merge key by key, recursively."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for key, value in override.items():
+            out[key] = _merged(base.get(key), value)
+        return out
+    return override
+
+
 def _with(settings, overrides: dict, seed: int):
-    """``settings`` with ``overrides`` applied and the seed set (unknown keys: an error)."""
+    """``settings`` with ``overrides`` applied and the seed set (unknown keys: an error).
+
+    Dictionary settings merge: ``{"extra_args": {"patience": 5}}`` changes MACE's
+    patience and keeps the rest of the recipe's schedule; ``extra_hypers`` of metatrain
+    keeps the atomic baseline unless it is overridden itself."""
     data = settings.to_dict()
     unknown = sorted(set(overrides) - set(data))
     if unknown:
         raise BodyOrderError(
             f"unknown {type(settings).__name__} setting(s) {', '.join(map(repr, unknown))}"
         )
-    data.update(overrides)
+    if "seed" in overrides:
+        raise BodyOrderError(
+            "'seed' is not a setting override: give seeds with --seeds (the seed draws the "
+            "training set and seeds the trainer)"
+        )
+    data = _merged(data, overrides)
     data["seed"] = seed
     return type(settings).from_dict(data)
 
@@ -277,6 +296,11 @@ def learning_curve_specs(
     sizes = sorted(set(_int_list(sizes, "sizes")), reverse=True)
     seeds = list(dict.fromkeys(_int_list(seeds, "seeds")))
     specs = []
+    for architecture in architectures:
+        if architecture not in ARCHITECTURES:
+            raise BodyOrderError(
+                f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}"
+            )
     for density in densities:
         if density not in DENSITIES:
             raise BodyOrderError(f"unknown density {density!r}; known: {', '.join(DENSITIES)}")
@@ -289,8 +313,8 @@ def learning_curve_specs(
     # the final model first, then the curve from the smallest size, then the extra seeds
     plan = [(sizes[0], seeds[0])] + [(n, seeds[0]) for n in sizes[:0:-1]]
     plan += [(sizes[0], seed) for seed in seeds[1:]]
-    for architecture in architectures:
-        for density in densities:
+    for architecture in dict.fromkeys(architectures):
+        for density in dict.fromkeys(densities):
             for size, seed in plan:
                 specs.append(TrainingSpec(architecture, density, size, seed, overrides or {}))
     return specs

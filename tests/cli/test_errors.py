@@ -50,6 +50,20 @@ def files(tmp_path):
         (["--threads", "0", "models"], "--threads must be a positive integer"),
         (["study", "learning-curves", "--settings", "BROKEN_JSON"], "BROKEN_JSON"),
         (["study", "learning-curves", "--sizes", "50", "x"], "sizes must be integers"),
+        (
+            ["study", "makeup", "--timeout", "-5"],
+            "--timeout must be a positive number of seconds, got -5",
+        ),
+        (
+            ["study", "learning-curves", "--timeout", "nan"],
+            "--timeout must be a positive number of seconds, got nan",
+        ),
+        # every model must be there before any is shipped (regression: the loop shipped
+        # the first and then stopped on the second)
+        (
+            ["study", "ship", "--architectures", "mace", "pet", "--size", "20", "--cache", "DIR"],
+            "not trained in DIR (nothing shipped): mace-high-n20-s0-",
+        ),
         # a mistyped cache is an error, not an empty cache (regression: the report
         # created it and went on to restore the shipped models into it)
         (["study", "report", "--cache", "DIR/none", "--out", "DIR/rep"], "DIR/none does not"),

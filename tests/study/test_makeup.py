@@ -199,3 +199,9 @@ def test_a_fragment_aware_mace_trains_evaluates_and_reports(tmp_path):
     row = [line for line in lines if line.startswith("| mace-high f=0.5 |")]
     assert f"| {rmse:.2f} |" in row[0]
     assert not (tmp_path / "archived" / "distributions_high.png").exists()
+    # regression: a report whose entries have no per-cluster energies linked the
+    # distribution figure an earlier report had left in the same directory
+    assert (tmp_path / "report" / "distributions_high.png").exists()
+    lines, paths = makeup_section([archived], tmp_path / "report", "test")
+    assert not (tmp_path / "report" / "distributions_high.png").exists()
+    assert not any("distributions_high.png" in line for line in lines)

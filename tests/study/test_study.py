@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from ase_bodyorder.study import (
     run_study,
 )
 from ase_bodyorder.study import runner as study_runner
-from ase_bodyorder.study.report import write_study_report
+from ase_bodyorder.study.report import curve_name, write_study_report
 
 pytest.importorskip("mace")
 
@@ -53,6 +54,7 @@ def test_power_law_fit_recovers_a_known_law():
         ({"seeds": ["0", "one"]}, "seeds must be integers"),
         ({"seeds": [0.5]}, "seeds must be integers"),
         ({"overrides": {"no_such_setting": 1}}, "no_such_setting"),
+        ({"overrides": {"seed": 5}}, "'seed' is not a setting override"),
     ],
 )
 def test_bad_study_input_fails_before_training(monkeypatch, kwargs, message):
@@ -65,6 +67,52 @@ def test_learning_curve_plan_has_every_size_and_the_seeds_at_the_largest():
     specs = learning_curve_specs(["mace"], ["low"], sizes=[50, 200, 800], seeds=[0, 1, 2])
     assert [(s.size, s.seed) for s in specs] == [(800, 0), (50, 0), (200, 0), (800, 1), (800, 2)]
     assert len({s.key for s in specs}) == len(specs)
+
+
+def test_repeated_architectures_and_densities_plan_each_model_once():
+    specs = learning_curve_specs(["mace", "mace"], ["low", "low"], sizes=[50], seeds=[0])
+    assert len(specs) == 1
+
+
+def test_dictionary_overrides_merge_into_the_recipe():
+    """Regression: {"extra_args": {"patience": 5}} replaced MACE's whole early-stopping
+    schedule (scheduler patience, learning-rate factor, EMA) instead of changing one."""
+    recipe = TrainingSpec("mace", "low", 20, 0).settings().extra_args
+    changed = TrainingSpec("mace", "low", 20, 0, {"extra_args": {"patience": 5}})
+    assert changed.settings().extra_args == {**recipe, "patience": 5}
+    baseline = TrainingSpec("pet", "low", 20, 0).settings().extra_hypers
+    loss = {"extra_hypers": {"training": {"loss": {"forces": {"weight": 2.0}}}}}
+    merged = TrainingSpec("pet", "low", 20, 0, loss).settings().extra_hypers
+    assert merged["training"]["atomic_baseline"] == baseline["training"]["atomic_baseline"]
+    assert merged["training"]["loss"] == {"forces": {"weight": 2.0}}
+
+
+def _entry(spec: TrainingSpec, energy: float, key: str | None = None) -> dict:
+    """A finished study entry as ``result.json`` holds it (test errors only)."""
+    test = {"energy_meV_per_atom": energy, "forces_meV_per_A": 20 * energy}
+    return {"key": key or spec.key, "spec": spec.to_dict(), "metrics": {"test": test}}
+
+
+def test_learning_curves_keep_other_settings_apart_and_leave_out_stale_entries():
+    """Regression: entries were grouped by architecture, density and size alone, so a
+    model trained with other settings, or an earlier recipe's entry (kept in the cache
+    or the archive), was averaged in as one more seed."""
+    from ase_bodyorder.study.report import is_current, learning_curve_table, targets
+
+    plain = TrainingSpec("pet", "high", 800, 0)
+    short = TrainingSpec("pet", "high", 800, 0, {"num_epochs": 10})
+    stale = _entry(plain, 48.0, key="pet-high-n800-s0-0123456789ab")
+    results = [_entry(plain, 50.0), _entry(short, 150.0), stale]
+    assert [is_current(r) for r in results] == [True, True, False]
+    table = learning_curve_table(results)
+    other = curve_name(short.to_dict())
+    assert sorted(table) == sorted(["pet-high", other])
+    (row,) = table["pet-high"]["rows"]
+    assert row["seeds"] == [0] and row["test_energy_meV_per_atom"] == 50.0
+    assert table[other]["rows"][0]["test_energy_meV_per_atom"] == 150.0
+    ratios = targets(table)["high"]["architectures"]
+    assert ratios["pet"]["energy_meV_per_atom"]["ratio_to_best"] == 1.0
+    assert ratios[table[other]["label"]]["energy_meV_per_atom"]["ratio_to_best"] == 3.0
 
 
 def test_cache_key_follows_data_and_settings():
@@ -128,7 +176,7 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     archived = sorted(p.name for p in paths[4:])
     assert archived == sorted(f"{e.spec.key}.json" for e in [*entries, again[1]])
     # the table and the fitted slope are those of the trainings' test errors: size 10
-    # once, size 20 twice (two learning rates: mean +- standard deviation)
+    # and 20 on one curve; the other learning rate is another curve, not a second seed
     text = (tmp_path / "report" / "README.md").read_text()
 
     # the report evaluates each model's test set at full precision, into result.json
@@ -136,36 +184,36 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
         result = json.loads((entry.directory / "result.json").read_text())
         return result["metrics"]["test"]["energy_meV_per_atom"]
 
-    energies = {
-        size: [test_energy(e) for e in group]
-        for size, group in ((10, entries[:1]), (20, [entries[1], again[1]]))
-    }
-    expected = {
-        10: f"{energies[10][0]:.2f}",
-        20: f"{np.mean(energies[20]):.2f} +- {np.std(energies[20], ddof=1):.2f}",
-    }
-    for size, cell in expected.items():
-        row = next(line for line in text.splitlines() if line.startswith(f"| mace-low | {size} |"))
-        assert row.split("|")[8].strip() == cell
+    name, other = curve_name(specs[0].to_dict()), curve_name(changed[1].to_dict())
+    assert name.startswith("mace-low settings ") and other != name
+    energies = {10: test_energy(entries[0]), 20: test_energy(entries[1])}
+    for size, energy in energies.items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| {name} | {size} |"))
+        assert row.split("|")[8].strip() == f"{energy:.2f}"
+    row = next(line for line in text.splitlines() if line.startswith(f"| {other} | 20 |"))
+    assert row.split("|")[3].strip() == "0"  # one seed, no spread
+    assert row.split("|")[8].strip() == f"{test_energy(again[1]):.2f}"
     data = json.loads((tmp_path / "report" / "learning_curves.json").read_text())
-    slope = data["curves"]["mace-low"]["slopes"]["energy_meV_per_atom"]
+    slope = data["curves"][name]["slopes"]["energy_meV_per_atom"]
     assert slope["points"] == 2
-    ratio = np.mean(energies[20]) / energies[10][0]
+    ratio = energies[20] / energies[10]
     assert slope["slope"] == pytest.approx(np.log(ratio) / np.log(2), rel=1e-9)
-    # the targets section judges the largest size (20) of the one curve
+    # the targets section judges the largest size (20) of each curve
     low = data["targets"]["low"]["energy_meV_per_atom"]
-    assert low["best"] == pytest.approx(np.mean(energies[20])) and low["size"] == 20
+    assert low["best"] == pytest.approx(min(energies[20], test_energy(again[1])))
+    assert low["size"] == 20
     assert "## Accuracy targets" in text and "- h8-low: energy <= 1 meV/atom" in text
 
     # regression: the cache lives outside the repository and went with its machine; a
     # report regenerated without it kept nothing. Now its archive keeps every row.
     readme = (tmp_path / "report" / "README.md").read_text()
-    rows = [line for line in readme.splitlines() if line.startswith("| mace-low |")]
+    rows = [line for line in readme.splitlines() if line.startswith("| mace-low ")]
+    assert len(rows) == 5  # three table rows (two curves), two slope rows
     os.rename(tmp_path / cache, tmp_path / "gone")
     (tmp_path / cache).mkdir()
     write_study_report(tmp_path / cache, tmp_path / "report", command="test")
     readme = (tmp_path / "report" / "README.md").read_text()
-    assert [line for line in readme.splitlines() if line.startswith("| mace-low |")] == rows
+    assert [line for line in readme.splitlines() if line.startswith("| mace-low ")] == rows
     assert "not in this cache" in readme
     os.rmdir(tmp_path / cache)
     os.rename(tmp_path / "gone", tmp_path / cache)
@@ -199,11 +247,24 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     assert MACEModel(entry.directory / restored["model"]).system(atoms).energy == (
         MACEModel(source).system(atoms).energy
     )
+    # regression: shipping a restored entry failed on the provenance.json that only a
+    # trained entry has; the shipped model's provenance comes along instead
+    again_shipped = ship_entry(fresh, specs[1].key, "mace-tiny-2", models_dir=tmp_path / "models")
+    assert again_shipped.read_bytes() == source.read_bytes()
+    provenance_again = json.loads((again_shipped.parent / "provenance.json").read_text())
+    assert provenance_again["training_curve"] == provenance["training_curve"]
+    assert provenance_again["name"] == "mace-tiny-2"
     # a shipped model whose spec no longer gives its key (recipe or data changed since)
     # is not restored: its numbers would be stale
     provenance["spec"]["size"] = 10
     (shipped.parent / "provenance.json").write_text(json.dumps(provenance))
-    assert restore_shipped(tmp_path / "stale", models_dir=tmp_path / "models") == []
+    assert restore_shipped(tmp_path / "stale", models_dir=tmp_path / "models") == [
+        specs[1].key
+    ]  # from mace-tiny-2, whose spec still gives the key
+    stale = json.loads((tmp_path / "stale" / specs[1].key / "result.json").read_text())
+    assert stale["restored_from"] == "mace-tiny-2"
+    shutil.rmtree(again_shipped.parent)
+    assert restore_shipped(tmp_path / "stale2", models_dir=tmp_path / "models") == []
 
 
 def _children(pid: int) -> list[int]:
@@ -333,10 +394,38 @@ def test_collect_results_counts_epochs_of_old_entries_by_number(tmp_path):
     curve = [{"epoch": e, "validation_loss": 1.0} for e in range(0, 300, 5)]
     entry = tmp_path / "cache" / "soap-bpnn-high-n800-s0-x"
     entry.mkdir(parents=True)
-    old = {"key": entry.name, "metrics": {}, "epochs": len(curve), "training_curve": curve}
+    spec = TrainingSpec("soap-bpnn", "high", 800, 0).to_dict()
+    old = {
+        "key": entry.name,
+        "spec": spec,
+        "metrics": {},
+        "epochs": len(curve),
+        "training_curve": curve,
+    }
     (entry / "result.json").write_text(json.dumps(old), encoding="utf-8")
     (result,) = collect_results(tmp_path / "cache", evaluate=False)
     assert result["epochs"] == 300
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ([1, 2], "a JSON list, not an object"),
+        ({"note": "kept by hand"}, "no 'key'"),
+        ({"key": "x", "spec": {"architecture": "pet"}, "metrics": {}}, "no 'spec' with"),
+    ],
+)
+def test_a_stray_file_among_archived_entries_is_one_clear_error(tmp_path, content, problem):
+    """Regression: a JSON file in reports/study/entries/ that is not an entry ended the
+    report with an AttributeError or KeyError traceback."""
+    from ase_bodyorder.study.report import collect_results
+
+    (tmp_path / "cache").mkdir()
+    archive = tmp_path / "entries"
+    archive.mkdir()
+    (archive / "notes.json").write_text(json.dumps(content), encoding="utf-8")
+    with pytest.raises(BodyOrderError, match=f"notes.json is not a study entry: {problem}"):
+        collect_results(tmp_path / "cache", evaluate=False, archive=archive)
 
 
 def _curve(architecture, density, sizes, energy, forces):

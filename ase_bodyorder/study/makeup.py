@@ -467,6 +467,20 @@ def _fmt(value, digits=2) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _fragment_parents(item: dict) -> int:
+    """How many training clusters the fragment file of an item's density was cut from."""
+    from .fragments import fragment_parents, fragments_path
+
+    return len(set(fragment_parents(fragments_path(item["spec"]["density"])).tolist()))
+
+
+def _counts(items: list[dict], count) -> str:
+    """'800', or '800 / 400' where the items differ, for a count of each item (items
+    that do not record it, archived without it, are left out)."""
+    counts = {count(i) for i in items} - {None}
+    return " / ".join(str(n) for n in sorted(counts)) if counts else "?"
+
+
 def makeup_section(items: list[dict], out_dir: Path, command: str) -> tuple[list[str], list[Path]]:
     """Markdown lines and written files (PNG, JSON) of the makeup part of the report."""
     out_dir = Path(out_dir)
@@ -495,11 +509,13 @@ def makeup_section(items: list[dict], out_dir: Path, command: str) -> tuple[list
         "## Body orders against FCI, and the training set's makeup",
         "",
         f"Made by `{command}` (numbers: `{json_path.name}`). Models: the study's recipe "
-        "on the 800 H8 training clusters of one density, plain (no `f`) or with "
-        "fragments (FCI/STO-6G sub-clusters of 100 training clusters: the atom once, the "
+        f"on the {_counts(items, lambda i: i['spec']['size'])} H8 training clusters of one "
+        "density, plain (no `f`) or with fragments (FCI/STO-6G sub-clusters of "
+        f"{_counts(items, _fragment_parents)} training clusters: the atom once, the "
         "rest evenly over sizes 2-7) making up the fraction `f` of the structures. MBE "
-        "errors: the model's expansion of the 50 held-out clusters with an FCI MBE "
-        "against that MBE, eV per cluster.",
+        "errors: the model's expansion of the "
+        f"{_counts(items, lambda i: i['evaluation']['mbe'].get('clusters'))} held-out clusters "
+        "with an FCI MBE against that MBE, eV per cluster.",
         "",
     ]
     for density in DENSITIES:

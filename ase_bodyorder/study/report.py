@@ -588,6 +588,16 @@ def target_lines(result: dict) -> list[str]:
     return lines
 
 
+def _split_sizes(table: dict, part: str) -> str:
+    """'100 clusters', or per density where they differ, for the densities of a table."""
+    from .spec import split_size
+
+    sizes = {d: split_size(d, part) for d in sorted({g["density"] for g in table.values()})}
+    if len(set(sizes.values())) == 1:
+        return f"{next(iter(sizes.values()))} clusters"
+    return ", ".join(f"h8-{d}: {n} clusters" for d, n in sizes.items())
+
+
 def _fmt(value, digits: int = 1, kind: str = "f") -> str:
     return "-" if value is None else f"{value:.{digits}{kind}}"
 
@@ -625,8 +635,9 @@ def write_study_report(
         "",
         f"Made by `{command}` (numbers: `{json_path.name}`).",
         "",
-        "Test RMSE on the shipped H8 test set of the model's own density (100 clusters); "
-        "the validation set (100 clusters) is the same for every size. Train/validation "
+        "Test RMSE on the shipped H8 test set of the model's own density "
+        f"({_split_sizes(table, 'test')}); the validation set "
+        f"({_split_sizes(table, 'validation')}) is the same for every size. Train/validation "
         "RMSE from the trainer's final evaluation (MACE's to 0.1 meV/atom, as it prints "
         "them; the test RMSE is recomputed at full precision). 'flat': the best validation loss "
         f"improved by less than {_FLAT_FRACTION:.0%} over the last {_FLAT_WINDOW} epochs.",

@@ -141,11 +141,12 @@ def _fragment_file_hash(path: Path) -> str:
 
 
 @cache
-def training_pool_size(density: str) -> int:
-    """Number of structures in the shipped training split of a density."""
+def split_size(density: str, part: str = "train") -> int:
+    """Number of structures in a shipped split (``train``, ``validation``, ``test``) of the
+    H8 set of a density."""
     import ase.io
 
-    return len(ase.io.read(split_path(density, "train"), index=":"))
+    return len(ase.io.read(split_path(density, part), index=":"))
 
 
 def split_path(density: str, part: str) -> Path:
@@ -202,7 +203,7 @@ class TrainingSpec:
 
     def training_indices(self) -> list[int]:
         """Indices into the training split that make up this spec's training set."""
-        pool = training_pool_size(self.density)
+        pool = split_size(self.density)
         if self.size > pool:
             raise BodyOrderError(
                 f"training-set size {self.size} exceeds the {pool} structures of "
@@ -304,7 +305,7 @@ def learning_curve_specs(
     for density in densities:
         if density not in DENSITIES:
             raise BodyOrderError(f"unknown density {density!r}; known: {', '.join(DENSITIES)}")
-        pool = training_pool_size(density)
+        pool = split_size(density)
         if sizes[0] > pool:
             raise BodyOrderError(
                 f"training-set size {sizes[0]} exceeds the {pool} structures of "

@@ -180,6 +180,12 @@ def test_a_fragment_aware_mace_trains_evaluates_and_reports(tmp_path):
     assert [i["fraction"] for i in items] == [0.5]
     lines, paths = makeup_section(items, tmp_path / "report", "test")
     assert any("mace-high f=0.5" in line for line in lines)
+    # the counts in the text are the data's, not the full study's
+    parents = len(set(fragment_parents(fragments_path("high")).tolist()))
+    intro = next(line for line in lines if line.startswith("Made by"))
+    assert "on the 10 H8 training clusters" in intro
+    assert f"sub-clusters of {parents} training clusters" in intro
+    assert f"expansion of the {evaluation['mbe']['clusters']} held-out clusters" in intro
     for path in paths:
         assert path.stat().st_size > 0
         if path.suffix == ".png":

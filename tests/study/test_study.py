@@ -25,6 +25,7 @@ from ase_bodyorder.study import (
 )
 from ase_bodyorder.study import runner as study_runner
 from ase_bodyorder.study.report import curve_name, write_study_report
+from ase_bodyorder.study.spec import split_size
 
 pytest.importorskip("mace")
 
@@ -203,6 +204,9 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     assert low["best"] == pytest.approx(min(energies[20], test_energy(again[1])))
     assert low["size"] == 20
     assert "## Accuracy targets" in text and "- h8-low: energy <= 1 meV/atom" in text
+    # the set sizes in the text are the shipped splits' (regression: hard-coded)
+    test_size, validation_size = (split_size("low", part) for part in ("test", "validation"))
+    assert f"own density ({test_size} clusters); the validation set ({validation_size} " in text
 
     # regression: the cache lives outside the repository and went with its machine; a
     # report regenerated without it kept nothing. Now its archive keeps every row.

@@ -20,8 +20,8 @@ def add_parser(subparsers) -> None:
         "--models",
         nargs="+",
         default=None,
-        help="models to report (default: the six H8 models, and for `accuracy` also the "
-        "periodic MD model)",
+        help="models to report (default: every shipped H8 model, and for `accuracy` also "
+        "the shipped periodic MD models)",
     )
     parser.add_argument("--output", help="also write the table (markdown) to this file")
     parser.add_argument("--plots", help="directory for PNG plots (run reports; default RUN_DIR)")

@@ -308,6 +308,26 @@ def summary_table(items: list[dict]) -> dict:
     return {"rows": rows}
 
 
+#: colour map per architecture: a model's colour is its architecture's, darker with
+#: more fragments
+_COLOURS = {"pet": "Blues", "soap-bpnn": "Greens", "mace": "Oranges"}
+
+
+def style(item: dict) -> dict:
+    """Line colour and style of a model in every makeup figure: the architecture's colour
+    map, darker with the fragment fraction; dashed for the plain model (no fragments)."""
+    import matplotlib
+
+    shade = 0.45 + min(item["fraction"], 0.5)  # 0.45 (plain) to 0.95 (f = 0.5)
+    colour = matplotlib.colormaps[_COLOURS.get(item["spec"]["architecture"], "Greys")](shade)
+    return {"color": colour, "linestyle": "--" if item["fraction"] == 0 else "-"}
+
+
+def _legend_below(ax, ncol: int = 3) -> None:
+    """The legend under the axes, where it hides no data (save with bbox_inches='tight')."""
+    ax.legend(fontsize=7, ncol=ncol, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+
+
 def _plt():
     import matplotlib
 
@@ -361,15 +381,15 @@ def plot_truncation(items: list[dict], path: Path) -> None:
         ax.plot(orders[:-1], reference[:-1], "k-o", lw=2, label="FCI (exact at K=8)")
         for item in chosen:
             values = item["evaluation"]["mbe"]["truncation_rmse_eV"]
-            ax.plot(orders, values, marker=".", label=label(item))
+            ax.plot(orders, values, marker=".", label=label(item), **style(item))
         ax.set_yscale("log")
         ax.set_xlabel("truncation order K")
         ax.set_ylabel("RMSE of E_{<=K} - E_FCI / eV per cluster")
         ax.set_title(f"h8-{density} held-out clusters")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        _legend_below(ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -406,9 +426,9 @@ def plot_fraction_errors(items: list[dict], path: Path) -> None:
         ax.set_title(f"h8-{density} held-out clusters")
         ax.grid(True, which="both", alpha=0.3)
         if ax.lines:
-            ax.legend(fontsize=7)
+            _legend_below(ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -424,15 +444,15 @@ def plot_dimers(items: list[dict], path: Path) -> None:
         ax.plot(dimer["distances_A"], dimer["reference_eV"], "k-", lw=2, label="FCI/STO-6G")
         for item in chosen:
             model = item["evaluation"]["dimer"]["model_eV"]
-            ax.plot(dimer["distances_A"], model, label=label(item))
+            ax.plot(dimer["distances_A"], model, label=label(item), **style(item))
         ax.set_xlabel("H-H distance / Angstrom")
         ax.set_ylabel("E(H2) / eV")
         ax.set_title(f"models trained on h8-{density}")
         ax.set_ylim(-40, -15)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        _legend_below(ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -451,15 +471,25 @@ def plot_generalisation(items: list[dict], path: Path) -> None:
             ev["generalisation"]["h12-high"]["energy_meV_per_atom"],
             ev["generalisation"]["h12-low"]["energy_meV_per_atom"],
         ]
-        ax.bar(np.arange(len(sets)) + k * width, values, width, label=label(item))
+        # hatched: trained on the low-density set
+        ax.bar(
+            np.arange(len(sets)) + k * width,
+            values,
+            width,
+            label=label(item),
+            color=style(item)["color"],
+            hatch="///" if item["spec"]["density"] == "low" else None,
+            edgecolor="white",
+            linewidth=0,
+        )
     ax.set_xticks(np.arange(len(sets)) + 0.4 - width / 2, sets)
     ax.set_yscale("log")
     ax.set_ylabel("energy RMSE / meV per atom")
     ax.set_xlabel("test set")
     ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    _legend_below(ax, ncol=5)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 

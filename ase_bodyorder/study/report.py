@@ -421,7 +421,7 @@ def claims(table: dict) -> list[str]:
     for density, entries in sorted(best.items()):
         entries.sort(key=lambda e: e[0])
         ranking = ", ".join(
-            f"{arch} {e:.2f} meV/atom, {_fmt(f, 3, 'g')} meV/A (n={n})" for e, f, arch, n in entries
+            f"{arch} {e:.2f} meV/atom, {_significant(f)} meV/A (n={n})" for e, f, arch, n in entries
         )
         scale = scales[density]
         out.append(
@@ -598,8 +598,20 @@ def _split_sizes(table: dict, part: str) -> str:
     return ", ".join(f"h8-{d}: {n} clusters" for d, n in sizes.items())
 
 
-def _fmt(value, digits: int = 1, kind: str = "f") -> str:
-    return "-" if value is None else f"{value:.{digits}{kind}}"
+def _fmt(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _significant(value, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits in plain notation (7.90, 0.123), whole
+    numbers from ``10**(digits - 1)`` on (1072, not 1.07e+03); '-' for None."""
+    if value is None:
+        return "-"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    rounded = float(f"{value:.{digits}g}")  # 99.96 -> 100: the digits of the rounded value
+    decimals = digits - 1 - math.floor(math.log10(abs(rounded)))
+    return f"{value:.0f}" if decimals <= 0 else f"{rounded:.{decimals}f}"
 
 
 def write_study_report(

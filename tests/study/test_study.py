@@ -485,3 +485,17 @@ def test_targets_met_need_no_extrapolation():
     result = targets(table)["low"]
     assert result["energy_meV_per_atom"]["met"] and result["forces_meV_per_A"]["met"]
     assert "size_to_target_fit" not in result["architectures"]["mace"]["energy_meV_per_atom"]
+
+
+def test_claims_print_forces_in_plain_notation():
+    # regression: the claims printed a force RMSE of 1071.6 meV/A as "1.07e+03"
+    from ase_bodyorder.study.report import _significant, claims
+
+    sizes = np.array([100.0, 800.0])
+    table = {
+        "mace-high": _curve("mace", "high", sizes, [80.0, 62.9], [1300.0, 1071.6]),
+        "mace-low": _curve("mace", "low", sizes, [0.3, 0.12], [9.0, 3.674]),
+    }
+    text = "\n".join(claims(table))
+    assert "1072 meV/A" in text and "3.67 meV/A" in text and "e+" not in text
+    assert [_significant(v) for v in (99.96, 0.1234, 7.9, None)] == ["100", "0.123", "7.90", "-"]

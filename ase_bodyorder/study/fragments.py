@@ -112,6 +112,7 @@ def fragment_sizes(path: Path) -> np.ndarray:
     return np.array([int(frame.split("\n", 1)[0]) for frame in fragment_frames(Path(path))])
 
 
+@cache
 def fragment_parents(path: Path) -> np.ndarray:
     """The parent cluster index (``parent=`` in the comment line) of each frame."""
     parents = []

@@ -34,7 +34,7 @@ import numpy as np
 from ..expansion import BodyOrderError
 from .fragments import FRACTIONS
 from .runner import RESULT, write_json_atomically
-from .spec import ARCHITECTURES, DATA, DENSITIES, TrainingSpec, split_path
+from .spec import ARCHITECTURES, DATA, DENSITIES, TrainingSpec, check_architecture, split_path
 
 __all__ = [
     "DIMER_DISTANCES_A",
@@ -64,10 +64,7 @@ def makeup_specs(
     largest fraction first (the largest effect), the plain model (f = 0) last (it is the
     learning curve's final model, usually cached)."""
     for architecture in architectures:
-        if architecture not in ARCHITECTURES:
-            raise BodyOrderError(
-                f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}"
-            )
+        check_architecture(architecture)
     ordered = sorted({float(f) for f in fractions}, reverse=True)
     return [
         TrainingSpec(architecture, density, size, seed, fragment_fraction=fraction)

@@ -140,6 +140,23 @@ def _fragment_file_hash(path: Path) -> str:
     return _file_hash(path)
 
 
+def check_architecture(architecture: str) -> str:
+    """``architecture`` if the study knows it, else a :class:`BodyOrderError` naming the
+    known ones."""
+    if architecture not in ARCHITECTURES:
+        raise BodyOrderError(
+            f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}"
+        )
+    return architecture
+
+
+def check_density(density: str) -> str:
+    """``density`` if the study has an H8 set of it, else a :class:`BodyOrderError`."""
+    if density not in DENSITIES:
+        raise BodyOrderError(f"unknown density {density!r}; known: {', '.join(DENSITIES)}")
+    return density
+
+
 @cache
 def split_size(density: str, part: str = "train") -> int:
     """Number of structures in a shipped split (``train``, ``validation``, ``test``) of the
@@ -175,12 +192,8 @@ class TrainingSpec:
     fragment_fraction: float = 0.0
 
     def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise BodyOrderError(
-                f"unknown architecture {self.architecture!r}; known: {', '.join(ARCHITECTURES)}"
-            )
-        if self.density not in DENSITIES:
-            raise BodyOrderError(f"unknown density {self.density!r}; known: {', '.join(DENSITIES)}")
+        check_architecture(self.architecture)
+        check_density(self.density)
         for name in ("size", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or isinstance(value, bool):
@@ -298,14 +311,9 @@ def learning_curve_specs(
     seeds = list(dict.fromkeys(_int_list(seeds, "seeds")))
     specs = []
     for architecture in architectures:
-        if architecture not in ARCHITECTURES:
-            raise BodyOrderError(
-                f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}"
-            )
+        check_architecture(architecture)
     for density in densities:
-        if density not in DENSITIES:
-            raise BodyOrderError(f"unknown density {density!r}; known: {', '.join(DENSITIES)}")
-        pool = split_size(density)
+        pool = split_size(check_density(density))
         if sizes[0] > pool:
             raise BodyOrderError(
                 f"training-set size {sizes[0]} exceeds the {pool} structures of "

@@ -137,7 +137,9 @@ def run_entry(
     text stream for the trainer's epoch line).
 
     A directory holding a training that was killed part-way resumes from its checkpoint.
-    An entry another process is training (its lock is held) is reported ``busy``.
+    An entry another process is training (its lock is held) is reported ``busy``. A
+    training that fails (the trainer's error, or an OS or data error such as a full disk
+    or an unreadable trainer output) is reported ``failed`` with one line saying why.
     """
     directory = Path(cache).resolve() / spec.key
     result_path = directory / RESULT
@@ -156,6 +158,10 @@ def run_entry(
             result = _train(spec, directory, timeout, progress)
         except BodyOrderError as error:
             return StudyEntry(spec, directory, "failed", error=str(error))
+        except (OSError, ValueError) as error:
+            # a full disk, an unreadable or half-written trainer output: this entry
+            # fails, the study goes on with the next (its checkpoints stay to resume)
+            return StudyEntry(spec, directory, "failed", error=f"{type(error).__name__}: {error}")
         write_json_atomically(result_path, result)
     return StudyEntry(spec, directory, "trained", result)
 

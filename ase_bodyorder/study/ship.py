@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from ..expansion import BodyOrderError
+from ..training._common import portable_paths
 from .report import convergence
 from .runner import RESULT, write_json_atomically
 
@@ -89,6 +90,7 @@ def ship_entry(
         description=description or _description(spec, result),
     )
     provenance.pop("log", None)  # stays in the study cache
+    provenance = portable_paths(provenance, Path(cache))
     (tmp_dir / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
     if target_dir.exists():
         shutil.rmtree(target_dir)

@@ -13,7 +13,18 @@ from pathlib import Path
 from .._guard import guarded
 from ..expansion import BodyOrderError
 
-__all__ = ["WALL_TIME_LEDGER", "package_versions", "run_logged", "sha256", "total_wall_time"]
+__all__ = [
+    "WALL_TIME_LEDGER",
+    "package_versions",
+    "portable_paths",
+    "run_logged",
+    "sha256",
+    "total_wall_time",
+]
+
+#: the directory holding the ``ase_bodyorder`` package (the repository root when the
+#: package is installed from a checkout)
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 
 #: file in a trainer's working directory holding the wall time (s) of all its runs so far,
 #: kept up to date while it runs, so that a training killed and resumed counts every part
@@ -29,6 +40,31 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def portable_paths(data, *directories: str | os.PathLike):
+    """``data`` (JSON-like) with the absolute paths in its strings made machine-independent.
+
+    A path under one of ``directories`` (a training's work directory, a study cache)
+    becomes ``<directory name>/rest``; one under the directory holding the package becomes
+    relative to it (``ase_bodyorder/data/reference/h8-high_test.xyz``). Shipped provenance
+    is read on other machines, where the trainer's absolute paths name nothing; the files'
+    SHA-256, not their paths, identify the data.
+    """
+    prefixes = [(f"{Path(d).resolve()}/", f"{Path(d).resolve().name}/") for d in directories]
+    prefixes.append((f"{PACKAGE_PARENT}/", ""))
+
+    def fix(value):
+        if isinstance(value, dict):
+            return {key: fix(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [fix(item) for item in value]
+        if isinstance(value, str):
+            for prefix, replacement in prefixes:
+                value = value.replace(prefix, replacement)
+        return value
+
+    return fix(data)
 
 
 def package_versions(names) -> dict:

@@ -27,7 +27,7 @@ from pathlib import Path
 from ase.units import Hartree
 
 from ..expansion import BodyOrderError
-from ._common import sha256
+from ._common import portable_paths, sha256
 from .mace import MACESettings, train_mace
 from .metatrain import MetatrainSettings, train_metatrain
 
@@ -269,6 +269,7 @@ def install_shipped(name: str, out: Path) -> Path:
         from ..study.report import convergence
 
         provenance["convergence"] = convergence(provenance["training_curve"])
+    provenance = portable_paths(provenance, out.parent)
     (spec.directory / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
     return spec.directory / target_name
 

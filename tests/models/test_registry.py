@@ -18,3 +18,42 @@ def test_only_the_md_default_calls_itself_the_md_default():
     claims = [name for name, text in available_models().items() if "the MD default" in text]
     assert DEFAULT_MD_MODEL in available_models()
     assert claims in ([], [DEFAULT_MD_MODEL])
+
+
+def test_shipped_provenance_names_no_machine_path():
+    # regression: shipped provenance held the training machine's absolute paths
+    # (/work/main/study-cache/..., --work_dir=/work/main/...), which name nothing elsewhere
+    import json
+    import re
+
+    from ase_bodyorder.study.ship import MODELS_DIR
+    from ase_bodyorder.training._common import PACKAGE_PARENT
+
+    files = sorted(MODELS_DIR.glob("*/provenance.json"))
+    assert len(files) >= 12
+    absolute = re.compile(r'"(?:[^"=]*=)?/[^"]*"')
+    for path in files:
+        text = path.read_text()
+        assert not absolute.findall(text), path
+        provenance = json.loads(text)
+        for part in provenance.get("data", {}).values():
+            if part and part["path"].startswith("ase_bodyorder/"):
+                assert (PACKAGE_PARENT / part["path"]).is_file(), (path, part["path"])
+
+
+def test_portable_paths_rewrites_work_directories_and_the_package_root(tmp_path):
+    from ase_bodyorder.training._common import PACKAGE_PARENT, portable_paths
+
+    cache = tmp_path / "my-cache"
+    data = {
+        "path": f"{cache}/key/train.xyz",
+        "command": [f"--work_dir={cache}/key/training", "--seed=0"],
+        "test": f"{PACKAGE_PARENT}/ase_bodyorder/data/reference/h8-low_test.xyz",
+        "number": 1.5,
+    }
+    assert portable_paths(data, cache) == {
+        "path": "my-cache/key/train.xyz",
+        "command": ["--work_dir=my-cache/key/training", "--seed=0"],
+        "test": "ase_bodyorder/data/reference/h8-low_test.xyz",
+        "number": 1.5,
+    }

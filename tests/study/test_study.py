@@ -37,6 +37,28 @@ def _no_training(*args, **kwargs):
     raise AssertionError("nothing should be trained here")
 
 
+def test_an_os_error_fails_its_entry_and_the_study_goes_on(tmp_path, monkeypatch):
+    # regression: only BodyOrderError made an entry "failed"; a full disk or a
+    # half-written trainer output stopped the whole study with a traceback
+    from io import StringIO
+
+    specs = [TrainingSpec("mace", "low", n, 0, dict(TINY)) for n in (10, 20)]
+
+    def train(spec, directory, *args, **kwargs):
+        if spec.size == 10:
+            raise OSError(28, "No space left on device", str(directory / "train.xyz"))
+        return {"key": spec.key, "spec": spec.to_dict(), "metrics": {}, "epochs": 2}
+
+    monkeypatch.setattr(study_runner, "_train", train)
+    stream = StringIO()
+    first, second = run_study(specs, tmp_path, stream=stream)
+    assert (first.status, second.status) == ("failed", "trained")
+    assert first.error.startswith("OSError: [Errno 28] No space left on device")
+    assert str(tmp_path / specs[0].key / "train.xyz") in first.error
+    assert not (tmp_path / specs[0].key / "result.json").exists()
+    assert f"{specs[0].key}: failed OSError" in stream.getvalue()
+
+
 def test_power_law_fit_recovers_a_known_law():
     sizes = np.array([50, 100, 200, 400, 800])
     fit = fit_power_law(sizes, 3.0 * sizes**-0.4)
@@ -223,6 +245,7 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     os.rename(tmp_path / "gone", tmp_path / cache)
 
     from ase_bodyorder.study.ship import restore_shipped, ship_entry
+    from ase_bodyorder.training._common import PACKAGE_PARENT
 
     shipped = ship_entry(
         tmp_path / cache, specs[1].key, "mace-tiny", models_dir=tmp_path / "models"
@@ -235,7 +258,11 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     source = entries[1].directory / entries[1].result["model"]
     assert shipped.read_bytes() == source.read_bytes()
     assert provenance["model_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
-    atoms = ase.io.read(provenance["data"]["test"]["path"], index=0)
+    # regression: no absolute path of this machine (the paths are relative to the package
+    # and the cache)
+    assert str(tmp_path) not in json.dumps(provenance)
+    assert provenance["data"]["train"]["path"] == f"{cache}/{specs[1].key}/train.xyz"
+    atoms = ase.io.read(PACKAGE_PARENT / provenance["data"]["test"]["path"], index=0)
     assert MACEModel(shipped).system(atoms).energy == MACEModel(source).system(atoms).energy
 
     # a fresh cache gets the shipped model back as a finished entry: nothing retrains

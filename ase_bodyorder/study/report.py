@@ -525,8 +525,31 @@ def targets(table: dict) -> dict:
                         )
                 info[quantity] = part
             entry["architectures"][arch] = info
+        by_label = {_label(g): g for g in groups}
+        for arch, info in entry["architectures"].items():
+            for quantity in _QUANTITIES:
+                part = info[quantity]
+                if part["within_factor"]:
+                    continue
+                own = by_label[arch]["slopes"].get(quantity)
+                best = by_label[entry[quantity]["best_architecture"]]["slopes"].get(quantity)
+                if own and best:
+                    part["size_to_within_factor"] = _size_to_ratio(
+                        part["ratio_to_best"], info["size"], own["slope"] - best["slope"]
+                    )
         out[density] = entry
     return out
+
+
+def _size_to_ratio(ratio: float, size: int, gap: float) -> float | None:
+    """Training-set size at which an error ``ratio`` times the best one at ``size`` falls
+    to :data:`WITHIN_FACTOR` times it, when both curves keep their fitted log-log slopes
+    (``gap``: own slope minus the best's); None when the gap does not close (or would
+    need more than 1e12 structures)."""
+    if not gap < 0:
+        return None
+    log_size = math.log(size) + math.log(WITHIN_FACTOR / ratio) / gap
+    return float(math.exp(log_size)) if log_size <= math.log(1e12) else None
 
 
 def _size_text(size: float | None) -> str:
@@ -585,6 +608,25 @@ def target_lines(result: dict) -> list[str]:
                         f"{part['local_slope']:.2f} of the two largest sizes)"
                     )
                 lines.append(text + ", ".join(bits) + f"; it has {info['size']}.")
+        for arch, info in entry["architectures"].items():
+            for quantity in _QUANTITIES:
+                part = info[quantity]
+                if "size_to_within_factor" not in part:
+                    continue
+                what = f"its {quantity.split('_')[0]} error"
+                best = entry[quantity]["best_architecture"]
+                size = part["size_to_within_factor"]
+                when = (
+                    f"would come within {WITHIN_FACTOR:g}x of {best}'s at about {size:,.0f} "
+                    "clusters, if both curves keep their fitted slopes"
+                    if size is not None
+                    else f"would not come within {WITHIN_FACTOR:g}x of {best}'s below 10^12 "
+                    "clusters along the fitted slopes"
+                )
+                lines.append(
+                    f"- h8-{density}, {arch}: {what} {when}; it is "
+                    f"{part['ratio_to_best']:.1f}x at {info['size']}."
+                )
     return lines
 
 

@@ -501,6 +501,33 @@ def test_targets_extrapolate_a_missed_target_along_the_power_law():
     assert "NOT met" in text and "3,200 clusters" in text and "beyond 10^12" in text
 
 
+def test_targets_extrapolate_when_a_lagging_curve_comes_within_3x_of_the_best():
+    from ase_bodyorder.study.report import target_lines, targets
+
+    sizes = np.array([50.0, 100.0, 200.0, 400.0, 800.0])
+    best = 0.1 * (sizes / 800.0) ** -0.5
+    # 6x the best at n=800 and falling as n^-1: the ratio 6 (n/800)^-1/2 is 3 at n=3200
+    steep = 6 * 0.1 * (sizes / 800.0) ** -1.0
+    table = {
+        "mace-low": _curve("mace", "low", sizes, best, 10 * best),
+        "pet-low": _curve("pet", "low", sizes, steep, 20 * best),
+    }
+    pet = targets(table)["low"]["architectures"]["pet"]
+    assert pet["energy_meV_per_atom"]["ratio_to_best"] == pytest.approx(6.0)
+    assert pet["energy_meV_per_atom"]["size_to_within_factor"] == pytest.approx(3200.0)
+    # 2x the best everywhere: within 3x, nothing to extrapolate
+    assert "size_to_within_factor" not in pet["forces_meV_per_A"]
+    text = "\n".join(target_lines(targets(table)))
+    assert "energy error would come within 3x of mace's at about 3,200 clusters" in text
+    # a lagging curve no steeper than the best's never closes the gap
+    table["pet-low"] = _curve("pet", "low", sizes, 6 * best, 20 * best)
+    pet = targets(table)["low"]["architectures"]["pet"]
+    assert pet["energy_meV_per_atom"]["size_to_within_factor"] is None
+    assert "would not come within 3x of mace's below 10^12" in "\n".join(
+        target_lines(targets(table))
+    )
+
+
 def test_targets_met_need_no_extrapolation():
     from ase_bodyorder.study.report import TARGETS, targets
 

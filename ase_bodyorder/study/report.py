@@ -68,7 +68,9 @@ def collect_results(
         if result.get("training_curve"):
             # entries written before the runner counted epochs by number hold the number
             # of logged points (metatrain logs every 5 epochs: 60 for 300 epochs)
-            result["epochs"] = convergence(result["training_curve"])["epochs"]
+            result["epochs"] = convergence(result["training_curve"], result.get("epochs_trained"))[
+                "epochs"
+            ]
         results.append(result)
     if archive is not None and Path(archive).is_dir():
         have = {r["key"] for r in results}
@@ -82,7 +84,9 @@ def collect_results(
                 continue
             result["archived"] = True
             if result.get("training_curve"):
-                result["epochs"] = convergence(result["training_curve"])["epochs"]
+                result["epochs"] = convergence(
+                    result["training_curve"], result.get("epochs_trained")
+                )["epochs"]
             results.append(result)
     return results
 
@@ -154,7 +158,7 @@ def entry_convergence(result: dict) -> dict:
     """:func:`convergence` of an entry's training curve; an archived entry without one
     keeps the verdict it was archived with."""
     if result.get("training_curve"):
-        return convergence(result["training_curve"])
+        return convergence(result["training_curve"], result.get("epochs_trained"))
     return result.get("convergence") or {
         "epochs": result.get("epochs"),
         "improvement": None,
@@ -181,19 +185,21 @@ def _evaluate_test_set(directory: Path, result: dict) -> None:
     }
 
 
-def convergence(curve: list[dict]) -> dict:
+def convergence(curve: list[dict], epochs: int | None = None) -> dict:
     """How flat the validation loss is at the end of a training curve.
 
     ``improvement``: relative drop of the best validation loss over the last
-    ``_FLAT_WINDOW`` epochs; ``flat``: below ``_FLAT_FRACTION``.
+    ``_FLAT_WINDOW`` epochs; ``flat``: below ``_FLAT_FRACTION``. ``epochs``: the number
+    of epochs trained where known (metatrain's final checkpoint holds it); without it,
+    the last logged epoch plus the logging interval (exact for mace, which logs every
+    epoch, and for metatrain runs whose length is a multiple of its interval).
     """
     points = [
         (e["epoch"], e["validation_loss"]) for e in curve if e.get("validation_loss") is not None
     ]
-    # epochs trained: the last logged epoch plus the logging interval (mace logs every
-    # epoch, metatrain every few)
-    step = points[-1][0] - points[-2][0] if len(points) > 1 else 1
-    epochs = points[-1][0] + step if points else 0
+    if epochs is None:
+        step = points[-1][0] - points[-2][0] if len(points) > 1 else 1
+        epochs = points[-1][0] + step if points else 0
     before = [loss for epoch, loss in points if epoch < epochs - _FLAT_WINDOW]
     if not before:
         return {"epochs": epochs, "improvement": None, "flat": False}

@@ -120,7 +120,9 @@ def _train(spec: TrainingSpec, directory: Path, timeout: float | None, progress=
         "model": str(model.relative_to(directory)),
         "metrics": test_metrics(provenance),
         # metatrain logs every few epochs: count epochs by number, not by entries
-        "epochs": convergence(curve)["epochs"],
+        "epochs": convergence(curve, provenance.get("epochs"))["epochs"],
+        # exact where the trainer's checkpoint says it (metatrain), else None
+        "epochs_trained": provenance.get("epochs"),
         "training_curve": curve,
         "wall_time_s": provenance.get("wall_time_s"),
     }

@@ -41,7 +41,7 @@ from .._settings import (
 from ..expansion import BodyOrderError
 from ._common import package_versions, run_logged, sha256, total_wall_time
 
-__all__ = ["MetatrainSettings", "train_metatrain", "training_curve"]
+__all__ = ["MetatrainSettings", "train_metatrain", "trained_epochs", "training_curve"]
 
 _ARCHITECTURES = ("pet", "soap_bpnn")
 _MODEL_NAME = "model.pt"
@@ -223,6 +223,24 @@ def _versions() -> dict:
 
 _EVALUATING = re.compile(r"Evaluating (training|validation|test) dataset")
 _METRIC = re.compile(r"^\s*(?P<name>[^|:]+?):\s*(?P<value>[-+0-9.eE]+|nan|inf)\s*(?P<unit>\S*)\s*$")
+
+
+def trained_epochs(checkpoint: str | os.PathLike) -> dict:
+    """``{"epochs": epochs trained, "best_epoch": 0-based epoch of the exported model}``
+    from metatrain's final checkpoint (which holds the last and best epoch, 0-based);
+    ``{}`` when it cannot be read. The training curve cannot say this: metatrain logs
+    every ``log_interval`` epochs, and a restarted run logs its first epoch too."""
+    try:
+        import metatomic.torch  # noqa: F401  (registers the classes the checkpoint holds)
+        import torch
+
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        last, best = state["epoch"], state.get("best_epoch")
+    except Exception:  # an older or foreign checkpoint: the caller falls back to the curve
+        return {}
+    if not isinstance(last, int):
+        return {}
+    return {"epochs": last + 1, "best_epoch": best if isinstance(best, int) else None}
 
 
 def _final_metrics(log: str) -> dict:
@@ -410,6 +428,7 @@ def train_metatrain(
         "wall_time_last_run_s": wall_time,
         "metrics": _final_metrics(log_text),
         "training_curve": training_curve(output_dir),
+        **trained_epochs(output_dir / Path(_MODEL_NAME).with_suffix(".ckpt")),
         "log": log_path.name,
     }
     (output_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")

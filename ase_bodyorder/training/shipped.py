@@ -268,7 +268,9 @@ def install_shipped(name: str, out: Path) -> Path:
     if provenance.get("training_curve"):
         from ..study.report import convergence
 
-        provenance["convergence"] = convergence(provenance["training_curve"])
+        provenance["convergence"] = convergence(
+            provenance["training_curve"], provenance.get("epochs")
+        )
     provenance = portable_paths(provenance, out.parent)
     (spec.directory / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
     return spec.directory / target_name

@@ -137,6 +137,10 @@ def test_provenance(trained, data_files):
     assert provenance["data"]["train"]["structures"] == 16
     assert provenance["versions"]["metatrain"] == importlib.metadata.version("metatrain")
     assert provenance["wall_time_s"] > 0
+    # regression: the epochs were guessed from the logged curve (metatrain logs epoch 0
+    # of these two, which made one); the final checkpoint counts them
+    assert provenance["epochs"] == 2
+    assert provenance["best_epoch"] in (0, 1)
     # metatrain's own test-set errors are those of the exported model, as we evaluate it
     # (forces: metatrain's end-of-training evaluation and the export differ by up to 1%)
     test = provenance["metrics"]["test"]

@@ -393,6 +393,11 @@ def test_convergence_counts_epochs_and_judges_flatness():
     verdict = convergence(plateau)
     assert verdict == {"epochs": 40, "improvement": 0.0, "flat": True}
     assert convergence(plateau[:10])["improvement"] is None  # too short to judge
+    # regression: a metatrain run restarted at epoch 297 logs 295 and 297, and the
+    # interval guess made 299 of its 300 epochs; the checkpoint's count is used as given
+    restarted = [*every_fifth, {"epoch": 297, "validation_loss": 1.0 / 298}]
+    assert convergence(restarted)["epochs"] == 299
+    assert convergence(restarted, epochs=300)["epochs"] == 300
 
 
 def test_unconverged_lines_name_every_entry_that_was_not_flat():

@@ -48,8 +48,12 @@ __all__ = [
 EVALUATION = "evaluation.json"
 #: H2 distances of the dimer curves (Angstrom): 0.4 to 4.0
 DIMER_DISTANCES_A = tuple(float(x) for x in np.round(np.linspace(0.4, 4.0, 37), 3))
-#: version of the evaluation's content: a change re-evaluates cached entries
+#: version of the evaluation's content: a change re-evaluates cached entries, and
+#: leaves archived entries evaluated by another version out of the report
 _EVALUATION_VERSION = 1
+#: the version of an archived evaluation that records none: those recovered from an
+#: earlier report's tables, all made while the version was 1
+_UNRECORDED_VERSION = 1
 
 
 def makeup_specs(
@@ -225,7 +229,9 @@ def makeup_results(
     ``recipe_only`` only those without overrides) with their evaluations, by density,
     architecture and fraction. Archived entries (no model, see
     :func:`~.report.collect_results`) bring the evaluation they were archived with, which
-    may lack the per-cluster energies and the dimer curve."""
+    may lack the per-cluster energies and the dimer curve; one made by another version
+    of the evaluation than today's is returned with ``outdated_evaluation`` set to its
+    version (the report lists it and leaves its numbers out)."""
     from .report import is_current
 
     chosen = [
@@ -243,6 +249,9 @@ def makeup_results(
         if r.get("archived"):
             if not r.get("evaluation"):
                 continue  # archived before it was evaluated; its model is gone
+            version = r["evaluation"].get("version", _UNRECORDED_VERSION)
+            if version != _EVALUATION_VERSION:
+                item["outdated_evaluation"] = version
         else:
             item["evaluation"] = evaluate_entry(Path(cache_dir) / r["key"], r)
         out.append(item)
@@ -512,6 +521,21 @@ def makeup_section(items: list[dict], out_dir: Path, command: str) -> tuple[list
     """Markdown lines and written files (PNG, JSON) of the makeup part of the report."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    outdated = [i for i in items if "outdated_evaluation" in i]
+    items = [i for i in items if "outdated_evaluation" not in i]
+    outdated_note = []
+    if outdated:
+        names = [
+            f"{label(i)} ({i['spec']['density']}, version {i['outdated_evaluation']})"
+            for i in outdated
+        ]
+        outdated_note = [
+            "Archived with another version of the evaluation than today's "
+            f"({_EVALUATION_VERSION}), left out until retrained: {', '.join(names)}.",
+            "",
+        ]
+    if not items:
+        return ["## Body orders against FCI, and the training set's makeup", "", *outdated_note], []
     table = summary_table(items)
     table["command"] = command
     json_path = out_dir / "makeup.json"
@@ -566,6 +590,7 @@ def makeup_section(items: list[dict], out_dir: Path, command: str) -> tuple[list
             f"dimer figures): {', '.join(partial)}.",
             "",
         ]
+    lines += outdated_note
     lines += [
         "| model | epochs | test E / meV/atom | test F / meV/A | E^(1) - atom / meV "
         "| RMSE E^(2) | RMSE E^(3) | RMSE E^(4) / eV | H2 curve RMSE / eV "

@@ -211,3 +211,17 @@ def test_a_fragment_aware_mace_trains_evaluates_and_reports(tmp_path):
     lines, paths = makeup_section([archived], tmp_path / "report", "test")
     assert not (tmp_path / "report" / "distributions_high.png").exists()
     assert not any("distributions_high.png" in line for line in lines)
+    # regression: an archived evaluation counted whatever version of the evaluation made
+    # it; one recovered from a table records none and was made by version 1
+    (result,) = results
+    older = dict(result, archived=True, evaluation={**evaluation, "version": 0})
+    recovered = {k: v for k, v in evaluation.items() if k != "version"}
+    unrecorded = dict(result, archived=True, evaluation=recovered)
+    (item,) = makeup_results([older], tmp_path / "cache", size=10, recipe_only=False)
+    assert item["outdated_evaluation"] == 0
+    (kept,) = makeup_results([unrecorded], tmp_path / "cache", size=10, recipe_only=False)
+    assert "outdated_evaluation" not in kept
+    lines, paths = makeup_section([item], tmp_path / "outdated", "test")
+    assert paths == []
+    assert any("left out until retrained: mace-high f=0.5 (high, version 0)" in x for x in lines)
+    assert not any(line.startswith("| mace-high") for line in lines)

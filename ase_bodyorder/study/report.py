@@ -410,10 +410,12 @@ def claims(table: dict) -> list[str]:
     accurate architecture. Judged on the largest training set of each curve, in absolute
     terms and relative to the spread of the test data."""
     best: dict[str, list[tuple]] = {}
+    largest_rows: dict[tuple[str, str], dict] = {}
     for group in table.values():
         largest = group["rows"][-1] if group["rows"] else None
         if largest is None or largest.get("test_energy_meV_per_atom") is None:
             continue
+        largest_rows[group["density"], _label(group)] = largest
         best.setdefault(group["density"], []).append(
             (
                 largest["test_energy_meV_per_atom"],
@@ -455,11 +457,39 @@ def claims(table: dict) -> list[str]:
             )
         else:
             verdict = "holds" if architectures[0] == "pet" else "does not hold"
+            gap = ""
+            if len(architectures) > 1:
+                gap = _seed_gap(
+                    largest_rows[density, architectures[0]],
+                    largest_rows[density, architectures[1]],
+                    architectures[1],
+                )
             out.append(
                 f"- 'PET is the most accurate architecture' {verdict} at h8-{density}: "
-                f"the most accurate is {architectures[0]}."
+                f"the most accurate is {architectures[0]}{gap}."
             )
     return out
+
+
+def _seed_gap(first: dict, second: dict, name: str) -> str:
+    """``; over their seeds, the gap to <name> is ...``: how far the runner-up's mean test
+    error lies above the best's, in standard errors of the difference of the two means
+    (empty unless both rows have several seeds). Under 2, the ranking is within the
+    seeds' scatter."""
+    units = {"energy_meV_per_atom": "meV/atom", "forces_meV_per_A": "meV/A"}
+    bits = []
+    for quantity, unit in units.items():
+        a, b = first.get(f"test_{quantity}"), second.get(f"test_{quantity}")
+        sa, sb = first.get(f"test_{quantity}_std"), second.get(f"test_{quantity}_std")
+        if None in (a, b, sa, sb):
+            return ""
+        error = math.sqrt(sa**2 / len(first["seeds"]) + sb**2 / len(second["seeds"]))
+        ratio = (b - a) / error if error > 0 else math.inf
+        bits.append(
+            f"{_significant(b - a)} {unit} ({ratio:.1f} standard errors of the difference"
+            + (", within the seeds' scatter)" if ratio < 2 else ")")
+        )
+    return f"; over their seeds, the gap to {name} is " + " and ".join(bits)
 
 
 #: the study's accuracy targets per density (test RMSE of the best architecture at the

@@ -546,6 +546,33 @@ def test_targets_met_need_no_extrapolation():
     assert "size_to_target_fit" not in result["architectures"]["mace"]["energy_meV_per_atom"]
 
 
+def test_the_pet_claim_weighs_the_gap_against_the_seed_spread():
+    from ase_bodyorder.study.report import claims
+
+    sizes = np.array([100.0, 800.0])
+    table = {
+        "pet-high": _curve("pet", "high", sizes, [80.0, 55.0], [1300.0, 940.0]),
+        "mace-high": _curve("mace", "high", sizes, [80.0, 63.0], [1300.0, 1070.0]),
+    }
+    text = "\n".join(claims(table))
+    assert "the most accurate is pet." in text  # one seed each: no spread to weigh
+    # three seeds each: energy gap 8 over sqrt(6^2/3 + 3^2/3) = 3.87 is 2.1 standard
+    # errors; forces 130 over sqrt(30^2/3 + 60^2/3) = 38.7 is 3.4
+    for name, std in (("pet-high", (6.0, 30.0)), ("mace-high", (3.0, 60.0))):
+        row = table[name]["rows"][-1]
+        row["seeds"] = [0, 1, 2]
+        row["test_energy_meV_per_atom_std"], row["test_forces_meV_per_A_std"] = std
+    text = "\n".join(claims(table))
+    assert (
+        "the gap to mace is 8.00 meV/atom (2.1 standard errors of the difference) and "
+        "130 meV/A (3.4 standard errors of the difference)." in text
+    )
+    table["mace-high"]["rows"][-1]["test_energy_meV_per_atom"] = 60.0
+    assert "(1.3 standard errors of the difference, within the seeds' scatter)" in "\n".join(
+        claims(table)
+    )
+
+
 def test_claims_print_forces_in_plain_notation():
     # regression: the claims printed a force RMSE of 1071.6 meV/A as "1.07e+03"
     from ase_bodyorder.study.report import _significant, claims

@@ -68,9 +68,7 @@ def collect_results(
         if result.get("training_curve"):
             # entries written before the runner counted epochs by number hold the number
             # of logged points (metatrain logs every 5 epochs: 60 for 300 epochs)
-            result["epochs"] = convergence(result["training_curve"], result.get("epochs_trained"))[
-                "epochs"
-            ]
+            result["epochs"] = entry_convergence(result)["epochs"]
         results.append(result)
     if archive is not None and Path(archive).is_dir():
         have = {r["key"] for r in results}
@@ -84,9 +82,7 @@ def collect_results(
                 continue
             result["archived"] = True
             if result.get("training_curve"):
-                result["epochs"] = convergence(
-                    result["training_curve"], result.get("epochs_trained")
-                )["epochs"]
+                result["epochs"] = entry_convergence(result)["epochs"]
             results.append(result)
     return results
 
@@ -582,10 +578,8 @@ def _size_to_ratio(ratio: float, size: int, gap: float) -> float | None:
     to :data:`WITHIN_FACTOR` times it, when both curves keep their fitted log-log slopes
     (``gap``: own slope minus the best's); None when the gap does not close (or would
     need more than 1e12 structures)."""
-    if not gap < 0:
-        return None
-    log_size = math.log(size) + math.log(WITHIN_FACTOR / ratio) / gap
-    return float(math.exp(log_size)) if log_size <= math.log(1e12) else None
+    # the ratio as a power law of the size: ratio * (n / size)**gap
+    return _size_for(WITHIN_FACTOR, ratio * size ** (-gap), gap)
 
 
 def _size_text(size: float | None) -> str:

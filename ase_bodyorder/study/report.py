@@ -325,58 +325,110 @@ def _plot_learning_curves(table: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_training_curves(results: list[dict], path: Path) -> None:
+_SEED_STYLES = ("-", "--", ":", "-.")
+_FRACTION_STYLES = {0.05: "--", 0.2: "-.", 0.5: ":"}
+
+
+def training_curve_entries(results: list[dict], *, makeup: bool = False) -> list[dict]:
+    """The entries of a training-curve figure, sorted by key: those at the largest
+    training set of their architecture and density that have a curve; without
+    ``makeup`` the plain ones (no fragments, every seed), with it the seed-0 ones of
+    every fragment fraction, f = 0 included, or none when no fragment-aware entry has
+    a curve."""
+    largest: dict[tuple, int] = {}
+    for r in results:
+        key = (r["spec"]["architecture"], r["spec"]["density"])
+        largest[key] = max(largest.get(key, 0), r["spec"]["size"])
+    chosen = []
+    for r in sorted(results, key=lambda r: r["key"]):
+        spec = r["spec"]
+        fraction = spec.get("fragment_fraction") or 0.0
+        if spec["size"] != largest[(spec["architecture"], spec["density"])]:
+            continue
+        if not r.get("training_curve"):
+            continue  # archived with its numbers only
+        if (makeup and spec["seed"] != 0) or (not makeup and fraction):
+            continue
+        chosen.append(r)
+    if makeup and not any(r["spec"].get("fragment_fraction") for r in chosen):
+        return []
+    return chosen
+
+
+def _plot_training_curves(results: list[dict], path: Path, *, makeup: bool = False) -> bool:
+    """Validation curves of the largest training set of each architecture and density:
+    one row per density, energy and forces side by side, one colour per architecture.
+
+    Without ``makeup`` the plain entries (no fragments), one line style per seed; with
+    it, the seed-0 entries of the makeup experiment, one line style per fragment
+    fraction (f = 0 solid). Returns False, writing nothing, when no entry has a curve.
+    """
+    chosen = training_curve_entries(results, makeup=makeup)
+    if not chosen:
+        return False
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    largest: dict[tuple, int] = {}
-    for r in results:
-        key = (r["spec"]["architecture"], r["spec"]["density"])
-        largest[key] = max(largest.get(key, 0), r["spec"]["size"])
-    for ax in axes:  # the default colour cycle repeats after 10 curves
-        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
-    for r in sorted(results, key=lambda r: r["key"]):
+    densities = sorted({r["spec"]["density"] for r in chosen})
+    architectures = sorted({r["spec"]["architecture"] for r in chosen})
+    colours = {a: f"C{i}" for i, a in enumerate(architectures)}
+    fig, axes = plt.subplots(len(densities), 2, figsize=(10, 3.4 * len(densities)), squeeze=False)
+    keys = ("rmse_e_per_atom_meV", "rmse_f_meV_per_A")
+    for r in chosen:
         spec = r["spec"]
-        if spec["size"] != largest[(spec["architecture"], spec["density"])]:
-            continue
-        curve = r.get("training_curve")
-        if not curve:
-            continue  # archived with its numbers only
+        fraction = spec.get("fragment_fraction") or 0.0
+        if makeup:
+            style = "-" if not fraction else _FRACTION_STYLES.get(fraction, (0, (1, 3)))
+            label = f"{spec['architecture']} f={fraction:g}"
+        else:
+            style = _SEED_STYLES[spec["seed"] % len(_SEED_STYLES)]
+            label = f"{spec['architecture']} s{spec['seed']}"
+        curve = r["training_curve"]
         epochs = [e["epoch"] for e in curve]
-        label = f"{spec['architecture']}-{spec['density']} n{spec['size']} s{spec['seed']}"
-        if spec.get("fragment_fraction"):
-            label += f" f={spec['fragment_fraction']:g}"
-        for ax, key in zip(axes, ("rmse_e_per_atom_meV", "rmse_f_meV_per_A"), strict=True):
+        row = axes[densities.index(spec["density"])]
+        for ax, key in zip(row, keys, strict=True):
             values = [e.get(key, math.nan) for e in curve]
-            ax.plot(epochs, values, label=label, lw=1)
-    for ax, ylabel in zip(
-        axes,
-        ("validation energy RMSE / meV per atom", "validation force RMSE / meV per Angstrom"),
-        strict=True,
-    ):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-    # one legend under both panels: inside them it hid the low-error curves
-    fig.suptitle("Training curves of the largest training sets (validation set)")
+            ax.plot(
+                epochs, values, ls=style, color=colours[spec["architecture"]], lw=1, label=label
+            )
+    for density, row in zip(densities, axes, strict=True):
+        for ax, ylabel in zip(
+            row,
+            ("validation energy RMSE / meV per atom", "validation force RMSE / meV per Angstrom"),
+            strict=True,
+        ):
+            ax.set_title(f"h8-{density}", fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(ylabel)
+            ax.set_yscale("log")
+            ax.grid(True, which="both", alpha=0.3)
+    if makeup:
+        title = "Training curves of the makeup experiment (H8 + fragment fraction f, seed 0)"
+    else:
+        title = "Training curves of the largest training sets (seeds)"
+    fig.suptitle(f"{title}: validation set")
     fig.tight_layout()
-    handles, labels = axes[0].get_legend_handles_labels()
-    if labels:
-        fig.legend(
-            handles,
-            labels,
-            loc="upper center",
-            bbox_to_anchor=(0.5, 0.0),
-            ncol=4,
-            fontsize=7,
-            frameon=False,
-        )
+    # one legend under the panels, each label once: inside them it hid the low-error curves
+    legend: dict[str, object] = {}
+    for ax in axes.ravel():
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    labels = sorted(legend)
+    fig.legend(
+        [legend[name] for name in labels],
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=len(architectures),
+        fontsize=8,
+        frameon=False,
+    )
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
+    return True
 
 
 def _data_scale(density: str) -> dict:
@@ -711,8 +763,14 @@ def write_study_report(
     json_path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     curves_png = out_dir / "learning_curves.png"
     training_png = out_dir / "training_curves.png"
+    makeup_png = out_dir / "training_curves_makeup.png"
     _plot_learning_curves(table, curves_png)
-    _plot_training_curves(results, training_png)
+    figures = [curves_png]
+    for png, fragments in ((training_png, False), (makeup_png, True)):
+        if _plot_training_curves(results, png, makeup=fragments):
+            figures.append(png)
+        else:
+            png.unlink(missing_ok=True)  # not left stale from an earlier report
 
     lines = [
         "# Training study: learning curves",
@@ -726,10 +784,7 @@ def write_study_report(
         "them; the test RMSE is recomputed at full precision). 'flat': the best validation loss "
         f"improved by less than {_FLAT_FRACTION:.0%} over the last {_FLAT_WINDOW} epochs.",
         "",
-        f"![learning curves]({curves_png.name})",
-        "",
-        f"![training curves]({training_png.name})",
-        "",
+        *(f"![{png.stem.replace('_', ' ')}]({png.name})\n" for png in figures),
         "| model | size | seeds | epochs | flat | train E | val E | test E / meV/atom "
         "| train F | val F | test F / meV/A |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -801,7 +856,7 @@ def write_study_report(
         *target_lines(target_result),
     ]
     lines += ["", "## Claims about this study, as measured here", "", *claims(table)]
-    written = [json_path, curves_png, training_png]
+    written = [json_path, *figures]
     if makeup:
         from .makeup import makeup_results, makeup_section
 

@@ -594,3 +594,50 @@ def test_claims_print_forces_in_plain_notation():
     text = "\n".join(claims(table))
     assert "1072 meV/A" in text and "3.67 meV/A" in text and "e+" not in text
     assert [_significant(v) for v in (99.96, 0.1234, 7.9, None)] == ["100", "0.123", "7.90", "-"]
+
+
+def _entry(architecture, density, size, seed, fraction=None, curve=True):
+    spec = {"architecture": architecture, "density": density, "size": size, "seed": seed}
+    if fraction is not None:
+        spec["fragment_fraction"] = fraction
+    key = f"{architecture}-{density}-n{size}-s{seed}" + (f"-f{fraction}" if fraction else "")
+    points = [
+        {"epoch": e, "rmse_e_per_atom_meV": 10.0 / (e + 1), "rmse_f_meV_per_A": 100.0}
+        for e in range(3)
+    ]
+    return {"key": key, "spec": spec, "training_curve": points if curve else None}
+
+
+def test_training_curve_figures_split_seeds_from_the_makeup_experiment(tmp_path):
+    # regression: one figure drew every entry at n=800, 24 curves whose colours repeated
+    from ase_bodyorder.study.report import _plot_training_curves, training_curve_entries
+
+    results = [
+        _entry("pet", "high", 400, 0),
+        _entry("pet", "high", 800, 0),
+        _entry("pet", "high", 800, 1),
+        _entry("pet", "high", 800, 2, curve=False),  # archived without its curve
+        _entry("pet", "high", 800, 0, fraction=0.05),
+        _entry("mace", "low", 800, 0),
+        _entry("mace", "low", 800, 1),
+        _entry("mace", "low", 800, 0, fraction=0.5),
+    ]
+    plain = [r["key"] for r in training_curve_entries(results)]
+    assert plain == ["mace-low-n800-s0", "mace-low-n800-s1", "pet-high-n800-s0", "pet-high-n800-s1"]
+    makeup = [r["key"] for r in training_curve_entries(results, makeup=True)]
+    assert makeup == [
+        "mace-low-n800-s0",
+        "mace-low-n800-s0-f0.5",
+        "pet-high-n800-s0",
+        "pet-high-n800-s0-f0.05",
+    ]
+    no_fragments = [r for r in results if not r["spec"].get("fragment_fraction")]
+    assert training_curve_entries(no_fragments, makeup=True) == []
+
+    for makeup_figure in (False, True):
+        png = tmp_path / f"curves-{makeup_figure}.png"
+        assert _plot_training_curves(results, png, makeup=makeup_figure)
+        width, height = png_size(png)
+        assert height > 0.6 * width  # a row of panels per density
+    assert not _plot_training_curves(no_fragments, tmp_path / "none.png", makeup=True)
+    assert not (tmp_path / "none.png").exists()

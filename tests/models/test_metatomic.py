@@ -10,6 +10,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import os
 import warnings
 
 import ase.io
@@ -33,6 +34,7 @@ from ase_bodyorder.models import hydrogen_demo_model  # noqa: E402
 from ase_bodyorder.models.metatomic import MetatomicModel  # noqa: E402
 from ase_bodyorder.reference import HighDensity, sample_clusters  # noqa: E402
 from ase_bodyorder.training import MetatrainSettings, train_metatrain  # noqa: E402
+from ase_bodyorder.training.metatrain import CHECKPOINT_INTERVAL_EPOCHS, latest_checkpoint  # noqa: E402
 from ase_bodyorder.training.reports import set_errors  # noqa: E402
 from models.contract import ModelContract  # noqa: E402
 
@@ -141,6 +143,14 @@ def test_provenance(trained, data_files):
     # of these two, which made one); the final checkpoint counts them
     assert provenance["epochs"] == 2
     assert provenance["best_epoch"] in (0, 1)
+    # regression: metatrain's default checkpoint interval (100 epochs for PET) lost up to
+    # 100 epochs of a killed training; the interval is not a setting, and the resumable
+    # checkpoints go once the model is exported
+    training = provenance["options"]["architecture"]["training"]
+    assert training["checkpoint_interval"] == CHECKPOINT_INTERVAL_EPOCHS
+    assert "checkpoint_interval" not in json.dumps(provenance["settings"])
+    assert not list((path.parent / "outputs").glob("*/*/model_*.ckpt"))
+    assert (path.parent / "model.ckpt").is_file()
     # metatrain's own test-set errors are those of the exported model, as we evaluate it
     # (forces: metatrain's end-of-training evaluation and the export differ by up to 1%)
     test = provenance["metrics"]["test"]
@@ -166,3 +176,42 @@ def test_feedforward_pet_sees_one_hop_beyond_its_layers(trained):
         changes.append(model.system(moved, forces=False).energies[0] - reference)
     assert abs(changes[0]) > 1e-12  # 3 hops away, 7.5 A > 2 layers * 3 A
     assert changes[1] == 0.0
+
+
+def test_an_interrupted_training_resumes_from_its_latest_epoch(data_files, tmp_path):
+    """Regression: resuming went through ``mtt train --restart auto``, which takes the
+    newest ``.ckpt`` file by time, the scaler's or composition model's when a run was
+    killed in its first epoch; and metatrain's default interval (100 epochs for PET)
+    lost up to 100 epochs of a killed training."""
+    import subprocess
+    import sys
+
+    settings = dict(batch_size=8, learning_rate=1e-3, seed=1, cutoff=CUTOFF, **TINY["soap_bpnn"])
+    interrupted = MetatrainSettings(num_epochs=CHECKPOINT_INTERVAL_EPOCHS + 2, **settings)
+    # the state a run killed after epoch 11 leaves: metatrain's own outputs, unexported
+    train_metatrain(*data_files, interrupted, tmp_path / "first", timeout=300)
+    options = (tmp_path / "first" / "options.yaml").read_text()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "options.yaml").write_text(options)
+    subprocess.run(
+        [sys.executable, "-m", "metatrain", "train", "options.yaml", "-o", "model.pt"],
+        cwd=run,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    (run / "model.pt").unlink()
+    (checkpoint,) = run.glob(f"outputs/*/*/model_{CHECKPOINT_INTERVAL_EPOCHS}.ckpt")
+    assert latest_checkpoint(run) == checkpoint
+    for name in ("scaler.ckpt", "composition_model.ckpt"):  # newer by time, not epochs
+        (checkpoint.parent / name).touch()
+    assert latest_checkpoint(run) == checkpoint
+
+    longer = MetatrainSettings(num_epochs=CHECKPOINT_INTERVAL_EPOCHS + 4, **settings)
+    path = train_metatrain(*data_files, longer, run, timeout=300, resume=True)
+    log = (run / "mtt_train.log").read_text()
+    assert f"model_{CHECKPOINT_INTERVAL_EPOCHS}.ckpt" in log
+    provenance = json.loads((path.parent / "provenance.json").read_text())
+    assert provenance["epochs"] == CHECKPOINT_INTERVAL_EPOCHS + 4
+    assert latest_checkpoint(run) is None  # removed once the model is exported

@@ -596,7 +596,7 @@ def test_claims_print_forces_in_plain_notation():
     assert [_significant(v) for v in (99.96, 0.1234, 7.9, None)] == ["100", "0.123", "7.90", "-"]
 
 
-def _entry(architecture, density, size, seed, fraction=None, curve=True):
+def _curve_entry(architecture, density, size, seed, fraction=None, curve=True):
     spec = {"architecture": architecture, "density": density, "size": size, "seed": seed}
     if fraction is not None:
         spec["fragment_fraction"] = fraction
@@ -613,14 +613,14 @@ def test_training_curve_figures_split_seeds_from_the_makeup_experiment(tmp_path)
     from ase_bodyorder.study.report import _plot_training_curves, training_curve_entries
 
     results = [
-        _entry("pet", "high", 400, 0),
-        _entry("pet", "high", 800, 0),
-        _entry("pet", "high", 800, 1),
-        _entry("pet", "high", 800, 2, curve=False),  # archived without its curve
-        _entry("pet", "high", 800, 0, fraction=0.05),
-        _entry("mace", "low", 800, 0),
-        _entry("mace", "low", 800, 1),
-        _entry("mace", "low", 800, 0, fraction=0.5),
+        _curve_entry("pet", "high", 400, 0),
+        _curve_entry("pet", "high", 800, 0),
+        _curve_entry("pet", "high", 800, 1),
+        _curve_entry("pet", "high", 800, 2, curve=False),  # archived without its curve
+        _curve_entry("pet", "high", 800, 0, fraction=0.05),
+        _curve_entry("mace", "low", 800, 0),
+        _curve_entry("mace", "low", 800, 1),
+        _curve_entry("mace", "low", 800, 0, fraction=0.5),
     ]
     plain = [r["key"] for r in training_curve_entries(results)]
     assert plain == ["mace-low-n800-s0", "mace-low-n800-s1", "pet-high-n800-s0", "pet-high-n800-s1"]

@@ -8,6 +8,7 @@ parses, calls the handler, and turns the errors a user can fix into one line.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .._errors import EXPECTED_ERRORS, error_line
@@ -33,7 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Many-body (body-order) decomposition of interatomic potentials.",
     )
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (default 1; see README)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of this command and of the trainers it starts (default 1, "
+        "trainers: $ASE_BODYORDER_TRAINER_THREADS or 1; see README)",
     )
     # a subcommand whose running simulation can fail sets its own (see driver, md)
     parser.set_defaults(runtime_errors=_no_runtime_errors)
@@ -43,12 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _set_threads(threads: int) -> None:
-    if threads < 1:
+def _set_threads(threads: int | None) -> int:
+    """Set torch's threads (1 unless given) and, when given, the trainers' (through
+    :data:`~ase_bodyorder.training._common.THREADS_VARIABLE`); return torch's."""
+    if threads is not None and threads < 1:
         raise BodyOrderError(f"--threads must be a positive integer, got {threads}")
     import torch
 
-    torch.set_num_threads(threads)
+    from ..training._common import THREADS_VARIABLE
+
+    if threads is not None:
+        os.environ[THREADS_VARIABLE] = str(threads)
+    torch.set_num_threads(threads or 1)
+    return threads or 1
 
 
 def main(argv=None) -> int:
@@ -56,7 +68,7 @@ def main(argv=None) -> int:
     one line, 130 when interrupted)."""
     args = build_parser().parse_args(argv)
     try:
-        _set_threads(args.threads)
+        args.threads = _set_threads(args.threads)
         args.handler(args)
     except (*EXPECTED_ERRORS, *args.runtime_errors()) as error:
         print(f"ase-bodyorder: error: {error_line(error)}", file=sys.stderr)

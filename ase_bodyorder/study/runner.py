@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..expansion import BodyOrderError
+from ..training._common import trainer_threads
 from .spec import TrainingSpec
 
 __all__ = ["StudyEntry", "run_entry", "run_study", "test_metrics"]
@@ -190,6 +191,7 @@ def run_study(
     """
     stream = sys.stderr if stream is None else stream
     cache = Path(cache)
+    threads = trainer_threads()  # a bad value fails here, before any training
     entries: list[StudyEntry] = []
     start = time.perf_counter()
     trained_time: list[float] = []
@@ -206,7 +208,7 @@ def run_study(
     todo = [s for s in specs if not (cache / s.key / RESULT).is_file()]
     print(
         f"study: {len(specs)} model(s), {len(specs) - len(todo)} cached, "
-        f"{len(todo)} to train in {cache}",
+        f"{len(todo)} to train in {cache} ({threads} thread(s) per training)",
         file=stream,
         flush=True,
     )

@@ -20,6 +20,7 @@ __all__ = [
     "run_logged",
     "sha256",
     "total_wall_time",
+    "trainer_threads",
 ]
 
 #: the directory holding the ``ase_bodyorder`` package (the repository root when the
@@ -82,6 +83,24 @@ def package_versions(names) -> dict:
     return out
 
 
+#: environment variable giving the number of threads of a trainer (default 1)
+THREADS_VARIABLE = "ASE_BODYORDER_TRAINER_THREADS"
+
+
+def trainer_threads() -> int:
+    """Threads a trainer runs with: ``ASE_BODYORDER_TRAINER_THREADS``, or 1.
+
+    One by default: two trainings side by side on a 2-core machine run fastest with one
+    thread each, and torch with 2 threads on a busy machine can be many times slower. A
+    training alone on an idle machine may gain from more; the thread count may change
+    the trained model's last digits (the order of summations), not its recipe or key.
+    """
+    value = os.environ.get(THREADS_VARIABLE, "1").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise BodyOrderError(f"{THREADS_VARIABLE} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def run_logged(
     command,
     *,
@@ -94,7 +113,8 @@ def run_logged(
     progress=None,
     max_epochs: int | None = None,
 ):
-    """Run a trainer (``[python, ...args]``) with one thread, its output in ``log_path``
+    """Run a trainer (``[python, ...args]``) with :func:`trainer_threads` threads (one
+    unless ``ASE_BODYORDER_TRAINER_THREADS`` says otherwise), its output in ``log_path``
     (appended to if ``append``); the trainer ends when this process dies.
 
     ``stop_pattern``: a regular expression; when a line of the trainer's output written
@@ -107,8 +127,9 @@ def run_logged(
     ``append`` starts it afresh).
     """
     env = dict(os.environ)
+    threads = str(trainer_threads())
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[name] = "1"
+        env[name] = threads
     start = time.perf_counter()
     # the trainer ends when this process dies, however it dies (kill -9 included)
     command = guarded(command[1:], interpreter=command[:1])

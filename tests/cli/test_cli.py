@@ -140,3 +140,18 @@ def test_report_models_come_from_the_registry():
     ]
     assert all(shipped[name].startswith("h8-") for name in cluster)
     assert accuracy_models() == [*cluster, "soap-bpnn-hbulk-high", "mace-hcells", "mace-hcells-zbl"]
+
+
+def test_threads_reach_the_trainers_only_when_given(monkeypatch, capsys):
+    import torch
+
+    from ase_bodyorder.training._common import THREADS_VARIABLE, trainer_threads
+
+    monkeypatch.setenv(THREADS_VARIABLE, "3")
+    try:
+        assert main(["models"]) == 0
+        assert trainer_threads() == 3 and torch.get_num_threads() == 1
+        assert main(["--threads", "2", "models"]) == 0
+        assert trainer_threads() == 2 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)

@@ -641,3 +641,11 @@ def test_training_curve_figures_split_seeds_from_the_makeup_experiment(tmp_path)
         assert height > 0.6 * width  # a row of panels per density
     assert not _plot_training_curves(no_fragments, tmp_path / "none.png", makeup=True)
     assert not (tmp_path / "none.png").exists()
+
+
+def test_a_bad_thread_count_fails_the_study_before_training(tmp_path, monkeypatch):
+    monkeypatch.setattr(study_runner, "_train", _no_training)
+    monkeypatch.setenv("ASE_BODYORDER_TRAINER_THREADS", "many")
+    with pytest.raises(BodyOrderError, match="ASE_BODYORDER_TRAINER_THREADS must be a positive"):
+        run_study([TrainingSpec("mace", "low", 10, 0, dict(TINY))], tmp_path)
+    assert not any(tmp_path.iterdir())

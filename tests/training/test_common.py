@@ -90,3 +90,16 @@ def test_a_killed_run_leaves_its_time_so_far_in_the_ledger(tmp_path, monkeypatch
             what="trainer",
         )
     assert 0.5 < _common.total_wall_time(tmp_path) < 5
+
+
+def test_trainer_threads_come_from_the_environment(tmp_path, monkeypatch):
+    # one thread unless ASE_BODYORDER_TRAINER_THREADS says otherwise (it was always one)
+    code = "import os\nprint('threads', os.environ['OMP_NUM_THREADS'])\n"
+    monkeypatch.delenv(_common.THREADS_VARIABLE, raising=False)
+    assert "threads 1" in _run(tmp_path, code, None, monkeypatch)[2]
+    monkeypatch.setenv(_common.THREADS_VARIABLE, "2")
+    assert "threads 2" in _run(tmp_path, code, None, monkeypatch)[2]
+    for bad in ("0", "two", "-1", ""):
+        monkeypatch.setenv(_common.THREADS_VARIABLE, bad)
+        with pytest.raises(BodyOrderError, match=f"{_common.THREADS_VARIABLE} must be a positive"):
+            _run(tmp_path, code, None, monkeypatch)

@@ -79,6 +79,12 @@ def add_parser(subparsers) -> None:
         help="fragment fraction of the makeup model to ship (default 0: the plain model), "
         "shipped as <arch>-h8-<density>-f<percent>",
     )
+    ship.add_argument(
+        "--settings",
+        default=None,
+        help="JSON file of the setting overrides the models were trained with (as given to "
+        "`study learning-curves --settings`; default: the study's recipe)",
+    )
     ship.add_argument("--cache", default="study-cache", help="trained models (default %(default)s)")
     ship.set_defaults(handler=run_ship)
     report = steps.add_parser(
@@ -120,13 +126,17 @@ def _add_models(parser) -> None:
     )
 
 
-def run_learning_curves(args) -> None:
+def _overrides(path: str | None) -> dict:
+    """``--settings``: the setting overrides in a JSON file, none without it."""
     from ..io import read_json_object
+
+    return {} if path is None else read_json_object(path, "settings")
+
+
+def run_learning_curves(args) -> None:
     from ..study import learning_curve_specs, run_study
 
-    overrides = {}
-    if args.settings is not None:
-        overrides = read_json_object(args.settings, "settings")
+    overrides = _overrides(args.settings)
     specs = learning_curve_specs(
         args.architectures, args.densities, args.sizes, args.seeds, overrides
     )
@@ -173,11 +183,17 @@ def run_ship(args) -> None:
     from ..study.runner import RESULT
     from ..study.ship import ship_entry
 
+    overrides = _overrides(args.settings)
     plan = []
     for architecture in dict.fromkeys(args.architectures):
         for density in dict.fromkeys(args.densities):
             spec = TrainingSpec(
-                architecture, density, args.size, args.seed, fragment_fraction=args.fraction
+                architecture,
+                density,
+                args.size,
+                args.seed,
+                overrides,
+                fragment_fraction=args.fraction,
             )
             name = f"{architecture}-h8-{density}"
             if spec.fragment_fraction > 0:

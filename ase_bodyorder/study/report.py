@@ -129,6 +129,20 @@ def curve_name(spec: dict) -> str:
     return name
 
 
+def settings_text(spec: dict) -> str:
+    """The setting overrides of an entry as ``key=value`` pairs, nested keys joined by
+    dots (``num_epochs=600``, ``extra_args.patience=5``); empty without overrides."""
+
+    def pairs(value, prefix=""):
+        if isinstance(value, dict) and value:
+            for key in sorted(value):
+                yield from pairs(value[key], f"{prefix}{key}.")
+        else:
+            yield f"{prefix.rstrip('.')}={json.dumps(value, default=str)}"
+
+    return ", ".join(pairs(spec.get("overrides") or {})) if spec.get("overrides") else ""
+
+
 def archive_entries(results: list[dict], cache: str | os.PathLike, archive: Path) -> list[Path]:
     """Keep each cache entry of ``results`` as ``archive/<key>.json``: its result (spec,
     errors, training curve) and, where computed, its makeup evaluation. Archived entries
@@ -327,6 +341,8 @@ def _plot_learning_curves(table: dict, path: Path) -> None:
 
 _SEED_STYLES = ("-", "--", ":", "-.")
 _FRACTION_STYLES = {0.05: "--", 0.2: "-.", 0.5: ":"}
+#: line style of entries trained with setting overrides (none of the seeds' styles)
+_OVERRIDE_STYLE = (0, (8, 2, 2, 2, 2, 2))
 
 
 def training_curve_entries(results: list[dict], *, makeup: bool = False) -> list[dict]:
@@ -386,6 +402,9 @@ def _plot_training_curves(results: list[dict], path: Path, *, makeup: bool = Fal
         else:
             style = _SEED_STYLES[spec["seed"] % len(_SEED_STYLES)]
             label = f"{spec['architecture']} s{spec['seed']}"
+            if spec.get("overrides"):  # another recipe: its own style, its settings named
+                style = _OVERRIDE_STYLE
+                label += f" ({settings_text(spec)})"
         curve = r["training_curve"]
         epochs = [e["epoch"] for e in curve]
         row = axes[densities.index(spec["density"])]
@@ -811,6 +830,14 @@ def write_study_report(
                 f"| {_fmt(row.get('training_forces_meV_per_A'))} "
                 f"| {_fmt(row.get('validation_forces_meV_per_A'))} | {test_f} |"
             )
+    varied = {
+        curve_name(r["spec"]): settings_text(r["spec"])
+        for r in results
+        if r["spec"].get("overrides") and not r["spec"].get("fragment_fraction") and is_current(r)
+    }
+    if varied:
+        lines += ["", "Curves trained with settings changed from the study's recipe:", ""]
+        lines += [f"- {name}: {text}." for name, text in sorted(varied.items())]
     stale = sorted(
         r["key"] for r in results if not r["spec"].get("fragment_fraction") and not is_current(r)
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..expansion import BodyOrderError
 from ..training._common import portable_paths
-from .report import convergence
+from .report import convergence, settings_text
 from .runner import RESULT, write_json_atomically
 
 __all__ = ["MAX_MODEL_BYTES", "MODELS_DIR", "restore_shipped", "ship_entry"]
@@ -34,7 +34,9 @@ def _description(spec: dict, result: dict) -> str:
     if fraction > 0:
         count = result.get("identity", {}).get("fragments", {}).get("count", "?")
         text += f" plus {count} of their fragments (fraction {fraction:g}; sizes 1-7)"
-    return text + ", FCI/STO-6G (study recipe)"
+    changed = settings_text(spec)
+    recipe = f"study recipe with {changed}" if changed else "study recipe"
+    return text + f", FCI/STO-6G ({recipe})"
 
 
 def ship_entry(
@@ -80,7 +82,8 @@ def ship_entry(
         name=name,
         dataset=f"h8-{spec['density']}",
         recipe="ase_bodyorder.study (learning-curve recipe, largest training set"
-        + (", makeup experiment)" if spec.get("fragment_fraction") else ")"),
+        + (", makeup experiment" if spec.get("fragment_fraction") else "")
+        + (f"; settings changed: {settings_text(spec)})" if spec.get("overrides") else ")"),
         study_key=key,
         spec=spec,
         errors_meV=result["metrics"],

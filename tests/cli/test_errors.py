@@ -49,6 +49,7 @@ def files(tmp_path):
         (["decompose", "EXAMPLE", "--order", "2", "--index", "5"], "EXAMPLE"),
         (["--threads", "0", "models"], "--threads must be a positive integer"),
         (["study", "learning-curves", "--settings", "BROKEN_JSON"], "BROKEN_JSON"),
+        (["study", "ship", "--architectures", "mace", "--settings", "BROKEN_JSON"], "BROKEN_JSON"),
         (["study", "learning-curves", "--sizes", "50", "x"], "sizes must be integers"),
         (
             ["study", "makeup", "--timeout", "-5"],
@@ -82,6 +83,20 @@ def test_bad_input_is_one_line(files, capsys, argv, expected):
         expected = expected.replace(key, value)
     assert main(argv) == 2
     assert expected in _one_error_line(capsys)
+
+
+def test_study_ship_looks_for_the_models_of_the_given_settings(tmp_path, capsys):
+    """``study ship --settings`` ships the models trained with those overrides (the
+    plain recipe's models have other keys)."""
+    from ase_bodyorder.study import TrainingSpec
+
+    settings = tmp_path / "settings.json"
+    settings.write_text('{"lr": 0.02}')
+    argv = ["study", "ship", "--architectures", "mace", "--densities", "low", "--size", "20"]
+    assert main([*argv, "--settings", str(settings), "--cache", str(tmp_path)]) == 2
+    key = TrainingSpec("mace", "low", 20, 0, {"lr": 0.02}).key
+    assert key != TrainingSpec("mace", "low", 20, 0).key
+    assert f"not trained in {tmp_path} (nothing shipped): {key};" in _one_error_line(capsys)
 
 
 def test_a_single_integer_index_is_one_frame(capsys):

@@ -227,6 +227,14 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     assert low["best"] == pytest.approx(min(energies[20], test_energy(again[1])))
     assert low["size"] == 20
     assert "## Accuracy targets" in text and "- h8-low: energy <= 1 meV/atom" in text
+
+    # each curve of changed settings says what was changed
+    def pairs(overrides):
+        return ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(overrides.items()))
+
+    tiny = pairs(TINY)
+    assert f"- {name}: {tiny}." in text
+    assert f"- {other}: {pairs({**TINY, 'lr': 0.02})}." in text
     # the set sizes in the text are the shipped splits' (regression: hard-coded)
     test_size, validation_size = (split_size("low", part) for part in ("test", "validation"))
     assert f"own density ({test_size} clusters); the validation set ({validation_size} " in text
@@ -255,6 +263,9 @@ def test_runner_trains_once_and_retrains_only_what_changed(tmp_path, monkeypatch
     assert provenance["training_curve"] == entries[1].result["training_curve"]
     assert provenance["convergence"]["epochs"] == 2
     assert provenance["spec"]["size"] == 20
+    # a model trained with changed settings says so (not 'the study recipe' alone)
+    assert provenance["recipe"].endswith(f"; settings changed: {tiny})")
+    assert provenance["description"].endswith(f"(study recipe with {tiny})")
     # the shipped file is the trained model, byte for byte
     source = entries[1].directory / entries[1].result["model"]
     assert shipped.read_bytes() == source.read_bytes()
@@ -594,6 +605,15 @@ def test_claims_print_forces_in_plain_notation():
     text = "\n".join(claims(table))
     assert "1072 meV/A" in text and "3.67 meV/A" in text and "e+" not in text
     assert [_significant(v) for v in (99.96, 0.1234, 7.9, None)] == ["100", "0.123", "7.90", "-"]
+
+
+def test_settings_text_names_every_changed_setting():
+    from ase_bodyorder.study.report import settings_text
+
+    assert settings_text({"overrides": {}}) == ""
+    assert settings_text({}) == ""
+    spec = {"overrides": {"num_epochs": 600, "extra_args": {"patience": 5, "ema": None}}}
+    assert settings_text(spec) == "extra_args.ema=null, extra_args.patience=5, num_epochs=600"
 
 
 def _curve_entry(architecture, density, size, seed, fraction=None, curve=True):

@@ -292,6 +292,7 @@ def learning_curve_table(results: list[dict]) -> dict:
             "architecture": architecture,
             "density": density,
             "label": architecture + name.removeprefix(f"{architecture}-{density}"),
+            "settings": settings_text(first),
             "rows": rows,
             "slopes": fits,
         }
@@ -471,6 +472,59 @@ def _label(group: dict) -> str:
     return group.get("label", group["architecture"])
 
 
+def _recipe_curves(table: dict) -> list[dict]:
+    """The learning curves that the targets and the claims judge: per architecture and
+    density the recipe's (no setting overrides) where there is one. A curve of changed
+    settings beside it is compared with the recipe at its own size and seed instead
+    (:func:`settings_lines`); a study trained only with changed settings is judged on
+    its own curves."""
+    plain = {(g["architecture"], g["density"]) for g in table.values() if not g.get("settings")}
+    return [
+        g
+        for g in table.values()
+        if not g.get("settings") or (g["architecture"], g["density"]) not in plain
+    ]
+
+
+def settings_lines(results: list[dict]) -> list[str]:
+    """One bullet per entry trained with changed settings (no fragments, today's data):
+    its test errors and convergence beside those of the recipe's entry of the same
+    architecture, density, size and seed, where the results hold one."""
+    current = [r for r in results if not r["spec"].get("fragment_fraction") and is_current(r)]
+    recipe = {_same_model(r["spec"]): r for r in current if not r["spec"].get("overrides")}
+
+    def describe(result: dict) -> str:
+        test = result["metrics"].get("test", {})
+        verdict = entry_convergence(result)
+        energy, forces = (test.get(q) for q in _QUANTITIES)
+        flat = "flatness unknown (too short a curve)"
+        if verdict["improvement"] is not None:
+            flat = (
+                f"validation loss {'flat' if verdict['flat'] else 'not flat'} (its best fell "
+                f"{verdict['improvement']:.1%} over the last {_FLAT_WINDOW} epochs)"
+            )
+        after = f" after {verdict['epochs']} epochs" if verdict["epochs"] else ""
+        return f"test {_fmt(energy, 2)} meV/atom, {_fmt(forces)} meV/A{after}, {flat}"
+
+    lines = []
+    for result in sorted(current, key=lambda r: r["key"]):
+        spec = result["spec"]
+        if not spec.get("overrides"):
+            continue
+        line = (
+            f"- {spec['architecture']}-{spec['density']}, n={spec['size']}, seed "
+            f"{spec['seed']}, {settings_text(spec)}: {describe(result)}"
+        )
+        base = recipe.get(_same_model(spec))
+        line += f"; the recipe: {describe(base)}." if base else "; the recipe's entry is not here."
+        lines.append(line)
+    return lines
+
+
+def _same_model(spec: dict) -> tuple:
+    return spec["architecture"], spec["density"], spec["size"], spec["seed"]
+
+
 def claims(table: dict) -> list[str]:
     """Bullets testing two claims made about this study in summaries of the literature:
     high-density models are more accurate than low-density ones; PET is the most
@@ -478,7 +532,7 @@ def claims(table: dict) -> list[str]:
     terms and relative to the spread of the test data."""
     best: dict[str, list[tuple]] = {}
     largest_rows: dict[tuple[str, str], dict] = {}
-    for group in table.values():
+    for group in _recipe_curves(table):
         largest = group["rows"][-1] if group["rows"] else None
         if largest is None or largest.get("test_energy_meV_per_atom") is None:
             continue
@@ -586,7 +640,7 @@ def targets(table: dict) -> dict:
     from the two largest sizes alone (the local slope)."""
     out: dict[str, dict] = {}
     for density, goals in TARGETS.items():
-        groups = [g for g in table.values() if g["density"] == density and g["rows"]]
+        groups = [g for g in _recipe_curves(table) if g["density"] == density and g["rows"]]
         largest = {
             _label(g): g["rows"][-1]
             for g in groups
@@ -830,14 +884,17 @@ def write_study_report(
                 f"| {_fmt(row.get('training_forces_meV_per_A'))} "
                 f"| {_fmt(row.get('validation_forces_meV_per_A'))} | {test_f} |"
             )
-    varied = {
-        curve_name(r["spec"]): settings_text(r["spec"])
-        for r in results
-        if r["spec"].get("overrides") and not r["spec"].get("fragment_fraction") and is_current(r)
-    }
+    varied = {name: g["settings"] for name, g in table.items() if g["settings"]}
     if varied:
         lines += ["", "Curves trained with settings changed from the study's recipe:", ""]
         lines += [f"- {name}: {text}." for name, text in sorted(varied.items())]
+        lines += [
+            "",
+            "Each against the recipe's model of the same size and seed (the targets and "
+            "claims below judge the recipe's curves only):",
+            "",
+            *settings_lines(results),
+        ]
     stale = sorted(
         r["key"] for r in results if not r["spec"].get("fragment_fraction") and not is_current(r)
     )
@@ -876,7 +933,8 @@ def write_study_report(
         "",
         "## Accuracy targets",
         "",
-        "Test RMSE at the largest training set of each curve; a missed target is "
+        "Test RMSE at the largest training set of each curve (the recipe's, where a curve "
+        "of changed settings is beside it); a missed target is "
         "extrapolated along the power law of the test errors (an extrapolation: the curves "
         "may bend).",
         "",

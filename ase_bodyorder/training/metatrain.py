@@ -253,10 +253,15 @@ def trained_epochs(checkpoint: str | os.PathLike) -> dict:
     from metatrain's final checkpoint (which holds the last and best epoch, 0-based);
     ``{}`` when it cannot be read. The training curve cannot say this: metatrain logs
     every ``log_interval`` epochs, and a restarted run logs its first epoch too."""
-    try:
-        import metatomic.torch  # noqa: F401  (registers the classes the checkpoint holds)
-        import torch
+    import torch
 
+    from ..models.metatomic import _import_metatomic
+
+    # outside the try: an import failing half-way (torch's TorchScript deprecation
+    # warning under ``-W error``) left metatensor half-imported, and the next import of
+    # metatensor.torch in the process failed on it; _import_metatomic quiets that warning
+    _import_metatomic()  # registers the classes the checkpoint holds
+    try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         last, best = state["epoch"], state.get("best_epoch")
     except Exception:  # an older or foreign checkpoint: the caller falls back to the curve

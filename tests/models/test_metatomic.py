@@ -215,3 +215,24 @@ def test_an_interrupted_training_resumes_from_its_latest_epoch(data_files, tmp_p
     provenance = json.loads((path.parent / "provenance.json").read_text())
     assert provenance["epochs"] == CHECKPOINT_INTERVAL_EPOCHS + 4
     assert latest_checkpoint(run) is None  # removed once the model is exported
+
+
+def test_reading_a_checkpoint_leaves_metatomic_importable_under_warnings_as_errors():
+    """Regression: ``trained_epochs`` imported metatomic inside its ``try``; under
+    ``-W error`` (this suite's setting) torch's TorchScript deprecation warning stopped
+    that import half-way, the ``except`` hid it, and every later import of
+    metatensor.torch in the process failed (``metatensor._c_lib is not defined``):
+    ``tests/cli/test_train.py`` failed when run on its own."""
+    import subprocess
+    import sys
+
+    script = (
+        "from ase_bodyorder.training.metatrain import trained_epochs\n"
+        "assert trained_epochs('no-such-file.ckpt') == {}\n"
+        "from ase_bodyorder.models.metatomic import _import_metatomic\n"
+        "_import_metatomic()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -121,7 +121,12 @@ def test_learning_curves_keep_other_settings_apart_and_leave_out_stale_entries()
     """Regression: entries were grouped by architecture, density and size alone, so a
     model trained with other settings, or an earlier recipe's entry (kept in the cache
     or the archive), was averaged in as one more seed."""
-    from ase_bodyorder.study.report import is_current, learning_curve_table, targets
+    from ase_bodyorder.study.report import (
+        is_current,
+        learning_curve_table,
+        settings_lines,
+        targets,
+    )
 
     plain = TrainingSpec("pet", "high", 800, 0)
     short = TrainingSpec("pet", "high", 800, 0, {"num_epochs": 10})
@@ -134,9 +139,23 @@ def test_learning_curves_keep_other_settings_apart_and_leave_out_stale_entries()
     (row,) = table["pet-high"]["rows"]
     assert row["seeds"] == [0] and row["test_energy_meV_per_atom"] == 50.0
     assert table[other]["rows"][0]["test_energy_meV_per_atom"] == 150.0
-    ratios = targets(table)["high"]["architectures"]
-    assert ratios["pet"]["energy_meV_per_atom"]["ratio_to_best"] == 1.0
-    assert ratios[table[other]["label"]]["energy_meV_per_atom"]["ratio_to_best"] == 3.0
+    # the targets judge the recipe's curve; the one of other settings beside it is not a
+    # second architecture (regression: a one-point n=50 curve of a longer schedule was
+    # ranked against the n=800 models and in the 3x rule)
+    judged = targets(table)["high"]
+    assert list(judged["architectures"]) == ["pet"]
+    assert judged["energy_meV_per_atom"]["best"] == 50.0
+    # it is compared with the recipe's model of its own size and seed instead
+    (line,) = settings_lines(results)
+    assert line.startswith(
+        "- pet-high, n=800, seed 0, num_epochs=10: test 150.00 meV/atom, 3000.0 meV/A"
+    )
+    assert line.endswith(
+        "; the recipe: test 50.00 meV/atom, 1000.0 meV/A, flatness unknown (too short a curve)."
+    )
+    # a study trained with changed settings alone is judged on its own curves
+    alone = targets(learning_curve_table([_entry(short, 150.0)]))["high"]
+    assert alone["energy_meV_per_atom"]["best"] == 150.0
 
 
 def test_cache_key_follows_data_and_settings():

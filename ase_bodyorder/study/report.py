@@ -909,7 +909,9 @@ def write_study_report(
         lines += [
             "",
             "Not flat when training ended (the error at these points may still be an "
-            "overestimate of what the recipe reaches; a longer schedule would tell):",
+            "overestimate of what the recipe reaches; a longer schedule would tell"
+            + (", and the comparison above shows where one was run" if varied else "")
+            + "):",
             "",
             *unflat,
         ]

@@ -140,7 +140,8 @@ def settings_text(spec: dict) -> str:
         else:
             yield f"{prefix.rstrip('.')}={json.dumps(value, default=str)}"
 
-    return ", ".join(pairs(spec.get("overrides") or {})) if spec.get("overrides") else ""
+    overrides = spec.get("overrides")
+    return ", ".join(pairs(overrides)) if overrides else ""
 
 
 def archive_entries(results: list[dict], cache: str | os.PathLike, archive: Path) -> list[Path]:
@@ -248,18 +249,20 @@ def _test_points(rows: list[dict], quantity: str) -> list[tuple[int, float]]:
     return [(n, v) for n, v in points if v is not None]
 
 
+def _curve_results(results: list[dict]) -> list[dict]:
+    """The entries of the learning curves: no fragments (those are the makeup
+    experiment's), trained with today's recipe and data (:func:`is_current`)."""
+    return [r for r in results if not r["spec"].get("fragment_fraction") and is_current(r)]
+
+
 def learning_curve_table(results: list[dict]) -> dict:
     """Per architecture, density and settings (:func:`curve_name`): test RMSE by size
     (mean and spread over seeds) and the fitted log-log slopes of energy and force
     errors. Entries not trained with today's recipe and data (:func:`is_current`) are
     left out."""
     groups: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for result in results:
+    for result in _curve_results(results):
         spec = result["spec"]
-        if spec.get("fragment_fraction", 0.0) > 0:
-            continue  # the makeup experiment, not a learning curve
-        if not is_current(result):
-            continue
         groups[curve_name(spec)][spec["size"]].append(result)
     table = {}
     for name, by_size in sorted(groups.items()):
@@ -490,7 +493,7 @@ def settings_lines(results: list[dict]) -> list[str]:
     """One bullet per entry trained with changed settings (no fragments, today's data):
     its test errors and convergence beside those of the recipe's entry of the same
     architecture, density, size and seed, where the results hold one."""
-    current = [r for r in results if not r["spec"].get("fragment_fraction") and is_current(r)]
+    current = _curve_results(results)
     recipe = {_same_model(r["spec"]): r for r in current if not r["spec"].get("overrides")}
 
     def describe(result: dict) -> str:

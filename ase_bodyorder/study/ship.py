@@ -78,12 +78,13 @@ def ship_entry(
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
     shutil.copy(source, tmp_dir / target_name)
+    changed = settings_text(spec)
     provenance.update(
         name=name,
         dataset=f"h8-{spec['density']}",
         recipe="ase_bodyorder.study (learning-curve recipe, largest training set"
         + (", makeup experiment" if spec.get("fragment_fraction") else "")
-        + (f"; settings changed: {settings_text(spec)})" if spec.get("overrides") else ")"),
+        + (f"; settings changed: {changed})" if changed else ")"),
         study_key=key,
         spec=spec,
         errors_meV=result["metrics"],

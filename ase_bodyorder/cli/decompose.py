@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 from ..expansion import BodyOrderError
 
@@ -29,6 +31,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--forces", action="store_true", help="also compute forces per order")
     parser.add_argument("--output", help="write extxyz with the results in info/arrays")
     parser.add_argument("--json", action="store_true", help="print one JSON line per structure")
+    parser.add_argument(
+        "--chemiscope",
+        default=None,
+        metavar="FILE.json.gz",
+        help="also write a chemiscope dataset: per-atom terms e_i^(n) as atom properties, "
+        "E^(n)/N, residual and shares as structure properties (ase_bodyorder.chemiscope)",
+    )
     parser.add_argument(
         "--max-memory-gib",
         type=float,
@@ -96,6 +105,7 @@ def run(args) -> None:
         scheduler=args.scheduler,
         workers=args.workers,
         store=args.store,
+        chemiscope=args.chemiscope,
     )
 
 
@@ -119,6 +129,7 @@ def run_decompose(
     scheduler=None,
     workers: int = 1,
     store=None,
+    chemiscope=None,
 ) -> list:
     """Decompose every structure in ``path``; print tables (or JSON lines); return results.
 
@@ -132,18 +143,29 @@ def run_decompose(
     :func:`~ase_bodyorder.decompose.decompose` (mixed precision). ``scheduler``,
     ``workers``, ``store``: the frames as jobs on a dask cluster or local processes,
     resumable through ``store`` (:func:`~ase_bodyorder.trajectory.decompose_trajectory`;
-    the same numbers).
+    the same numbers). ``chemiscope``: a ``.json(.gz)`` file for a chemiscope dataset of
+    the frames and their results (:func:`~ase_bodyorder.chemiscope.write_chemiscope`).
     """
     from ..calculator import store_body_order_results
     from ..decompose import decompose_frames
     from ..io import check_writable, read_structures, write_structures
     from ..models import load_model
+    from ..trajectory import frame_indices
 
     stream = sys.stdout if stream is None else stream
     if output is not None:
         check_writable(output)
+        if os.path.realpath(output) == os.path.realpath(path):
+            raise BodyOrderError(
+                f"--output {output} is the input file: write the results elsewhere"
+            )
+    if chemiscope is not None:
+        from ..chemiscope import check_chemiscope_path
+
+        check_chemiscope_path(chemiscope)
     the_model = load_model(model)
     frames = read_structures(path, index)
+    indices = frame_indices(path, index, len(frames))  # each structure named by its place
     if seed is not None and sample_atoms is None:
         raise BodyOrderError("--seed is the seed of atom sampling: give --sample-atoms too")
     if seed is not None and seed < 0:
@@ -167,7 +189,13 @@ def run_decompose(
         from ..trajectory import decompose_trajectory
 
         results = decompose_trajectory(
-            frames, model, scheduler=scheduler, workers=workers, store=store, **common
+            frames,
+            model,
+            scheduler=scheduler,
+            workers=workers,
+            store=store,
+            indices=indices,
+            **common,
         )
     else:
         results = decompose_frames(frames, the_model, progress=progress, **common)
@@ -175,12 +203,24 @@ def run_decompose(
     for k, (atoms, body) in enumerate(zip(frames, results, strict=True)):
         done.append(body)
         if as_json:
-            print(json.dumps({"structure": k, **body.to_dict()}), file=stream)
+            print(json.dumps({"structure": indices[k], **body.to_dict()}), file=stream)
         else:
-            title = f"structure {k}: {atoms.get_chemical_formula()}, model {model}"
+            title = f"structure {indices[k]}: {atoms.get_chemical_formula()}, model {model}"
             print(body.table(title) + "\n", file=stream)
         if output is not None:
             store_body_order_results(atoms, body)
     if output is not None:
         write_structures(output, frames)
+    if chemiscope is not None:
+        from ..chemiscope import write_chemiscope
+
+        written = write_chemiscope(
+            chemiscope,
+            frames,
+            done,
+            name=f"{Path(path).name}: body orders of {model}",
+            description=f"ase-bodyorder decompose {path} --model {model}",
+        )
+        if not as_json:
+            print(f"wrote {written}", file=stream)
     return done

@@ -9,9 +9,12 @@ thread, so a distributed run gives the same numbers as a local one (the tests ch
 them to the last bit).
 
 With ``store`` (a directory) every finished frame is written at once to
-``store/frame-<k>.json`` together with a fingerprint of the frame and the settings: a
-rerun of an interrupted (or finished) run recomputes only the frames whose file is
-missing or was made for another structure or other settings.
+``store/frame-<k>-<fingerprint>.json``, ``k`` its index in the file and the fingerprint a
+digest of the frame and the settings (:func:`frame_fingerprint`): a rerun of an
+interrupted (or finished) run, of another selection of the same file, or with other
+settings, reuses exactly the frames computed for the same structure and settings,
+computes the others, and overwrites nothing (files of other settings stay beside).
+:func:`frame_indices` gives the indices in the file of a selection.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
 
     from .models import Model
 
-__all__ = ["decompose_trajectory", "frame_fingerprint"]
+__all__ = ["decompose_trajectory", "frame_fingerprint", "frame_indices"]
 
 
 @lru_cache(maxsize=4)
@@ -56,6 +59,32 @@ def frame_fingerprint(atoms: Atoms, settings: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+def frame_indices(path: str | os.PathLike, index: str, count: int) -> list[int]:
+    """The indices in the structure file ``path`` of the ``count`` frames that
+    :func:`~ase_bodyorder.io.read_structures` gave for ``index`` (ASE syntax): where the
+    selection counts from the end or backwards, the file's frames are counted."""
+    from ase.io.formats import string2index
+
+    selection = string2index(index)
+    if isinstance(selection, int):
+        if selection >= 0:
+            return [selection]
+    elif not isinstance(selection, slice):
+        raise BodyOrderError(f"--index {index!r} is not an index or a slice")
+    elif (selection.step or 1) > 0 and all(
+        end is None or end >= 0 for end in (selection.start, selection.stop)
+    ):
+        start, step = selection.start or 0, selection.step or 1
+        return [start + k * step for k in range(count)]
+    from .io import read_structures
+
+    positions = range(len(read_structures(path, ":")))
+    found = [positions[selection]] if isinstance(selection, int) else list(positions[selection])
+    if len(found) != count:
+        raise BodyOrderError(f"{path} changed while it was read: {len(found)} frames at {index!r}")
+    return found
+
+
 def _run_frame(
     job: tuple[int, Atoms, str, dict[str, Any]],
 ) -> tuple[int, dict[str, Any] | None, str | None]:
@@ -71,8 +100,8 @@ def _run_frame(
     return index, body.to_dict(), None
 
 
-def _frame_path(store: Path, index: int) -> Path:
-    return store / f"frame-{index:06d}.json"
+def _frame_path(store: Path, index: int, fingerprint: str) -> Path:
+    return store / f"frame-{index:06d}-{fingerprint[:16]}.json"
 
 
 def _load_stored(path: Path, fingerprint: str) -> BodyOrderResult | None:
@@ -101,6 +130,7 @@ def decompose_trajectory(
     scheduler: object = None,
     workers: int = 1,
     store: str | os.PathLike | None = None,
+    indices: Sequence[int] | None = None,
     **options: Any,
 ) -> list[BodyOrderResult]:
     """The expansion of every frame, in frame order (see the module doc).
@@ -109,13 +139,24 @@ def decompose_trajectory(
     ``seed``: as in :func:`~ase_bodyorder.decompose.decompose_frames` (the same per-frame
     seeds, so sampled results match a local run). ``scheduler``: a dask scheduler address
     or ``distributed.Client``; otherwise ``workers`` local processes (1: in this process).
-    ``store``: a directory that makes the run resumable. ``options``: further keyword
+    ``store``: a directory that makes the run resumable (with ``sample_atoms``, only
+    with a ``seed``: an unseeded sample is new on every run, so nothing could be
+    reused). ``indices``: the frames' indices in their file (:func:`frame_indices`;
+    default 0, 1, ...), which name the stored frames. ``options``: further keyword
     arguments of :func:`~ase_bodyorder.decompose.decompose` (``r_mbe``, ``forces``, ...).
     A frame that cannot be expanded is a :class:`BodyOrderError` naming it, raised after
     the other frames are done (and stored).
     """
     if not isinstance(model, str):
         raise BodyOrderError("decompose_trajectory needs a registered model's name")
+    if store is not None and sample_atoms is not None and seed is None:
+        raise BodyOrderError(
+            "a store of atom-sampled frames needs a seed: an unseeded sample is drawn anew "
+            "on every run, so no stored frame could be reused"
+        )
+    indices = list(range(len(frames))) if indices is None else [int(i) for i in indices]
+    if len(indices) != len(frames):
+        raise BodyOrderError(f"{len(indices)} indices for {len(frames)} frames")
     _cached_model(model)  # an unknown name fails here, before any job starts
     settings = frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed)
     jobs = [
@@ -133,7 +174,11 @@ def decompose_trajectory(
         fingerprints[k] = frame_fingerprint(atoms, {"model": model, **kwargs})
         stored = None
         if store_dir is not None:
-            stored = _load_stored(_frame_path(store_dir, k), fingerprints[k])
+            for path in (  # the name of earlier versions, found only by its fingerprint
+                _frame_path(store_dir, indices[k], fingerprints[k]),
+                store_dir / f"frame-{indices[k]:06d}.json",
+            ):
+                stored = stored or _load_stored(path, fingerprints[k])
         if stored is None:
             todo.append(job)
         else:
@@ -147,7 +192,8 @@ def decompose_trajectory(
         assert data is not None  # _run_frame gives a result or an error
         results[index] = BodyOrderResult.from_dict(data)
         if store_dir is not None:
-            _write_stored(_frame_path(store_dir, index), fingerprints[index], data)
+            path = _frame_path(store_dir, indices[index], fingerprints[index])
+            _write_stored(path, fingerprints[index], data)
 
     if scheduler is None and workers <= 1:
         for job in todo:

@@ -123,3 +123,75 @@ def test_a_study_report_on_a_missing_cache_creates_and_writes_nothing(tmp_path, 
     assert main(argv) == 2
     assert "mkdir" in _one_error_line(capsys)
     assert not (tmp_path / "none").exists() and not (tmp_path / "rep").exists()
+
+
+@pytest.fixture
+def five_clusters(tmp_path):
+    """Five distinct 4-atom hydrogen clusters in one extxyz file."""
+    import ase.io
+
+    from ase_bodyorder.structures import random_cluster
+
+    path = tmp_path / "five.xyz"
+    ase.io.write(path, [random_cluster(4, seed=k) for k in range(5)], format="extxyz")
+    return path
+
+
+def _json_lines(capsys) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_decompose_numbers_structures_by_their_place_in_the_file(five_clusters, capsys):
+    """Regression: ``--json`` numbered the structures by their place in the selection
+    (``--index 3`` gave structure 0; ``::-1`` labelled file frame 4 as 0)."""
+    argv = ["decompose", str(five_clusters), "--model", "h-morse-atm", "--order", "2"]
+    assert main([*argv, "--json"]) == 0
+    everything = {line["structure"]: line["energy_eV"] for line in _json_lines(capsys)}
+    assert sorted(everything) == [0, 1, 2, 3, 4]
+    for index, expected in (("3", [3]), ("::-1", [4, 3, 2, 1, 0]), ("-2", [3]), ("1::2", [1, 3])):
+        assert main([*argv, "--json", "--index", index]) == 0
+        lines = _json_lines(capsys)
+        assert [line["structure"] for line in lines] == expected
+        assert [line["energy_eV"] for line in lines] == [everything[k] for k in expected]
+    assert main([*argv, "--index", "-1"]) == 0
+    assert "structure 4: H4" in capsys.readouterr().out
+
+
+def test_decompose_store_keeps_every_selection_and_setting(five_clusters, tmp_path, capsys):
+    """Regression: stored frames were named by their place in the selection, so
+    ``--index 3:`` overwrote frames 0 and 1 of a full run and another ``--order``
+    overwrote every frame; an unseeded sampled run recomputed and overwrote all."""
+    store = tmp_path / "store"
+    argv = ["decompose", str(five_clusters), "--model", "h-morse-atm", "--store", str(store)]
+    assert main([*argv, "--order", "2", "--json"]) == 0
+    full = {line["structure"]: line for line in _json_lines(capsys)}
+    written = {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
+    assert len(written) == 5
+    # another selection: reuses frames 3 and 4 as they are, overwrites nothing
+    assert main([*argv, "--order", "2", "--json", "--index", "3:"]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in store.iterdir()} == written
+    for line in _json_lines(capsys):
+        assert line == full[line["structure"]]
+    # other settings: stored beside, the first run's frames untouched and still reused
+    assert main([*argv, "--order", "3", "--json"]) == 0
+    capsys.readouterr()
+    after = {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
+    assert len(after) == 10 and all(after[name] == t for name, t in written.items())
+    assert main([*argv, "--order", "2", "--json"]) == 0
+    assert {line["structure"]: line for line in _json_lines(capsys)} == full
+    assert {p.name: p.stat().st_mtime_ns for p in store.iterdir()} == after
+    # an unseeded sample can never be reused: refused before anything is computed
+    assert main([*argv, "--order", "2", "--sample-atoms", "2"]) == 2
+    assert "needs a seed" in _one_error_line(capsys)
+    assert {p.name: p.stat().st_mtime_ns for p in store.iterdir()} == after
+
+
+def test_decompose_refuses_to_overwrite_its_input(five_clusters, capsys):
+    """Regression: ``--output`` equal to the input file overwrote it without a word."""
+    before = five_clusters.read_bytes()
+    argv = ["decompose", str(five_clusters), "--model", "h-morse-atm", "--order", "2"]
+    assert main([*argv, "--output", str(five_clusters)]) == 2
+    assert "is the input file" in _one_error_line(capsys)
+    assert five_clusters.read_bytes() == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -149,16 +150,22 @@ def run_decompose(
     from ..decompose import decompose_frames
     from ..io import check_writable, read_structures, write_structures
     from ..models import load_model
+    from ..trajectory import frame_indices
 
     stream = sys.stdout if stream is None else stream
     if output is not None:
         check_writable(output)
+        if os.path.realpath(output) == os.path.realpath(path):
+            raise BodyOrderError(
+                f"--output {output} is the input file: write the results elsewhere"
+            )
     if chemiscope is not None:
         from ..chemiscope import check_chemiscope_path
 
         check_chemiscope_path(chemiscope)
     the_model = load_model(model)
     frames = read_structures(path, index)
+    indices = frame_indices(path, index, len(frames))  # each structure named by its place
     if seed is not None and sample_atoms is None:
         raise BodyOrderError("--seed is the seed of atom sampling: give --sample-atoms too")
     if seed is not None and seed < 0:
@@ -182,7 +189,13 @@ def run_decompose(
         from ..trajectory import decompose_trajectory
 
         results = decompose_trajectory(
-            frames, model, scheduler=scheduler, workers=workers, store=store, **common
+            frames,
+            model,
+            scheduler=scheduler,
+            workers=workers,
+            store=store,
+            indices=indices,
+            **common,
         )
     else:
         results = decompose_frames(frames, the_model, progress=progress, **common)
@@ -190,9 +203,9 @@ def run_decompose(
     for k, (atoms, body) in enumerate(zip(frames, results, strict=True)):
         done.append(body)
         if as_json:
-            print(json.dumps({"structure": k, **body.to_dict()}), file=stream)
+            print(json.dumps({"structure": indices[k], **body.to_dict()}), file=stream)
         else:
-            title = f"structure {k}: {atoms.get_chemical_formula()}, model {model}"
+            title = f"structure {indices[k]}: {atoms.get_chemical_formula()}, model {model}"
             print(body.table(title) + "\n", file=stream)
         if output is not None:
             store_body_order_results(atoms, body)

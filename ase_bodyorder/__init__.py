@@ -13,7 +13,7 @@ from .calculator import (
 )
 from .decompose import BodyOrderResult, decompose
 from .expansion import BodyOrderError, PlanTooLargeError, StructureError, plan_expansion
-from .models import SpeciesError, available_models, load_model
+from .models import SpeciesError, available_models, load_model, resolve_model
 
 __version__ = "0.1.0"
 
@@ -30,5 +30,6 @@ __all__ = [
     "load_model",
     "plan_expansion",
     "read_body_order_results",
+    "resolve_model",
     "store_body_order_results",
 ]

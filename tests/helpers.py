@@ -118,3 +118,53 @@ def data_lines(path: Path) -> int:
 def python_path_env() -> dict:
     """The environment for a subprocess that must import exactly what this one does."""
     return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+
+
+# ---------------------------------------------------------------- a plug-in model
+
+#: the test plug-in's model: a Morse H2 pair potential (so E^(n) = 0 for n >= 3)
+PLUGIN_NAME = "test-plugin-morse"
+PLUGIN_MODULE = '''
+"""A plug-in model package (installed by the test suite)."""
+
+
+def morse():
+    """Morse H2 pair potential, 5 A cutoff (a test plug-in)"""
+    from ase_bodyorder.models import Morse
+
+    return Morse(D_e=4.746, a=1.942, r_e=0.7414, cutoff=5.0)
+
+
+def needs_missing():
+    """A plug-in whose package is not installed"""
+    raise AssertionError("never called: its requirement is missing")
+
+
+needs_missing.requires = ("a_package_that_is_not_installed",)
+needs_missing.extra = "not-installed"
+
+
+def not_a_model():
+    return 42
+'''
+
+
+def install_plugin(directory: Path) -> Path:
+    """Install a plug-in package into ``directory`` (put it on ``sys.path``, or on
+    ``PYTHONPATH`` for subprocesses): entry points of group ``ase_bodyorder.models``
+    named :data:`PLUGIN_NAME` (a pair potential), ``test-plugin-missing`` (a missing
+    requirement) and ``test-plugin-not-a-model``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "bodyorder_test_plugin.py").write_text(PLUGIN_MODULE)
+    info = directory / "bodyorder_test_plugin-0.1.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: bodyorder-test-plugin\nVersion: 0.1\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[ase_bodyorder.models]\n"
+        f"{PLUGIN_NAME} = bodyorder_test_plugin:morse\n"
+        "test-plugin-missing = bodyorder_test_plugin:needs_missing\n"
+        "test-plugin-not-a-model = bodyorder_test_plugin:not_a_model\n"
+    )
+    return directory

@@ -9,19 +9,21 @@ from .analytic import (
     SumModel,
     hydrogen_demo_model,
 )
-from .ase_calculator import ASECalculatorModel
+from .ase_calculator import ASEAtomicModel, ASECalculatorModel
 from .base import AtomicModel, ClusterModel, FragmentBatch, Model, SpeciesError, SystemResult
 from .registry import (
     DEFAULT_MD_MODEL,
     DEFAULT_MODEL,
     available_models,
     load_model,
+    resolve_model,
     shipped_models,
 )
 
 __all__ = [
     "DEFAULT_MD_MODEL",
     "DEFAULT_MODEL",
+    "ASEAtomicModel",
     "ASECalculatorModel",
     "AtomicBaseline",
     "AtomicModel",
@@ -38,5 +40,6 @@ __all__ = [
     "available_models",
     "hydrogen_demo_model",
     "load_model",
+    "resolve_model",
     "shipped_models",
 ]

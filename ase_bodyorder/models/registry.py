@@ -1,11 +1,14 @@
-"""Models by name: the shipped models and the analytic demos."""
+"""Models by spec: the shipped models and analytic demos by name, plug-ins (entry points),
+model files. :func:`resolve_model` is the one way every door opens a model."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..expansion import BodyOrderError
 from .analytic import (
@@ -21,9 +24,11 @@ from .base import Model
 __all__ = [
     "DEFAULT_MD_MODEL",
     "DEFAULT_MODEL",
+    "ENTRY_POINT_GROUP",
     "available_models",
     "load_model",
     "load_model_spec",
+    "resolve_model",
     "shipped_models",
 ]
 
@@ -123,9 +128,54 @@ DEFAULT_MODEL = "mace-h8-high"
 DEFAULT_MD_MODEL = "mace-hcells-zbl"
 
 
+#: entry-point group of plug-in models: each entry point names a callable of no
+#: arguments returning a :class:`~ase_bodyorder.models.Model`
+ENTRY_POINT_GROUP = "ase_bodyorder.models"
+
+#: model files by suffix: the loader of each
+MODEL_FILE_SUFFIXES = {".model": "MACE", ".pt": "metatomic"}
+
+
+def _entry_points() -> dict[str, Any]:
+    """The plug-in models' entry points by name (group :data:`ENTRY_POINT_GROUP`)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _plugin_missing(factory: object) -> list[str]:
+    """The modules a plug-in factory declares in ``requires`` that cannot be imported."""
+    import importlib.util
+
+    requires = getattr(factory, "requires", ())
+    return [name for name in requires if importlib.util.find_spec(name) is None]
+
+
+def _plugins() -> dict[str, str]:
+    """Plug-in models whose packages are importable, with a one-line description each
+    (a plug-in that cannot be loaded at all is left out: resolving it names why)."""
+    found = {}
+    for name, ep in _entry_points().items():
+        if name in _REGISTRY:
+            continue
+        try:
+            factory = ep.load()
+        except Exception:  # noqa: BLE001 - a broken plug-in is reported when resolved
+            continue
+        if _plugin_missing(factory):
+            continue
+        doc = (getattr(factory, "description", None) or factory.__doc__ or "").strip()
+        found[name] = (doc.splitlines()[0] if doc else ep.value) + " (plug-in)"
+    return found
+
+
 def available_models() -> dict[str, str]:
-    """Names of the models :func:`load_model` knows, with a one-line description each."""
-    return {name: entry.description for name, entry in _REGISTRY.items()}
+    """Names :func:`resolve_model` knows, with a one-line description each: the
+    registered models, then the plug-ins whose packages are importable."""
+    return {
+        **{name: entry.description for name, entry in _REGISTRY.items()},
+        **_plugins(),
+    }
 
 
 def shipped_models() -> dict[str, str | None]:
@@ -138,29 +188,102 @@ def shipped_models() -> dict[str, str | None]:
     }
 
 
-def load_model(name: str = DEFAULT_MODEL) -> Model:
-    """Load a model by name (see :func:`available_models`)."""
+def _is_path(spec: str) -> bool:
+    return Path(spec).suffix in MODEL_FILE_SUFFIXES or "/" in spec or os.sep in spec
+
+
+def _from_file(spec: str) -> Model:
+    path = Path(spec).expanduser()
+    kind = MODEL_FILE_SUFFIXES.get(path.suffix)
+    if kind is None:
+        raise BodyOrderError(
+            f"model {spec!r}: not a model file (a MACE .model or a metatomic .pt file), a "
+            "registered name or a plug-in (see `ase-bodyorder models`)"
+        )
+    if not path.is_file():
+        raise BodyOrderError(f"model {spec!r}: no such {kind} model file")
     try:
-        entry = _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise BodyOrderError(f"unknown model {name!r}; available models: {known}") from None
-    return entry.factory()
+        if kind == "MACE":
+            from .mace import MACEModel
+
+            return MACEModel(path)
+        from .metatomic import MetatomicModel
+
+        return MetatomicModel(path)
+    except BodyOrderError as error:
+        raise BodyOrderError(f"model {spec!r}: {error}") from None
+
+
+def _from_plugin(spec: str, ep: Any) -> Model:
+    try:
+        factory = ep.load()
+    except ImportError as error:
+        raise ImportError(
+            f"plug-in model {spec!r} ({ep.value}) cannot be imported: {error}"
+        ) from None
+    missing = _plugin_missing(factory)
+    if missing:
+        extra = getattr(factory, "extra", None)
+        how = f": pip install 'ase-bodyorder[{extra}]'" if extra else ""
+        raise ImportError(
+            f"plug-in model {spec!r} needs {', '.join(missing)}, which is not installed "
+            f"here{how} (for the universal MLIPs: make universal-env, .venv-universal)"
+        )
+    model = factory()
+    if not isinstance(model, Model):
+        raise BodyOrderError(
+            f"plug-in model {spec!r} ({ep.value}) gave a {type(model).__name__}, not an "
+            "ase_bodyorder Model"
+        )
+    return model
+
+
+def resolve_model(spec: str) -> Model:
+    """The model a spec names, the same way in every door: the command line's
+    ``--model``, :class:`~ase_bodyorder.BodyOrderCalculator`, the i-PI driver's
+    ``model=``, ``reference frames --model``, the trajectory runner
+    (:func:`~ase_bodyorder.trajectory.decompose_trajectory`).
+
+    ``spec`` is, in this order:
+
+    - a registered name (``ase-bodyorder models``: the shipped models and analytic demos);
+    - a plug-in name: an entry point of group ``ase_bodyorder.models`` (our adapters for
+      universal MLIPs register this way, e.g. ``7net-0``, listed only when their package
+      is importable);
+    - a model file: a MACE ``.model`` or a metatomic ``.pt`` file.
+
+    Anything else is a one-line :class:`~ase_bodyorder.expansion.BodyOrderError` naming
+    the spec (a plug-in whose package is missing: an ``ImportError`` naming it).
+    """
+    if not isinstance(spec, str) or not spec:
+        raise BodyOrderError(f"a model spec is a non-empty string, got {spec!r}")
+    entry = _REGISTRY.get(spec)
+    if entry is not None:
+        return entry.factory()
+    plugin = _entry_points().get(spec)
+    if plugin is not None:
+        return _from_plugin(spec, plugin)
+    if _is_path(spec) or Path(spec).is_file():
+        return _from_file(spec)
+    known = ", ".join(sorted(available_models()))
+    raise BodyOrderError(
+        f"unknown model {spec!r}: not a registered name, a plug-in or a model file "
+        f"(.model, .pt); available models: {known}"
+    )
+
+
+def load_model(name: str = DEFAULT_MODEL) -> Model:
+    """:func:`resolve_model` (kept for existing code): a name, plug-in or model file."""
+    return resolve_model(name)
 
 
 def load_model_spec(spec: str) -> tuple[str, Model]:
-    """``(label, model)`` of ``NAME`` (:func:`load_model`) or ``LABEL=PATH`` (a trained
-    file: ``.model`` is MACE, anything else an exported metatomic model)."""
-    label, _, path = spec.partition("=")
-    if not path:
-        return label, load_model(label)
-    file = Path(path)
-    if not file.is_file():
-        raise BodyOrderError(f"model {label}: no file {path}")
-    if file.suffix == ".model":
-        from .mace import MACEModel
-
-        return label, MACEModel(file)
-    from .metatomic import MetatomicModel
-
-    return label, MetatomicModel(file)
+    """``(label, model)`` of ``SPEC`` or ``LABEL=SPEC`` (:func:`resolve_model`); the
+    label of a bare spec is the spec itself, of a file its name without suffix."""
+    label, sep, rest = spec.partition("=")
+    if not sep:
+        is_file = Path(spec).suffix in MODEL_FILE_SUFFIXES
+        return (Path(spec).stem if is_file else spec), resolve_model(spec)
+    if not label or not rest:
+        raise BodyOrderError(f"model {spec!r}: give NAME, a file, or LABEL=SPEC")
+    return label, resolve_model(rest)

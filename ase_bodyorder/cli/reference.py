@@ -104,6 +104,11 @@ def add_parser(subparsers) -> None:
     )
     frames.add_argument("--db", required=True, help="ASE database (SQLite) of the jobs")
     frames.add_argument("-o", "--output", required=True, help="JSON of E^(n)/N per frame")
+    frames.add_argument(
+        "--totals",
+        default=None,
+        help="also write the sub-cluster totals (labels and energies, eV) to this .json.gz",
+    )
     _add_executor_options(frames)
     frames.set_defaults(handler=run_frames)
     validation = steps.add_parser(
@@ -432,10 +437,10 @@ def run_cell_fragments(args) -> None:
 
 
 def run_frames(args) -> None:
-    import numpy as np
+    import shlex
 
     from ..reference.executor import run_jobs
-    from ..reference.frames import EqualShare, frame_expansions, frame_jobs, model_expansions
+    from ..reference.frames import frame_jobs, frame_series, frame_totals, write_frame_totals
     from ..reference.isolated import IsolatedDFT
     from ..reference.store import ReferenceStore
 
@@ -447,6 +452,11 @@ def run_frames(args) -> None:
         "sample_atoms": args.sample_atoms,
         "seed": args.seed,
     }
+    model = None
+    if args.model is not None:  # before the ab initio jobs: a bad name fails at once
+        from ..models.registry import load_model_spec
+
+        _, model = load_model_spec(args.model)
     store = ReferenceStore(args.db)
     jobs = frame_jobs(frames, calculation, **options)
     summary = run_jobs(jobs, store, label="frame sub-clusters", **_executor(args))
@@ -454,36 +464,32 @@ def run_frames(args) -> None:
         f"{len(jobs)} distinct sub-clusters: {summary.done} done, {summary.failed} failed, "
         f"{summary.skipped} already in {args.db}, {summary.wall_time_s:.1f} s"
     )
-    results = {"reference": frame_expansions(frames, store, calculation, **options)}
-    if args.model is not None:
-        from ..models.registry import load_model_spec
-
-        label, model = load_model_spec(args.model)
-        results["model"] = model_expansions(frames, model, **options)
-        results["model_equal_share"] = model_expansions(frames, EqualShare(model), **options)
-
-    def summary_of(result) -> dict:
-        atoms = (
-            np.arange(result.n_atoms) if result.sample_indices is None else result.sample_indices
-        )
-        return {
-            "per_atom_mean_eV": result.energies_per_atom_mean_eV.tolist(),
-            "per_atom_stderr_eV": result.energies_per_atom_stderr_eV.tolist(),
-            "atoms": atoms.tolist(),
-            "atom_terms_eV": result.energies_per_atom_eV[atoms].tolist(),
-        }
-
-    out = {
+    totals = frame_totals(frames, store, calculation, **options)
+    meta = {
         "trajectory": args.trajectory,
         "index": args.index,
         "calculation": {"method": calculation.method, **calculation.to_dict()},
-        "model": None if args.model is None else args.model.partition("=")[0],
         **options,
+    }
+    if args.totals is not None:
+        command = shlex.join(
+            ["ase-bodyorder", "reference", "frames", args.trajectory, "--index", args.index]
+            + ["--order", str(args.order), "--r-mbe", f"{args.r_mbe:g}"]
+            + ([] if args.sample_atoms is None else ["--sample-atoms", str(args.sample_atoms)])
+            + ["--seed", str(args.seed), "--db", args.db, "--totals", args.totals]
+        )
+        write_frame_totals(args.totals, totals, {**meta, "command": command})
+        print(f"wrote {args.totals} ({sum(map(len, totals))} sub-cluster totals)")
+    out = {
+        **meta,
+        "model": None if args.model is None else args.model.partition("=")[0],
+        "sharing": "reference and model_increment_share: each subset's many-body increment "
+        "in equal parts to its members (docs/science.md section 10); *_equal_share: "
+        "E(T)/|T| (leaks pair energy into E^(3) at finite r_mbe); model: the model's own "
+        "atom energies (the monitor)",
         "units": "eV/atom: E^(n)/N (per_atom_mean_eV) with its atom-sampling standard "
         "error, and e_i^(n) of the expanded atoms (atom_terms_eV, one row per atom)",
-        "frames": [
-            {name: summary_of(results[name][k]) for name in results} for k in range(len(frames))
-        ],
+        "frames": frame_series(frames, totals, model, **options),
     }
     Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {args.output} ({len(frames)} frames)")

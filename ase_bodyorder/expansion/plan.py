@@ -32,10 +32,10 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, NamedTuple, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -54,6 +54,7 @@ __all__ = [
     "estimate_plan_bytes",
     "PackedOffsets",
     "Screening",
+    "Subcluster",
     "parse_subcluster_label",
     "plan_expansion",
     "subcluster_label",
@@ -256,9 +257,32 @@ class ExpansionPlan(PackedOffsets):
             for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True)
         ]
 
+    def subclusters(self) -> Iterator[Subcluster]:
+        """What the expansion computes: every distinct sub-cluster of the plan, in order,
+        with its label, atom indices, integer cell shifts and Cartesian positions
+        (Angstrom). The seam for anything that computes sub-cluster energies itself (an
+        electronic-structure method): compute these, then assemble by label."""
+        positions = self.flat_positions()
+        for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True):
+            shifts = self.shifts[a:b] if self.periodic else np.zeros((b - a, 3), dtype=np.int64)
+            yield Subcluster(
+                subcluster_label(self.atoms[a:b], shifts), self.atoms[a:b], shifts, positions[a:b]
+            )
+
     @property
     def has_cluster_weights(self) -> bool:
         return self.cluster_weights is not None
+
+
+class Subcluster(NamedTuple):
+    """One sub-cluster of a plan: ``label`` (:func:`subcluster_label`), ``atoms`` (indices
+    in the structure), ``shifts`` (integer cell shifts of each atom), ``positions``
+    (Angstrom)."""
+
+    label: str
+    atoms: np.ndarray
+    shifts: np.ndarray
+    positions: np.ndarray
 
 
 def subcluster_label(

@@ -5,11 +5,15 @@ initio expansion of the same frames (``ase-bodyorder reference frames --model``)
 
 Each input is the JSON of one case (frames of one run): for every frame, the atoms
 expanded and their terms e_i^(n) (eV) for the reference (isolated sub-clusters at the
-cells' level of theory, totals shared equally), the model as the monitor reports it, and
-the model with its totals shared equally (the reference's definition). Per order n the
-report gives E^(n)/N of each (the mean of e_i^(n) over the expanded atoms of all frames)
-and the model's error against the reference, atom by atom on the same atoms, with
-standard errors (atoms treated as independent), as a table, a JSON file and a figure.
+cells' level of theory, totals shared by increments, ``docs/science.md`` section 10), the
+model as the monitor reports it (its own atom energies), the model with its totals
+shared by increments (the reference's definition), and both with the former equal
+shares E(T)/|T|, which put pair energy into E^(3) at finite r_mbe. Per order n the
+report gives E^(n)/N of each (the mean of e_i^(n) over the expanded atoms of all frames),
+the model's error against the reference, atom by atom on the same atoms, with standard
+errors (atoms treated as independent), and how much of the equal-share E^(n)/N of the
+reference was lower-order energy (equal shares - increments: for n = 3 exactly pair
+increments), as a table, a JSON file and a figure.
 """
 
 from __future__ import annotations
@@ -27,9 +31,17 @@ __all__ = ["validation_summary", "write_validation_report"]
 
 #: the expansions compared, in the JSON's names, with their labels
 SERIES = {
-    "reference": "ab initio",
-    "model": "model (monitor)",
-    "model_equal_share": "model, equal shares",
+    "reference": "ab initio (increments)",
+    "model": "model (monitor, own atom energies)",
+    "model_increment_share": "model (increments)",
+    "reference_equal_share": "ab initio (equal shares, former)",
+    "model_equal_share": "model (equal shares, former)",
+}
+#: the model series compared with the reference of the same definition
+ERRORS = {
+    "model": "reference",
+    "model_increment_share": "reference",
+    "model_equal_share": "reference_equal_share",
 }
 
 
@@ -61,11 +73,13 @@ def validation_summary(case: dict) -> dict:
             row[f"{name}_eV_per_atom"], row[f"{name}_stderr_eV_per_atom"] = mean_se(
                 terms[name][:, n]
             )
-        for name in ("model", "model_equal_share"):
-            difference = terms[name][:, n] - terms["reference"][:, n]
+        for name, against in ERRORS.items():
+            difference = terms[name][:, n] - terms[against][:, n]
             row[f"{name}_error_eV_per_atom"], row[f"{name}_error_stderr_eV_per_atom"] = mean_se(
                 difference
             )
+        leak = terms["reference_equal_share"][:, n] - terms["reference"][:, n]
+        row["reference_leak_eV_per_atom"], row["reference_leak_stderr_eV_per_atom"] = mean_se(leak)
         out["orders"].append(row)
     return out
 
@@ -104,13 +118,15 @@ def write_validation_report(
         summary = summaries[label]
         orders = [row["order"] for row in summary["orders"]][1:]  # E^(1) is the baseline
         top, bottom = axes[0, column], axes[1, column]
-        for shift, (name, text) in zip((-0.15, 0.0, 0.15), SERIES.items(), strict=True):
+        shown = ("reference", "model", "model_increment_share", "reference_equal_share")
+        for shift, name in zip((-0.2, -0.07, 0.07, 0.2), shown, strict=True):
+            text = SERIES[name]
             rows = summary["orders"][1:]
             top.errorbar(
                 np.array(orders) + shift,
                 [r[f"{name}_eV_per_atom"] for r in rows],
                 yerr=[r[f"{name}_stderr_eV_per_atom"] for r in rows],
-                fmt="o",
+                fmt="x" if name.endswith("equal_share") else "o",
                 capsize=3,
                 label=text,
             )
@@ -122,7 +138,7 @@ def write_validation_report(
             f"{summary['atoms']} expanded atoms"
         )
         reference = _terms(case, "reference")
-        for terms_name, marker in (("model", "o"), ("model_equal_share", "x")):
+        for terms_name, marker in (("model", "o"), ("model_increment_share", "+")):
             model_terms = _terms(case, terms_name)
             for n in orders:
                 bottom.scatter(
@@ -135,7 +151,7 @@ def write_validation_report(
         low, high = zip(bottom.get_xlim(), bottom.get_ylim(), strict=True)
         limits = (min(low), max(high))
         bottom.plot(limits, limits, color="0.5", lw=0.8, label="model = ab initio")
-        bottom.set_xlabel("ab initio e_i^(n) (eV)")
+        bottom.set_xlabel("ab initio e_i^(n), increments (eV)")
         bottom.set_ylabel("model e_i^(n) (eV)")
         bottom.legend(fontsize=6)
         top.legend(fontsize=7, loc="upper left")
@@ -153,8 +169,13 @@ def write_validation_report(
         f"Made by `{command}`; numbers in `validation.json`, figure `validation.png`.",
         "E^(n)/N in eV/atom: the mean of e_i^(n) over the expanded atoms of all frames, with",
         "its standard error; error = model - ab initio, atom by atom. The ab initio terms",
-        "share each sub-cluster's total equally among its atoms; 'equal shares' applies the",
-        "same sharing to the model's totals (for n = 2 both sharings agree).",
+        "share each sub-cluster's total by increments (each subset's many-body increment in",
+        "equal parts to its members, docs/science.md section 10): a pair potential has no",
+        "third order under it. 'model (increments)' shares the model's totals the same way;",
+        "'model (monitor)' is the model's own atom-resolved expansion, what the monitor logs.",
+        "The last two columns are the former definition, equal shares E(T)/|T|, and how much",
+        "of its ab initio E^(n)/N was lower-order energy (equal shares - increments; for",
+        "n = 3 exactly pair increments, for n <= 2 zero).",
         "",
     ]
     for label, case in cases.items():
@@ -167,8 +188,9 @@ def write_validation_report(
             f"{case.get('r_mbe')} Angstrom, {summary['frames']} frames, "
             f"{summary['atoms']} expanded atoms.",
             "",
-            "| n | ab initio | model | model (equal shares) | model error | error (equal shares) |",
-            "|---|---|---|---|---|---|",
+            "| n | ab initio | model (monitor) | model (increments) | error (monitor) "
+            "| error (increments) | ab initio, equal shares | pair energy in it |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in summary["orders"]:
 
@@ -178,8 +200,9 @@ def write_validation_report(
 
             lines.append(
                 f"| {r['order']} | {pm('reference')} | {pm('model')} | "
-                f"{pm('model_equal_share')} | {pm('model_error')} | "
-                f"{pm('model_equal_share_error')} |"
+                f"{pm('model_increment_share')} | {pm('model_error')} | "
+                f"{pm('model_increment_share_error')} | {pm('reference_equal_share')} | "
+                f"{pm('reference_leak')} |"
             )
         lines.append("")
     path = out_dir / "README.md"

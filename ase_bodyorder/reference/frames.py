@@ -8,44 +8,81 @@ distinct sub-cluster once, through the resumable store and executor of the refer
 pipeline.
 
 An electronic-structure method gives the total energy E(T) of a sub-cluster T, not
-atom energies. The reference expansion therefore shares each total equally among its
-atoms, e_i(T) = E(T)/|T|. Summed over the atoms of a complete expansion of a cluster,
-any sharing gives the same E^(n) (the cluster MBE); per atom, and at finite r_mbe where
-an n-body set counts from each of its atoms whose radius holds the others, the sharing
-matters. :class:`EqualShare` applies the same sharing to a model, so that model and
-reference are compared under one definition; the model's own sharing (what the monitor
-reports) is the model's ``decompose``.
+atom energies. The reference expansion shares each total among its atoms by
+**increments** (``docs/science.md`` section 10): every subset S of T contributes its
+many-body increment eps(S) = sum_{R subset of S} (-1)^(|S|-|R|) E(R) in equal parts to
+its |S| members,
 
-Steps: :func:`frame_jobs` lists the sub-clusters (one :class:`~.executor.Job` each,
-centred, so that repeated shapes, such as the single atoms, are one job);
-:func:`~.executor.run_jobs` computes them into a :class:`~.store.ReferenceStore`;
-:func:`frame_expansions` assembles each frame's :class:`~ase_bodyorder.BodyOrderResult`.
+    e_i(T) = sum over S subset of T with i in S of eps(S) / |S|
+
+(the Shapley value of atom i in the energies of T's subsets). Then the atom-resolved
+n-body term of atom i is sum over its (n-1)-neighbour sets U of eps(U + {i}) / n: it is
+built from n-body increments only, so a pair potential has no third order whatever the
+truncation (r_mbe, atom sampling), and a complete expansion of a cluster gives the
+cluster MBE. The former definition, equal shares e_i(T) = E(T)/|T| (``sharing="equal"``),
+puts pair energy into E^(3) at finite r_mbe: a triple counted from atom i alone gives
+e_i^(3) = v_jk/3 - v_ij/6 - v_ik/6 for a pair potential v. It is kept for comparison.
+
+:class:`IncrementShare` applies a sharing to a model, so that model and reference are
+compared under one definition; the model's own sharing (what the monitor reports) is
+the model's ``decompose``.
+
+Steps: :func:`frame_jobs` lists the sub-clusters (the plan's, and every subset of each,
+which the increments need; one :class:`~.executor.Job` each, centred, so that repeated
+shapes, such as the single atoms, are one job); :func:`~.executor.run_jobs` computes
+them into a :class:`~.store.ReferenceStore`; :func:`frame_totals` reads each frame's
+sub-cluster totals by label (what is shipped); :func:`expansions_from_totals`
+assembles each frame's :class:`~ase_bodyorder.BodyOrderResult` from them.
 Energies in eV, lengths in Angstrom.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
 from ase import Atoms
 
-from ..decompose import BodyOrderResult, decompose, frame_settings
-from ..expansion import BodyOrderError
+from ..decompose import BodyOrderResult, decompose, draw_atom_sample, frame_settings, plan_for
+from ..expansion import BodyOrderError, parse_subcluster_label, subcluster_label
 from ..models.base import AtomicModel, FragmentBatch, Model, SystemResult
 from .executor import Job
 from .store import ReferenceStore
 
 __all__ = [
-    "EqualShare",
+    "SHARINGS",
+    "SERIES",
+    "IncrementShare",
     "StoredEnergies",
+    "expansions_from_totals",
     "fragment_job",
     "frame_expansions",
     "frame_jobs",
+    "frame_series",
+    "frame_subclusters",
+    "frame_totals",
+    "increment_share_weights",
     "model_expansions",
+    "read_frame_totals",
+    "shape_key",
+    "share_energies",
+    "write_frame_totals",
 ]
+
+#: the sharings of sub-cluster totals among their atoms: ``"increment"`` (each subset's
+#: many-body increment in equal parts to its members; the default, it measures body
+#: order) and ``"equal"`` (E(T)/|T|; leaks lower orders into higher ones at finite r_mbe)
+SHARINGS = ("increment", "equal")
+
+
+def _check_sharing(sharing: str) -> str:
+    if sharing not in SHARINGS:
+        raise BodyOrderError(f"sharing must be one of {', '.join(SHARINGS)}, got {sharing!r}")
+    return sharing
 
 
 def fragment_job(numbers, positions, calculation, meta: dict | None = None) -> Job:
@@ -67,27 +104,142 @@ def fragment_job(numbers, positions, calculation, meta: dict | None = None) -> J
     )
 
 
-class _Collector(AtomicModel):
-    """Records the sub-clusters an expansion evaluates (and gives them zero energy)."""
+@lru_cache(maxsize=16)
+def increment_share_weights(m: int) -> np.ndarray:
+    """W, shape (m, 2^m - 1): atom i's increment share of a sub-cluster of m atoms is
+    ``sum_k W[i, k] E(subset k+1)``, subsets numbered by bit masks (bit b: atom b).
 
-    cutoff = math.inf
+    W[i, R] = sum over S with R subset of S and i in S of (-1)^(|S|-|R|) / |S|: the
+    increments eps(S) of every subset S holding i, each in equal parts to S's members.
+    """
+    if not 1 <= m <= 16:
+        raise BodyOrderError(f"increment sharing of a {m}-atom sub-cluster is not supported")
+    full = (1 << m) - 1
+    popcount = [bin(mask).count("1") for mask in range(full + 1)]
+    weights = np.zeros((m, full))
+    for s in range(1, full + 1):
+        members = [i for i in range(m) if s >> i & 1]
+        # eps(S) = sum over R subset of S of (-1)^(|S|-|R|) E(R), R non-empty
+        r = s
+        while r:
+            sign = -1.0 if (popcount[s] - popcount[r]) % 2 else 1.0
+            for i in members:
+                weights[i, r - 1] += sign / popcount[s]
+            r = (r - 1) & s
+    return weights
 
-    def __init__(self) -> None:
-        self.fragments: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def fragment_energies(self, batch: FragmentBatch[torch.Tensor]) -> torch.Tensor:
-        positions = batch.positions.detach().cpu().numpy()
-        for a, b in zip(batch.offsets[:-1], batch.offsets[1:], strict=True):
-            self.fragments.append((np.asarray(batch.numbers[a:b]), positions[a:b].copy()))
-        return torch.zeros(len(batch.numbers), dtype=batch.positions.dtype)
+def _subset_rows(sizes: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+    """Every non-empty subset of every fragment: flat rows, offsets, and per fragment size
+    ``(m, fragment indices, subset ids (F, 2^m - 1))``."""
+    rows, lengths, groups = [], [], []
+    next_id = 0
+    for m in np.unique(sizes):
+        m = int(m)
+        fragments = np.nonzero(sizes == m)[0]
+        first = starts[fragments]
+        ids = np.empty((len(fragments), (1 << m) - 1), dtype=np.int64)
+        for mask in range(1, 1 << m):
+            bits = np.array([b for b in range(m) if mask >> b & 1], dtype=np.int64)
+            rows.append((first[:, None] + bits[None, :]).reshape(-1))
+            lengths.append(np.full(len(fragments), len(bits), dtype=np.int64))
+            ids[:, mask - 1] = next_id + np.arange(len(fragments))
+            next_id += len(fragments)
+        groups.append((m, fragments, ids))
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
+    return np.concatenate(rows), offsets, groups
 
-    def system(self, atoms: Atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
-        return SystemResult(energy=0.0, energies=np.zeros(len(atoms)))
+
+def share_energies(
+    batch: FragmentBatch[torch.Tensor],
+    totals: Callable[[FragmentBatch[torch.Tensor]], torch.Tensor],
+    sharing: str = "increment",
+) -> torch.Tensor:
+    """Atom energies (eV, float64) of the sub-clusters of ``batch`` from their totals.
+
+    ``totals(sub)`` gives the total energy (eV) of each fragment of the batch ``sub``.
+    ``"equal"``: E(T)/|T|. ``"increment"``: every non-empty subset of every fragment is
+    packed into one batch, evaluated in one ``totals`` call, and shared by
+    :func:`increment_share_weights`. Differentiable where ``totals`` is.
+    """
+    _check_sharing(sharing)
+    sizes = batch.sizes
+    starts = batch.offsets[:-1]
+    if sharing == "equal":
+        owner = torch.as_tensor(np.repeat(np.arange(len(sizes)), sizes))
+        whole = totals(batch).to(torch.float64)
+        return (whole / torch.as_tensor(sizes, dtype=torch.float64))[owner]
+    rows, offsets, groups = _subset_rows(sizes, starts)
+    index = torch.as_tensor(rows)
+    sub = FragmentBatch(
+        positions=batch.positions[index], numbers=batch.numbers[rows], offsets=offsets
+    )
+    subset_totals = totals(sub).to(torch.float64)
+    out = torch.zeros(len(batch.numbers), dtype=torch.float64)
+    for m, fragments, ids in groups:
+        weights = torch.as_tensor(increment_share_weights(m))
+        shares = subset_totals[torch.as_tensor(ids)] @ weights.T  # (F, m)
+        flat = (starts[fragments][:, None] + np.arange(m)[None, :]).reshape(-1)
+        out = out.index_put((torch.as_tensor(flat),), shares.reshape(-1))
+    return out
 
 
 def _no_system(atoms: Atoms) -> SystemResult:
     """A whole-structure result without a total: the residual is then NaN."""
     return SystemResult(energy=math.nan, energies=np.full(len(atoms), math.nan))
+
+
+def shape_key(numbers, positions) -> bytes:
+    """Key of an isolated sub-cluster's geometry: species and centred positions to
+    1e-6 Angstrom (the energy does not depend on where the sub-cluster sits)."""
+    positions = np.asarray(positions, dtype=np.float64)
+    centred = np.round(positions - positions.mean(axis=0), 6) + 0.0  # + 0.0: no -0.0
+    return np.asarray(numbers, dtype=np.int64).tobytes() + centred.tobytes()
+
+
+def _frame_plan(atoms: Atoms, own: dict, r_mbe: float | None):
+    """The plan :func:`~ase_bodyorder.decompose` makes for ``own`` (one frame's
+    :func:`~ase_bodyorder.decompose.frame_settings`), without screening."""
+    centres = None
+    if own.get("sample_atoms") is not None:
+        centres = draw_atom_sample(len(atoms), own["sample_atoms"], own["seed"])
+    return plan_for(
+        atoms, StoredEnergies({}), max_order=own["max_order"], r_mbe=r_mbe, centres=centres
+    )
+
+
+def frame_subclusters(
+    frames: Sequence[Atoms],
+    *,
+    order: int,
+    r_mbe: float | None,
+    sample_atoms: int | None = None,
+    seed: int | None = None,
+) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per frame, ``{label: (numbers, positions)}`` of every sub-cluster whose total the
+    expansion needs: those :func:`~ase_bodyorder.decompose` evaluates for order ``order``,
+    radius ``r_mbe`` (Angstrom) and, with ``sample_atoms``, the atoms drawn from ``seed``
+    (as :func:`~ase_bodyorder.decompose.decompose_frames` draws them), without screening
+    (an electronic-structure method has no cutoff), and every subset of each (the
+    increments need them). Labels are :func:`~ase_bodyorder.expansion.subcluster_label`
+    with the first atom in the home cell."""
+    if sample_atoms is not None and seed is None:
+        raise BodyOrderError("an atom-sampled frame expansion needs a seed (to draw it again)")
+    out = []
+    settings = frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed)
+    for atoms, own in zip(frames, settings, strict=True):
+        needed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        numbers = atoms.numbers
+        for sub in _frame_plan(atoms, own, r_mbe).subclusters():
+            m = len(sub.atoms)
+            for mask in range(1, 1 << m):
+                members = [b for b in range(m) if mask >> b & 1]
+                shifts = sub.shifts[members] - sub.shifts[members[0]]
+                label = subcluster_label(sub.atoms[members], shifts)
+                if label not in needed:
+                    needed[label] = (numbers[sub.atoms[members]], sub.positions[members])
+        out.append(needed)
+    return out
 
 
 def frame_jobs(
@@ -100,88 +252,86 @@ def frame_jobs(
     seed: int | None = None,
     dataset: str = "frames",
 ) -> list[Job]:
-    """One job per distinct sub-cluster of the expansions of ``frames``.
-
-    The sub-clusters are those :func:`~ase_bodyorder.decompose` evaluates for order
-    ``order``, radius ``r_mbe`` (Angstrom) and, with ``sample_atoms``, the atoms drawn
-    from ``seed`` (as :func:`~ase_bodyorder.decompose.decompose_frames` draws them),
-    without screening (an electronic-structure method has no cutoff).
-    """
-    if sample_atoms is not None and seed is None:
-        raise BodyOrderError("an atom-sampled frame expansion needs a seed (to draw it again)")
+    """One job per distinct sub-cluster geometry of :func:`frame_subclusters` (same
+    arguments), for ``calculation``."""
     jobs: dict[str, Job] = {}
-    for k, (atoms, own) in enumerate(
-        zip(
-            frames,
-            frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed),
-            strict=True,
-        )
-    ):
-        collector = _Collector()
-        decompose(atoms, collector, r_mbe=r_mbe, system=_no_system(atoms), **own)
-        for numbers, positions in collector.fragments:
+    needed = frame_subclusters(
+        frames, order=order, r_mbe=r_mbe, sample_atoms=sample_atoms, seed=seed
+    )
+    for k, subclusters in enumerate(needed):
+        for numbers, positions in subclusters.values():
             job = fragment_job(numbers, positions, calculation, {"dataset": dataset, "frame": k})
             jobs.setdefault(job.content_key, job)
     return list(jobs.values())
 
 
 class StoredEnergies(AtomicModel):
-    """Atom energies of sub-clusters from stored reference totals, shared equally.
+    """Atom energies of sub-clusters from known totals, shared by ``sharing``.
 
-    ``energies``: ``{content_key: E (eV)}`` of :func:`fragment_job` jobs of
-    ``calculation``. A sub-cluster missing from it is an error naming it. Evaluation
-    only: no forces (the totals are numbers, not functions of the positions).
+    ``totals``: ``{shape_key(numbers, positions): E (eV)}`` of every sub-cluster (and,
+    for ``"increment"``, every subset of each) that an expansion evaluates. A missing
+    sub-cluster is an error naming its size. Evaluation only: no forces (the totals are
+    numbers, not functions of the positions).
     """
 
     cutoff = math.inf
 
-    def __init__(self, energies: dict[str, float], calculation) -> None:
-        self.energies = dict(energies)
-        self.calculation = calculation
+    def __init__(self, totals: dict[bytes, float], sharing: str = "increment") -> None:
+        self.totals = dict(totals)
+        self.sharing = _check_sharing(sharing)
+
+    def _lookup(self, batch: FragmentBatch[torch.Tensor]) -> torch.Tensor:
+        positions = batch.positions.detach().cpu().numpy()
+        out = np.empty(batch.n_fragments)
+        for f, (a, b) in enumerate(zip(batch.offsets[:-1], batch.offsets[1:], strict=True)):
+            energy = self.totals.get(shape_key(batch.numbers[a:b], positions[a:b]))
+            if energy is None:
+                raise BodyOrderError(
+                    f"the reference energy of a {b - a}-atom sub-cluster is not known "
+                    "(compute the frame's jobs first: frame_jobs, then run_jobs)"
+                )
+            out[f] = energy
+        return torch.as_tensor(out, dtype=torch.float64)
 
     def fragment_energies(self, batch: FragmentBatch[torch.Tensor]) -> torch.Tensor:
         if batch.positions.requires_grad:
             raise BodyOrderError("stored reference energies have no forces; expand without them")
-        positions = batch.positions.detach().cpu().numpy()
-        out = np.empty(len(batch.numbers))
-        for a, b in zip(batch.offsets[:-1], batch.offsets[1:], strict=True):
-            job = fragment_job(batch.numbers[a:b], positions[a:b], self.calculation)
-            energy = self.energies.get(job.content_key)
-            if energy is None:
-                raise BodyOrderError(
-                    f"the reference energy of a {b - a}-atom sub-cluster is not in the store "
-                    "(compute the frame's jobs first: frame_jobs, then run_jobs)"
-                )
-            out[a:b] = energy / (b - a)
-        return torch.as_tensor(out, dtype=batch.positions.dtype)
+        return share_energies(batch, self._lookup, self.sharing)
 
     def system(self, atoms: Atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
         return _no_system(atoms)
 
 
-class EqualShare(AtomicModel):
-    """``model`` with each sub-cluster's total shared equally among its atoms.
+class IncrementShare(AtomicModel):
+    """``model`` with each sub-cluster's total shared among its atoms by ``sharing``.
 
-    The model's total energies are unchanged; only the atom energies are replaced by
-    E(T)/|T|, the sharing of :class:`StoredEnergies`. No screening (like the
-    reference), so that both expand the same sub-clusters.
+    The model's total energies are unchanged; only the atom energies are replaced (by
+    increments, the reference's definition, or ``"equal"``: E(T)/|T|). No screening
+    (like the reference), so that both expand the same sub-clusters. The whole
+    structure's total is shared equally (E/N per atom: only the residual per atom uses
+    it). Forces through autograd where the model has them.
     """
 
     cutoff = math.inf
 
-    def __init__(self, model: AtomicModel) -> None:
+    def __init__(self, model: Model, sharing: str = "increment") -> None:
         if not isinstance(model, AtomicModel):
-            raise BodyOrderError(f"EqualShare needs an atomic model, got {model!r}")
+            raise BodyOrderError(f"IncrementShare needs an atomic model, got {model!r}")
         self.model = model
+        self.sharing = _check_sharing(sharing)
         self.atomic_numbers = model.atomic_numbers
         self.dtype = model.dtype
 
+    def __repr__(self) -> str:
+        return f"IncrementShare({self.model!r}, sharing={self.sharing!r})"
+
+    def _totals(self, batch: FragmentBatch[torch.Tensor]) -> torch.Tensor:
+        energies = self.model.fragment_energies(batch).to(torch.float64)
+        owner = torch.as_tensor(batch.fragment)
+        return torch.zeros(batch.n_fragments, dtype=torch.float64).index_add(0, owner, energies)
+
     def fragment_energies(self, batch: FragmentBatch[torch.Tensor]) -> torch.Tensor:
-        energies = self.model.fragment_energies(batch)
-        sizes = torch.as_tensor(np.diff(batch.offsets), dtype=torch.long)
-        owner = torch.repeat_interleave(torch.arange(len(sizes)), sizes)
-        totals = torch.zeros(len(sizes), dtype=energies.dtype).index_add(0, owner, energies)
-        return (totals / sizes.to(energies.dtype))[owner]
+        return share_energies(batch, self._totals, self.sharing)
 
     def system(self, atoms: Atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
         result = self.model.system(atoms, forces=forces, stress=stress)
@@ -189,7 +339,7 @@ class EqualShare(AtomicModel):
         return SystemResult(result.energy, share, result.forces, result.stress)
 
 
-def frame_expansions(
+def frame_totals(
     frames: Sequence[Atoms],
     store: ReferenceStore,
     calculation,
@@ -198,17 +348,11 @@ def frame_expansions(
     r_mbe: float | None,
     sample_atoms: int | None = None,
     seed: int | None = None,
-    totals_eV: Sequence[float] | None = None,
-) -> list[BodyOrderResult]:
-    """The reference expansion of each frame, from the sub-cluster energies in ``store``.
-
-    Same arguments as :func:`frame_jobs` (whose jobs must be done). ``totals_eV``: the
-    reference energies of the whole frames, if known (then the residual is
-    ``E - sum_n E^(n)``; otherwise NaN).
-    """
-    jobs = frame_jobs(
-        frames, calculation, order=order, r_mbe=r_mbe, sample_atoms=sample_atoms, seed=seed
-    )
+) -> list[dict[str, float]]:
+    """Per frame, ``{label: E (eV)}`` of the sub-clusters of :func:`frame_subclusters`
+    from ``store`` (the jobs of :func:`frame_jobs` for ``calculation`` must be done)."""
+    options: dict[str, Any] = dict(order=order, r_mbe=r_mbe, sample_atoms=sample_atoms, seed=seed)
+    jobs = frame_jobs(frames, calculation, **options)
     records = store.matching_records(jobs)
     missing = len(jobs) - len(records)
     if missing:
@@ -216,16 +360,72 @@ def frame_expansions(
             f"{store.path}: {missing} of the {len(jobs)} sub-cluster jobs of these frames are "
             "not done (run them with run_jobs, or `ase-bodyorder reference frames`)"
         )
-    model = StoredEnergies({key: r["energy_eV"] for key, r in records.items()}, calculation)
+    out = []
+    for subclusters in frame_subclusters(frames, **options):
+        totals = {}
+        for label, (numbers, positions) in subclusters.items():
+            key = fragment_job(numbers, positions, calculation).content_key
+            totals[label] = float(records[key]["energy_eV"])
+        out.append(totals)
+    return out
+
+
+def _positions_of(atoms: Atoms, label: str) -> tuple[np.ndarray, np.ndarray]:
+    indices, shifts = parse_subcluster_label(label)
+    if indices.max(initial=-1) >= len(atoms):
+        raise BodyOrderError(f"sub-cluster {label!r} names an atom beyond the frame's {len(atoms)}")
+    return atoms.numbers[indices], atoms.positions[indices] + shifts @ np.asarray(atoms.cell)
+
+
+def expansions_from_totals(
+    frames: Sequence[Atoms],
+    totals: Sequence[dict[str, float]],
+    *,
+    order: int,
+    r_mbe: float | None,
+    sample_atoms: int | None = None,
+    seed: int | None = None,
+    sharing: str = "increment",
+    totals_eV: Sequence[float] | None = None,
+) -> list[BodyOrderResult]:
+    """The expansion of each frame from its sub-cluster totals by label (those of
+    :func:`frame_totals`, or read back from a shipped file), shared by ``sharing``.
+
+    ``totals_eV``: the reference energies of the whole frames, if known (then the
+    residual is ``E - sum_n E^(n)``; otherwise NaN).
+    """
+    if len(totals) != len(frames):
+        raise BodyOrderError(f"{len(totals)} sets of sub-cluster totals for {len(frames)} frames")
     out = []
     settings = frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed)
     for k, (atoms, own) in enumerate(zip(frames, settings, strict=True)):
+        known = {
+            shape_key(*_positions_of(atoms, label)): energy for label, energy in totals[k].items()
+        }
         system = _no_system(atoms)
         if totals_eV is not None:
             total = float(totals_eV[k])
             system = SystemResult(energy=total, energies=np.full(len(atoms), total / len(atoms)))
+        model = StoredEnergies(known, sharing)
         out.append(decompose(atoms, model, r_mbe=r_mbe, system=system, **own))
     return out
+
+
+def frame_expansions(
+    frames: Sequence[Atoms],
+    store: ReferenceStore,
+    calculation,
+    *,
+    sharing: str = "increment",
+    totals_eV: Sequence[float] | None = None,
+    **options: Any,
+) -> list[BodyOrderResult]:
+    """The reference expansion of each frame, from the sub-cluster energies in ``store``:
+    :func:`frame_totals` then :func:`expansions_from_totals`. ``options``: ``order``,
+    ``r_mbe`` and, for atom sampling, ``sample_atoms`` and ``seed``, as in
+    :func:`frame_subclusters`."""
+    totals = frame_totals(frames, store, calculation, **options)
+    return expansions_from_totals(frames, totals, sharing=sharing, totals_eV=totals_eV, **options)
 
 
 def model_expansions(
@@ -246,3 +446,87 @@ def model_expansions(
             strict=True,
         )
     ]
+
+
+#: the series of a frame validation: name -> (what is expanded, sharing)
+SERIES = {
+    "reference": ("reference", "increment"),
+    "reference_equal_share": ("reference", "equal"),
+    "model": ("model", None),
+    "model_increment_share": ("model", "increment"),
+    "model_equal_share": ("model", "equal"),
+}
+
+
+def _summary(result: BodyOrderResult) -> dict:
+    atoms = np.arange(result.n_atoms) if result.sample_indices is None else result.sample_indices
+    assert result.energies_per_atom_eV is not None  # atomic models give them
+    return {
+        "per_atom_mean_eV": result.energies_per_atom_mean_eV.tolist(),
+        "per_atom_stderr_eV": result.energies_per_atom_stderr_eV.tolist(),
+        "atoms": atoms.tolist(),
+        "atom_terms_eV": result.energies_per_atom_eV[atoms].tolist(),
+    }
+
+
+def frame_series(
+    frames: Sequence[Atoms],
+    totals: Sequence[dict[str, float]],
+    model: Model | None = None,
+    **options: Any,
+) -> list[dict[str, dict]]:
+    """Per frame, the summary (E^(n)/N, its standard error, the expanded atoms and their
+    e_i^(n), eV) of every series of :data:`SERIES`: the reference from ``totals`` by
+    increments and by equal shares, and, with ``model``, its own expansion (the monitor's)
+    and its totals shared both ways. ``options``: order, r_mbe, sample_atoms, seed."""
+    results = {
+        name: expansions_from_totals(frames, totals, sharing=sharing, **options)
+        for name, (kind, sharing) in SERIES.items()
+        if kind == "reference"
+    }
+    if model is not None:
+        results["model"] = model_expansions(frames, model, **options)
+        for name, (kind, sharing) in SERIES.items():
+            if kind == "model" and sharing is not None:
+                results[name] = model_expansions(frames, IncrementShare(model, sharing), **options)
+    return [{name: _summary(results[name][k]) for name in results} for k in range(len(frames))]
+
+
+def write_frame_totals(path, totals: Sequence[dict[str, float]], meta: dict) -> None:
+    """Write the sub-cluster totals of frames (labels and energies, eV, per frame) with
+    ``meta`` (trajectory, index, calculation, settings, command) as gzipped JSON."""
+    import gzip
+    import json
+    import os
+
+    payload = {
+        **meta,
+        "units": "energy_eV: total energy (eV) of the isolated sub-cluster of each label "
+        "(ase_bodyorder.expansion.subcluster_label: atom indices in the frame, integer "
+        "cell shifts in brackets)",
+        "frames": [
+            {"labels": list(frame), "energy_eV": [frame[label] for label in frame]}
+            for frame in totals
+        ],
+    }
+    tmp = f"{path}.tmp"
+    with gzip.open(tmp, "wt") as handle:
+        json.dump(payload, handle)
+    os.replace(tmp, path)
+
+
+def read_frame_totals(path) -> tuple[dict, list[dict[str, float]]]:
+    """``(meta, totals)`` of a file of :func:`write_frame_totals`."""
+    import gzip
+    import json
+
+    try:
+        with gzip.open(path, "rt") as handle:
+            payload = json.load(handle)
+        totals = [
+            dict(zip(frame["labels"], frame["energy_eV"], strict=True))
+            for frame in payload.pop("frames")
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BodyOrderError(f"{path}: not a file of sub-cluster totals ({error})") from None
+    return payload, totals

@@ -205,3 +205,28 @@ def test_screened_plan_over_budget_is_refused_in_seconds():
 def test_memory_budget_must_be_positive(bad):
     with pytest.raises(BodyOrderError, match="max_memory_GiB"):
         plan_expansion(np.eye(3) * 2.0, max_order=2, max_memory_GiB=bad)
+
+
+def test_subclusters_are_the_plans_rows_with_labels_that_parse_back():
+    """plan.subclusters() (the seam for methods that compute sub-cluster energies
+    themselves): one per distinct sub-cluster, labels equal to plan.labels(), each
+    label parsing back to the atoms and shifts whose positions it gives."""
+    from ase.build import bulk
+
+    from ase_bodyorder.expansion import parse_subcluster_label, plan_expansion
+
+    atoms = bulk("H", "bcc", a=2.0, cubic=True).repeat(2)
+    atoms.rattle(0.1, seed=1)
+    plan = plan_expansion(
+        atoms.positions, cell=atoms.cell, pbc=True, max_order=3, r_mbe=1.9, centres=[0, 5]
+    )
+    subclusters = list(plan.subclusters())
+    assert len(subclusters) == plan.n_subclusters
+    assert [sub.label for sub in subclusters] == plan.labels()
+    assert any((sub.shifts != 0).any() for sub in subclusters)  # periodic images occur
+    for sub in subclusters:
+        indices, shifts = parse_subcluster_label(sub.label)
+        np.testing.assert_array_equal(indices, sub.atoms)
+        np.testing.assert_allclose(
+            atoms.positions[indices] + shifts @ np.asarray(atoms.cell), sub.positions, atol=1e-12
+        )

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
+import torch
 from ase import Atoms
 from ase.build import bulk
 
 from ase_bodyorder import decompose
 from ase_bodyorder.expansion import BodyOrderError
-from ase_bodyorder.models import AxilrodTellerMuto, Morse, SumModel
-from ase_bodyorder.reference.frames import EqualShare, frame_expansions, frame_jobs
+from ase_bodyorder.models import AxilrodTellerMuto, Morse, SumModel, load_model
+from ase_bodyorder.models.base import FragmentBatch
+from ase_bodyorder.reference.frames import (
+    SERIES,
+    SHARINGS,
+    IncrementShare,
+    expansions_from_totals,
+    frame_expansions,
+    frame_jobs,
+    increment_share_weights,
+    read_frame_totals,
+)
 from ase_bodyorder.reference.store import ReferenceStore
 
+VALIDATION_FRAMES = Path(__file__).parents[2] / "reports" / "monitor_validation" / "frames"
 MODEL = SumModel(Morse(D_e=4.746, a=1.942, r_e=0.7414, cutoff=2.5), AxilrodTellerMuto(1.9, 2.5))
 
 
@@ -35,8 +50,30 @@ class ModelTotals:
 
 
 def _fill(store: ReferenceStore, jobs) -> None:
-    for job in jobs:
-        store.write(job, job.calculation.run(job.numbers, job.positions), error=None)
+    """Store every job's record: ModelTotals.run of each, computed in one batch (the
+    model's per-atom energies summed per job)."""
+    sizes = [len(job.numbers) for job in jobs]
+    batch = FragmentBatch(
+        positions=torch.as_tensor(np.concatenate([np.asarray(job.positions) for job in jobs])),
+        numbers=np.concatenate([np.asarray(job.numbers) for job in jobs]),
+        offsets=np.concatenate([[0], np.cumsum(sizes)]),
+    )
+    owner = torch.as_tensor(batch.fragment)
+    energies = MODEL.fragment_energies(batch).detach()
+    totals = torch.zeros(len(jobs), dtype=torch.float64).index_add(0, owner, energies)
+    assert totals[0].item() == pytest.approx(
+        jobs[0].calculation.run(jobs[0].numbers, jobs[0].positions)["energy_eV"], abs=1e-12
+    )
+    for job, total in zip(jobs, totals.tolist(), strict=True):
+        store.write(job, {"energy_eV": total}, error=None)
+
+
+@pytest.fixture(scope="module")
+def dense_frame():
+    """Frame 1 of the shipped NVT validation run: 64 atoms, rs 1.6 bohr."""
+    import ase.io
+
+    return ase.io.read(VALIDATION_FRAMES / "nvt_frames.extxyz", 1)
 
 
 @pytest.fixture
@@ -46,54 +83,115 @@ def frame():
     return atoms
 
 
-def test_the_stored_expansion_of_a_frame_is_the_equal_share_expansion(tmp_path, frame):
+def test_the_stored_expansion_of_a_frame_is_the_model_shared_by_increments(tmp_path, frame):
     """Sub-cluster totals through jobs and the store give, atom by atom, what the model
-    gives when its totals are shared equally; the equal sharing changes atom energies,
-    not the sum of a complete cluster expansion."""
+    gives when its totals are shared by increments (and by equal shares, each the same
+    definition on both sides); a complete cluster expansion is the same under every
+    sharing."""
     calc = ModelTotals()
     store = ReferenceStore(tmp_path / "frames.db")
-    jobs = frame_jobs([frame], calc, order=3, r_mbe=2.2)
+    jobs = frame_jobs([frame], calc, order=3, r_mbe=1.9)
     # the single atoms are one job; every other job is a distinct sub-cluster
     assert sum(len(job.numbers) == 1 for job in jobs) == 1
     with pytest.raises(BodyOrderError, match="not done"):
-        frame_expansions([frame], store, calc, order=3, r_mbe=2.2)
+        frame_expansions([frame], store, calc, order=3, r_mbe=1.9)
     _fill(store, jobs)
-    (stored,) = frame_expansions([frame], store, calc, order=3, r_mbe=2.2)
-    direct = decompose(frame, EqualShare(MODEL), max_order=3, r_mbe=2.2)
-    np.testing.assert_allclose(stored.energies_per_atom_eV, direct.energies_per_atom_eV, atol=1e-10)
-    assert np.isnan(stored.residual_eV)  # no total energy of the frame was given
-    own = decompose(frame, MODEL, max_order=3, r_mbe=2.2)
+    for sharing in SHARINGS:
+        (stored,) = frame_expansions([frame], store, calc, order=3, r_mbe=1.9, sharing=sharing)
+        direct = decompose(frame, IncrementShare(MODEL, sharing), max_order=3, r_mbe=1.9)
+        np.testing.assert_allclose(
+            stored.energies_per_atom_eV, direct.energies_per_atom_eV, atol=1e-10
+        )
+        assert np.isnan(stored.residual_eV)  # no total energy of the frame was given
+    own = decompose(frame, MODEL, max_order=3, r_mbe=1.9)
     # pair sets are symmetric, so E^(2) is the same under any sharing; atom terms are not
     assert direct.energies_eV[1] == pytest.approx(own.energies_eV[1], abs=1e-9)
     assert np.abs(direct.energies_per_atom_eV - own.energies_per_atom_eV).max() > 1e-3
 
     cluster = Atoms("H5", positions=np.random.default_rng(1).uniform(0, 2.2, (5, 3)))
-    shared = decompose(cluster, EqualShare(MODEL), max_order=5)
     own = decompose(cluster, MODEL, max_order=5)
-    np.testing.assert_allclose(shared.energies_eV, own.energies_eV, atol=1e-10)
+    for sharing in SHARINGS:
+        shared = decompose(cluster, IncrementShare(MODEL, sharing), max_order=5)
+        np.testing.assert_allclose(shared.energies_eV, own.energies_eV, atol=1e-10)
 
 
-def test_a_sampled_frame_expansion_needs_only_the_sampled_atoms_jobs(tmp_path, frame):
-    calc = ModelTotals()
-    store = ReferenceStore(tmp_path / "frames.db")
-    options = {"order": 3, "r_mbe": 2.2, "sample_atoms": 4, "seed": 11}
-    sampled_jobs = frame_jobs([frame, frame], calc, **options)
-    all_jobs = frame_jobs([frame], calc, order=3, r_mbe=2.2)
-    assert {j.content_key for j in sampled_jobs} < {j.content_key for j in all_jobs}
-    _fill(store, sampled_jobs)
-    results = frame_expansions([frame, frame], store, calc, **options, totals_eV=[-1.0, -2.0])
-    full = decompose(frame, EqualShare(MODEL), max_order=3, r_mbe=2.2)
-    for result in results:
-        assert result.sampled and result.sample_size == 4
-        picked = result.sample_indices
-        np.testing.assert_allclose(
-            result.energies_per_atom_eV[picked], full.energies_per_atom_eV[picked], atol=1e-10
-        )
-    # the two frames draw their own samples from the seed
-    assert not np.array_equal(results[0].sample_indices, results[1].sample_indices)
-    assert np.isfinite(results[0].residual_eV)
-    with pytest.raises(BodyOrderError, match="seed"):
-        frame_jobs([frame], calc, order=3, r_mbe=2.2, sample_atoms=4)
+def test_increment_weights_are_the_shapley_value_of_the_subset_energies():
+    """W of increment_share_weights against the Shapley formula written out
+    independently: phi_i = sum over R not holding i of |R|!(m-|R|-1)!/m! (E(R+i) - E(R));
+    shares of a sub-cluster sum to its total."""
+    rng = np.random.default_rng(4)
+    for m in range(1, 6):
+        energies = {0: 0.0}
+        energies.update({mask: rng.normal() for mask in range(1, 1 << m)})
+        shares = increment_share_weights(m) @ np.array([energies[k] for k in range(1, 1 << m)])
+        for i in range(m):
+            phi = 0.0
+            for r in range(1 << m):
+                if r >> i & 1:
+                    continue
+                size = bin(r).count("1")
+                w = math.factorial(size) * math.factorial(m - size - 1) / math.factorial(m)
+                phi += w * (energies[r | 1 << i] - energies[r])
+            assert shares[i] == pytest.approx(phi, abs=1e-12)
+        assert shares.sum() == pytest.approx(energies[(1 << m) - 1], abs=1e-12)
+
+
+@pytest.mark.parametrize("r_mbe", [2.0, 3.0])
+@pytest.mark.parametrize("sample_atoms", [None, 8])
+def test_a_pair_potential_shared_by_increments_has_no_third_order(dense_frame, r_mbe, sample_atoms):
+    """The invariant of issue 30: h-morse expanded from its sub-cluster totals alone (no
+    atom energies) gives E^(3) = 0 to round-off on a periodic dense-hydrogen frame, with
+    and without atom sampling, and E^(2) equal to its own (atom energies) E^(2); equal
+    shares put tens of eV/atom of pair energy into E^(3)."""
+    morse = load_model("h-morse")
+    options = {"max_order": 3, "r_mbe": r_mbe}
+    if sample_atoms:
+        options.update(sample_atoms=sample_atoms, seed=5)
+    own = decompose(dense_frame, morse, **options)
+    shared = decompose(dense_frame, IncrementShare(morse), **options)
+    assert abs(shared.energies_per_atom_mean_eV[2]) < 1e-10
+    np.testing.assert_allclose(
+        shared.energies_per_atom_mean_eV, own.energies_per_atom_mean_eV, atol=1e-9
+    )
+    # every sampled atom's own terms agree too (a pair potential's own atom energies
+    # are its half pair energies: the same increment shares)
+    atoms = own.sample_indices if sample_atoms else slice(None)
+    np.testing.assert_allclose(
+        shared.energies_per_atom_eV[atoms], own.energies_per_atom_eV[atoms], atol=1e-10
+    )
+    if r_mbe == 2.0 and sample_atoms is None:
+        equal = decompose(dense_frame, IncrementShare(morse, "equal"), **options)
+        assert equal.energies_per_atom_mean_eV[2] > 10.0  # the leak this definition removes
+
+
+def test_a_triple_potential_shared_by_increments_is_the_truncated_triple_sum(dense_frame):
+    """h-atm from totals alone: E^(2) = 0, and E^(3) is the triple sum the truncation
+    includes: atom i counts a third of the energy of every triple {i, j, k} whose other
+    two atoms (or their images) lie within r_mbe of i; brute force over ASE's neighbour
+    list and the model's energy of each isolated triple."""
+    from ase.neighborlist import neighbor_list
+
+    atm = load_model("h-atm")
+    r_mbe = 2.0
+    shared = decompose(dense_frame, IncrementShare(atm), max_order=3, r_mbe=r_mbe)
+    assert abs(shared.energies_eV[1]) < 1e-10
+    first, second, shifts = neighbor_list("ijS", dense_frame, r_mbe)
+    cell = np.asarray(dense_frame.cell)
+    triples = []
+    for i in range(len(dense_frame)):
+        mine = np.nonzero(first == i)[0]
+        others = dense_frame.positions[second[mine]] + shifts[mine] @ cell
+        for a, b in itertools.combinations(range(len(mine)), 2):
+            triples.append([dense_frame.positions[i], others[a], others[b]])
+    # the model's energy of every isolated triple, in one batch of its own
+    batch = FragmentBatch(
+        positions=torch.as_tensor(np.concatenate(triples)),
+        numbers=np.ones(3 * len(triples), dtype=np.int64),
+        offsets=np.arange(0, 3 * len(triples) + 1, 3),
+    )
+    expected = float(atm.fragment_energies(batch).sum()) / 3
+    assert abs(expected) > 1e-3
+    assert shared.energies_eV[2] == pytest.approx(expected, rel=1e-9)
 
 
 def test_complete_ab_initio_expansion_of_a_tiny_cluster_sums_to_its_energy(tmp_path):
@@ -154,18 +252,32 @@ def test_cli_cell_fragments_and_frames(tmp_path, capsys):
     ase.io.write(frame, [cell])
     result = tmp_path / "frames.json"
     args = ["reference", "frames", str(frame), "--order", "2", "--r-mbe", "1.95", "--db", db]
-    main(args + ["--model", "soap-bpnn-hbulk-high", "-o", str(result)])
+    totals_file = tmp_path / "totals.json.gz"
+    main(
+        args + ["--model", "soap-bpnn-hbulk-high", "-o", str(result), "--totals", str(totals_file)]
+    )
     (record,) = json.loads(result.read_text())["frames"]
+    # the shipped totals re-assemble the reference without the store
+    meta, totals = read_frame_totals(totals_file)
+    assert meta["order"] == 2 and meta["calculation"]["method"] == "isolated-dft"
+    (again,) = expansions_from_totals([cell], totals, order=2, r_mbe=1.95)
+    np.testing.assert_allclose(
+        again.energies_per_atom_eV, record["reference"]["atom_terms_eV"], atol=1e-12
+    )
     reference = record["reference"]["per_atom_mean_eV"]
     assert reference[0] == pytest.approx(fragments[0].get_potential_energy(), abs=1e-8)
     assert reference[1] < 0  # bound neighbours at 1.9 Angstrom
-    assert set(record) == {"reference", "model", "model_equal_share"}
+    assert set(record) == set(SERIES)
     terms = np.asarray(record["reference"]["atom_terms_eV"])
     assert terms.shape == (len(cell), 2) and record["reference"]["atoms"] == list(range(16))
     np.testing.assert_allclose(terms.mean(axis=0), reference, atol=1e-10)
-    # pair sets are symmetric: E^(2)/N is the same under either sharing
-    assert record["model"]["per_atom_mean_eV"][1] == pytest.approx(
-        record["model_equal_share"]["per_atom_mean_eV"][1], abs=1e-8
+    # pair sets are symmetric: E^(2)/N is the same under every sharing
+    for name in ("model_increment_share", "model_equal_share"):
+        assert record["model"]["per_atom_mean_eV"][1] == pytest.approx(
+            record[name]["per_atom_mean_eV"][1], abs=1e-8
+        )
+    assert reference[1] == pytest.approx(
+        record["reference_equal_share"]["per_atom_mean_eV"][1], abs=1e-8
     )
     capsys.readouterr()
     main(args + ["-o", str(result)])

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..expansion import BodyOrderError
@@ -178,6 +180,8 @@ def add_parser(subparsers) -> None:
     periodic.add_argument("--split-seed", type=int, default=7)
     _add_executor_options(periodic)
     periodic.set_defaults(handler=run_periodic)
+    for step in steps.choices.values():  # every step's numbers checked before it runs
+        step.set_defaults(handler=_checked(step.get_default("handler")))
 
 
 def _add_calculation_options(parser) -> None:
@@ -192,6 +196,46 @@ def _add_executor_options(parser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="local processes")
     parser.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
     parser.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
+
+
+#: what the numeric options of the ``reference`` steps must be, by destination: a
+#: count, seed or size that no calculation can use is refused before anything runs
+_OPTION_RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
+    **dict.fromkeys(
+        ("count", "n_atoms", "workers", "order", "sample_atoms"),
+        ("a positive integer", lambda v: v >= 1),
+    ),
+    **dict.fromkeys(
+        ("seed", "split_seed", "per_cell"), ("a non-negative integer", lambda v: v >= 0)
+    ),
+    **dict.fromkeys(
+        ("rs_bohr", "ke_cutoff_hartree", "radius", "r_mbe", "gamma_above_rs", "hcells_policy"),
+        ("a positive number", lambda v: math.isfinite(v) and v > 0),
+    ),
+    "kpoint_length": ("a non-negative number", lambda v: math.isfinite(v) and v >= 0),
+}
+
+
+def check_options(args) -> None:
+    """One line naming the first numeric option of ``args`` outside its range
+    (:data:`_OPTION_RULES`); unset options (None) pass."""
+    for dest, (what, valid) in _OPTION_RULES.items():
+        value = getattr(args, dest, None)
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and not valid(item):
+                flag = "--" + dest.replace("_", "-")
+                raise BodyOrderError(f"{flag} must be {what}, got {item:g}")
+
+
+def _checked(handler: Callable) -> Callable:
+    """``handler`` run after :func:`check_options`."""
+
+    @functools.wraps(handler)
+    def run(args) -> None:
+        check_options(args)
+        handler(args)
+
+    return run
 
 
 def run_sample(args) -> None:
@@ -209,22 +253,20 @@ def run_sample(args) -> None:
 
 
 def _inputs(args, *, forces: bool = True, index: str = ":"):
-    """The calculation, data set name, clusters (``index`` of the file) and store."""
-    import ase.io
-
+    """The calculation, data set name, clusters (``index`` of the file; each with its
+    ``info["index"]``, by default its index in the file) and store."""
     from ..reference.electronic import Calculation
     from ..reference.store import ReferenceStore
+    from ..trajectory import frame_indices
 
     calc = Calculation(
         method=args.method, basis=args.basis, spin_policy=args.spin_policy, forces=forces
     )
     dataset = args.dataset or Path(args.clusters).stem
-    try:
-        clusters = ase.io.read(args.clusters, index)
-    except (ValueError, IndexError) as error:
-        raise BodyOrderError(f"cannot read clusters {index} of {args.clusters}: {error}") from None
-    if not isinstance(clusters, list):  # a single index such as --index 0
-        clusters = [clusters]
+    clusters = _read_frames(args.clusters, index)
+    positions = frame_indices(args.clusters, index, len(clusters))
+    for atoms, position in zip(clusters, positions, strict=True):
+        atoms.info.setdefault("index", position)
     return calc, dataset, clusters, ReferenceStore(args.db)
 
 
@@ -271,8 +313,27 @@ def run_export(args) -> None:
 
     calc, dataset, clusters, store = _inputs(args)
     meta = export_dataset(store, clusters, dataset, calc, args.out_dir, split_seed=args.split_seed)
+    _print_export(meta, "structures", args.db)
+
+
+def _print_export(meta: dict, what: str, db: str) -> None:
+    """The parts of an export, and a warning for structures left out and for empty parts."""
     for part, info in meta["files"].items():
-        print(f"{part}: {info['count']} structures in {info['file']}")
+        print(f"{part}: {info['count']} {what} in {info['file']}")
+    if meta["missing"]:
+        shown = ", ".join(str(i) for i in meta["missing"][:10])
+        more = ", ..." if len(meta["missing"]) > 10 else ""
+        print(
+            f"warning: {len(meta['missing'])} {what} left out, not done in {db} with these "
+            f"settings (failed, not computed, or another geometry): {shown}{more}",
+            file=sys.stderr,
+        )
+    empty = [part for part, info in meta["files"].items() if info["count"] == 0]
+    if empty:
+        print(
+            f"warning: empty {' and '.join(empty)} file(s): too few {what} for the split",
+            file=sys.stderr,
+        )
 
 
 def _fragments_command(args, sizes: list[int]) -> str:
@@ -383,18 +444,15 @@ def run_periodic(args) -> None:
         meta = periodic.export_bulk(
             cells, records, args.dataset, args.out_dir, settings, split_seed=args.split_seed
         )
-        for part, info in meta["files"].items():
-            print(f"{part}: {info['count']} cells in {info['file']}")
+        _print_export(meta, "cells", args.db)
 
 
 def _read_frames(path, index: str = ":"):
-    import ase.io
+    """The frames ``index`` of ``path``; a missing file, an unreadable one or an empty
+    selection is one line (:func:`~ase_bodyorder.io.read_structures`)."""
+    from ..io import read_structures
 
-    try:
-        frames = ase.io.read(path, index)
-    except (OSError, ValueError, IndexError, StopIteration) as error:
-        raise BodyOrderError(f"cannot read structures of {path}: {error}") from None
-    return frames if isinstance(frames, list) else [frames]
+    return read_structures(path, index)
 
 
 def run_cell_fragments(args) -> None:

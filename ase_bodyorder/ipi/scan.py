@@ -10,7 +10,11 @@ For each Wigner-Seitz radius ``rs`` (bohr) a case is written (:class:`~.cases.Ca
 monitor (:func:`~.runner.run_md`). The expansion radius grows with the spacing of the
 atoms, ``r_mbe = r_mbe_per_rs * rs`` (Angstrom per bohr; 1.25 gives 2.0 Angstrom at
 rs 1.6 and 3.75 at rs 3.0, about 13 neighbours everywhere) unless ``r_mbe`` is given.
-A finished run is reused, so a scan resumes where it stopped. The report
+A finished run is reused only if it was made with exactly the same settings (its case,
+model and atom sampling, recorded in the run's ``scan_run.json``), so a scan resumes
+where it stopped; a run of other settings (another ``--model``, ``--temperature``,
+``--sample-atoms``, ...) is left as it is, and the new one is run beside it
+(``runs/rs1.60-2``, ...). The report
 (:func:`write_scan_report`) gives, per density, the trajectory averages of E^(n)/N and of
 the residual per atom with their errors (time correlation and atom sampling), as
 ``scan.json``, ``scan.png`` and ``README.md``. Energies in eV, lengths in Angstrom.
@@ -27,7 +31,7 @@ import numpy as np
 
 from ..expansion import BodyOrderError
 
-__all__ = ["ScanSettings", "run_density_scan", "scan_case", "write_scan_report"]
+__all__ = ["ScanSettings", "run_density_scan", "run_settings", "scan_case", "write_scan_report"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,32 @@ def scan_case(settings: ScanSettings, index: int):
     )
 
 
+#: the settings a finished run of a scan was made with, in its run directory
+RUN_SETTINGS = "scan_run.json"
+
+
+def run_settings(settings: ScanSettings, index: int) -> dict:
+    """What makes the ``index``-th run of a scan (its case, with the model resolved, and
+    the atom sampling), as JSON: a finished run is reused only for exactly these."""
+    from ..models import DEFAULT_MD_MODEL
+
+    case = scan_case(settings, index)
+    record = {
+        "case": {**asdict(case), "model": case.model or DEFAULT_MD_MODEL},
+        "sample_atoms": settings.sample_atoms,
+    }
+    return json.loads(json.dumps(record))
+
+
+def _reusable(run_dir: Path, record: dict, steps: int) -> bool:
+    """Whether ``run_dir`` is a finished run made with the settings ``record``."""
+    try:
+        made_with = json.loads((run_dir / RUN_SETTINGS).read_text())
+    except (OSError, ValueError):  # a run of an earlier version records none
+        return False
+    return made_with == record and _finished(run_dir, steps)
+
+
 def _finished(run_dir: Path, steps: int) -> bool:
     from .manifest import MDRun
 
@@ -126,12 +156,13 @@ def run_density_scan(
     points = []
     for index in range(len(settings.rs_bohr)):
         case = scan_case(settings, index)
-        run_dir = output_dir / "runs" / case.name
-        if not _finished(run_dir, settings.total_steps):
-            attempt = 1
-            while run_dir.exists():  # an unfinished run is kept, the new one beside it
-                attempt += 1
-                run_dir = output_dir / "runs" / f"{case.name}-{attempt}"
+        record = run_settings(settings, index)
+        run_dir, attempt = output_dir / "runs" / case.name, 1
+        # unfinished runs and runs of other settings are kept, a new one goes beside them
+        while run_dir.exists() and not _reusable(run_dir, record, settings.total_steps):
+            attempt += 1
+            run_dir = output_dir / "runs" / f"{case.name}-{attempt}"
+        if not run_dir.exists():
             case_dir = write_case(case, output_dir / "cases" / case.name)
             run_md(
                 case_dir,
@@ -141,6 +172,7 @@ def run_density_scan(
                 timeout_s=timeout_s,
                 progress=progress,
             )
+            (run_dir / RUN_SETTINGS).write_text(json.dumps(record, indent=1) + "\n")
         points.append(scan_point(run_dir, case, first_step=settings.equilibration_steps))
     return points
 

@@ -24,6 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from .._guard import ORPHAN_EXIT, set_parent_death_signal
@@ -35,6 +36,11 @@ __all__ = ["DaskExecutor", "Job", "LocalExecutor", "RunSummary", "run_job", "run
 
 #: how often a worker checks that its parent is alive, s (fallback to PR_SET_PDEATHSIG)
 PARENT_CHECK_INTERVAL_S = 1.0
+#: the error recorded for a job whose worker process died while running it
+WORKER_DIED = (
+    "the worker process died while running this job (killed by a signal, e.g. a "
+    "segmentation fault in a C library or the out-of-memory killer)"
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,11 @@ class LocalExecutor:
 
     def close(self):
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def restarted(self) -> LocalExecutor:
+        """A new pool of as many workers, after a worker died (this one is broken)."""
+        self.close()
+        return LocalExecutor(self.workers)
 
 
 def _one_line(error: BaseException) -> str:
@@ -227,7 +238,10 @@ def run_jobs(
     waited for (checked every ``poll_interval_s``), and taken over if it dies, so that
     on return every job is in the store. ``scheduler``: a dask scheduler address (or
     ``distributed.Client``); otherwise ``workers`` local processes. Failed jobs are
-    recorded with their error and skipped on later runs unless ``retry_failed``.
+    recorded with their error and skipped on later runs unless ``retry_failed``. A local
+    worker that dies (a signal, a crash in C) fails its job with :data:`WORKER_DIED`: the
+    pool is started again, and where several jobs were in flight they run again one at
+    a time to find the one that kills its worker; the other jobs go on.
     ``progress``: a tqdm bar labelled ``label`` on ``stream`` (stderr by default) with
     the jobs done and failed and the time left.
     """
@@ -247,10 +261,24 @@ def run_jobs(
     bar = _job_bar(len(unique), label, stream, progress)
     queue = list(unique.values())[::-1]
     waiting: list[Job] = []  # claimed by other live runs
+    suspects: list[Job] = []  # in flight when a worker died: run one at a time
     in_flight = {}
+
+    def finish(job: Job, record: dict | None, error: str | None) -> None:
+        if not store.write(job, record, error=error):
+            summary.elsewhere += 1
+        elif error is None:
+            summary.done += 1
+        else:
+            summary.failed += 1
+            summary.errors[job.key] = error
+
     try:
-        while queue or in_flight or waiting:
-            while queue and len(in_flight) < 2 * executor.workers:
+        while queue or in_flight or waiting or suspects:
+            if suspects and not in_flight:  # claimed already
+                job = suspects.pop()
+                in_flight[executor.submit(run_job, job)] = job
+            while not suspects and queue and len(in_flight) < 2 * executor.workers:
                 job = queue.pop()
                 state = store.claim(job, claimant)
                 if state == "claimed":
@@ -265,16 +293,25 @@ def run_jobs(
                     queue, waiting = waiting[::-1], []
                 continue
             done, _ = executor.wait_first(set(in_flight))
+            lost = []
             for future in done:
                 job = in_flight.pop(future)
-                key, record, error = future.result()
-                if not store.write(job, record, error=error):
-                    summary.elsewhere += 1
-                elif error is None:
-                    summary.done += 1
+                try:
+                    _, record, error = future.result()
+                except BrokenProcessPool:
+                    lost.append(job)
+                    continue
+                except Exception as failure:  # a dask worker lost, a result not unpickled
+                    record, error = None, f"the job's worker failed: {_one_line(failure)}"
+                finish(job, record, error)
+            if lost:  # the pool is broken: every job in flight is lost with it
+                lost += in_flight.values()
+                in_flight.clear()
+                executor = executor.restarted()
+                if len(lost) == 1:
+                    finish(lost[0], None, WORKER_DIED)
                 else:
-                    summary.failed += 1
-                    summary.errors[key] = error
+                    suspects += lost[::-1]
             _count(bar, summary)
     finally:
         executor.close()

@@ -47,6 +47,7 @@ from ase.units import Bohr, Hartree
 from ..expansion import BodyOrderError
 from ..structures import DenseBulk, sample_bulk
 from .executor import Job, RunSummary, run_jobs
+from .isolated import IsolatedDFT, compute_isolated
 from .store import ReferenceStore
 
 __all__ = [
@@ -109,8 +110,18 @@ class PeriodicDFT:
             raise BodyOrderError(
                 f"kpoint_grid must be 'gamma' or 'shifted', got {self.kpoint_grid!r}"
             )
-        if self.kpoint_length_angstrom < 0:
+        if not self.kpoint_length_angstrom >= 0:
             raise BodyOrderError("kpoint_length_angstrom must be >= 0 (0: the Gamma point)")
+        # pyscf takes a cutoff of 0 (no plane waves) and crashes in C, without a message
+        for name in ("ke_cutoff_hartree", "smearing_hartree", "conv_tol_hartree"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise BodyOrderError(f"{name} must be a positive number, got {getattr(self, name)}")
+        if self.gamma_above_rs_bohr is not None and not self.gamma_above_rs_bohr > 0:
+            raise BodyOrderError(
+                f"gamma_above_rs_bohr must be positive, got {self.gamma_above_rs_bohr}"
+            )
+        if self.max_cycle < 1:
+            raise BodyOrderError(f"max_cycle must be a positive integer, got {self.max_cycle}")
 
     def to_dict(self) -> dict:
         """The settings; the k-point ones only when they differ from Gamma-point sampling
@@ -305,8 +316,6 @@ def isolated_cluster_energy(atoms: Atoms, settings: PeriodicDFT = PeriodicDFT())
     """
     if atoms.pbc.any():
         raise BodyOrderError("isolated_cluster_energy needs a cluster without periodicity")
-    from .isolated import IsolatedDFT, compute_isolated
-
     return compute_isolated(atoms, IsolatedDFT.matching(settings, forces=False))["energy_eV"]
 
 
@@ -455,13 +464,14 @@ def export_bulk(
     cells whose calculation failed or is missing are left out and listed in
     ``{dataset}_split.json``, which also holds the settings, counts and file hashes.
     """
-    from .pipeline import split_indices, write_split_meta, write_split_part
+    from .pipeline import check_exportable, split_indices, write_split_meta, write_split_part
 
+    ok = {i for i, r in records.items() if r.get("error") is None and "energy_eV" in r}
+    check_exportable(len(ok), len(cells), dataset, "periodic DFT result", "the store")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     split = split_indices(len(cells), split_seed, fractions)
     by_index = {int(a.info["index"]): a for a in cells}
-    ok = {i for i, r in records.items() if r.get("error") is None and "energy_eV" in r}
     meta = {
         "dataset": dataset,
         "calculation": {"method": "periodic-dft", **settings.to_dict()},

@@ -186,14 +186,17 @@ def export_dataset(
     Records are looked up by content (species, positions, settings) and their stored
     positions checked against each frame's, so a cluster file sampled again under the
     same name is never paired with the old energies. Clusters whose job failed or is
-    missing are left out and listed. Returns the split
+    missing are left out and listed; when none has a result, nothing is written
+    (:func:`check_exportable`). Returns the split
     metadata (indices, counts, file hashes), also written as ``{dataset}_split.json``.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     jobs = {int(a.info["index"]): cluster_job(a, dataset, calc) for a in clusters}
     keys = {index: job.content_key for index, job in jobs.items()}
     records = store.matching_records(jobs.values())
+    what = f"{_suffix(calc)} result{' with forces' if calc.forces else ''}"
+    check_exportable(len(records), len(clusters), dataset, what, store.path)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     split = split_indices(len(clusters), split_seed, fractions)
     by_index = {int(a.info["index"]): a for a in clusters}
     meta = {
@@ -224,6 +227,17 @@ def export_dataset(
             frames.append(atoms)
         write_split_part(directory, dataset, part, frames, meta)
     return write_split_meta(directory, dataset, meta)
+
+
+def check_exportable(found: int, total: int, dataset: str, what: str, store_path) -> None:
+    """Refuse an export of ``dataset`` in which none of its ``total`` structures has a
+    finished ``what`` in the store at ``store_path`` (its split files would be empty)."""
+    if found == 0:
+        raise BodyOrderError(
+            f"none of the {total} structures of {dataset} has a finished {what} in "
+            f"{store_path} (other settings, another file, or not computed yet): nothing "
+            "exported"
+        )
 
 
 def write_split_part(directory: Path, dataset: str, part: str, frames, meta: dict) -> None:

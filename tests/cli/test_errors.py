@@ -195,3 +195,107 @@ def test_decompose_refuses_to_overwrite_its_input(five_clusters, capsys):
     assert main([*argv, "--output", str(five_clusters)]) == 2
     assert "is the input file" in _one_error_line(capsys)
     assert five_clusters.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["sample", "--density", "high", "--count", "2", "--seed", "1", "--rs-bohr", "-2"],
+            "--rs-bohr must be a positive number, got -2",
+        ),
+        (
+            ["sample", "--density", "high", "--count", "2", "--seed", "1", "--rs-bohr", "0"],
+            "--rs-bohr must be a positive number, got 0",
+        ),
+        (
+            ["sample", "--density", "high", "--count", "2", "--seed", "1", "--n-atoms", "0"],
+            "--n-atoms must be a positive integer, got 0",
+        ),
+        (
+            ["sample", "--density", "high", "--count", "2", "--seed", "-1"],
+            "--seed must be a non-negative integer, got -1",
+        ),
+        (
+            ["sample", "--density", "high", "--count", "0", "--seed", "1"],
+            "--count must be a positive integer, got 0",
+        ),
+        (["periodic", "--count", "-3", "--db", "DB"], "--count must be a positive integer, got -3"),
+        (
+            ["periodic", "--ke-cutoff-hartree", "-1", "--db", "DB"],
+            "--ke-cutoff-hartree must be a positive number, got -1",
+        ),
+        (
+            ["periodic", "--kpoint-length", "nan", "--db", "DB"],
+            "--kpoint-length must be a non-negative number, got nan",
+        ),
+        (
+            ["compute", "CLUSTERS", "--db", "DB", "--workers", "0"],
+            "--workers must be a positive integer, got 0",
+        ),
+        (
+            ["compute", "CLUSTERS", "--db", "DB", "--workers", "-3"],
+            "--workers must be a positive integer, got -3",
+        ),
+        (
+            ["frames", "CLUSTERS", "--r-mbe", "2", "--db", "DB", "-o", "OUT", "--seed", "-4"],
+            "--seed must be a non-negative integer, got -4",
+        ),
+        (
+            ["frames", "CLUSTERS", "--r-mbe", "-2", "--db", "DB", "-o", "OUT"],
+            "--r-mbe must be a positive number, got -2",
+        ),
+        (
+            ["cell-fragments", "CLUSTERS", "--db", "DB", "-o", "OUT", "--radius", "0"],
+            "--radius must be a positive number, got 0",
+        ),
+        (
+            ["finite-size", "--hcells-policy", "1.5", "-1"],
+            "--hcells-policy must be a positive number, got -1",
+        ),
+        (
+            ["mbe", "CLUSTERS", "--db", "DB", "-o", "OUT", "--index", "5:2"],
+            "no structures in CLUSTERS at index '5:2'",
+        ),
+        (["mbe", "CLUSTERS", "--db", "DB", "-o", "OUT", "--index", "99"], "CLUSTERS"),
+        (["mbe", "CLUSTERS", "--db", "DB", "-o", "OUT", "--index", "xyz"], "CLUSTERS"),
+    ],
+)
+def test_reference_options_are_checked_before_anything_runs(tmp_path, capsys, argv, expected):
+    """Regression: out-of-range numbers were taken (clusters recording rs = -2, an exit 0
+    with every job failed, ``--workers 0`` accepted) or crashed (ZeroDivisionError,
+    numpy's ValueError, StopIteration, TypeError); an empty selection wrote an empty
+    result. Each is one line now, and nothing is written."""
+    import ase.io
+
+    from ase_bodyorder.structures import random_cluster
+
+    clusters = tmp_path / "three.xyz"
+    ase.io.write(clusters, [random_cluster(3, seed=k) for k in range(3)], format="extxyz")
+    names = {"CLUSTERS": str(clusters), "DB": str(tmp_path / "x.db"), "OUT": str(tmp_path / "o")}
+    for key, value in names.items():
+        argv = [a.replace(key, value) for a in argv]
+        expected = expected.replace(key, value)
+    out = tmp_path / "out.xyz"
+    if argv[0] == "sample":
+        argv += ["-o", str(out)]
+    assert main(["reference", *argv]) == 2
+    assert expected in _one_error_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["three.xyz"]
+
+
+def test_a_plane_wave_cutoff_of_zero_is_an_error_not_a_crash(tmp_path):
+    """Regression: ``reference finite-size --ke-cutoff-hartree 0`` died of a segmentation
+    fault (exit 139, no message): run in its own process, it is one line and status 2."""
+    import subprocess
+    import sys
+
+    argv = ["reference", "finite-size", "--ke-cutoff-hartree", "0", "--out-dir", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "ase_bodyorder.cli", *argv], capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "ase-bodyorder: error: --ke-cutoff-hartree must be a positive number, got 0"
+    )
+    assert list(tmp_path.iterdir()) == []

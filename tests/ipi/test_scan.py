@@ -66,3 +66,50 @@ def test_density_scan_end_to_end_and_resumed(tmp_path, capsys):
         assert point["frames"] == 2 and point["first_step"] == 2
         assert point["temperature_K_mean"] != before[point["rs_bohr"]]["temperature_K_mean"]
     assert "after the first 2 steps" in (out / "README.md").read_text()
+
+
+def test_a_scan_reuses_only_runs_of_the_same_settings(tmp_path, monkeypatch):
+    """Regression: a finished run in the output folder was reused whatever settings made
+    it (another --model, --temperature or --sample-atoms reported the old runs' numbers
+    under the new settings). Runs here are stand-ins: what is tested is which run each
+    density's point comes from, and that no finished run is overwritten."""
+    from ase_bodyorder.ipi import runner, scan
+
+    made = []
+
+    def fake_run_md(case_dir, *, output_dir, **kwargs):
+        output_dir.mkdir()
+        case = json.loads((case_dir / "case.json").read_text())
+        (output_dir / "made.json").write_text(json.dumps({**case, **kwargs}))
+        made.append(output_dir.name)
+
+    monkeypatch.setattr(runner, "run_md", fake_run_md)
+    monkeypatch.setattr(scan, "_finished", lambda run_dir, steps: (run_dir / "made.json").exists())
+    monkeypatch.setattr(
+        scan, "scan_point", lambda run_dir, case, first_step: {"run_dir": run_dir.name}
+    )
+
+    def points(**changes):
+        settings = ScanSettings(rs_bohr=(1.6, 2.6), steps=4, stride=2, n_atoms=16, **changes)
+        made.clear()
+        return [p["run_dir"] for p in scan.run_density_scan(settings, tmp_path, progress=False)]
+
+    assert points() == ["rs1.60", "rs2.60"] and made == ["rs1.60", "rs2.60"]
+    assert points() == ["rs1.60", "rs2.60"] and made == []  # resumed: nothing new
+    changes = ({"temperature_K": 500.0}, {"model": "h-morse-atm"}, {"sample_atoms": 4})
+    for attempt, change in enumerate(changes, start=2):  # each beside the others
+        runs = [f"rs1.60-{attempt}", f"rs2.60-{attempt}"]
+        assert points(**change) == runs and made == runs, change
+        assert points(**change) == runs and made == [], change
+    written = {p.name: (p / "made.json").read_text() for p in (tmp_path / "runs").iterdir()}
+    assert len(written) == 8
+    for attempt, change in [(1, {}), *enumerate(changes, start=2)]:  # all still reused
+        suffix = "" if attempt == 1 else f"-{attempt}"
+        assert points(**change) == [f"rs1.60{suffix}", f"rs2.60{suffix}"] and made == []
+    assert {p.name: (p / "made.json").read_text() for p in (tmp_path / "runs").iterdir()} == (
+        written
+    )
+    # the default model named is the same run as the default model left out
+    from ase_bodyorder.models import DEFAULT_MD_MODEL
+
+    assert points(model=DEFAULT_MD_MODEL) == ["rs1.60", "rs2.60"] and made == []

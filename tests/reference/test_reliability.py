@@ -235,3 +235,71 @@ def test_mbe_of_a_single_index(tmp_path, capsys):
     atoms = ase.io.read(clusters, index=0)
     full = compute(atoms.numbers, atoms.positions, Calculation(method="hf", basis="sto-3g"))
     assert orders.shape == (3,) and orders.sum() == pytest.approx(full["energy_eV"], abs=1e-8)
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_fails_its_job_and_the_others_go_on(tmp_path):
+    """Regression: pyscf dies of a segmentation fault on a plane-wave cutoff of 0, and
+    the run ended with a ``BrokenProcessPool`` traceback; now that job is recorded as
+    failed with the cause, and the jobs in flight with it are run again."""
+    from ase_bodyorder.reference.executor import WORKER_DIED, Job
+    from ase_bodyorder.reference.periodic import PeriodicDFT
+
+    with pytest.raises(BodyOrderError, match="ke_cutoff_hartree must be a positive"):
+        PeriodicDFT(ke_cutoff_hartree=0)
+    crashing = PeriodicDFT()
+    object.__setattr__(crashing, "ke_cutoff_hartree", 0.0)  # as settings made elsewhere
+    cell = ((3.0, 0, 0), (0, 3.0, 0), (0, 0, 3.0))
+    h2 = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.74]])
+    hf = Calculation(method="hf", basis="sto-3g", forces=False)
+    jobs = [Job(f"h2/{x}", (1, 1), tuple(map(tuple, h2 + [x, 0, 0])), hf) for x in (0, 5)]
+    jobs.insert(1, Job("cell", (1, 1), tuple(map(tuple, h2)), crashing, cell=cell))
+    store = ReferenceStore(tmp_path / "crash.db")
+    summary = run_jobs(jobs, store, workers=2, progress=False)
+    assert (summary.done, summary.failed) == (2, 1)
+    assert summary.errors == {"cell": WORKER_DIED}
+    records = store.matching_records(jobs)
+    assert set(records) == {jobs[0].content_key, jobs[2].content_key}
+    expected = compute((1, 1), h2, hf)["energy_eV"]
+    for job in (jobs[0], jobs[2]):  # translated H2: the same energy
+        assert records[job.content_key]["energy_eV"] == pytest.approx(expected, abs=1e-8)
+    assert store.claims() == []
+    # recorded as failed: a rerun leaves it alone
+    assert run_jobs(jobs, store, workers=2, progress=False).skipped == 3
+
+
+def test_an_export_without_results_is_an_error_and_a_partial_one_warns(tmp_path, capsys):
+    """Regression: an export of a method the database does not hold (computed with
+    ``--method hf --basis sto-3g``, exported with the defaults), or of a file sampled
+    again under the same name, wrote three empty split files and exited 0."""
+    clusters, db, out = tmp_path / "h2.xyz", str(tmp_path / "h2.db"), tmp_path / "out"
+    hf = ["--db", db, "--method", "hf", "--basis", "sto-3g"]
+    _sample(clusters, seed=1, count=2, n_atoms=2, capsys=capsys)
+    store = ReferenceStore(db)
+    for job in cluster_jobs(ase.io.read(clusters, ":"), "h2", HF):  # `reference compute`
+        store.write(job, HF.run(job.numbers, job.positions), error=None)
+    export = ["reference", "export", str(clusters), "--out-dir", str(out)]
+    assert main([*export, "--db", db]) == 2
+    err = _one_line_error_of(capsys)
+    assert "none of the 2 structures of h2 has a finished fci/sto-6g/lowest result" in err
+    assert db in err and not out.exists()
+    # all there: written; too few for a validation and a test part, which is said
+    assert main([*export, *hf]) == 0
+    captured = capsys.readouterr()
+    assert "train: 2 structures" in captured.out
+    assert "warning: empty validation and test file(s)" in captured.err
+    # one more cluster, not computed: exported without it, and named
+    _sample(clusters, seed=1, count=3, n_atoms=2, capsys=capsys)
+    assert main([*export, *hf]) == 0
+    assert "warning: 1 structures left out, not done in" in capsys.readouterr().err
+    assert json.loads((out / "h2_split.json").read_text())["missing"] == [2]
+    # the same name, sampled again: nothing of it is in the database
+    _sample(clusters, seed=2, count=3, n_atoms=2, capsys=capsys)
+    assert main([*export, *hf]) == 2
+    assert "none of the 3 structures of h2" in _one_line_error_of(capsys)
+
+
+def _one_line_error_of(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("ase-bodyorder: error:"), err
+    return err

@@ -42,7 +42,14 @@ from ase.calculators.calculator import Calculator
 from ..expansion import BodyOrderError
 from .base import AtomicModel, ClusterModel, FragmentBatch, SystemResult
 
-__all__ = ["CHECKED_SUBCLUSTERS", "PACKING_MARGIN_A", "ASEAtomicModel", "ASECalculatorModel"]
+__all__ = [
+    "CHECKED_SUBCLUSTERS",
+    "PACKING_MARGIN_A",
+    "TOLERANCE_EPS",
+    "TOLERANCE_FLOOR",
+    "ASEAtomicModel",
+    "ASECalculatorModel",
+]
 
 _LOG = logging.getLogger("ase_bodyorder")
 
@@ -50,10 +57,13 @@ _LOG = logging.getLogger("ase_bodyorder")
 CHECKED_SUBCLUSTERS = 6
 #: Angstrom added to the cutoff between packed sub-clusters (and to a vacuum box)
 PACKING_MARGIN_A = 1.0
-#: the packing check's tolerance, in units of the model dtype's machine epsilon times
-#: the largest |energy| (per atom, eV) or |force| (eV/Angstrom) of the checked
-#: sub-clusters: float summation order may differ between the packed and single calls
+#: the packing check's tolerance: this many machine epsilons of the model's dtype (but
+#: at least :data:`TOLERANCE_FLOOR`) times the largest of 1, |atom energy| (eV) and
+#: |force| (eV/Angstrom) of the checked sub-clusters; the order of float summation may
+#: differ between a packed call and single calls (float32 models: a few ulps)
 TOLERANCE_EPS = 64.0
+#: the smallest relative tolerance of the packing check (float64 models)
+TOLERANCE_FLOOR = 1e-10
 
 
 @dataclass(frozen=True)
@@ -210,25 +220,23 @@ class _ASEEvaluation:
         single = self.one_by_one(sample, forces=True)
         assert packed.energies is not None and single.energies is not None  # per_atom
         assert packed.forces is not None and single.forces is not None  # forces=True
-        eps = torch.finfo(self.dtype).eps
         energy_error = float(np.abs(packed.energies - single.energies).max())
         force_error = float(np.abs(packed.forces - single.forces).max())
-        energy_tol = TOLERANCE_EPS * eps * max(1.0, float(np.abs(single.energies).max()))
-        force_tol = TOLERANCE_EPS * eps * max(1.0, float(np.abs(single.forces).max()))
+        scale = max(1.0, float(np.abs(single.energies).max()), float(np.abs(single.forces).max()))
+        relative = max(TOLERANCE_EPS * torch.finfo(self.dtype).eps, TOLERANCE_FLOOR)
+        tolerance = relative * scale
         checked = f"{sample.n_fragments} sub-clusters"
-        if energy_error <= energy_tol and force_error <= force_tol:
-            self.packed = True
+        self.packed = max(energy_error, force_error) <= tolerance
+        if self.packed:
             self.reason = (
-                f"checked on {checked}: atom energies within {energy_error:.1e} eV "
-                f"(tolerance {energy_tol:.1e}), forces within {force_error:.1e} eV/A"
+                f"checked on {checked}: atom energies within {energy_error:.1e} eV, forces "
+                f"within {force_error:.1e} eV/A (tolerance {tolerance:.1e})"
             )
         else:
-            self.packed = False
             self.reason = (
-                f"packing changed the atom energies by {energy_error:.1e} eV (tolerance "
-                f"{energy_tol:.1e}) or forces by {force_error:.1e} eV/A (tolerance "
-                f"{force_tol:.1e}) on {checked}: the model is not local within its cutoff "
-                f"{self.cutoff:g} A"
+                f"packing changed the atom energies by {energy_error:.1e} eV or forces by "
+                f"{force_error:.1e} eV/A (tolerance {tolerance:.1e}) on {checked}: the model "
+                f"is not local within its cutoff {self.cutoff:g} A"
             )
         _LOG.info("%r: %s", self.calculator, self.describe())
 

@@ -14,13 +14,39 @@ import sys
 from .._errors import EXPECTED_ERRORS, error_line
 from ..expansion import BodyOrderError
 from ..io import EXAMPLE_CLUSTER, example_path
-from . import decompose, demo, driver, md, models, reference, report, scan, study, train, watch
+from . import (
+    decompose,
+    demo,
+    driver,
+    increments,
+    md,
+    models,
+    reference,
+    report,
+    scan,
+    study,
+    train,
+    watch,
+)
 from .decompose import run_decompose
 
 __all__ = ["EXAMPLE_CLUSTER", "build_parser", "example_path", "main", "run_decompose"]
 
 #: the subcommands, in the order of ``--help``
-SUBCOMMANDS = (decompose, demo, models, reference, train, driver, md, scan, report, watch, study)
+SUBCOMMANDS = (
+    decompose,
+    demo,
+    models,
+    reference,
+    train,
+    driver,
+    md,
+    scan,
+    increments,
+    report,
+    watch,
+    study,
+)
 
 
 def _no_runtime_errors() -> tuple:

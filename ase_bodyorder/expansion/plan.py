@@ -28,98 +28,46 @@ the plan yields the exact ``e_i^(n)`` of each centre and nothing for the other a
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
-import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple, overload
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ._geometry import Structure, check_structure, perpendicular_widths, pools
-from .errors import BodyOrderError, PlanTooLargeError, StructureError
+from .errors import BodyOrderError, StructureError
 
 if TYPE_CHECKING:
     import torch
 
+from .budget import (
+    DEFAULT_MAX_SUBCLUSTERS,
+    _Budgets,
+    _memory_budget_bytes,
+    _too_large,
+    available_memory_bytes,
+    default_memory_budget_GiB,
+    estimate_plan_bytes,
+)
+from .labels import Subcluster, parse_subcluster_label, subcluster_label
+from .rows import _cluster_weights, _enumerate_rows, _pack_distinct
+from .screening import Screening, _direct_neighbours
+
 __all__ = [
     "DEFAULT_MAX_SUBCLUSTERS",
     "ExpansionPlan",
-    "available_memory_bytes",
-    "default_memory_budget_GiB",
-    "estimate_plan_bytes",
     "PackedOffsets",
     "Screening",
     "Subcluster",
+    "available_memory_bytes",
+    "default_memory_budget_GiB",
+    "estimate_plan_bytes",
     "parse_subcluster_label",
     "plan_expansion",
     "subcluster_label",
 ]
-
-DEFAULT_MAX_SUBCLUSTERS = 1_000_000
-
-#: share of the memory available at planning time that a plan may use by default
-DEFAULT_MEMORY_SHARE = 0.5
-
-
-def available_memory_bytes() -> int:
-    """Memory available to a new allocation now (Linux ``MemAvailable``), in bytes."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (OSError, ValueError, AttributeError):  # pragma: no cover - non-POSIX
-        return 8 << 30
-
-
-def default_memory_budget_GiB() -> float:
-    """Default memory budget of a plan: half the memory available now, GiB."""
-    return DEFAULT_MEMORY_SHARE * available_memory_bytes() / 2**30
-
-
-def _row_bytes(size: int, max_order: int) -> int:
-    """Peak bytes per (centre atom, sub-cluster) row of size ``size`` while planning.
-
-    Indices and cell shifts of the row (8 + 24 bytes per body), its root and weights,
-    about five copies of them during canonicalisation and deduplication, and the weight
-    entries it leaves behind with their copies in the chunked force evaluation (96 bytes
-    each). Measured on a 64-atom cell at r_mbe = 2 A, K = 4 to 7: the estimate is
-    1.1-1.2x the measured peak.
-    """
-    return 5 * (32 * size + 8 + 8 * max_order) + 96 * (max_order - size + 1)
-
-
-def estimate_plan_bytes(rows_by_size: dict[int, int], max_order: int) -> int:
-    """Estimated peak memory (bytes) of a plan with ``rows_by_size[s]`` rows of size s."""
-    return int(sum(rows * _row_bytes(s, max_order) for s, rows in rows_by_size.items()))
-
-
-@dataclass(frozen=True)
-class Screening:
-    """Exact screening from a local model: cutoff (Angstrom) and message-passing layers.
-
-    ``eta_i(U)`` vanishes unless ``U + {i}`` is connected by edges shorter than ``cutoff``
-    and every atom of ``U`` is within ``layers`` hops of ``i`` (``layers=None``: no hop
-    limit). Skipping the other sets is exact for a model with a strict cutoff.
-    """
-
-    cutoff: float
-    layers: int | None = None
-
-    def __post_init__(self) -> None:
-        if not self.cutoff >= 0:
-            raise BodyOrderError(f"screening cutoff must be >= 0 (Angstrom), got {self.cutoff}")
-        if self.layers is not None and self.layers < 1:
-            raise BodyOrderError(f"screening layers must be >= 1, got {self.layers}")
 
 
 class PackedOffsets:
@@ -274,221 +222,6 @@ class ExpansionPlan(PackedOffsets):
         return self.cluster_weights is not None
 
 
-class Subcluster(NamedTuple):
-    """One sub-cluster of a plan: ``label`` (:func:`subcluster_label`), ``atoms`` (indices
-    in the structure), ``shifts`` (integer cell shifts of each atom), ``positions``
-    (Angstrom)."""
-
-    label: str
-    atoms: np.ndarray
-    shifts: np.ndarray
-    positions: np.ndarray
-
-
-def subcluster_label(
-    atoms: Sequence[int] | np.ndarray, shifts: Sequence[Sequence[int]] | np.ndarray | None = None
-) -> str:
-    """Label of a sub-cluster: ``"0-3-5"``, or ``"0-3[1,0,0]-5"`` with periodic images.
-
-    Atom indices are 0-based; a non-zero integer cell shift follows its atom in brackets.
-    The model MBE and the reference MBE meet on these keys.
-    """
-    parts = []
-    for k, a in enumerate(atoms):
-        s = None if shifts is None else tuple(int(x) for x in shifts[k])
-        if s is None or s == (0, 0, 0):
-            parts.append(str(int(a)))
-        else:
-            parts.append(f"{int(a)}[{s[0]},{s[1]},{s[2]}]")
-    return "-".join(parts)
-
-
-_BODY = r"(\d+)(?:\[(-?\d+),(-?\d+),(-?\d+)\])?"
-_LABEL = re.compile(rf"{_BODY}(?:-{_BODY})*")
-
-
-def parse_subcluster_label(label: str) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`subcluster_label`: ``(atoms, shifts)`` arrays."""
-    if not _LABEL.fullmatch(label):
-        raise ValueError(f"not a sub-cluster label: {label!r}")
-    atoms, shifts = [], []
-    for match in re.finditer(_BODY, label):
-        atoms.append(int(match.group(1)))
-        shifts.append([int(x) if x else 0 for x in match.group(2, 3, 4)])
-    return np.array(atoms, dtype=np.int64), np.array(shifts, dtype=np.int64).reshape(-1, 3)
-
-
-@lru_cache(maxsize=512)
-def _combinations(m: int, k: int) -> np.ndarray:
-    if k == 0:
-        return np.zeros((1, 0), dtype=np.int64)
-    flat = np.fromiter(
-        itertools.chain.from_iterable(itertools.combinations(range(m), k)), dtype=np.int64
-    )
-    return flat.reshape(-1, k)
-
-
-def _closed_form_weights(m: int, size: int, max_order: int) -> np.ndarray:
-    """Weights (orders 1..K) of ``e_i(V + {i})`` with ``|V| = size - 1``, no screening."""
-    w = np.zeros(max_order)
-    v = size - 1
-    for n in range(size, max_order + 1):
-        w[n - 1] = (-1) ** (n - size) * math.comb(m - v, n - size)
-    return w
-
-
-def _screened_sets(
-    adjacency: np.ndarray, max_order: int, layers: int | None, limit: int
-) -> dict[tuple[int, ...], np.ndarray]:
-    """Contributing sets for the root (node 0) and the weights of their subsets.
-
-    Returns ``{V: weights}`` with V a sorted tuple of pool indices (node k -> pool k-1)
-    and weights an array over orders 1..K.
-    """
-    m1 = len(adjacency)
-    neighbours = [frozenset(np.flatnonzero(adjacency[a]).tolist()) for a in range(m1)]
-    level = {frozenset([0])}
-    contributing = [frozenset([0])]
-    for size in range(2, max_order + 1):
-        grown = set()
-        for s in level:
-            frontier = set().union(*(neighbours[a] for a in s)) - s
-            for a in frontier:
-                grown.add(s | {a})
-        if len(grown) > limit:
-            raise PlanTooLargeError(
-                f"the screened expansion needs more than {limit} sub-clusters per atom; "
-                "lower max_order or r_mbe, or raise max_subclusters"
-            )
-        level = grown
-        for s in level:
-            if layers is None or layers >= size - 1 or _within_hops(s, neighbours, layers):
-                contributing.append(s)
-    weights: dict[tuple[int, ...], np.ndarray] = {}
-    for u in contributing:
-        members = sorted(u - {0})
-        n = len(members) + 1
-        for k in range(len(members) + 1):
-            for v in itertools.combinations(members, k):
-                w = weights.get(v)
-                if w is None:
-                    w = weights[v] = np.zeros(max_order)
-                w[n - 1] += (-1) ** (n - 1 - k)
-    return {tuple(a - 1 for a in v): w for v, w in weights.items()}
-
-
-def _screened_sets_upto_3(
-    adjacency: np.ndarray, max_order: int, layers: int | None, limit: int
-) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], int]:
-    """:func:`_screened_sets` for ``max_order <= 3`` in closed form, vectorised, already
-    split by size as :func:`_centre_sets` returns it: the same sets and weights (keys in
-    sorted order), the same refusals, about 10 times faster.
-
-    Contributing sets of the root 0: ``{0}``; ``{0, a}`` for a neighbour a of 0 (if
-    ``layers >= 1``); connected triples ``{0, a, b}`` (at least two of the edges 0a, 0b,
-    ab), with both a and b neighbours of 0 when ``layers == 1``. A contributing set U of
-    n atoms adds ``(-1)^(n-1-k)`` to the weight of order n of each subset V of ``U - {0}``
-    with k atoms; a subset gets a row if any contributing set holds it.
-    """
-    m = len(adjacency) - 1
-    near = adjacency[0, 1:]  # pool atom p is node p + 1
-    neighbours = np.flatnonzero(near)
-    weight_root = np.zeros((1, max_order))
-    weight_root[0, 0] = 1.0
-    singles_weight = np.zeros((m, max_order))
-    holds_single = np.zeros(m, dtype=bool)
-    if max_order >= 2:
-        if len(neighbours) > limit:
-            raise PlanTooLargeError(
-                f"the screened expansion needs more than {limit} sub-clusters per atom; "
-                "lower max_order or r_mbe, or raise max_subclusters"
-            )
-        weight_root[0, 1] = -len(neighbours)
-        singles_weight[neighbours, 1] = 1.0
-        holds_single[neighbours] = True
-    first = second = np.zeros(0, dtype=np.int64)
-    if max_order >= 3:
-        first, second = np.triu_indices(m, 1)
-        edges = near[first].astype(np.int64) + near[second] + adjacency[1:, 1:][first, second]
-        connected = edges >= 2
-        if int(connected.sum()) > limit:
-            raise PlanTooLargeError(
-                f"the screened expansion needs more than {limit} sub-clusters per atom; "
-                "lower max_order or r_mbe, or raise max_subclusters"
-            )
-        keep = connected if layers is None or layers >= 2 else near[first] & near[second]
-        first, second = first[keep], second[keep]
-        weight_root[0, 2] = len(first)
-        np.subtract.at(singles_weight[:, 2], first, 1.0)
-        np.subtract.at(singles_weight[:, 2], second, 1.0)
-        holds_single[first] = True
-        holds_single[second] = True
-    per_size = {1: (np.zeros((1, 1), dtype=np.int64), weight_root)}
-    singles = np.flatnonzero(holds_single)
-    if len(singles):
-        picked = np.stack([np.zeros(len(singles), dtype=np.int64), singles + 1], axis=1)
-        per_size[2] = (picked, singles_weight[singles])
-    if len(first):
-        picked = np.stack([np.zeros(len(first), dtype=np.int64), first + 1, second + 1], axis=1)
-        weights = np.zeros((len(first), max_order))
-        weights[:, 2] = 1.0
-        per_size[3] = (picked, weights)
-    rows = sum(len(picked) for picked, _ in per_size.values())
-    return per_size, sum(math.comb(m, k) for k in range(max_order)) - rows
-
-
-def _within_hops(nodes: frozenset[int], neighbours: list[frozenset[int]], layers: int) -> bool:
-    seen = {0}
-    front = {0}
-    for _ in range(layers):
-        front = {b for a in front for b in neighbours[a] & nodes} - seen
-        seen |= front
-    return len(seen) == len(nodes)
-
-
-def _canonical(
-    atoms: np.ndarray, shifts: np.ndarray, periodic: bool
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int, Callable[..., np.ndarray]] | None]:
-    """Canonical codes (sorted per row) for sub-clusters, and the encoding parameters.
-
-    Without periodicity the code is the atom index. With it, shifts are taken relative to
-    the body of lowest atom index (ties broken by the smallest resulting row), so that
-    sub-clusters related by a lattice translation share one code row.
-    """
-    n_rows, size = atoms.shape
-    if not periodic:
-        return np.sort(atoms, axis=1), np.zeros((n_rows, 3), dtype=np.int64), None
-    bound = int(np.abs(shifts).max(initial=0)) * 2 + 1
-    width = 2 * bound + 1
-
-    def encode(a: np.ndarray, s: np.ndarray) -> np.ndarray:
-        return (
-            a * width**3
-            + ((s[..., 0] + bound) * width + (s[..., 1] + bound)) * width
-            + (s[..., 2] + bound)
-        )
-
-    min_atom = atoms.min(axis=1)
-    best: np.ndarray | None = None
-    best_anchor = np.zeros((n_rows, 3), dtype=np.int64)
-    big = np.iinfo(np.int64).max
-    for p in range(size):
-        anchor = shifts[:, p, :]
-        codes = np.sort(encode(atoms, shifts - anchor[:, None, :]), axis=1)
-        codes[atoms[:, p] != min_atom] = big
-        if best is None:
-            best, best_anchor = codes, anchor.copy()
-            continue
-        differ = codes != best
-        first = np.argmax(differ, axis=1)
-        rows = np.arange(n_rows)
-        smaller = differ.any(axis=1) & (codes[rows, first] < best[rows, first])
-        best[smaller] = codes[smaller]
-        best_anchor[smaller] = anchor[smaller]
-    assert best is not None  # size >= 1: the loop ran
-    return best, best_anchor, (bound, width, encode)
-
-
 def plan_expansion(
     positions: ArrayLike,
     *,
@@ -596,16 +329,6 @@ def plan_expansion(
 # ---------------------------------------------------------------- the steps of a plan
 
 
-def _memory_budget_bytes(max_memory_GiB: float | None) -> float:
-    """The memory budget in bytes (default: :func:`default_memory_budget_GiB`)."""
-    budget_GiB = default_memory_budget_GiB() if max_memory_GiB is None else max_memory_GiB
-    if isinstance(budget_GiB, bool) or not (
-        isinstance(budget_GiB, int | float) and budget_GiB > 0 and math.isfinite(budget_GiB)
-    ):
-        raise BodyOrderError(f"max_memory_GiB must be a positive number, got {max_memory_GiB!r}")
-    return float(budget_GiB) * 2**30
-
-
 def _check_order_and_radius(
     structure: Structure, max_order: int, r_mbe: float | None
 ) -> tuple[int, float]:
@@ -640,200 +363,6 @@ def _check_order_and_radius(
     return max_order, r_mbe
 
 
-@dataclass(frozen=True)
-class _Budgets:
-    """The sub-cluster and memory budgets of one plan (see :func:`_check_budgets`)."""
-
-    max_order: int
-    max_subclusters: int
-    budget_bytes: float
-
-    def check(self, rows_by_size: dict[int, int], *, exact: bool) -> None:
-        _check_budgets(
-            rows_by_size, self.max_order, self.max_subclusters, self.budget_bytes, exact=exact
-        )
-
-
-@dataclass
-class _Rows:
-    """Rows ``(centre i, sub-cluster U + {i})`` by sub-cluster size: the bodies' atom
-    indices and cell shifts, the centre, and the weights of ``e_i(U + {i})`` per order."""
-
-    atoms: dict[int, list[np.ndarray]] = field(default_factory=dict)
-    shifts: dict[int, list[np.ndarray]] = field(default_factory=dict)
-    roots: dict[int, list[np.ndarray]] = field(default_factory=dict)
-    weights: dict[int, list[np.ndarray]] = field(default_factory=dict)
-    counts: dict[int, int] = field(default_factory=dict)
-    n_rows: int = 0
-    n_screened_out: int = 0
-
-    def add(
-        self, size: int, atoms: np.ndarray, shifts: np.ndarray, root: int, weights: ArrayLike
-    ) -> None:
-        self.atoms.setdefault(size, []).append(atoms)
-        self.shifts.setdefault(size, []).append(shifts)
-        self.roots.setdefault(size, []).append(np.full(len(atoms), root, dtype=np.int64))
-        self.weights.setdefault(size, []).append(np.asarray(weights))
-        self.counts[size] = self.counts.get(size, 0) + len(atoms)
-        self.n_rows += len(atoms)
-
-
-def _centre_sets(
-    body_atoms: np.ndarray,
-    body_shifts: np.ndarray,
-    structure: Structure,
-    max_order: int,
-    screening: Screening | None,
-    limit: int,
-) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], int]:
-    """The sets of one centre (node 0 of ``body_atoms``) by size: ``{size: (picked nodes,
-    weights)}``, and how many subsets exact screening removed."""
-    m = len(body_atoms) - 1
-    per_size: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    complete = True
-    if screening is not None and m > 0:
-        xyz = structure.positions[body_atoms] + body_shifts @ structure.cell
-        d = np.linalg.norm(xyz[:, None, :] - xyz[None, :, :], axis=-1)
-        adjacency = d < screening.cutoff
-        np.fill_diagonal(adjacency, False)
-        # a complete graph screens nothing, whatever the number of layers
-        complete = bool(adjacency[np.triu_indices(m + 1, 1)].all())
-    if complete:
-        for s in range(1, min(max_order, m + 1) + 1):
-            combos = _combinations(m, s - 1) + 1
-            picked = np.concatenate([np.zeros((len(combos), 1), dtype=np.int64), combos], axis=1)
-            w = np.broadcast_to(_closed_form_weights(m, s, max_order), (len(combos), max_order))
-            per_size[s] = (picked, w)
-        return per_size, 0
-    assert screening is not None  # not complete: screening was given
-    if max_order <= 3:
-        return _screened_sets_upto_3(adjacency, max_order, screening.layers, limit)
-    sets = _screened_sets(adjacency, max_order, screening.layers, limit)
-    screened_out = sum(math.comb(m, k) for k in range(max_order)) - len(sets)
-    by_size: dict[int, list] = {}
-    for v, w in sets.items():
-        by_size.setdefault(len(v) + 1, []).append(([0, *(a + 1 for a in v)], w))
-    for s, items in by_size.items():
-        per_size[s] = (
-            np.array([it[0] for it in items], dtype=np.int64).reshape(-1, s),
-            np.array([it[1] for it in items]),
-        )
-    return per_size, screened_out
-
-
-def _enumerate_rows(
-    structure: Structure,
-    centre_list: list[int],
-    pool_atoms: Sequence[np.ndarray],
-    pool_shifts: Sequence[np.ndarray],
-    max_order: int,
-    screening: Screening | None,
-    budgets: _Budgets,
-) -> _Rows:
-    """Every centre's rows, checking the budgets after each centre."""
-    rows = _Rows()
-    limit = max(budgets.max_subclusters * max_order, 1)
-    for i in centre_list:
-        body_atoms = np.concatenate([[i], pool_atoms[i]]).astype(np.int64)
-        body_shifts = np.concatenate([np.zeros((1, 3), dtype=np.int64), pool_shifts[i]])
-        per_size, screened_out = _centre_sets(
-            body_atoms, body_shifts, structure, max_order, screening, limit
-        )
-        rows.n_screened_out += screened_out
-        for s, (picked, w) in per_size.items():
-            rows.add(s, body_atoms[picked], body_shifts[picked], i, w)
-        budgets.check(rows.counts, exact=False)
-    return rows
-
-
-@dataclass
-class _Packed:
-    """The distinct sub-clusters packed flat, and the weight entries of the rows."""
-
-    atoms: np.ndarray
-    shifts: np.ndarray
-    offsets: np.ndarray
-    entry_flat: np.ndarray
-    entry_atom: np.ndarray
-    entry_order: np.ndarray
-    entry_weight: np.ndarray
-    singleton_flat: np.ndarray
-    n_subclusters: int
-
-
-def _pack_distinct(rows: _Rows, periodic: bool, max_order: int, n_atoms: int) -> _Packed:
-    """Each distinct sub-cluster once (canonical up to lattice translation), packed flat,
-    with every row's weights pointing at its centre's entry in it."""
-    flat_atoms, flat_shifts, offsets = [], [], [0]
-    e_flat, e_atom, e_order, e_weight = [], [], [], []
-    singleton_flat = np.full(n_atoms, -1, dtype=np.int64)
-    n_sub = 0
-    n_flat = 0
-    for s in sorted(rows.atoms):
-        atoms = np.concatenate(rows.atoms[s])
-        shifts = np.concatenate(rows.shifts[s])
-        roots = np.concatenate(rows.roots[s])
-        weights = np.concatenate(rows.weights[s])
-        codes, anchors, enc = _canonical(atoms, shifts, periodic)
-        unique, inverse = np.unique(codes, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        if periodic:
-            assert enc is not None  # _canonical encodes every periodic plan
-            bound, width, encode = enc
-            root_code = encode(roots, -anchors)
-            root_pos = np.argmax(codes == root_code[:, None], axis=1)
-            u_atoms = unique // width**3
-            rest = unique % width**3
-            u_shifts = np.stack(
-                [rest // width**2 - bound, (rest // width) % width - bound, rest % width - bound],
-                axis=-1,
-            )
-        else:
-            root_pos = np.argmax(codes == roots[:, None], axis=1)
-            u_atoms = unique
-            u_shifts = np.zeros(unique.shape + (3,), dtype=np.int64)
-        flat_atoms.append(u_atoms.reshape(-1))
-        flat_shifts.append(u_shifts.reshape(-1, 3))
-        offsets.extend((n_flat + s * np.arange(1, len(unique) + 1)).tolist())
-        flat_of_row = n_flat + inverse * s + root_pos
-        if s == 1:
-            singleton_flat[roots] = flat_of_row
-        for order in range(s, max_order + 1):
-            w = weights[:, order - 1]
-            keep = w != 0
-            e_flat.append(flat_of_row[keep])
-            e_atom.append(roots[keep])
-            e_order.append(np.full(int(keep.sum()), order, dtype=np.int64))
-            e_weight.append(w[keep].astype(np.float64))
-        n_sub += len(unique)
-        n_flat += s * len(unique)
-    return _Packed(
-        atoms=np.concatenate(flat_atoms),
-        shifts=np.concatenate(flat_shifts).astype(np.int64),
-        offsets=np.array(offsets, dtype=np.int64),
-        entry_flat=np.concatenate(e_flat),
-        entry_atom=np.concatenate(e_atom),
-        entry_order=np.concatenate(e_order),
-        entry_weight=np.concatenate(e_weight),
-        singleton_flat=singleton_flat,
-        n_subclusters=n_sub,
-    )
-
-
-def _cluster_weights(offsets: np.ndarray, n_atoms: int, max_order: int) -> np.ndarray:
-    """Weights (sub-cluster, order) of the cluster MBE from sub-cluster total energies:
-    ``(-1)^(n - |T|) C(N - |T|, n - |T|)`` for ``|T| <= n``."""
-    sizes = np.diff(offsets)
-    weights = np.zeros((len(sizes), max_order))
-    for order in range(1, max_order + 1):
-        valid = sizes <= order
-        weights[valid, order - 1] = [
-            (-1) ** (order - int(k)) * math.comb(n_atoms - int(k), order - int(k))
-            for k in sizes[valid]
-        ]
-    return weights
-
-
 def _check_centres(centres: ArrayLike | None, n_atoms: int) -> list[int]:
     """The centre atoms as a sorted list of ints (all atoms for ``None``), or an error."""
     if centres is None:
@@ -853,56 +382,3 @@ def _check_centres(centres: ArrayLike | None, n_atoms: int) -> list[int]:
     if len(unique) != len(array):
         raise BodyOrderError("centres must be distinct atom indices (no repeats)")
     return [int(i) for i in unique]
-
-
-def _direct_neighbours(
-    structure: Structure,
-    pool_atoms: Sequence[np.ndarray],
-    pool_shifts: Sequence[np.ndarray],
-    cutoff: float,
-) -> np.ndarray:
-    """Number of each atom's pool bodies closer than ``cutoff`` (Angstrom)."""
-    cartesian = structure.positions
-    out = np.zeros(len(pool_atoms), dtype=np.int64)
-    for i, (atoms, shifts) in enumerate(zip(pool_atoms, pool_shifts, strict=True)):
-        if len(atoms):
-            xyz = cartesian[atoms] + shifts @ structure.cell
-            out[i] = int((np.linalg.norm(xyz - cartesian[i], axis=1) < cutoff).sum())
-    return out
-
-
-def _check_budgets(
-    rows_by_size: dict[int, int],
-    max_order: int,
-    max_subclusters: int,
-    budget_bytes: float,
-    *,
-    exact: bool,
-) -> None:
-    """Refuse a plan whose rows (all of them if ``exact``, else at least these) exceed the
-    sub-cluster or the memory budget.
-
-    A distinct sub-cluster of size s stands for at most s rows (one per centre atom), so
-    ``sum_s rows_s / s`` is a lower bound of the number of distinct sub-clusters.
-    """
-    distinct = sum(rows / s for s, rows in rows_by_size.items())
-    if distinct > max_subclusters:
-        word = "about" if exact else "at least"
-        raise _too_large(f"{word} {math.ceil(distinct)}", max_subclusters, max_order)
-    needed = estimate_plan_bytes(rows_by_size, max_order)
-    if needed > budget_bytes:
-        word = "an estimated" if exact else "at least an estimated"
-        raise PlanTooLargeError(
-            f"the expansion to order {max_order} needs {word} {needed / 2**30:.1f} GiB of "
-            f"memory to plan, over the budget of max_memory_GiB={budget_bytes / 2**30:.1f} "
-            "(default: half the memory available); lower max_order or r_mbe, or raise "
-            "max_memory_GiB"
-        )
-
-
-def _too_large(count: int | str, budget: int, max_order: int) -> PlanTooLargeError:
-    return PlanTooLargeError(
-        f"the expansion to order {max_order} needs {count} distinct sub-clusters, over the "
-        f"budget of max_subclusters={budget}; raise max_subclusters, or lower max_order or "
-        "r_mbe"
-    )

@@ -77,7 +77,7 @@ def test_isolated_atoms_need_only_one_body_terms():
 @pytest.mark.parametrize("max_order", [1, 2, 3])
 def test_closed_form_sets_up_to_order_3_equal_the_general_enumeration(max_order, layers):
     """The vectorised K <= 3 path gives the general path's sets, weights and refusals."""
-    from ase_bodyorder.expansion.plan import _screened_sets, _screened_sets_upto_3
+    from ase_bodyorder.expansion.screening import _screened_sets, _screened_sets_upto_3
 
     rng = np.random.default_rng(max_order * 10 + (layers or 0))
     for trial in range(60):

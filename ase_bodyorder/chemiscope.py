@@ -134,6 +134,7 @@ def write_chemiscope(
     description: str = "",
     properties: Mapping[str, Mapping[str, Any]] | None = None,
     color: str | None = None,
+    axes: tuple[str, str] | None = None,
     trajectory: bool = False,
 ) -> Path:
     """Write a chemiscope dataset of ``frames`` and their expansions ``results`` to
@@ -142,9 +143,9 @@ def write_chemiscope(
     ``properties``: more chemiscope properties, added to :func:`body_order_properties`'
     (a name used twice is an error). ``color``: the atom property that colours the
     structures (default ``e_i^(3)``, or the highest order below 3); the map shows
-    E^(2)/N against E^(3)/N (or E^(1)/N against E^(2)/N) coloured by the residual.
-    ``trajectory``: frames of one trajectory (fixed viewpoint, a line through the map's
-    points). Returns the path.
+    E^(2)/N against E^(3)/N (or E^(1)/N against E^(2)/N) coloured by the residual, or
+    the structure properties ``axes`` (x, y). ``trajectory``: frames of one trajectory
+    (fixed viewpoint, a line through the map's points). Returns the path.
     """
     path = check_chemiscope_path(path)
     try:
@@ -163,7 +164,10 @@ def write_chemiscope(
     color = color or f"e_i^({min(k, 3)})"
     if color not in all_properties or all_properties[color]["target"] != "atom":
         raise BodyOrderError(f"cannot colour atoms by {color!r}: not an atom property")
-    x, y = ("E^(2)/N", "E^(3)/N") if k >= 3 else ("E^(1)/N", f"E^({k})/N")
+    x, y = axes or (("E^(2)/N", "E^(3)/N") if k >= 3 else ("E^(1)/N", f"E^({k})/N"))
+    for axis in (x, y):
+        if axis not in all_properties or all_properties[axis]["target"] != "structure":
+            raise BodyOrderError(f"cannot plot {axis!r} on the map: not a structure property")
     settings = chemiscope.quick_settings(
         x=x,
         y=y,

@@ -141,3 +141,59 @@ def test_frames_of_different_orders_and_clashing_names_are_refused(tmp_path):
     extra = {"FCI e_i^(2)": {"target": "atom", "values": np.arange(8.0), "units": "eV"}}
     write_chemiscope(tmp_path / "x.json", [atoms], [two], name="x", properties=extra)
     assert _values(_read_back(tmp_path / "x.json"), "FCI e_i^(2)").tolist() == list(range(8))
+
+
+@pytest.mark.slow
+def test_report_writes_the_monitored_frames_of_a_run(tmp_path, capsys):
+    """A real i-PI run (16 atoms, 4 steps, expansion every 2): ``report --chemiscope``
+    expands the frames at the monitored steps in full, with the run's settings."""
+    pytest.importorskip("ipi")
+    from dataclasses import replace
+
+    from helpers import R_MBE, SMALL
+
+    from ase_bodyorder.ipi import run_md
+    from ase_bodyorder.ipi.cases import CASES, write_case
+
+    case = write_case(
+        replace(CASES["nvt"], name="h16", steps=4, stride=2, **SMALL), tmp_path / "case"
+    )
+    run = run_md(case, model="h-morse-atm", output_dir=tmp_path / "run", progress=False)
+    assert run.status == "completed"
+    target = tmp_path / "frames.json.gz"
+    status = main(
+        ["report", str(run.run_dir), "--chemiscope", str(target), "--chemiscope-frames", "2"]
+    )
+    assert status == 0, capsys.readouterr().err
+    assert f"wrote {target}" in capsys.readouterr().out
+    dataset = _read_back(target)
+    # steps 0, 2, 4 monitored: two frames spread over them are the first and the last
+    assert _values(dataset, "step").tolist() == [0.0, 4.0]
+    assert dataset["properties"]["time"]["units"] == "fs"
+    np.testing.assert_allclose(_values(dataset, "time"), [0.0, 0.8], atol=1e-9)
+    frames = ase.io.read(run.positions[0], ":")
+    model = load_model("h-morse-atm")
+    expected = [decompose(frames[k], model, max_order=3, r_mbe=R_MBE) for k in (0, 2)]
+    per_atom = np.concatenate([r.energies_per_atom_eV for r in expected])
+    np.testing.assert_allclose(_values(dataset, "e_i^(3)"), per_atom[:, 2], atol=1e-9)
+    np.testing.assert_allclose(
+        _values(dataset, "E^(2)/N"), [r.energies_eV[1] / 16 for r in expected], atol=1e-9
+    )
+    assert dataset["settings"]["map"]["x"]["property"] == "time"
+    assert dataset["settings"]["structure"][0]["color"]["property"] == "e_i^(3)"
+
+
+def test_report_chemiscope_needs_a_run_directory(tmp_path, capsys):
+    """A directory with i-PI's outputs but no run manifest has no positions to show."""
+    from helpers import fake_ipi_run
+
+    run_dir = fake_ipi_run(tmp_path / "run", [[-1.0, -0.5, 0.1]] * 3)
+    status = main(["report", str(run_dir), "--chemiscope", str(tmp_path / "x.json")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "not a run directory of `ase-bodyorder md` (no run.json)" in err
+    assert not (tmp_path / "x.json").exists()
+    status = main(["report", "accuracy", "--chemiscope", str(tmp_path / "x.json")])
+    assert status == 2
+    assert "give a run directory" in capsys.readouterr().err

@@ -37,17 +37,48 @@ def add_parser(subparsers) -> None:
         help="run reports: statistics of the frames at steps >= N only (after an "
         "equilibration period; default 0)",
     )
+    parser.add_argument(
+        "--chemiscope",
+        default=None,
+        metavar="FILE.json.gz",
+        help="run reports: also write a chemiscope dataset of the monitored frames, each "
+        "expanded again in full with the run's model, order and r_mbe (per-atom e_i^(n); "
+        "a full expansion per frame: see --chemiscope-frames)",
+    )
+    parser.add_argument(
+        "--chemiscope-frames",
+        type=int,
+        default=20,
+        metavar="N",
+        help="frames of the chemiscope dataset, spread evenly over the run (default 20)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args) -> None:
     """Print the report (and write it to ``--output``)."""
+    if args.chemiscope is not None:
+        from ..chemiscope import check_chemiscope_path
+
+        if args.target in ("accuracy", "bodyorder"):
+            raise BodyOrderError("--chemiscope writes the frames of a run: give a run directory")
+        check_chemiscope_path(args.chemiscope)
     if args.target in ("accuracy", "bodyorder"):
         text = _model_tables(args.target, args.models)
     else:
         if args.from_step < 0:
             raise BodyOrderError(f"--from-step must be >= 0, got {args.from_step}")
         text = _run_report(args.target, args.plots, args.centroid, args.from_step)
+        if args.chemiscope is not None:
+            from ..monitor.frames import write_run_chemiscope
+
+            path = write_run_chemiscope(
+                args.target,
+                args.chemiscope,
+                max_frames=args.chemiscope_frames,
+                first_step=args.from_step,
+            )
+            text += f"wrote {path}\n"
     print(text, end="")
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -202,7 +202,11 @@ class MDRun:
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: not a run directory of `ase-bodyorder md`")
         data = json.loads(path.read_text())
-        if data.get("format") != MANIFEST_FORMAT or data.get("version") != MANIFEST_VERSION:
+        if (
+            not isinstance(data, dict)  # a JSON list or number: not a manifest
+            or data.get("format") != MANIFEST_FORMAT
+            or data.get("version") != MANIFEST_VERSION
+        ):
             raise MDRunError(f"{path}: not a version-{MANIFEST_VERSION} {MANIFEST_FORMAT} file")
         files = data["files"]
         run = cls(

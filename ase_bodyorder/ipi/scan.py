@@ -133,10 +133,11 @@ def _reusable(run_dir: Path, record: dict, steps: int) -> bool:
 
 def _finished(run_dir: Path, steps: int) -> bool:
     from .manifest import MDRun
+    from .session import MDRunError
 
     try:
         run = MDRun.load(run_dir)
-    except (BodyOrderError, OSError, ValueError, KeyError):
+    except (BodyOrderError, MDRunError, OSError, ValueError, KeyError, TypeError):
         return False
     return run.status == "completed" and run.last_step >= steps
 

@@ -53,6 +53,11 @@ def _terms(case: dict, name: str) -> np.ndarray:
 def validation_summary(case: dict) -> dict:
     """Per order: E^(n)/N (eV/atom) of each series with its standard error, and the
     model's mean error (model - reference, atom by atom) with its standard error."""
+    frames = case.get("frames") if isinstance(case, dict) else None
+    if not isinstance(frames, list) or not frames or not all(isinstance(f, dict) for f in frames):
+        raise BodyOrderError(
+            "not a JSON object of `reference frames --model` (it holds no list of frames)"
+        )
     missing = [name for name in SERIES if name not in case["frames"][0]]
     if missing:
         raise BodyOrderError(
@@ -89,6 +94,12 @@ def write_validation_report(
 ) -> Path:
     """``README.md``, ``validation.json`` and ``validation.png`` in ``out_dir`` for
     ``cases`` (``{label: frames JSON}``)."""
+    summaries = {}
+    for label, case in cases.items():  # every case checked before anything is written
+        try:
+            summaries[label] = validation_summary(case)
+        except BodyOrderError as error:
+            raise BodyOrderError(f"case {label}: {error}") from None
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,7 +107,6 @@ def write_validation_report(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summaries = {label: validation_summary(case) for label, case in cases.items()}
     payload = {
         "command": command,
         "cases": {

@@ -299,3 +299,35 @@ def test_a_plane_wave_cutoff_of_zero_is_an_error_not_a_crash(tmp_path):
         "ase-bodyorder: error: --ke-cutoff-hartree must be a positive number, got 0"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("manifest", ["[1, 2]", "3"])
+def test_a_run_manifest_that_is_not_an_object_is_named(tmp_path, capsys, manifest):
+    """Regression: a ``run.json`` holding a JSON list crashed ``report``, ``watch`` and
+    ``md --restart`` with an AttributeError. (``report`` reads it through
+    ``run_manifest``, whose error it prints as for a broken file: tested above.)"""
+    from ase_bodyorder.expansion import BodyOrderError
+    from ase_bodyorder.monitor.report import run_manifest
+
+    run = fake_ipi_run(tmp_path / "run", [[-13.6, -1.0, 0.1], [-13.6, -1.1, 0.2]])
+    (run / "run.json").write_text(manifest)
+    with pytest.raises(BodyOrderError, match="run status unknown"):
+        run_manifest(run)
+    ranges = tmp_path / "ranges.json"
+    ranges.write_text('{"2": [-10, 10]}')
+    assert main(["watch", str(run), "--ranges", str(ranges), "--timeout", "5"]) == 2
+    assert f"cannot read the run manifest {run / 'run.json'}" in _one_error_line(capsys)
+    assert main(["md", "--restart", str(run), "--steps", "2"]) == 2
+    assert "not a version-1 ase-bodyorder-md-run file" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"trajectory": "x.xyz"}', '{"frames": []}'])
+def test_a_validation_case_without_frames_is_named(tmp_path, capsys, content):
+    """Regression: ``reference validation`` with a JSON that has no ``frames`` or is a
+    list died of a KeyError or TypeError."""
+    case = tmp_path / "case.json"
+    case.write_text(content)
+    out = tmp_path / "report"
+    assert main(["reference", "validation", f"nvt={case}", "--out-dir", str(out)]) == 2
+    assert "case nvt: not a JSON object of `reference frames --model`" in _one_error_line(capsys)
+    assert not out.exists()

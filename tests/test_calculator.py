@@ -193,3 +193,21 @@ def test_asking_for_the_expansion_later_reuses_the_model_result(cluster8):
     assert calc.n_structures == 1  # and it did not count as another structure
     assert cluster8.get_potential_energy() == energy
     np.testing.assert_allclose(orders, decompose(cluster8, model, max_order=2).energies_eV)
+
+
+@pytest.mark.parametrize("change", [{"max_order": 9}, {"max_memory_GiB": 1e-9}])
+def test_a_failed_calculation_on_the_same_structure_leaves_no_result(cluster8, change):
+    """The expansion is dropped when a calculation starts: a calculation of the *same*
+    structure that fails (settings it cannot meet) leaves no result to read or store,
+    although the structure check alone would take the earlier one as current."""
+    calc = BodyOrderCalculator(hydrogen_demo_model(), max_order=2, stride=1)
+    cluster8.calc = calc
+    cluster8.get_potential_energy()
+    assert calc.body_order is not None
+    calc.set(**change)
+    with pytest.raises(BodyOrderError):
+        cluster8.get_potential_energy()
+    assert calc.body_order is None
+    with pytest.raises(BodyOrderError, match="no current body-order result"):
+        store_body_order_results(cluster8)
+    assert "body_order_energies" not in cluster8.info

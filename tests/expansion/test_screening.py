@@ -4,12 +4,15 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from ase import Atoms
 from helpers import random_cluster
 
 from ase_bodyorder import decompose
 from ase_bodyorder.expansion import PlanTooLargeError, Screening, atomic_orders, plan_expansion
 from ase_bodyorder.models import hydrogen_demo_model
+from ase_bodyorder.models.analytic import switching
+from ase_bodyorder.models.base import AtomicModel, SystemResult
 
 
 def _two_groups(gap=12.0):
@@ -109,3 +112,69 @@ def test_closed_form_sets_up_to_order_3_equal_the_general_enumeration(max_order,
                     _screened_sets_upto_3(adjacency, max_order, layers, limit)
             else:
                 _screened_sets_upto_3(adjacency, max_order, layers, limit)
+
+
+class _TwoLayerMessages(AtomicModel):
+    """Hydrogen with two message-passing layers: an atom's energy depends on its
+    neighbours within ``cutoff`` and, through their coordination, on the neighbours of
+    its neighbours (two hops). ``declared_layers``: what it tells the expansion."""
+
+    atomic_numbers = frozenset({1})
+    cutoff = 1.5
+
+    def __init__(self, declared_layers: int):
+        self.interaction_layers = declared_layers
+
+    def _energies(self, positions, first, second, n):
+        vectors = positions[second] - positions[first]
+        r = torch.linalg.vector_norm(vectors, dim=1)
+        keep = r.detach() < self.cutoff
+        first, second, r = first[keep], second[keep], r[keep]
+        g = switching(r, self.cutoff, 0.5 * self.cutoff) * torch.exp(-r)
+        zeros = torch.zeros(n, dtype=torch.float64)
+        coordination = zeros.index_add(0, first, g)  # layer 1
+        messages = g * torch.tanh(1 + coordination[second])  # layer 2
+        return zeros.index_add(0, first, messages) + 0.3 * coordination**2 - 13.6
+
+    def fragment_energies(self, batch):
+        first, second = (torch.as_tensor(a) for a in batch.intra_pairs())
+        return self._energies(batch.positions.to(torch.float64), first, second, len(batch.numbers))
+
+    def system(self, atoms, *, forces=True, stress=False):
+        n = len(atoms)
+        first, second = (torch.as_tensor(a) for a in np.nonzero(~np.eye(n, dtype=bool)))
+        positions = torch.tensor(atoms.positions, dtype=torch.float64, requires_grad=forces)
+        energies = self._energies(positions, first, second, n)
+        out = {"energy": float(energies.sum()), "energies": energies.detach().numpy()}
+        if forces:
+            out["forces"] = -torch.autograd.grad(energies.sum(), positions)[0].numpy()
+        return SystemResult(**out)
+
+
+def _zigzag(n: int) -> Atoms:
+    """A zigzag chain: neighbours 1.0 Angstrom apart (bonded, cutoff 1.5), second
+    neighbours 1.73 Angstrom (not bonded): the bond graph is a path."""
+    positions = [[0.866 * k, 0.5 * (k % 2), 0.0] for k in range(n)]
+    return Atoms(f"H{n}", positions=positions)
+
+
+@pytest.mark.parametrize("max_order", [3, 4])
+def test_screening_is_exact_at_the_layer_boundary_and_no_further(max_order):
+    """End to end: a two-layer model's orders and forces are the same screened (sets
+    within two hops of the centre kept) as unscreened; declaring one layer screens out
+    sets that matter (an atom two hops away changes the centre's energy), so that
+    expansion differs."""
+    atoms = _zigzag(6)
+    distances = atoms.get_all_distances()
+    bonded = np.abs(np.subtract.outer(range(6), range(6))) == 1  # a path
+    assert np.array_equal((distances < 1.5) & (distances > 0), bonded)
+    two = _TwoLayerMessages(declared_layers=2)
+    full = decompose(atoms, two, max_order=max_order, forces=True, screening=False)
+    screened = decompose(atoms, two, max_order=max_order, forces=True)
+    assert screened.n_subclusters < full.n_subclusters and screened.n_screened_out > 0
+    np.testing.assert_allclose(screened.energies_eV, full.energies_eV, atol=1e-12)
+    np.testing.assert_allclose(screened.forces_eV_per_A, full.forces_eV_per_A, atol=1e-12)
+    np.testing.assert_allclose(screened.energies_per_atom_eV, full.energies_per_atom_eV, atol=1e-12)
+    one = decompose(atoms, _TwoLayerMessages(declared_layers=1), max_order=max_order)
+    assert one.n_subclusters < screened.n_subclusters
+    assert abs(one.energies_eV[2] - full.energies_eV[2]) > 1e-3  # the three-body term

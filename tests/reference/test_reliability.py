@@ -303,3 +303,25 @@ def _one_line_error_of(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("ase-bodyorder: error:"), err
     return err
+
+
+@pytest.mark.parametrize("step_A", [1e-4, 2e-6])
+def test_positions_or_cells_apart_by_more_than_the_key_precision_are_other_jobs(step_A):
+    """A job's key tells apart positions (and cells) that differ by more than 1e-6
+    Angstrom, and not those that extxyz's 8 decimals cannot tell apart."""
+    from ase_bodyorder.reference.store import content_key
+
+    positions = np.array([[0.0, 0.0, 0.0], [0.123456, 0.25, 0.74]])  # on the 1e-6 grid
+    cell = 4.0 * np.eye(3)
+    key = content_key([1, 1], positions, HF)
+    for atom, axis in ((0, 0), (1, 2)):
+        moved = positions.copy()
+        moved[atom, axis] += step_A
+        assert content_key([1, 1], moved, HF) != key
+        tiny = positions.copy()
+        tiny[atom, axis] += 1e-9  # below the 8 decimals extxyz writes
+        assert content_key([1, 1], tiny, HF) == key
+    cell_key = content_key([1, 1], positions, HF, cell)
+    assert cell_key != key
+    assert content_key([1, 1], positions, HF, cell + step_A * np.eye(3)) != cell_key
+    assert content_key([1, 1], positions, HF, cell + 1e-9) == cell_key

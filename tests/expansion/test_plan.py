@@ -184,7 +184,7 @@ def test_plan_over_the_memory_budget_is_refused_in_seconds():
             r_mbe=2.0,
             max_memory_GiB=1.0,
         )
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 60  # seconds, not minutes (a wide margin)
 
 
 def test_screened_plan_over_budget_is_refused_in_seconds():
@@ -198,7 +198,7 @@ def test_screened_plan_over_budget_is_refused_in_seconds():
     start = time.perf_counter()
     with pytest.raises(PlanTooLargeError, match="at least"):
         plan_expansion(positions, max_order=4, screening=Screening(cutoff=5.0, layers=2))
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 60  # seconds, not minutes (a wide margin)
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "2"])

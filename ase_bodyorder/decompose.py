@@ -27,6 +27,7 @@ from .expansion import (
 )
 from .models.base import AtomicModel, ClusterModel, FragmentBatch, Model, SystemResult
 from .precision import check_roundoff, evaluation_model, mixed_precision_roundoff
+from .settings import ExpansionSettings
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -303,7 +304,7 @@ def decompose(
     atoms: Atoms,
     model: Model,
     *,
-    max_order: int,
+    max_order: int | None = None,
     r_mbe: float | None = None,
     forces: bool = False,
     screening: bool = True,
@@ -317,6 +318,7 @@ def decompose(
     seed: int | None = None,
     precision: str | None = None,
     max_roundoff_eV: float | None = None,
+    settings: ExpansionSettings | None = None,
 ) -> BodyOrderResult:
     """Expand the energy of ``model`` on ``atoms`` into body orders 1..``max_order``.
 
@@ -329,7 +331,8 @@ def decompose(
         An :class:`~ase_bodyorder.models.AtomicModel` (atom-resolved expansion, clusters
         and periodic cells) or :class:`~ase_bodyorder.models.ClusterModel` (cluster MBE).
     max_order
-        Truncation order K.
+        Truncation order K (``None``: :func:`default_order`, N for a cluster, 3 for a
+        periodic cell).
     r_mbe
         Radius (Angstrom) of each atom's expansion; ``None``: the whole cluster.
     forces
@@ -366,7 +369,49 @@ def decompose(
         Refuse (``BodyOrderError``) a result with an order's ``roundoff_eV`` above this
         (eV); ``None`` (default): warn only, above
         :data:`~ase_bodyorder.precision.DEFAULT_ROUNDOFF_WARNING_EV`.
+    settings
+        The expansion's settings in one object (:class:`~ase_bodyorder.ExpansionSettings`:
+        order, r_mbe, screening, limits, sampling and its seed, precision); then none of
+        those keywords may be given as well.
     """
+    if settings is not None:
+        given = {
+            "max_order": max_order,
+            "r_mbe": r_mbe,
+            "sample_atoms": sample_atoms,
+            "seed": seed,
+            "precision": precision,
+            "max_roundoff_eV": max_roundoff_eV,
+            "max_memory_GiB": max_memory_GiB,
+        }
+        both = [name for name, value in given.items() if value is not None]
+        both += [
+            name
+            for name, value, default in (
+                ("screening", screening, True),
+                ("max_subclusters", max_subclusters, DEFAULT_MAX_SUBCLUSTERS),
+                ("min_distance", min_distance, 0.3),
+            )
+            if value != default
+        ]
+        if both:
+            raise BodyOrderError(
+                f"give the expansion as settings or as keywords, not both: {', '.join(both)}"
+            )
+        return decompose(
+            atoms,
+            model,
+            max_order=settings.order,
+            forces=forces,
+            system=system,
+            chunk_atoms=chunk_atoms,
+            progress=progress,
+            sample_atoms=settings.sample_atoms,
+            seed=settings.seed if settings.sample_atoms is not None else None,
+            **settings.decompose_options(),
+        )
+    if max_order is None:
+        max_order = default_order(atoms)
     evaluator = evaluation_model(model, precision)
     centres: np.ndarray | None = None
     sample_seed: int | None = None

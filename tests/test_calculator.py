@@ -211,3 +211,40 @@ def test_a_failed_calculation_on_the_same_structure_leaves_no_result(cluster8, c
     with pytest.raises(BodyOrderError, match="no current body-order result"):
         store_body_order_results(cluster8)
     assert "body_order_energies" not in cluster8.info
+
+
+def test_the_calculator_holds_one_expansion_settings_object(cluster8):
+    from ase_bodyorder import ExpansionSettings
+
+    settings = ExpansionSettings(order=2, stride=2)
+    calc = BodyOrderCalculator(hydrogen_demo_model(), settings=settings, sample_atoms=4)
+    assert calc.settings == settings.replace(sample_atoms=4)
+    assert calc.parameters["max_order"] == 2 and calc.parameters["sample_atoms"] == 4
+    cluster8.calc = calc
+    body = calc.get_property("body_order_energies", cluster8)
+    assert body.shape == (2,) and calc.body_order.sample_size == 4
+    calc.set(sample_atoms=None, max_order=3)
+    assert calc.settings.order == 3 and calc.settings.sample_atoms is None
+    # order None: the full expansion of a cluster, as decompose's default
+    full = BodyOrderCalculator(hydrogen_demo_model(), settings=ExpansionSettings())
+    cluster8.calc = full
+    assert full.get_property("body_order_energies", cluster8).shape == (8,)
+    # one validation, one line naming the setting
+    with pytest.raises(BodyOrderError, match="precision must be"):
+        BodyOrderCalculator(hydrogen_demo_model(), precision="float16")
+    with pytest.raises(BodyOrderError, match="unknown expansion setting"):
+        calc.set(max_ordr=3)
+    assert calc.settings.order == 3  # a refused change leaves the settings as they were
+
+
+def test_decompose_takes_the_same_settings_object(periodic_h):
+    from ase_bodyorder import ExpansionSettings, decompose
+
+    model = hydrogen_demo_model()
+    settings = ExpansionSettings(order=3, r_mbe=2.0, sample_atoms=2, seed=5)
+    by_settings = decompose(periodic_h, model, settings=settings)
+    by_keywords = decompose(periodic_h, model, max_order=3, r_mbe=2.0, sample_atoms=2, seed=5)
+    np.testing.assert_array_equal(by_settings.energies_eV, by_keywords.energies_eV)
+    np.testing.assert_array_equal(by_settings.sample_indices, by_keywords.sample_indices)
+    with pytest.raises(BodyOrderError, match="not both: max_order"):
+        decompose(periodic_h, model, max_order=3, settings=settings)

@@ -216,21 +216,25 @@ class _ASEEvaluation:
         )
         if sample.n_fragments < 2:
             return  # nothing to pack: decide on a later, larger batch
-        packed = self.packed_call(sample, forces=True)
-        single = self.one_by_one(sample, forces=True)
+        forces = "forces" in self.calculator.implemented_properties
+        packed = self.packed_call(sample, forces=forces)
+        single = self.one_by_one(sample, forces=forces)
         assert packed.energies is not None and single.energies is not None  # per_atom
-        assert packed.forces is not None and single.forces is not None  # forces=True
         energy_error = float(np.abs(packed.energies - single.energies).max())
-        force_error = float(np.abs(packed.forces - single.forces).max())
-        scale = max(1.0, float(np.abs(single.energies).max()), float(np.abs(single.forces).max()))
+        scale = max(1.0, float(np.abs(single.energies).max()))
+        force_error = 0.0
+        if packed.forces is not None and single.forces is not None:
+            force_error = float(np.abs(packed.forces - single.forces).max())
+            scale = max(scale, float(np.abs(single.forces).max()))
         relative = max(TOLERANCE_EPS * torch.finfo(self.dtype).eps, TOLERANCE_FLOOR)
         tolerance = relative * scale
         checked = f"{sample.n_fragments} sub-clusters"
         self.packed = max(energy_error, force_error) <= tolerance
         if self.packed:
+            within = f"forces within {force_error:.1e} eV/A" if forces else "energies only"
             self.reason = (
-                f"checked on {checked}: atom energies within {energy_error:.1e} eV, forces "
-                f"within {force_error:.1e} eV/A (tolerance {tolerance:.1e})"
+                f"checked on {checked}: atom energies within {energy_error:.1e} eV, "
+                f"{within} (tolerance {tolerance:.1e})"
             )
         else:
             self.reason = (
@@ -263,15 +267,26 @@ class _ASEWrapper:
         pack: bool | None = None,
         dtype: torch.dtype = torch.float64,
         name: str | None = None,
+        fragment_calculator: Calculator | None = None,
     ) -> None:
         self.calculator = calculator
+        #: the calculator that evaluates the sub-clusters
+        self.fragment_calculator = fragment_calculator or calculator
+        self.needs_cell = bool(needs_cell)
         self.name = name or type(calculator).__name__
         self.atomic_numbers = None if atomic_numbers is None else frozenset(atomic_numbers)
         self.cutoff = float(cutoff)
         self.interaction_layers = interaction_layers
         self.dtype = dtype
+        self._whole = _ASEEvaluation(
+            calculator, cutoff=self.cutoff, needs_cell=needs_cell, dtype=dtype, pack=False
+        )
         self._evaluation = _ASEEvaluation(
-            calculator, cutoff=self.cutoff, needs_cell=needs_cell, dtype=dtype, pack=pack
+            self.fragment_calculator,
+            cutoff=self.cutoff,
+            needs_cell=needs_cell,
+            dtype=dtype,
+            pack=pack,
         )
 
     @property
@@ -281,7 +296,7 @@ class _ASEWrapper:
         return self._evaluation.describe()
 
     def system(self, atoms: Atoms, *, forces: bool = True, stress: bool = False) -> SystemResult:
-        return self._evaluation.call(
+        return self._whole.call(
             atoms, forces=forces, stress=stress and bool(atoms.pbc.any()), energies=True
         )
 
@@ -314,6 +329,9 @@ class ASECalculatorModel(_ASEWrapper, ClusterModel):
         it sets the round-off estimate and the packing check's tolerance.
     name
         The model's name in messages (default: the calculator's class).
+    fragment_calculator
+        Another calculator of the same model for the sub-clusters (e.g. one that skips
+        the forces where they are not needed); default: ``calculator``.
     """
 
     def fragment_totals(

@@ -267,8 +267,8 @@ def resolve_model(spec: str) -> Model:
         return _from_file(spec)
     known = ", ".join(sorted(available_models()))
     raise BodyOrderError(
-        f"unknown model {spec!r}: not a registered name, a plug-in or a model file "
-        f"(.model, .pt); available models: {known}"
+        f"unknown model {spec!r}; available models: {known}; or a model file (MACE .model, "
+        "metatomic .pt)"
     )
 
 

@@ -83,7 +83,7 @@ def test_a_plugin_with_a_missing_package_is_not_listed_and_says_what_to_install(
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ("no-such-model", "unknown model 'no-such-model': not a registered name"),
+        ("no-such-model", "unknown model 'no-such-model'; available models: h-atm, "),
         ("missing.model", "model 'missing.model': no such MACE model file"),
         ("dir/missing.pt", "model 'dir/missing.pt': no such metatomic model file"),
         ("frames/cluster.xyz", "model 'frames/cluster.xyz': not a model file"),

@@ -197,8 +197,9 @@ def run_md(
 ) -> MDRun:
     """Run the i-PI case in ``case_dir`` with body-order drivers; return the run.
 
-    ``model``, ``order``, ``stride`` (steps between expansions), ``r_mbe`` (Angstrom):
-    the drivers' settings; unset ones come from the case's ``case.json`` (and the
+    ``model`` (a spec of :func:`~ase_bodyorder.resolve_model`; a model file's path is
+    recorded absolute), ``order``, ``stride`` (steps between expansions), ``r_mbe``
+    (Angstrom): the drivers' settings; unset ones come from the case's ``case.json`` (and the
     default model). ``steps``: MD steps (default: the case's). ``output_dir``: the new
     run directory (default ``md_runs/<case>-<time>``; must not hold files).
     ``timeout_s``: wall-clock limit (s) of the whole run. ``n_drivers``: driver
@@ -213,6 +214,7 @@ def run_md(
     stopped, outputs kept) and re-raises ``KeyboardInterrupt`` after stopping both.
     """
     from ..models import DEFAULT_MD_MODEL
+    from ..models.registry import absolute_spec
 
     case_dir = Path(case_dir)
     source = case_dir / "input.xml"
@@ -225,7 +227,7 @@ def run_md(
     if structure is None:
         raise _input.InputError(f"{source}: no <initialize><file> structure for the driver")
     driver = DriverSettings(
-        model=model or defaults.get("model", DEFAULT_MD_MODEL),
+        model=absolute_spec(model or defaults.get("model", DEFAULT_MD_MODEL)),
         order=order if order is not None else defaults.get("order", 3),
         stride=stride if stride is not None else defaults.get("stride", 1),
         r_mbe=r_mbe if r_mbe is not None else defaults.get("r_mbe"),

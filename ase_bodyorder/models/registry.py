@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_MD_MODEL",
     "DEFAULT_MODEL",
     "ENTRY_POINT_GROUP",
+    "absolute_spec",
     "available_models",
     "load_model",
     "load_model_spec",
@@ -270,6 +271,17 @@ def resolve_model(spec: str) -> Model:
         f"unknown model {spec!r}; available models: {known}; or a model file (MACE .model, "
         "metatomic .pt)"
     )
+
+
+def absolute_spec(spec: str) -> str:
+    """``spec`` with a model file's path made absolute, for a process started in another
+    directory (the i-PI drivers run in their run directory); names stay as they are."""
+    if spec in _REGISTRY or spec in _entry_points():
+        return spec
+    path = Path(spec).expanduser()
+    if path.suffix in MODEL_FILE_SUFFIXES and path.is_file():
+        return str(path.resolve())
+    return spec
 
 
 def load_model(name: str = DEFAULT_MODEL) -> Model:

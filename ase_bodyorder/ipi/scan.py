@@ -66,6 +66,25 @@ class ScanSettings:
             raise BodyOrderError(
                 f"equilibration_steps must be >= 0, got {self.equilibration_steps}"
             )
+        # checked before any folder is made or i-PI is started
+        positive = {
+            "temperature_K": self.temperature_K,
+            "timestep_fs": self.timestep_fs,
+            "r_mbe_per_rs": self.r_mbe_per_rs,
+            "molecular_above_rs_bohr": self.molecular_above_rs_bohr,
+            "r_mbe": self.r_mbe,
+        }
+        for name, value in positive.items():
+            if value is not None and not 0 < value < math.inf:
+                raise BodyOrderError(f"{name} must be a positive number, got {value}")
+        if self.n_atoms < 2 or self.n_atoms % 2:
+            raise BodyOrderError(
+                f"n_atoms must be even and >= 2 (bcc cells, H2 molecules), got {self.n_atoms}"
+            )
+        if self.order < 1 or (self.sample_atoms is not None and self.sample_atoms < 1):
+            raise BodyOrderError(
+                f"order ({self.order}) and sample_atoms ({self.sample_atoms}) must be >= 1"
+            )
 
     @property
     def total_steps(self) -> int:

@@ -113,3 +113,26 @@ def test_a_scan_reuses_only_runs_of_the_same_settings(tmp_path, monkeypatch):
     from ase_bodyorder.models import DEFAULT_MD_MODEL
 
     assert points(model=DEFAULT_MD_MODEL) == ["rs1.60", "rs2.60"] and made == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--temperature", "-5", "temperature_K must be a positive number, got -5.0"),
+        ("--molecular-above-rs", "nan", "molecular_above_rs_bohr must be a positive number"),
+        ("--r-mbe-per-rs", "0", "r_mbe_per_rs must be a positive number, got 0.0"),
+        ("--n-atoms", "0", "n_atoms must be even and >= 2"),
+        ("--sample-atoms", "-1", "sample_atoms (-1) must be >= 1"),
+        ("--order", "0", "order (0) and sample_atoms"),
+    ],
+)
+def test_bad_scan_settings_are_refused_before_anything_is_made(
+    tmp_path, capsys, option, value, said
+):
+    """Regression (tour): a negative temperature started i-PI, which failed; an rs of
+    nan ran; every bad value made the output folder first."""
+    out = tmp_path / "scan"
+    assert main(["scan", "--rs", "1.6", option, value, "--output-dir", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert said in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

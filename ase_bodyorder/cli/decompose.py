@@ -18,7 +18,9 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("file", help="any structure file ASE reads (extxyz, xyz, traj, ...)")
     parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help=f"model name (default {DEFAULT_MODEL})"
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"model: a registered name, a plug-in or a .model/.pt file (default {DEFAULT_MODEL})",
     )
     parser.add_argument(
         "--order",

@@ -14,7 +14,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("case", nargs="?", help="case directory holding input.xml")
     parser.add_argument("--restart", metavar="RUN_DIR", help="continue a run from its RESTART")
     parser.add_argument(
-        "--model", default=None, help=f"model (default: the case's, else {default_model})"
+        "--model",
+        default=None,
+        help="model: a registered name, a plug-in or a .model/.pt file "
+        f"(default: the case's, else {default_model})",
     )
     parser.add_argument("--steps", type=int, default=None, help="MD steps (default: the case's)")
     parser.add_argument(
@@ -34,7 +37,12 @@ def add_parser(subparsers) -> None:
         help="expand M random atoms per expanded step: E^(n)/N estimated with its error",
     )
     parser.add_argument(
-        "--sample-seed", type=int, default=0, help="seed of the atom draws (default 0)"
+        "--seed",
+        "--sample-seed",  # its name before every command called it --seed
+        dest="seed",
+        type=int,
+        default=0,
+        help="seed of the atom sampling (default 0)",
     )
     parser.add_argument("--output-dir", default=None, help="new run directory")
     parser.add_argument("--timeout", type=float, default=600.0, help="wall-clock limit, s")
@@ -67,7 +75,7 @@ def run(args) -> None:
             stride=args.stride,
             r_mbe=args.r_mbe,
             sample_atoms=args.sample_atoms,
-            sample_seed=args.sample_seed,
+            sample_seed=args.seed,
             threads=args.threads,
             **common,
         )

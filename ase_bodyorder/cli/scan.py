@@ -14,7 +14,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--rs", type=float, nargs="+", required=True, help="Wigner-Seitz radii, bohr"
     )
-    parser.add_argument("--model", default=None, help="model (default: the MD default)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="model: a registered name, a plug-in or a .model/.pt file (default: the MD default)",
+    )
     parser.add_argument("--steps", type=int, default=200, help="MD steps per density")
     parser.add_argument(
         "--equilibration",

@@ -313,7 +313,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unix", action="store_true", help="UNIX socket (default: TCP)")
     parser.add_argument("--port", type=int, default=None, help="TCP port")
     parser.add_argument("--sockets-prefix", default=None, help="UNIX socket path prefix")
-    parser.add_argument("--model", default=default_model, help=f"model (default {default_model})")
+    parser.add_argument(
+        "--model",
+        default=default_model,
+        help=f"model: a registered name, a plug-in or a .model/.pt file (default {default_model})",
+    )
     parser.add_argument("--order", type=int, default=3, help="truncation order K (default 3)")
     parser.add_argument("--stride", type=int, default=1, help="expand every S-th step (default 1)")
     parser.add_argument("--r-mbe", type=float, default=None, help="expansion radius, Angstrom")
@@ -322,7 +326,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sample-atoms", type=int, default=None, help="expand M random atoms per structure"
     )
-    parser.add_argument("--sample-seed", type=int, default=None, help="seed of the atom draws")
+    parser.add_argument(
+        "--seed",
+        "--sample-seed",  # its name before every command called it --seed
+        dest="seed",
+        type=int,
+        default=None,
+        help="seed of the atom sampling",
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -352,7 +363,7 @@ def run_from_arguments(args: argparse.Namespace, log=None) -> int:
         threads=args.threads,
         first_call=args.first_call,
         sample_atoms=args.sample_atoms,
-        sample_seed=args.sample_seed,
+        sample_seed=args.seed,
         log=log,
         **options,
     )

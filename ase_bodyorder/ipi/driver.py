@@ -35,7 +35,8 @@ from ase_bodyorder.calculator import BodyOrderCalculator
 from ase_bodyorder.decompose import plan_for
 from ase_bodyorder.expansion import BodyOrderError
 from ase_bodyorder.ipi.extras import expansion_extras, placeholder_extras
-from ase_bodyorder.models import DEFAULT_MD_MODEL, load_model
+from ase_bodyorder.models import DEFAULT_MD_MODEL, resolve_model
+from ase_bodyorder.settings import ExpansionSettings
 
 try:
     from ipi.pes.dummy import Dummy_driver
@@ -63,7 +64,8 @@ class BodyOrderDriver(Dummy_driver):
         Structure file (any format ASE reads) giving the species, in i-PI's atom order,
         and the periodicity.
     model
-        Name of a registered model (see ``ase-bodyorder models``).
+        A model spec (:func:`~ase_bodyorder.resolve_model`): a registered name (``ase-bodyorder
+        models``), a plug-in, or a MACE ``.model`` / metatomic ``.pt`` file.
     order
         Truncation order K of the expansion (>= 1).
     stride
@@ -85,6 +87,11 @@ class BodyOrderDriver(Dummy_driver):
         Seed (>= 0) of the generator of the samples, seeded once when the driver starts
         (``None``: fresh entropy). A restarted run with the same seed repeats the
         sequence of samples from its start, not where the earlier run stopped.
+    settings
+        The expansion as one :class:`~ase_bodyorder.ExpansionSettings` (or its
+        dictionary, or JSON): its order, stride, r_mbe, sample_atoms and seed replace
+        the parameters above (``order`` None: 3). The driver holds the settings it uses
+        as ``settings``.
     verbose
         Passed to i-PI's base class.
     """
@@ -101,8 +108,10 @@ class BodyOrderDriver(Dummy_driver):
         verbose=False,
         sample_atoms=None,
         sample_seed=None,
+        settings=None,
     ):
         self.template = template
+        self.settings = settings
         self.model_name = model
         self.order = order
         self.stride = stride
@@ -119,6 +128,8 @@ class BodyOrderDriver(Dummy_driver):
         import ase.io
         import torch
 
+        if _given(self.settings):
+            self._take_settings(self.settings)
         self.order = _integer("order", self.order, minimum=1)
         self.stride = _integer("stride", self.stride, minimum=1, what="expand every stride-th step")
         self.threads = _integer("threads", self.threads, minimum=1)
@@ -134,7 +145,7 @@ class BodyOrderDriver(Dummy_driver):
         else:
             self.sample_seed = None
         torch.set_num_threads(self.threads)
-        model = load_model(str(self.model_name))
+        model = resolve_model(str(self.model_name))
         path = Path(str(self.template))
         if not path.is_file():
             raise BodyOrderError(f"template structure file {str(path)!r} not found")
@@ -159,14 +170,30 @@ class BodyOrderDriver(Dummy_driver):
         plan_for(
             self.template_atoms, model, max_order=self.order, r_mbe=self.r_mbe, centres=centres
         )
-        self.calculator = BodyOrderCalculator(
-            model,
-            max_order=self.order,
+        self.settings = ExpansionSettings(
+            order=self.order,
             r_mbe=self.r_mbe,
-            stride=0,
+            stride=self.stride,
             sample_atoms=self.sample_atoms,
-            sample_seed=self.sample_seed,
+            seed=self.sample_seed,
         )
+        # the driver decides which steps expand: the calculator expands on request
+        self.calculator = BodyOrderCalculator(model, settings=self.settings.replace(stride=0))
+
+    def _take_settings(self, settings) -> None:
+        """The expansion's parameters from one :class:`~ase_bodyorder.ExpansionSettings`
+        (or its dictionary, or that as JSON: ``-o settings='{"order": 3, ...}'``)."""
+        if isinstance(settings, str):
+            settings = json.loads(settings)
+        if isinstance(settings, dict):
+            settings = ExpansionSettings.from_dict(settings)
+        if not isinstance(settings, ExpansionSettings):
+            raise BodyOrderError(f"settings must be ExpansionSettings, got {settings!r}")
+        self.order = 3 if settings.order is None else settings.order
+        self.stride = settings.stride
+        self.r_mbe = settings.r_mbe
+        self.sample_atoms = settings.sample_atoms
+        self.sample_seed = settings.seed
 
     def expansion_due(self, call: int) -> bool:
         """Whether step ``call`` (the driver's step counter) is expanded."""

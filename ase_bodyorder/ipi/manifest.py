@@ -83,7 +83,7 @@ class DriverSettings(Settings):
             "--first-call": self.first_call,
             "--timeout": self.timeout_s,
             "--sample-atoms": self.sample_atoms,
-            "--sample-seed": self.sample_seed,
+            "--seed": self.sample_seed,
         }
         command = ["-m", "ase_bodyorder.ipi.client", "--threads", str(self.threads), "--unix"]
         for flag, value in options.items():

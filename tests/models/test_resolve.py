@@ -176,3 +176,24 @@ def test_the_calculator_and_the_ipi_driver_take_a_plugin(plugin, tmp_path):
     )
     with pytest.raises(BodyOrderError, match="unknown model 'nope'"):
         BodyOrderDriver(str(template), model="nope", order=3)
+
+
+def test_the_ipi_driver_takes_the_expansion_as_one_settings_argument(tmp_path):
+    pytest.importorskip("ipi")
+    from ase_bodyorder import ExpansionSettings
+    from ase_bodyorder.ipi.driver import BodyOrderDriver
+
+    atoms = _cluster()
+    template = tmp_path / "template.xyz"
+    ase.io.write(template, atoms)
+    settings = ExpansionSettings(order=2, stride=2)
+    for given in (settings, json.dumps(settings.to_dict())):
+        driver = BodyOrderDriver(str(template), model="h-morse-atm", settings=given)
+        assert driver.settings == settings and driver.calculator.settings.stride == 0
+        _, _, _, extras = driver.compute(np.eye(3) * 20 / Bohr, atoms.positions / Bohr)
+        expected = decompose(atoms, resolve_model("h-morse-atm"), max_order=2)
+        np.testing.assert_allclose(
+            json.loads(extras)["body_order_energies"], expected.energies_eV, atol=1e-9
+        )
+    with pytest.raises(BodyOrderError, match="unknown expansion setting"):
+        BodyOrderDriver(str(template), model="h-morse-atm", settings='{"ordr": 2}')

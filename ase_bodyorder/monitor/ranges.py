@@ -128,10 +128,16 @@ def training_ranges(
     cache = run_dir / f"training_ranges_{quantity}.json"
     if cache.is_file():
         return read_ranges(cache)
+    from ..ipi.session import MDRunError
+
     try:
         driver = MDRun.load(run_dir).driver
     except FileNotFoundError as error:
         raise BodyOrderError(f"{error}; pass --ranges for runs not made by `md`") from None
+    except (MDRunError, ValueError, KeyError, TypeError) as error:  # not a manifest
+        raise BodyOrderError(
+            f"cannot read the run manifest of {run_dir} ({error}); pass --ranges FILE"
+        ) from None
     _say(
         stream,
         f"{quantity} of {driver.model} on its training structures (order "

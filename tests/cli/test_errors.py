@@ -317,6 +317,8 @@ def test_a_run_manifest_that_is_not_an_object_is_named(tmp_path, capsys, manifes
     ranges.write_text('{"2": [-10, 10]}')
     assert main(["watch", str(run), "--ranges", str(ranges), "--timeout", "5"]) == 2
     assert f"cannot read the run manifest {run / 'run.json'}" in _one_error_line(capsys)
+    assert main(["watch", str(run), "--timeout", "5"]) == 2  # ranges of the run's model
+    assert f"cannot read the run manifest of {run}" in _one_error_line(capsys)
     assert main(["md", "--restart", str(run), "--steps", "2"]) == 2
     assert "not a version-1 ase-bodyorder-md-run file" in _one_error_line(capsys)
 

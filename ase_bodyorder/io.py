@@ -6,8 +6,11 @@ file, raised before any work is done where that can be known in advance.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,11 +22,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXAMPLE_CLUSTER",
+    "atomic_path",
     "check_writable",
     "example_path",
     "read_json_object",
     "read_structures",
+    "sha256_file",
+    "write_json_atomically",
     "write_structures",
+    "write_text_atomically",
 ]
 
 #: the shipped example structure of the demo and the docs
@@ -108,3 +115,38 @@ def read_json_object(path, what: str) -> dict:
     if not isinstance(data, dict):
         raise BodyOrderError(f"{what} file {path} must hold a JSON object")
     return data
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that takes a path (``ase.io.write``,
+    ``shutil.copy``): renamed onto ``path`` when the block ends, removed when it raises,
+    so that ``path`` is never seen half-written."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomically(path: str | os.PathLike, data) -> None:
+    """Write ``data`` as JSON (indent 1, a final newline) to ``path`` through a temporary
+    file (:func:`atomic_path`)."""
+    write_text_atomically(path, json.dumps(data, indent=1) + "\n")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..expansion import BodyOrderError
-from ..training._common import trainer_threads
+from ..io import write_json_atomically, write_text_atomically
+from ..training import MACESettings, train_mace, train_metatrain, trainer_threads
+from .convergence import convergence
+from .entries import RESULT
+from .fragments import fragment_frames, fragments_path, split_frames
+from .ship import restore_shipped
 from .spec import TrainingSpec
 
-__all__ = ["StudyEntry", "run_entry", "run_study", "test_metrics"]
-
-RESULT = "result.json"
+__all__ = ["RESULT", "StudyEntry", "run_entry", "run_study", "test_metrics"]
 
 
 @dataclass
@@ -35,26 +38,15 @@ class StudyEntry:
     error: str | None = None
 
 
-def write_json_atomically(path: Path, data) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file (never half-written)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _write_training_subset(spec: TrainingSpec, target: Path) -> None:
     """The spec's H8 clusters, then its fragments (if any), copied byte for byte."""
-    from .fragments import fragment_frames, fragments_path, split_frames
-
     train = spec.files()["train"]
     frames = split_frames(train.read_text(encoding="utf-8"), train)
     text = "".join(frames[i] for i in spec.training_indices())
     if spec.fragment_fraction > 0:
         fragments = fragment_frames(fragments_path(spec.density))
         text += "".join(fragments[i] for i in spec.fragment_indices())
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    write_text_atomically(target, text)
 
 
 def test_metrics(provenance: dict) -> dict:
@@ -91,10 +83,6 @@ def test_metrics(provenance: dict) -> dict:
 
 
 def _train(spec: TrainingSpec, directory: Path, timeout: float | None, progress=None) -> dict:
-    from ..training.mace import MACESettings, train_mace
-    from ..training.metatrain import train_metatrain
-    from .report import convergence
-
     train_file = directory / "train.xyz"
     if not train_file.is_file():
         _write_training_subset(spec, train_file)
@@ -195,8 +183,6 @@ def run_study(
     entries: list[StudyEntry] = []
     start = time.perf_counter()
     trained_time: list[float] = []
-    from .ship import restore_shipped
-
     restored = restore_shipped(cache, keys={s.key for s in specs})
     if restored:
         print(

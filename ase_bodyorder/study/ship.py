@@ -3,7 +3,7 @@
 The shipped file goes to ``ase_bodyorder/data/models/<name>/`` (``model.model`` for
 MACE, ``model.pt`` for metatrain) with ``provenance.json``: the trainer's provenance,
 the study spec and key, the training curve, the train/validation/test errors and the
-convergence verdict of the validation loss (:func:`~ase_bodyorder.study.report.convergence`).
+convergence verdict of the validation loss (:func:`~ase_bodyorder.training.convergence`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import shutil
 from pathlib import Path
 
 from ..expansion import BodyOrderError
-from ..training._common import portable_paths
-from .report import convergence, settings_text
-from .runner import RESULT, write_json_atomically
+from ..io import atomic_path, write_json_atomically
+from ..training import convergence, portable_paths
+from .entries import RESULT, settings_text
+from .spec import TrainingSpec
 
 __all__ = ["MAX_MODEL_BYTES", "MODELS_DIR", "restore_shipped", "ship_entry"]
 
@@ -119,8 +120,6 @@ def restore_shipped(
     restore only these. Returns the restored keys; an entry already in the cache is
     left alone.
     """
-    from .spec import TrainingSpec
-
     restored = []
     for provenance_path in sorted(Path(models_dir).glob("*/provenance.json")):
         try:
@@ -153,9 +152,8 @@ def restore_shipped(
             "restored_from": str(provenance_path.parent.name),
         }
         entry.mkdir(parents=True, exist_ok=True)
-        tmp = entry / (source.name + ".tmp")
-        shutil.copy(source, tmp)
-        os.replace(tmp, entry / source.name)
+        with atomic_path(entry / source.name) as tmp:
+            shutil.copy(source, tmp)
         write_json_atomically(entry / RESULT, result)
         restored.append(key)
     return restored

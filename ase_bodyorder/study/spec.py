@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import ase.io
 import numpy as np
 
 from ..expansion import BodyOrderError
-from ..training._common import sha256
+from ..io import sha256_file
 from ..training.mace import MACESettings
 from ..training.metatrain import MetatrainSettings
-from ..training.shipped import H_ATOM_STO6G_EV
+from ..training.recipes import H_ATOM_STO6G_EV, pet_h8, soap_bpnn_h8
 from .fragments import (
     check_fraction,
     check_fragment_parents,
@@ -49,9 +50,9 @@ def study_settings(architecture: str) -> MetatrainSettings | MACESettings:
     """The study's recipe for one architecture (1-body baseline: the exact STO-6G H atom).
 
     The same recipe serves both densities and every training-set size, so that learning
-    curves and architectures compare like with like.
+    curves and architectures compare like with like. PET and SOAP-BPNN: the shipped
+    H8 recipes (:mod:`~ase_bodyorder.training.recipes`) for 300 epochs.
     """
-    baseline = {"training": {"atomic_baseline": {"energy": {1: H_ATOM_STO6G_EV}}}}
     if architecture == "mace":
         return MACESettings(
             r_max=4.5,
@@ -69,26 +70,9 @@ def study_settings(architecture: str) -> MetatrainSettings | MACESettings:
             extra_args=dict(_MACE_SCHEDULE),
         )
     if architecture == "pet":
-        return MetatrainSettings(
-            architecture="pet",
-            num_epochs=300,
-            batch_size=16,
-            learning_rate=3e-4,
-            cutoff=4.5,
-            d_pet=64,
-            d_node=128,
-            num_attention_layers=1,
-            num_gnn_layers=2,
-            extra_hypers=baseline,
-        )
+        return pet_h8(300)
     if architecture == "soap-bpnn":
-        return MetatrainSettings(
-            architecture="soap_bpnn",
-            num_epochs=300,
-            batch_size=16,
-            cutoff=4.5,
-            extra_hypers=baseline,
-        )
+        return soap_bpnn_h8(300)
     raise BodyOrderError(
         f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}"
     )
@@ -128,7 +112,7 @@ def _with(settings, overrides: dict, seed: int):
 
 @cache
 def _file_hash(path: Path) -> str:
-    return sha256(path)
+    return sha256_file(path)
 
 
 def _fragment_file_hash(path: Path) -> str:
@@ -161,8 +145,6 @@ def check_density(density: str) -> str:
 def split_size(density: str, part: str = "train") -> int:
     """Number of structures in a shipped split (``train``, ``validation``, ``test``) of the
     H8 set of a density."""
-    import ase.io
-
     return len(ase.io.read(split_path(density, part), index=":"))
 
 

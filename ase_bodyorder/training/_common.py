@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import re
@@ -10,15 +9,16 @@ import subprocess
 import time
 from pathlib import Path
 
+from .. import __version__
 from .._guard import guarded
 from ..expansion import BodyOrderError
+from ..io import write_text_atomically
 
 __all__ = [
     "WALL_TIME_LEDGER",
     "package_versions",
     "portable_paths",
     "run_logged",
-    "sha256",
     "total_wall_time",
     "trainer_threads",
 ]
@@ -32,15 +32,6 @@ PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 WALL_TIME_LEDGER = "wall_time_s.txt"
 #: how often (s) the ledger is rewritten while a trainer runs
 _LEDGER_S = 30.0
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def portable_paths(data, *directories: str | os.PathLike):
@@ -71,8 +62,6 @@ def portable_paths(data, *directories: str | os.PathLike):
 def package_versions(names) -> dict:
     """Python, ase-bodyorder and the given packages' versions (None if missing)."""
     from importlib import metadata
-
-    from .. import __version__
 
     out = {"python": platform.python_version(), "ase-bodyorder": __version__}
     for name in names:
@@ -181,10 +170,7 @@ def total_wall_time(directory) -> float:
 
 
 def _write_ledger(directory, seconds: float) -> None:
-    path = Path(directory) / WALL_TIME_LEDGER
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{seconds:.3f}\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(Path(directory) / WALL_TIME_LEDGER, f"{seconds:.3f}\n")
 
 
 #: how often (s) a running trainer's log is read for ``stop_pattern``

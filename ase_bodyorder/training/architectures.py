@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..expansion import BodyOrderError
+from ..io import read_json_object
 from .mace import MACESettings
 from .metatrain import MetatrainSettings
 
@@ -41,8 +42,6 @@ def train_settings(
     name = _recipe_name(architecture)
     data: dict = {}
     if settings_file is not None:
-        from ..io import read_json_object
-
         path = Path(settings_file)
         data = read_json_object(path, "settings")
         named = data.pop("architecture", name)
@@ -64,7 +63,7 @@ def recipe(architecture: str) -> Callable:
     """The training function of ``architecture``: :func:`~ase_bodyorder.training.train_mace`
     or :func:`~ase_bodyorder.training.train_metatrain` (looked up when called, so that
     they can be replaced in tests)."""
-    from .. import training
+    from .. import training  # the package, looked up when called: tests replace its trainers
 
     if _recipe_name(architecture) == "mace":
         return training.train_mace

@@ -29,7 +29,8 @@ from .._settings import (
     Settings,
 )
 from ..expansion import BodyOrderError
-from ._common import package_versions, run_logged, sha256, total_wall_time
+from ..io import sha256_file
+from ._common import package_versions, run_logged, total_wall_time
 
 __all__ = ["MACESettings", "train_mace", "training_curve"]
 
@@ -281,7 +282,7 @@ def train_mace(
         source = Path(source).resolve()
         target = data_dir / f"{role}.xyz"
         count = _rewrite_with_ref_keys(source, target)
-        data[role] = {"path": str(source), "sha256": sha256(source), "structures": count}
+        data[role] = {"path": str(source), "sha256": sha256_file(source), "structures": count}
         args.append(f"--{role}_file={target}")
     if "train" not in data:
         raise BodyOrderError("train_mace needs a training set")
@@ -358,7 +359,7 @@ def train_mace(
 
     provenance = {
         "model": model_path.name,
-        "model_sha256": sha256(model_path),
+        "model_sha256": sha256_file(model_path),
         "recipe": "ase_bodyorder.training.mace.train_mace",
         "data": data,
         "settings": settings.to_dict(),

@@ -25,6 +25,9 @@ import numpy as np
 from ase import Atoms
 
 from ..expansion import BodyOrderError
+from ..models.registry import load_model_spec
+from ..reference.isolated import IsolatedDFT, compute_isolated
+from .reports import set_errors
 
 __all__ = ["curves_reference", "md_model_report", "model_curves"]
 
@@ -44,8 +47,6 @@ def _trimer(d: float) -> Atoms:
 def curves_reference(distances=DISTANCES_A) -> dict:
     """Isolated-cluster reference (eV): the atom, and E - n E_atom of H2 and of the
     equilateral H3 at ``distances`` (side, Angstrom)."""
-    from ..reference.isolated import IsolatedDFT, compute_isolated
-
     settings = IsolatedDFT(forces=False)
 
     def energy(atoms: Atoms) -> float:
@@ -87,13 +88,10 @@ def md_model_report(
     ``test_file`` (periodic cells and isolated fragments, told apart by periodicity);
     curves at ``distances`` (Angstrom)."""
     import ase.io
-    import matplotlib
+    import matplotlib  # optional plotting backend (the plot extra)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..models.registry import load_model_spec
-    from .reports import set_errors
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

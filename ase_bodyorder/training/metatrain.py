@@ -39,7 +39,8 @@ from .._settings import (
     Settings,
 )
 from ..expansion import BodyOrderError
-from ._common import package_versions, run_logged, sha256, total_wall_time
+from ..io import sha256_file
+from ._common import package_versions, run_logged, total_wall_time
 
 __all__ = ["MetatrainSettings", "train_metatrain", "trained_epochs", "training_curve"]
 
@@ -255,7 +256,7 @@ def trained_epochs(checkpoint: str | os.PathLike) -> dict:
     every ``log_interval`` epochs, and a restarted run logs its first epoch too."""
     import torch
 
-    from ..models.metatomic import _import_metatomic
+    from ..models.metatomic import _import_metatomic  # torch model backend: metatomic
 
     # outside the try: an import failing half-way (torch's TorchScript deprecation
     # warning under ``-W error``) left metatensor half-imported, and the next import of
@@ -406,7 +407,7 @@ def train_metatrain(
             raise BodyOrderError(f"{role} data file {path} does not exist")
         data[role] = {
             "path": str(path),
-            "sha256": sha256(path),
+            "sha256": sha256_file(path),
             "structures": _count_structures(path),
         }
         paths[role] = path
@@ -454,7 +455,7 @@ def train_metatrain(
     extensions = output_dir / "extensions"
     provenance = {
         "model": model_path.name,
-        "model_sha256": sha256(model_path),
+        "model_sha256": sha256_file(model_path),
         "extensions_directory": extensions.name if extensions.is_dir() else None,
         "recipe": "ase_bodyorder.training.metatrain.train_metatrain",
         "data": data,

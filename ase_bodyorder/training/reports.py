@@ -20,7 +20,10 @@ import torch
 
 from ..decompose import decompose
 from ..expansion import BodyOrderError
+from ..models import load_model, shipped_models
 from ..models.base import AtomicModel, FragmentBatch
+from .architectures import TRAIN_ARCHITECTURES
+from .shipped import H_ATOM_LDA_GTH_EV, H_ATOM_LDA_ISOLATED_EV, H_ATOM_STO6G_EV
 
 __all__ = [
     "accuracy_models",
@@ -44,9 +47,6 @@ PERIODIC_DATASETS = ("hbulk-high", "hcells")
 def _shipped_on(datasets) -> list[str]:
     """The shipped models trained on one of ``datasets`` (from the registry), by data set
     in that order, then by architecture (pet, soap-bpnn, mace: names ``<arch>-<dataset>``)."""
-    from ..models import shipped_models
-    from .architectures import TRAIN_ARCHITECTURES
-
     rank = {arch: k for k, arch in enumerate(TRAIN_ARCHITECTURES)}
     found = [
         (list(datasets).index(dataset), rank.get(name.removesuffix(f"-{dataset}"), len(rank)), name)
@@ -116,8 +116,6 @@ def set_errors(model: AtomicModel, frames) -> SetErrors:
 
 
 def _load(names):
-    from ..models import load_model
-
     models = {}
     for name in names:
         try:
@@ -132,8 +130,6 @@ def _load(names):
 def _trained_on(name: str) -> str | None:
     """The data set a model was trained on: its provenance's ``dataset`` for a shipped
     model, else the data set named in it (``<arch>-<dataset>[-suffix]``), else None."""
-    from ..models import shipped_models
-
     dataset = shipped_models().get(name)
     if dataset:
         return dataset
@@ -197,8 +193,6 @@ def atom_energy(model) -> float:
 
 def reference_atom_energy(name: str) -> float:
     """Energy (eV) of one H atom at the reference method of the model's training data."""
-    from .shipped import H_ATOM_LDA_GTH_EV, H_ATOM_LDA_ISOLATED_EV, H_ATOM_STO6G_EV
-
     periodic = {"hbulk-high": H_ATOM_LDA_GTH_EV, "hcells": H_ATOM_LDA_ISOLATED_EV}
     return periodic.get(_trained_on(name) or "", H_ATOM_STO6G_EV)
 

@@ -24,19 +24,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ase.units import Hartree
-
 from ..expansion import BodyOrderError
-from ._common import portable_paths, sha256
+from ..io import atomic_path, sha256_file
+from ._common import portable_paths
+from .convergence import convergence
 from .mace import MACESettings, train_mace
 from .metatrain import MetatrainSettings, train_metatrain
+from .recipes import H_ATOM_STO6G_EV, pet_h8, soap_bpnn_h8
 
 __all__ = ["SHIPPED", "ShippedModel", "install_shipped", "train_shipped"]
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
-#: energy of one H atom in STO-6G (ROHF = exact for one electron), eV
-H_ATOM_STO6G_EV = -0.47103905418349024 * Hartree
 #: spin-polarised LDA energy of one H atom with the settings of the periodic set (eV):
 #: ``ase_bodyorder.reference.periodic.isolated_atom_energy()``, checked by the tests
 H_ATOM_LDA_GTH_EV = -12.858097924858782
@@ -84,35 +83,9 @@ class ShippedModel:
                 atoms.info["config_weight"] = float(weights[len(atoms)])
         work.mkdir(parents=True, exist_ok=True)
         path = work / f"{self.dataset}_train_weighted.xyz"
-        partial = path.with_name(path.name + ".part")
-        ase.io.write(partial, frames, format="extxyz")
-        partial.replace(path)
+        with atomic_path(path) as partial:
+            ase.io.write(partial, frames, format="extxyz")
         return path
-
-
-def _pet(epochs):
-    return MetatrainSettings(
-        architecture="pet",
-        num_epochs=epochs,
-        batch_size=16,
-        learning_rate=3e-4,
-        cutoff=4.5,
-        d_pet=64,
-        d_node=128,
-        num_attention_layers=1,
-        num_gnn_layers=2,
-        extra_hypers={"training": {"atomic_baseline": {"energy": {1: H_ATOM_STO6G_EV}}}},
-    )
-
-
-def _soap(epochs):
-    return MetatrainSettings(
-        architecture="soap_bpnn",
-        num_epochs=epochs,
-        batch_size=16,
-        cutoff=4.5,
-        extra_hypers={"training": {"atomic_baseline": {"energy": {1: H_ATOM_STO6G_EV}}}},
-    )
 
 
 def _mace(epochs, atom_eV=H_ATOM_STO6G_EV, batch_size=16, extra_args=None, channels=16):
@@ -135,8 +108,8 @@ SHIPPED = {
     m.name: m
     for density in ("high", "low")
     for m in (
-        ShippedModel(f"pet-h8-{density}", f"h8-{density}", _pet(25)),
-        ShippedModel(f"soap-bpnn-h8-{density}", f"h8-{density}", _soap(40)),
+        ShippedModel(f"pet-h8-{density}", f"h8-{density}", pet_h8(25)),
+        ShippedModel(f"soap-bpnn-h8-{density}", f"h8-{density}", soap_bpnn_h8(40)),
         ShippedModel(f"mace-h8-{density}", f"h8-{density}", _mace(20)),
     )
 }
@@ -249,7 +222,7 @@ def install_shipped(name: str, out: Path) -> Path:
             "test": spec.split("test"),
         }
         for part, path in files.items():
-            if (data.get(part) or {}).get("sha256") != sha256(path):
+            if (data.get(part) or {}).get("sha256") != sha256_file(path):
                 what = f"{spec.split(part)}"
                 if part == "train" and spec.fragment_weights:
                     what += f" with fragment weights {dict(spec.fragment_weights)}"
@@ -266,8 +239,6 @@ def install_shipped(name: str, out: Path) -> Path:
     if spec.description:
         provenance["description"] = spec.description
     if provenance.get("training_curve"):
-        from ..study.report import convergence
-
         provenance["convergence"] = convergence(
             provenance["training_curve"], provenance.get("epochs")
         )

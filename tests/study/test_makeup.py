@@ -159,8 +159,9 @@ def test_a_fragment_aware_mace_trains_evaluates_and_reports(tmp_path):
     from helpers import png_size
 
     from ase_bodyorder.study import run_study
-    from ase_bodyorder.study.makeup import evaluate_entry, makeup_results, makeup_section
-    from ase_bodyorder.study.report import collect_results
+    from ase_bodyorder.study.entries import collect_results
+    from ase_bodyorder.study.makeup import evaluate_entry, makeup_results
+    from ase_bodyorder.study.makeup_report import makeup_section
 
     if not fragments_path("high").is_file():
         pytest.fail(f"{fragments_path('high')} is not shipped")

@@ -25,7 +25,8 @@ from ase_bodyorder.study import (
     run_study,
 )
 from ase_bodyorder.study import runner as study_runner
-from ase_bodyorder.study.report import curve_name, write_study_report
+from ase_bodyorder.study.entries import curve_name
+from ase_bodyorder.study.report import write_study_report
 from ase_bodyorder.study.spec import split_size
 
 pytest.importorskip("mace")
@@ -121,12 +122,8 @@ def test_learning_curves_keep_other_settings_apart_and_leave_out_stale_entries()
     """Regression: entries were grouped by architecture, density and size alone, so a
     model trained with other settings, or an earlier recipe's entry (kept in the cache
     or the archive), was averaged in as one more seed."""
-    from ase_bodyorder.study.report import (
-        is_current,
-        learning_curve_table,
-        settings_lines,
-        targets,
-    )
+    from ase_bodyorder.study.claims import settings_lines, targets
+    from ase_bodyorder.study.entries import is_current, learning_curve_table
 
     plain = TrainingSpec("pet", "high", 800, 0)
     short = TrainingSpec("pet", "high", 800, 0, {"num_epochs": 10})
@@ -388,7 +385,7 @@ def test_a_killed_training_resumes_from_its_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_mace_stops_early_and_keeps_its_best_epoch(tmp_path):
     """Regression: mace-torch 0.3.16 logs its early stop but trains on to max_num_epochs."""
-    from ase_bodyorder.study.report import convergence
+    from ase_bodyorder.study.convergence import convergence
 
     overrides = {
         **TINY,
@@ -422,7 +419,7 @@ def test_mace_stops_early_and_keeps_its_best_epoch(tmp_path):
 def test_convergence_counts_epochs_and_judges_flatness():
     """Epochs by number (metatrain logs every 5th), flat when the best validation loss
     improved by less than 5 % over the last 20 epochs."""
-    from ase_bodyorder.study.report import convergence
+    from ase_bodyorder.study.convergence import convergence
 
     every_fifth = [{"epoch": e, "validation_loss": 1.0 / (1 + e)} for e in range(0, 300, 5)]
     verdict = convergence(every_fifth)
@@ -442,7 +439,7 @@ def test_convergence_counts_epochs_and_judges_flatness():
 def test_unconverged_lines_name_every_entry_that_was_not_flat():
     """The report lists each seed whose validation loss still fell when training ended
     (and those too short to judge), and none of the flat ones."""
-    from ase_bodyorder.study.report import convergence, unconverged_lines
+    from ase_bodyorder.study.convergence import convergence, unconverged_lines
 
     falling = convergence([{"epoch": e, "validation_loss": 1.0 / (1 + e)} for e in range(300)])
     plateau = convergence([{"epoch": e, "validation_loss": 1.0} for e in range(300)])
@@ -464,7 +461,7 @@ def test_collect_results_counts_epochs_of_old_entries_by_number(tmp_path):
     """Regression: entries written before the runner counted epochs by number held the
     number of logged points (60 for 300 metatrain epochs logged every 5th) and the
     makeup table printed it."""
-    from ase_bodyorder.study.report import collect_results
+    from ase_bodyorder.study.entries import collect_results
 
     curve = [{"epoch": e, "validation_loss": 1.0} for e in range(0, 300, 5)]
     entry = tmp_path / "cache" / "soap-bpnn-high-n800-s0-x"
@@ -493,7 +490,7 @@ def test_collect_results_counts_epochs_of_old_entries_by_number(tmp_path):
 def test_a_stray_file_among_archived_entries_is_one_clear_error(tmp_path, content, problem):
     """Regression: a JSON file in reports/study/entries/ that is not an entry ended the
     report with an AttributeError or KeyError traceback."""
-    from ase_bodyorder.study.report import collect_results
+    from ase_bodyorder.study.entries import collect_results
 
     (tmp_path / "cache").mkdir()
     archive = tmp_path / "entries"
@@ -517,7 +514,7 @@ def _curve(architecture, density, sizes, energy, forces):
 
 
 def test_targets_extrapolate_a_missed_target_along_the_power_law():
-    from ase_bodyorder.study.report import TARGETS, target_lines, targets
+    from ase_bodyorder.study.claims import TARGETS, target_lines, targets
 
     sizes = np.array([50.0, 100.0, 200.0, 400.0, 800.0])
     goal_e, goal_f = TARGETS["high"]
@@ -546,7 +543,7 @@ def test_targets_extrapolate_a_missed_target_along_the_power_law():
 
 
 def test_targets_extrapolate_when_a_lagging_curve_comes_within_3x_of_the_best():
-    from ase_bodyorder.study.report import target_lines, targets
+    from ase_bodyorder.study.claims import target_lines, targets
 
     sizes = np.array([50.0, 100.0, 200.0, 400.0, 800.0])
     best = 0.1 * (sizes / 800.0) ** -0.5
@@ -573,7 +570,7 @@ def test_targets_extrapolate_when_a_lagging_curve_comes_within_3x_of_the_best():
 
 
 def test_targets_met_need_no_extrapolation():
-    from ase_bodyorder.study.report import TARGETS, targets
+    from ase_bodyorder.study.claims import TARGETS, targets
 
     sizes = np.array([100.0, 800.0])
     goal_e, goal_f = TARGETS["low"]
@@ -586,7 +583,7 @@ def test_targets_met_need_no_extrapolation():
 
 
 def test_the_pet_claim_weighs_the_gap_against_the_seed_spread():
-    from ase_bodyorder.study.report import claims
+    from ase_bodyorder.study.claims import claims
 
     sizes = np.array([100.0, 800.0])
     table = {
@@ -614,7 +611,8 @@ def test_the_pet_claim_weighs_the_gap_against_the_seed_spread():
 
 def test_claims_print_forces_in_plain_notation():
     # regression: the claims printed a force RMSE of 1071.6 meV/A as "1.07e+03"
-    from ase_bodyorder.study.report import _significant, claims
+    from ase_bodyorder.study.claims import claims
+    from ase_bodyorder.study.numbers import significant as _significant
 
     sizes = np.array([100.0, 800.0])
     table = {
@@ -627,7 +625,7 @@ def test_claims_print_forces_in_plain_notation():
 
 
 def test_settings_text_names_every_changed_setting():
-    from ase_bodyorder.study.report import settings_text
+    from ase_bodyorder.study.entries import settings_text
 
     assert settings_text({"overrides": {}}) == ""
     assert settings_text({}) == ""
@@ -649,7 +647,8 @@ def _curve_entry(architecture, density, size, seed, fraction=None, curve=True):
 
 def test_training_curve_figures_split_seeds_from_the_makeup_experiment(tmp_path):
     # regression: one figure drew every entry at n=800, 24 curves whose colours repeated
-    from ase_bodyorder.study.report import _plot_training_curves, training_curve_entries
+    from ase_bodyorder.study.figures import plot_training_curves as _plot_training_curves
+    from ase_bodyorder.study.figures import training_curve_entries
 
     results = [
         _curve_entry("pet", "high", 400, 0),

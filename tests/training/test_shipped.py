@@ -6,8 +6,8 @@ import json
 import pytest
 
 from ase_bodyorder.expansion import BodyOrderError
+from ase_bodyorder.io import sha256_file as sha256
 from ase_bodyorder.training import shipped
-from ase_bodyorder.training._common import sha256
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENERGY_KEYS",
+    "EXTRAS_SCALAR_KEYS",
+    "EXTRAS_STATUS_KEYS",
     "LEGACY_KEYS",
     "SCALAR_KEYS",
     "SUMMARY_KEYS",
@@ -69,6 +71,14 @@ SCALAR_KEYS = (
     "body_order_sample_size",
     "body_order_order",
 )
+
+#: what the i-PI extras of a structure add to the summary: whether its expansion was
+#: computed (1.0 or 0.0) and the driver's step counter (:mod:`ase_bodyorder.ipi.extras`)
+EXTRAS_STATUS_KEYS = ("body_order_computed", "body_order_call")
+
+#: keys of the i-PI extras with one value per structure: what the extras' writer and the
+#: monitor's reader of their trajectories (:mod:`ase_bodyorder.monitor.readers`) share
+EXTRAS_SCALAR_KEYS = (*SCALAR_KEYS, *EXTRAS_STATUS_KEYS)
 
 #: names in files written before the summary (i-PI extras and ASE log) -> current names
 LEGACY_KEYS = {

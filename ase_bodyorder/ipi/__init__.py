@@ -20,12 +20,14 @@ Only the driver and the client import i-PI (``pip install 'ase-bodyorder[ipi]'``
 
 from pathlib import Path
 
+from ._input import CENTROID_FILE
 from .extras import EXTRAS_KEYS, EXTRAS_TRAJECTORIES
 from .manifest import MDRun
 from .runner import restart_md, run_md
 from .session import IPISession, MDRunError
 
 __all__ = [
+    "CENTROID_FILE",
     "EXTRAS_KEYS",
     "EXTRAS_TRAJECTORIES",
     "IPISession",

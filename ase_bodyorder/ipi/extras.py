@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import math
 
-from .. import summary
 from ..decompose import BodyOrderResult
-from ..summary import SUMMARY_KEYS, body_order_summary
+from ..summary import EXTRAS_SCALAR_KEYS, EXTRAS_STATUS_KEYS, SUMMARY_KEYS, body_order_summary
 
 __all__ = [
     "EXTRAS_KEYS",
@@ -54,7 +53,7 @@ __all__ = [
 LEGACY_MEAN_KEY = "body_order_energies_per_atom"
 
 #: every key of the extras JSON, in a stable order
-EXTRAS_KEYS = (*SUMMARY_KEYS, "body_order_computed", "body_order_call", LEGACY_MEAN_KEY)
+EXTRAS_KEYS = (*SUMMARY_KEYS, *EXTRAS_STATUS_KEYS, LEGACY_MEAN_KEY)
 
 #: columns of the ``bo_status`` trajectory
 STATUS_COLUMNS = (
@@ -65,7 +64,7 @@ STATUS_COLUMNS = (
 )
 
 #: keys with one value per structure (every other key has K values)
-SCALAR_KEYS = (*summary.SCALAR_KEYS, "body_order_computed", "body_order_call")
+SCALAR_KEYS = EXTRAS_SCALAR_KEYS
 
 #: i-PI trajectory ``filename`` -> ``extra_type`` written by every case and run
 EXTRAS_TRAJECTORIES = {

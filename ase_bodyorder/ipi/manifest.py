@@ -143,7 +143,7 @@ class MDRun:
         """``(keys, steps, values)`` of one extras trajectory of one bead (``name``: a key
         of :data:`~ase_bodyorder.ipi.extras.EXTRAS_TRAJECTORIES`); see
         :func:`ase_bodyorder.monitor.read_ipi_extras`."""
-        from ..monitor import read_ipi_extras
+        from ..monitor.readers import read_ipi_extras
 
         return read_ipi_extras(self.extras[name][bead])
 

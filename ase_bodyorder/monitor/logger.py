@@ -13,7 +13,7 @@ from ase.md.md import MolecularDynamics
 
 from ..calculator import BodyOrderCalculator
 from ..decompose import BodyOrderResult, decompose
-from ..models import Model
+from ..models import Model, load_model
 from ..summary import body_order_summary, logged_key
 
 __all__ = ["BodyOrderLogger"]
@@ -61,8 +61,6 @@ class BodyOrderLogger:
         self.dyn = dyn
         self.atoms = atoms
         if isinstance(model, str):
-            from ..models import load_model
-
             model = load_model(model)
         self.model = model
         self.max_order = max_order

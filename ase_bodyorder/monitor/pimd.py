@@ -16,10 +16,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import ase.io
 import numpy as np
 from ase import Atoms
 
+from ..decompose import decompose_frames
 from ..expansion import BodyOrderError
+from ..ipi import CENTROID_FILE, MDRun
+from ..models import load_model
 from .readers import read_run
 from .statistics import SeriesStatistics, mean_and_error
 
@@ -70,13 +74,6 @@ def centroid_statistics(
     """Per-order statistics of the centroid's E^(n)/N: the centroid frames of the run
     (at ``steps``, default every frame of ``simulation.xc.extxyz``) expanded with the
     run's driver settings (model, order, r_mbe, atom sampling and its seed)."""
-    import ase.io
-
-    from ..decompose import decompose_frames
-    from ..ipi._input import CENTROID_FILE
-    from ..ipi.manifest import MDRun
-    from ..models import load_model
-
     run = MDRun.load(run_dir)
     path = Path(run.run_dir) / CENTROID_FILE
     if not path.is_file():

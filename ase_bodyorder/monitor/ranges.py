@@ -17,8 +17,12 @@ from typing import TYPE_CHECKING, TextIO, cast
 
 import numpy as np
 
+from ..decompose import decompose
 from ..expansion import BodyOrderError
-from ..io import read_json_object
+from ..io import read_json_object, write_json_atomically
+from ..ipi.manifest import MDRun
+from ..models import load_model
+from .report import check_quantity, share_ranges
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -65,10 +69,6 @@ def training_share_ranges(
     subset of the training set (``None``: all). ``margin`` widens each range by that
     fraction of its width.
     """
-    from ..decompose import decompose
-    from ..models import load_model
-    from .report import check_quantity, share_ranges
-
     check_quantity(quantity)
     frames = training_frames(model_name, data_dir=data_dir)
     if max_frames is not None and len(frames) > max_frames:
@@ -118,8 +118,6 @@ def training_ranges(
     are computed once and cached in ``run_dir/training_ranges_<quantity>.json``.
     ``stream``: a text stream told what is computed, and the ranges (None: silent).
     """
-    from ..ipi.runner import MDRun
-
     if not run_dir.is_dir():
         raise BodyOrderError(
             f"{run_dir} is not a run directory of `md`: pass --ranges FILE, the ranges to "
@@ -146,7 +144,7 @@ def training_ranges(
     ranges = training_share_ranges(
         driver.model, order=driver.order, r_mbe=driver.r_mbe, quantity=quantity
     )
-    cache.write_text(json.dumps({str(k): list(v) for k, v in ranges.items()}, indent=1) + "\n")
+    write_json_atomically(cache, {str(k): list(v) for k, v in ranges.items()})
     for n, (low, high) in ranges.items():
         _say(stream, f"  order {n}: {low:+.4f} .. {high:+.4f}")
     return ranges

@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..expansion import BodyOrderError
-from ..ipi.extras import SCALAR_KEYS
-from ..summary import current_key, logged_key
+from ..summary import EXTRAS_SCALAR_KEYS, current_key, logged_key
 
 __all__ = ["BodyOrderTrace", "read_ase_log", "read_ipi_extras", "read_ipi_properties", "read_run"]
 
@@ -198,7 +197,7 @@ def read_ipi_properties(
     return out
 
 
-_SCALAR_KEYS = frozenset(SCALAR_KEYS)
+_SCALAR_KEYS = frozenset(EXTRAS_SCALAR_KEYS)
 
 
 def _input_property_names(run_dir: Path) -> list[str] | None:

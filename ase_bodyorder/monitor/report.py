@@ -6,19 +6,20 @@ import os
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from ..expansion import BodyOrderError
+from ..ipi.manifest import MANIFEST, MDRun, last_step_in_outputs
+from ..ipi.session import MDRunError
 from .readers import BodyOrderTrace, read_ase_log, read_run
 from .statistics import SeriesStatistics, mean_and_error
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
-
-    from ..ipi.manifest import MDRun
 
 __all__ = [
     "WatchResult",
@@ -59,11 +60,6 @@ def run_manifest(source: str | os.PathLike[str]) -> MDRun | None:
     ``run.json``; status ``killed`` when its runner is gone; ``last_step`` of a running
     run read from its property file), else None; a manifest that cannot be read is a
     ``BodyOrderError``."""
-    from dataclasses import replace
-
-    from ..ipi.manifest import MANIFEST, MDRun, last_step_in_outputs
-    from ..ipi.session import MDRunError
-
     source = Path(source)
     if not (source / MANIFEST).is_file():
         return None

@@ -41,10 +41,10 @@ __all__ = ["decompose_trajectory", "frame_fingerprint", "frame_indices"]
 
 
 @lru_cache(maxsize=4)
-def _cached_model(name: str) -> Model:
-    from .models import load_model
+def _cached_model(spec: str) -> Model:
+    from .models import resolve_model
 
-    return load_model(name)
+    return resolve_model(spec)
 
 
 def frame_fingerprint(atoms: Atoms, settings: dict[str, Any]) -> str:
@@ -135,9 +135,11 @@ def decompose_trajectory(
 ) -> list[BodyOrderResult]:
     """The expansion of every frame, in frame order (see the module doc).
 
-    ``model``: a registered model's name (each worker loads it). ``order``, ``sample_atoms``,
-    ``seed``: as in :func:`~ase_bodyorder.decompose.decompose_frames` (the same per-frame
-    seeds, so sampled results match a local run). ``scheduler``: a dask scheduler address
+    ``model``: a model spec (:func:`~ase_bodyorder.resolve_model`: a registered name, a
+    plug-in or a model file, whose path is made absolute; each worker resolves it once).
+    ``order``, ``sample_atoms``, ``seed``: as in
+    :func:`~ase_bodyorder.decompose.decompose_frames` (the same per-frame seeds, so
+    sampled results match a local run). ``scheduler``: a dask scheduler address
     or ``distributed.Client``; otherwise ``workers`` local processes (1: in this process).
     ``store``: a directory that makes the run resumable (with ``sample_atoms``, only
     with a ``seed``: an unseeded sample is new on every run, so nothing could be
@@ -148,7 +150,10 @@ def decompose_trajectory(
     the other frames are done (and stored).
     """
     if not isinstance(model, str):
-        raise BodyOrderError("decompose_trajectory needs a registered model's name")
+        raise BodyOrderError(
+            "decompose_trajectory needs a model spec (a registered name, a plug-in or a "
+            f"model file), got {type(model).__name__}"
+        )
     if store is not None and sample_atoms is not None and seed is None:
         raise BodyOrderError(
             "a store of atom-sampled frames needs a seed: an unseeded sample is drawn anew "
@@ -157,7 +162,10 @@ def decompose_trajectory(
     indices = list(range(len(frames))) if indices is None else [int(i) for i in indices]
     if len(indices) != len(frames):
         raise BodyOrderError(f"{len(indices)} indices for {len(frames)} frames")
-    _cached_model(model)  # an unknown name fails here, before any job starts
+    from .models.registry import absolute_spec
+
+    model = absolute_spec(model)  # workers may run in another directory
+    _cached_model(model)  # an unknown spec fails here, before any job starts
     settings = frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed)
     jobs = [
         (k, atoms, model, {**options, **own})

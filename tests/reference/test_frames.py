@@ -364,3 +364,27 @@ def test_shipped_complete_fci_expansions_do_not_depend_on_the_sharing(dataset):
                 [cluster], [totals], order=len(cluster), r_mbe=None, sharing=sharing
             )
             np.testing.assert_allclose(result.energies_eV, record["energies_eV"], atol=1e-10)
+
+
+@pytest.mark.parametrize("case", ["nvt", "low-density"])
+def test_shipped_subcluster_totals_reassemble_the_shipped_validation(case):
+    """The shipped sub-cluster totals of the validation frames, re-assembled by label for
+    the settings they record, give the shipped reference terms (increments and equal
+    shares), atom by atom; and the equal shares leak pair energy into E^(3) there."""
+    import json
+
+    import ase.io
+
+    meta, totals = read_frame_totals(VALIDATION_FRAMES / f"{case}_subclusters.json.gz")
+    shipped = json.loads((VALIDATION_FRAMES / f"{case}-mace-hcells-zbl.json").read_text())
+    frames = ase.io.read(VALIDATION_FRAMES / f"{case}_frames.extxyz", meta["index"])
+    options = {k: meta[k] for k in ("order", "r_mbe", "sample_atoms", "seed")}
+    leaks = []
+    for name, sharing in (("reference", "increment"), ("reference_equal_share", "equal")):
+        results = expansions_from_totals(frames, totals, sharing=sharing, **options)
+        for result, record in zip(results, shipped["frames"], strict=True):
+            assert result.sample_indices.tolist() == record[name]["atoms"]
+            terms = result.energies_per_atom_eV[result.sample_indices]
+            np.testing.assert_allclose(terms, record[name]["atom_terms_eV"], atol=1e-9)
+        leaks.append(np.mean([r.energies_per_atom_mean_eV[2] for r in results]))
+    assert leaks[1] - leaks[0] > 1.0  # eV/atom of pair energy at third order

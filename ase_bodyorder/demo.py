@@ -100,9 +100,10 @@ def interpretation(md_model: str, trace) -> str:
         return "\n".join(lines)
     lines.append(
         f"Ab initio expansion of {case['frames']} frames at this state point (same K and "
-        f"r_mbe = {case['r_mbe']} A, LDA sub-clusters; {path.parent}); the ab initio totals "
-        "and the model's in the last column are shared among atoms by increments (a pair "
-        "potential has no E^(3) under it: docs/science.md section 10):"
+        f"r_mbe = {case['r_mbe']} A, LDA sub-clusters; {path.parent}). 'model (monitor)' uses "
+        "the model's own atom energies, as the monitor does; 'model (increments)' and the "
+        "ab initio column share each sub-cluster's total among its atoms by increments (a "
+        "pair potential has no E^(3) under it: docs/science.md section 10):"
     )
     lines.append(
         f"{'n':>3} {'this run':>10} {'model (monitor)':>17} {'model (increments)':>20} "
@@ -123,11 +124,12 @@ def interpretation(md_model: str, trace) -> str:
         second, third = case["orders"][1], case["orders"][2]
         e2, e3 = second["reference_eV_per_atom"], third["reference_eV_per_atom"]
         leak = third["reference_leak_eV_per_atom"]
+        ratio = abs(e3) / abs(e2)
         verdict = (
-            "does not converge by K = 3: the three-body terms are as large as the two-body "
-            "ones, of opposite sign"
-            if abs(e3) > 0.5 * abs(e2)
-            else "converges: the three-body terms are a small correction to the two-body ones"
+            f"does not converge by K = 3: the three-body terms are {ratio:.1f} times the "
+            "two-body ones"
+            if ratio > 0.5
+            else f"converges: the three-body terms are {ratio:.2f} of the two-body ones"
         )
         lines.append(
             f"Ab initio, the expansion in isolated sub-clusters at this density {verdict} "

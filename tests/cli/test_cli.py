@@ -155,3 +155,31 @@ def test_threads_reach_the_trainers_only_when_given(monkeypatch, capsys):
         assert trainer_threads() == 2 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
+
+
+def test_demo_interpretation_quotes_the_shipped_validation_with_increments():
+    """make run's last step: the shipped ab initio validation of the MD default, with the
+    model under both definitions, and a verdict computed from the shipped numbers."""
+    import json
+
+    import numpy as np
+
+    from ase_bodyorder.demo import VALIDATION, interpretation
+    from ase_bodyorder.monitor.readers import BodyOrderTrace
+
+    case = json.loads((VALIDATION / "validation.json").read_text())["cases"]["nvt"]
+    per_atom = np.array([[-12.87, -11.7, 55.0], [-12.87, -11.8, 56.0]])
+    trace = BodyOrderTrace(
+        step=np.array([0, 10]),
+        time_fs=np.array([0.0, 2.0]),
+        energies_eV=per_atom * 64,
+        energies_per_atom_eV=per_atom,
+        shares=np.full((2, 3), np.nan),
+        residual_eV=np.zeros(2),
+    )
+    text = interpretation(case["model"], trace)
+    third = case["orders"][2]
+    assert f"{third['reference_eV_per_atom']:.3f}" in text
+    assert f"{third['model_increment_share_eV_per_atom']:.3f}" in text
+    assert f"{third['reference_leak_eV_per_atom']:+.2f} eV/atom of pair energy" in text
+    assert "does not converge by K = 3" in text  # E^(3)/N is several times E^(2)/N

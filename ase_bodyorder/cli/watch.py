@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import math
 import sys
+
+from ..expansion import BodyOrderError
 
 
 def add_parser(subparsers) -> None:
@@ -45,6 +48,11 @@ def run(args) -> None:
     from ..monitor.ranges import read_ranges, training_ranges
     from ..monitor.report import check_source, status_line
 
+    for flag, seconds in (("--interval", args.interval), ("--timeout", args.timeout)):
+        if not 0 < seconds < math.inf:
+            raise BodyOrderError(f"{flag} must be a positive number of seconds, got {seconds}")
+    if not 0 <= args.idle < math.inf:
+        raise BodyOrderError(f"--idle must be a number of seconds >= 0, got {args.idle}")
     source = check_source(args.run_dir)
     quantity = "shares" if args.quantity == "shares" else "energies_per_atom"
     if args.ranges:

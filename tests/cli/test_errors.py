@@ -333,3 +333,22 @@ def test_a_validation_case_without_frames_is_named(tmp_path, capsys, content):
     assert main(["reference", "validation", f"nvt={case}", "--out-dir", str(out)]) == 2
     assert "case nvt: not a JSON object of `reference frames --model`" in _one_error_line(capsys)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--interval", "nan", "--interval must be a positive number of seconds, got nan"),
+        ("--interval", "0", "--interval must be a positive number of seconds, got 0.0"),
+        ("--timeout", "-1", "--timeout must be a positive number of seconds, got -1.0"),
+        ("--idle", "-1", "--idle must be a number of seconds >= 0, got -1.0"),
+    ],
+)
+def test_watch_times_are_checked(tmp_path, capsys, option, value, said):
+    """Regression (tour): ``watch --interval nan`` died in time.sleep with a traceback;
+    a zero interval spun, negative times were taken."""
+    run = fake_ipi_run(tmp_path / "run", [[-13.6, -1.0, 0.1], [-13.6, -1.1, 0.2]])
+    ranges = tmp_path / "ranges.json"
+    ranges.write_text('{"2": [-10, 10]}')
+    assert main(["watch", str(run), "--ranges", str(ranges), option, value]) == 2
+    assert said in _one_error_line(capsys)

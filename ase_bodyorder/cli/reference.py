@@ -297,6 +297,12 @@ def run_mbe(args) -> None:
     from ..reference.pipeline import mbe_jobs, reference_mbe
 
     calc, dataset, clusters, store = _inputs(args, index=args.index)
+    others = sorted({s for atoms in clusters for s in atoms.symbols} - {"H"})
+    if others:  # the 1-body term is the H atom's
+        raise BodyOrderError(
+            f"{args.clusters}: the ab initio MBE expands hydrogen clusters, these hold "
+            f"{', '.join(others)}"
+        )
     summary = run_jobs(mbe_jobs(clusters, dataset, calc), store, label=dataset, **_executor(args))
     results = [reference_mbe(store, atoms, dataset, calc) for atoms in clusters]
     Path(args.output).write_text(
@@ -470,6 +476,11 @@ def run_cell_fragments(args) -> None:
     dataset = args.dataset or Path(args.cells).stem
     sizes = tuple(parse_sizes(args.sizes))
     fragments = cell_fragments(cells, sizes, args.per_cell, args.radius, args.seed)
+    if not fragments:
+        raise BodyOrderError(
+            f"no fragment of sizes {args.sizes} in {args.cells}: no atom has enough "
+            f"neighbours within {args.radius:g} Angstrom (nothing computed or written)"
+        )
     calculation = IsolatedDFT()
     store = ReferenceStore(args.db)
     summary = run_jobs(

@@ -352,3 +352,25 @@ def test_watch_times_are_checked(tmp_path, capsys, option, value, said):
     ranges.write_text('{"2": [-10, 10]}')
     assert main(["watch", str(run), "--ranges", str(ranges), option, value]) == 2
     assert said in _one_error_line(capsys)
+
+
+def test_reference_steps_that_would_make_nothing_or_nonsense_say_so(tmp_path, capsys):
+    """Regression (tour): ``cell-fragments --sizes 9`` on small cells wrote an empty
+    fragments file with exit 0; ``mbe`` of water ran its jobs and failed on an "H-atom"
+    term that was an O atom."""
+    import ase.io
+    from ase import Atoms
+
+    cells, water = tmp_path / "cells.xyz", tmp_path / "water.xyz"
+    h2 = Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]], cell=[3, 3, 3], pbc=True)
+    ase.io.write(cells, [h2])
+    ase.io.write(water, Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]))
+    out, db = tmp_path / "out.xyz", tmp_path / "x.db"
+    argv = ["reference", "cell-fragments", str(cells), "--sizes", "9", "--db", str(db)]
+    assert main([*argv, "-o", str(out)]) == 2
+    assert f"no fragment of sizes 9 in {cells}" in _one_error_line(capsys)
+    assert main(["reference", "mbe", str(water), "--db", str(db), "-o", str(out)]) == 2
+    assert f"{water}: the ab initio MBE expands hydrogen clusters, these hold O" in (
+        _one_error_line(capsys)
+    )
+    assert not out.exists()

@@ -1,5 +1,6 @@
 """``ase-bodyorder study``: training studies (:mod:`ase_bodyorder.study`):
-``learning-curves``, ``makeup``, ``ship``, ``report``."""
+``learning-curves``, ``makeup``, ``ship``, ``report``, and ``universal`` (universal MLIPs'
+body orders against PBE: ``reference``, ``models``, ``report``)."""
 
 from __future__ import annotations
 
@@ -97,6 +98,7 @@ def add_parser(subparsers) -> None:
         "--out", default="reports/study", help="output directory (default %(default)s)"
     )
     report.set_defaults(handler=run_report)
+    _add_universal(steps)
 
 
 def _check_timeout(value: float | None) -> float | None:
@@ -230,3 +232,101 @@ def run_report(args) -> None:
         if path.parent.name != "entries":
             print(f"wrote {path}")
     print(f"archived {len(archived)} entries in {Path(args.out) / 'entries'}")
+
+
+def _add_universal(steps) -> None:
+    """``study universal {reference,models,report}`` (:mod:`ase_bodyorder.study.universal`)."""
+    universal = steps.add_parser(
+        "universal",
+        help="universal MLIPs' body orders against a PBE many-body expansion (issue 32)",
+    )
+    stages = universal.add_subparsers(dest="stage", required=True)
+    reference = stages.add_parser(
+        "reference",
+        help="compute the PBE sub-cluster energies (resumable, content-keyed store) and "
+        "export what is complete",
+    )
+    reference.add_argument(
+        "--db",
+        default="reference-work/universal/pbe.db",
+        help="ASE database of the jobs (default %(default)s)",
+    )
+    reference.add_argument("--workers", type=int, default=1, help="local processes")
+    reference.add_argument(
+        "--sets", nargs="+", default=None, help="data sets (default: all, in the run order)"
+    )
+    reference.add_argument(
+        "--export-only", action="store_true", help="export what is done, compute nothing"
+    )
+    reference.add_argument(
+        "--out", default=None, help="export directory (default: the package's data)"
+    )
+    reference.set_defaults(handler=run_universal_reference)
+    models = stages.add_parser(
+        "models", help="expand models on the study's clusters and dimers (one JSON each)"
+    )
+    models.add_argument(
+        "--models", nargs="+", required=True, help="model specs (7net-0, chgnet, pet-h8-high...)"
+    )
+    models.add_argument(
+        "--kind",
+        choices=["universal", "h8"],
+        default="universal",
+        help="what the models are (the claims compare universal ones)",
+    )
+    models.add_argument(
+        "--out", default="reports/universal/models", help="directory (default %(default)s)"
+    )
+    models.add_argument("--force", action="store_true", help="evaluate models already done")
+    models.set_defaults(handler=run_universal_models)
+    report = stages.add_parser("report", help="tables, figures and claims: markdown, PNG, JSON")
+    report.add_argument(
+        "--out", default="reports/universal", help="output directory (default %(default)s)"
+    )
+    report.set_defaults(handler=run_universal_report)
+
+
+def run_universal_reference(args) -> None:
+    from ..reference.store import ReferenceStore
+    from ..study.universal import DATA_DIR, export_reference, run_reference
+
+    store = ReferenceStore(args.db)
+    if not args.export_only:
+        summary = run_reference(store, names=args.sets, workers=args.workers)
+        print(
+            f"{summary.done} done, {summary.failed} failed, {summary.skipped} already in "
+            f"{args.db}, {summary.wall_time_s:.1f} s"
+        )
+    out = DATA_DIR if args.out is None else Path(args.out)
+    command = f"ase-bodyorder study universal reference --export-only --db {args.db}"
+    for name, state in export_reference(store, out, command=command).items():
+        print(f"{name}: {state}")
+
+
+def run_universal_models(args) -> None:
+    import json
+
+    from ..models.registry import load_model_spec
+    from ..study.universal import evaluate_model
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for spec in args.models:
+        label = spec.partition("=")[0] if "=" in spec else spec
+        path = out / f"{label}.json"
+        if path.is_file() and not args.force:
+            print(f"{label}: done ({path})")
+            continue
+        label, model = load_model_spec(spec)
+        result = {**evaluate_model(label, model), "kind": args.kind, "spec": spec}
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(result, indent=1) + "\n")
+        partial.replace(path)
+        print(f"{label}: wrote {path} ({result['wall_time_s']:.0f} s)")
+
+
+def run_universal_report(args) -> None:
+    from ..study.universal import write_report
+
+    command = f"ase-bodyorder study universal report --out {args.out}"
+    print(f"wrote {write_report(args.out, command=command)}")

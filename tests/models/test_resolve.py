@@ -96,6 +96,7 @@ def test_bad_specs_are_one_line_naming_the_spec(spec, message):
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
 
 
+@pytest.mark.slow  # imports mace and metatomic: about 18 s
 def test_a_corrupt_model_file_is_one_line_naming_it(tmp_path):
     for name in ("broken.model", "broken.pt"):
         path = tmp_path / name
@@ -109,6 +110,7 @@ def test_a_corrupt_model_file_is_one_line_naming_it(tmp_path):
         assert "\n" not in str(error.value)
 
 
+@pytest.mark.slow  # about 7 s
 @pytest.mark.filterwarnings("ignore:Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_a_mace_file_opens_like_its_registered_name_in_every_python_door(mace_file):

@@ -278,6 +278,7 @@ def _add_universal(steps) -> None:
         "--out", default="reports/universal/models", help="directory (default %(default)s)"
     )
     models.add_argument("--force", action="store_true", help="evaluate models already done")
+    models.add_argument("--sets", nargs="+", default=None, help="data sets (default: all)")
     models.set_defaults(handler=run_universal_models)
     report = stages.add_parser("report", help="tables, figures and claims: markdown, PNG, JSON")
     report.add_argument(
@@ -318,7 +319,11 @@ def run_universal_models(args) -> None:
             print(f"{label}: done ({path})")
             continue
         label, model = load_model_spec(spec)
-        result = {**evaluate_model(label, model), "kind": args.kind, "spec": spec}
+        result = {
+            **evaluate_model(label, model, names=args.sets),
+            "kind": args.kind,
+            "spec": spec,
+        }
         partial = path.with_name(path.name + ".partial")
         partial.write_text(json.dumps(result, indent=1) + "\n")
         partial.replace(path)

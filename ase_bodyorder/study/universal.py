@@ -200,13 +200,16 @@ def _knows(model, element: str) -> bool:
     return known is None or atomic_numbers[element] in known
 
 
-def evaluate_model(label: str, model, *, names=None, max_order: int | None = None) -> dict:
+def evaluate_model(
+    label: str, model, *, names=None, count: int | None = None, max_order: int | None = None
+) -> dict:
     """A model's expansions of the study's clusters, its free atoms and dimer curves.
 
     Per data set whose element the model knows: per cluster ``energies_eV`` (E^(1)..E^(K)),
     ``total_energy_eV`` and ``residual_eV``; per element the atom energy and the dimer
     binding curve ``E(X2) - 2 E(X)`` at :data:`~ase_bodyorder.reference.universal.
-    DIMER_DISTANCES_A`.
+    DIMER_DISTANCES_A`. ``names``: data sets (default all); ``count``: the first clusters
+    of each (default all).
     """
     from ..decompose import decompose
     from ..reference.universal import DATASETS, DIMER_DISTANCES_A, MAX_ORDER, load_clusters
@@ -219,7 +222,7 @@ def evaluate_model(label: str, model, *, names=None, max_order: int | None = Non
         if not _knows(model, element):
             continue
         rows = []
-        for atoms in load_clusters(name):
+        for atoms in load_clusters(name) if count is None else load_clusters(name, count):
             result = decompose(atoms, model, max_order=order)
             rows.append(
                 {

@@ -25,6 +25,7 @@ import numpy as np
 from ase import Atoms
 
 from ..expansion import BodyOrderError
+from ..structures import CrossoverBulk, sample_crossover_bulk
 from .periodic import PeriodicDFT, compute_periodic
 
 __all__ = [
@@ -39,6 +40,9 @@ __all__ = [
 #: (mesh names, reference mesh) of the dense and of the molecular cells
 DENSE_MESHES = (("gamma", "s2", "g3", "s4"), "s4")
 MOLECULAR_MESHES = (("gamma", "s2"), "s2")
+
+#: the shipped reference data sets
+DATA = Path(__file__).resolve().parent.parent / "data" / "reference"
 
 
 def mesh_settings(name: str, atoms: Atoms, base: PeriodicDFT) -> PeriodicDFT:
@@ -63,10 +67,7 @@ def default_cells() -> list[tuple[str, Atoms, tuple]]:
     of the crossover set (rs 2.05, 2.57, 2.94 bohr), with their meshes."""
     import ase.io
 
-    from ..data import reference as reference_data
-    from ..structures import CrossoverBulk, sample_crossover_bulk
-
-    test = Path(reference_data.__file__).parent / "hbulk-high_test.xyz"
+    test = DATA / "hbulk-high_test.xyz"
     dense = [ase.io.read(test, index) for index in (0, 3)]
     crossover = sample_crossover_bulk(CrossoverBulk(), 40, 4001)
     molecular = sorted(

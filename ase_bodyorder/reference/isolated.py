@@ -15,21 +15,24 @@ Energies in eV, forces in eV/Angstrom, lengths in Angstrom.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from ase import Atoms
 from ase.units import Bohr, Hartree
 
 from ..expansion import BodyOrderError
+from ..io import sha256_file
 from .executor import Job
-from .periodic import PeriodicDFT
+from .pipeline import write_split_meta
 from .store import ReferenceStore
+
+if TYPE_CHECKING:  # periodic imports this module (its isolated-cluster energies)
+    from .periodic import PeriodicDFT
 
 __all__ = [
     "IsolatedDFT",
@@ -342,8 +345,6 @@ def merge_cells_and_fragments(
     """
     import ase.io
 
-    from .pipeline import write_split_meta
-
     files = [fragments_file] if isinstance(fragments_file, str | Path) else list(fragments_file)
     cells_dir, out_dir = Path(cells_dir), Path(out_dir)
     try:
@@ -383,7 +384,7 @@ def merge_cells_and_fragments(
             "file": path.name,
             "cells": len(cells),
             "fragments": len(mine),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "sha256": sha256_file(path),
         }
     return write_split_meta(out_dir, dataset, meta)
 

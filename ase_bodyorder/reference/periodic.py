@@ -47,6 +47,7 @@ from ase.units import Bohr, Hartree
 from ..expansion import BodyOrderError
 from ..structures import DenseBulk, sample_bulk
 from .executor import Job, RunSummary, run_jobs
+from .isolated import IsolatedDFT, compute_isolated
 from .store import ReferenceStore
 
 __all__ = [
@@ -315,8 +316,6 @@ def isolated_cluster_energy(atoms: Atoms, settings: PeriodicDFT = PeriodicDFT())
     """
     if atoms.pbc.any():
         raise BodyOrderError("isolated_cluster_energy needs a cluster without periodicity")
-    from .isolated import IsolatedDFT, compute_isolated
-
     return compute_isolated(atoms, IsolatedDFT.matching(settings, forces=False))["energy_eV"]
 
 

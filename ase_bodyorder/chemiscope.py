@@ -19,6 +19,7 @@ n-body energies.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,9 @@ def body_order_properties(
             for a, r in zip(frames, results, strict=True)
         ]
     )
-    sampled = "NaN: atom not expanded (atom sampling)"
+    # no "NaN" in a description: chemiscope's viewer reads NaN values by replacing that
+    # word everywhere in the file, strings included, and then fails to parse it
+    sampled = "no value where the atom was not expanded (atom sampling)"
     estimate = "an estimate where atoms were sampled"
     interaction = "the share of the interaction energy E - E^(1)"
     # name: (target, values, units or None, description)
@@ -117,6 +120,15 @@ def body_order_properties(
     properties["N"] = {"target": "structure", "values": n_atoms, "units": "atoms"}
     properties["N"]["description"] = "number of atoms"
     return properties
+
+
+_NAN_WORD = re.compile(r"\bNaN\b")
+
+
+def _no_nan_word(text: str) -> str:
+    """``text`` without the word NaN: chemiscope's viewer reads the NaN values of a
+    dataset by replacing that word everywhere in the file, strings included."""
+    return _NAN_WORD.sub("not-a-number", text)
 
 
 def _mean_per_atom(result: BodyOrderResult, n_atoms: int) -> np.ndarray:
@@ -160,6 +172,8 @@ def write_chemiscope(
         if key in all_properties:
             raise BodyOrderError(f"property {key!r} is already in the dataset")
         all_properties[key] = dict(value)
+        if "description" in value:
+            all_properties[key]["description"] = _no_nan_word(str(value["description"]))
     k = _max_order(results)
     color = color or f"e_i^({min(k, 3)})"
     if color not in all_properties or all_properties[color]["target"] != "atom":
@@ -181,7 +195,7 @@ def write_chemiscope(
         structures=list(frames),
         properties=all_properties,
         environments=chemiscope.all_atomic_environments(list(frames)),
-        metadata={"name": name, "description": description},
+        metadata={"name": _no_nan_word(name), "description": _no_nan_word(description)},
         settings=settings,
     )
     return path

@@ -3,6 +3,7 @@ own loader, the right shapes, and the numbers of ``decompose --json``."""
 
 import io
 import json
+import re
 
 import ase.io
 import numpy as np
@@ -139,8 +140,12 @@ def test_frames_of_different_orders_and_clashing_names_are_refused(tmp_path):
             properties={"E/N": {"target": "structure", "values": [0.0]}},
         )
     extra = {"FCI e_i^(2)": {"target": "atom", "values": np.arange(8.0), "units": "eV"}}
-    write_chemiscope(tmp_path / "x.json", [atoms], [two], name="x", properties=extra)
+    extra["FCI e_i^(2)"]["description"] = "NaN where missing"
+    write_chemiscope(tmp_path / "x.json", [atoms], [two], name="x NaN", properties=extra)
     assert _values(_read_back(tmp_path / "x.json"), "FCI e_i^(2)").tolist() == list(range(8))
+    # chemiscope's viewer reads NaN values by replacing the word NaN everywhere in the
+    # file: a string holding it breaks the file in the browser
+    assert not re.search(r"\bNaN\b", (tmp_path / "x.json").read_text())
 
 
 @pytest.mark.slow

@@ -112,8 +112,8 @@ def _check_budgets(
     if needed > budget_bytes:
         word = "an estimated" if exact else "at least an estimated"
         raise PlanTooLargeError(
-            f"the expansion to order {max_order} needs {word} {needed / 2**30:.1f} GiB of "
-            f"memory to plan, over the budget of max_memory_GiB={budget_bytes / 2**30:.1f} "
+            f"the expansion to order {max_order} needs {word} {needed / 2**30:.3g} GiB of "
+            f"memory to plan, over the budget of max_memory_GiB={budget_bytes / 2**30:.3g} "
             "(default: half the memory available); lower max_order or r_mbe, or raise "
             "max_memory_GiB"
         )

@@ -230,3 +230,15 @@ def test_subclusters_are_the_plans_rows_with_labels_that_parse_back():
         np.testing.assert_allclose(
             atoms.positions[indices] + shifts @ np.asarray(atoms.cell), sub.positions, atol=1e-12
         )
+
+
+def test_a_tiny_memory_budget_is_quoted_as_given_not_as_zero():
+    """Regression (issue 35, item 9): max_memory_GiB=1e-9 said 'needs at least 0.0 GiB,
+    budget 0.0'; both numbers keep their significant digits."""
+    from ase_bodyorder.expansion import PlanTooLargeError, plan_expansion
+
+    positions = np.random.default_rng(0).uniform(0, 4, (12, 3))
+    with pytest.raises(PlanTooLargeError) as error:
+        plan_expansion(positions, max_order=3, max_memory_GiB=1e-9)
+    assert "max_memory_GiB=1e-09" in str(error.value)
+    assert " 0.0 GiB" not in str(error.value)

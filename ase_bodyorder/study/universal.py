@@ -534,6 +534,41 @@ def _save(fig, axes, path: Path) -> str:
     return path.name
 
 
+def _dimer_table(curves: dict, models: dict[str, dict]) -> list[str]:
+    """Per element and model: well depth and position, RMSE of the binding curve (eV)."""
+    lines = []
+    for element, levels in curves.items():
+        ref = levels.get("reference", {})
+        if not ref.get("distances_A"):
+            continue
+        by_d = dict(zip(ref["distances_A"], ref["binding_eV"], strict=True))
+        k = int(np.argmin(ref["binding_eV"]))
+        lines += [
+            f"### {element}2 binding curve (PBE/{ref['basis']}, {len(by_d)} distances)",
+            "",
+            "| | well depth / eV | at / Angstrom | RMSE vs PBE / eV |",
+            "|---|---|---|---|",
+            f"| PBE | {ref['binding_eV'][k]:.3f} | {ref['distances_A'][k]:.2f} | 0 |",
+        ]
+        for label, data in models.items():
+            curve = data["dimers"].get(element)
+            if curve is None:
+                continue
+            pairs = [
+                (b, by_d[d])
+                for d, b in zip(curve["distances_A"], curve["binding_eV"], strict=True)
+                if d in by_d
+            ]
+            rmse = float(np.sqrt(np.mean([(b - r) ** 2 for b, r in pairs])))
+            j = int(np.argmin(curve["binding_eV"]))
+            lines.append(
+                f"| {label} | {curve['binding_eV'][j]:.3f} | {curve['distances_A'][j]:.2f} | "
+                f"{rmse:.3f} |"
+            )
+        lines.append("")
+    return lines
+
+
 def _level_of_theory(reference: dict) -> list[str]:
     lines = []
     for name, check in reference["checks"].items():
@@ -613,6 +648,7 @@ def write_report(
     for name, data in reference["sets"].items():
         block, stats[name] = _set_table(name, data, models)
         lines += block
+    lines += _dimer_table(reference["dimers"], models)
     made = _figures(out_dir, reference, models)
     for figure in made:
         lines += [f"![{figure}]({figure})", ""]

@@ -114,6 +114,7 @@ def test_every_subcommand_has_a_handler():
         )
     }  # fmt: skip
     leaves |= {f"study {s}" for s in ("learning-curves", "makeup", "report", "ship")}
+    leaves |= {f"study universal {s}" for s in ("reference", "models", "report")}
     assert set(found) == {f"ase-bodyorder {name}" for name in leaves}, found
     assert all(callable(h) for h in found.values()), found
 

@@ -7,7 +7,8 @@
 (K = 8) with ``mace-h8-high`` (the default model) and ``mace-h8-high-f50`` (trained with
 FCI fragments), beside the FCI terms: ``h8_heldout.json``. The reference holds
 sub-cluster energies, not atom energies: its e_i^(n) share each sub-cluster's energy
-equally among its atoms (the orders' totals E^(n) are the reference's own, checked here).
+among its atoms by increments (``docs/science.md`` section 10; the orders' totals E^(n)
+are the reference's own under any sharing, checked here).
 
 ``md``: a monitored i-PI run of the shipped ``nvt`` case (64 atoms of dense hydrogen,
 rs = 1.6 bohr, 1500 K, MD default ``mace-hcells-zbl``, 50 steps of 0.2 fs, expanded
@@ -29,9 +30,9 @@ import ase.io
 import numpy as np
 from ase.units import Hartree
 
-from ase_bodyorder import decompose, load_model, plan_expansion
+from ase_bodyorder import decompose, load_model
 from ase_bodyorder.chemiscope import write_chemiscope
-from ase_bodyorder.expansion import atomic_orders
+from ase_bodyorder.reference.frames import expansions_from_totals
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -41,14 +42,12 @@ MODELS = ("mace-h8-high", "mace-h8-high-f50")
 
 def fci_terms(atoms, record: dict) -> tuple[np.ndarray, np.ndarray]:
     """``(E^(n) (K,), e_i^(n) (N, K))`` of the FCI expansion of ``atoms`` (eV), each
-    sub-cluster's energy shared equally among its atoms; E^(n) checked against the
+    sub-cluster's energy shared among its atoms by increments; E^(n) checked against the
     record's own."""
-    plan = plan_expansion(atoms.positions, max_order=len(atoms))
-    energies = np.array([record["subcluster_energies_Ha"][label] for label in plan.labels()])
-    sizes = np.diff(plan.offsets)
-    terms = atomic_orders(plan, np.repeat(energies * Hartree / sizes, sizes))
-    np.testing.assert_allclose(terms.energies_eV, record["energies_eV"], rtol=0, atol=1e-8)
-    return terms.energies_eV, terms.energies_per_atom_eV
+    totals = {label: e * Hartree for label, e in record["subcluster_energies_Ha"].items()}
+    (result,) = expansions_from_totals([atoms], [totals], order=len(atoms), r_mbe=None)
+    np.testing.assert_allclose(result.energies_eV, record["energies_eV"], rtol=0, atol=1e-8)
+    return result.energies_eV, result.energies_per_atom_eV
 
 
 def h8_view(path: Path) -> None:
@@ -71,7 +70,7 @@ def h8_view(path: Path) -> None:
             "values": np.concatenate([per_atom[:, n - 1] for _, per_atom in fci]),
             "units": "eV",
             "description": f"{n}-body energy of each atom in the FCI/STO-6G expansion "
-            "(each sub-cluster's energy shared equally among its atoms)",
+            "(each sub-cluster's energy shared among its atoms by increments)",
         }
         extra[f"FCI E^({n})/N"] = {
             "target": "structure",

@@ -169,15 +169,28 @@ def frame_jobs(
 ) -> list[Job]:
     """One job per distinct sub-cluster geometry of :func:`frame_subclusters` (same
     arguments), for ``calculation``."""
-    jobs: dict[str, Job] = {}
     needed = frame_subclusters(
         frames, order=order, r_mbe=r_mbe, sample_atoms=sample_atoms, seed=seed
     )
+    jobs, _ = _jobs_and_keys(needed, calculation, dataset)
+    return list(jobs.values())
+
+
+def _jobs_and_keys(
+    needed: list[dict[str, tuple[np.ndarray, np.ndarray]]], calculation, dataset: str = "frames"
+) -> tuple[dict[str, Job], list[dict[str, str]]]:
+    """The distinct jobs of ``needed`` (:func:`frame_subclusters`) by content key, and per
+    frame the content key of each label."""
+    jobs: dict[str, Job] = {}
+    keys = []
     for k, subclusters in enumerate(needed):
-        for numbers, positions in subclusters.values():
+        frame_keys = {}
+        for label, (numbers, positions) in subclusters.items():
             job = fragment_job(numbers, positions, calculation, {"dataset": dataset, "frame": k})
             jobs.setdefault(job.content_key, job)
-    return list(jobs.values())
+            frame_keys[label] = job.content_key
+        keys.append(frame_keys)
+    return jobs, keys
 
 
 class StoredEnergies(AtomicModel):
@@ -229,23 +242,21 @@ def frame_totals(
 ) -> list[dict[str, float]]:
     """Per frame, ``{label: E (eV)}`` of the sub-clusters of :func:`frame_subclusters`
     from ``store`` (the jobs of :func:`frame_jobs` for ``calculation`` must be done)."""
-    options: dict[str, Any] = dict(order=order, r_mbe=r_mbe, sample_atoms=sample_atoms, seed=seed)
-    jobs = frame_jobs(frames, calculation, **options)
-    records = store.matching_records(jobs)
+    needed = frame_subclusters(
+        frames, order=order, r_mbe=r_mbe, sample_atoms=sample_atoms, seed=seed
+    )
+    jobs, keys = _jobs_and_keys(needed, calculation)
+    records = store.matching_records(list(jobs.values()))
     missing = len(jobs) - len(records)
     if missing:
         raise BodyOrderError(
             f"{store.path}: {missing} of the {len(jobs)} sub-cluster jobs of these frames are "
             "not done (run them with run_jobs, or `ase-bodyorder reference frames`)"
         )
-    out = []
-    for subclusters in frame_subclusters(frames, **options):
-        totals = {}
-        for label, (numbers, positions) in subclusters.items():
-            key = fragment_job(numbers, positions, calculation).content_key
-            totals[label] = float(records[key]["energy_eV"])
-        out.append(totals)
-    return out
+    return [
+        {label: float(records[key]["energy_eV"]) for label, key in frame_keys.items()}
+        for frame_keys in keys
+    ]
 
 
 def _positions_of(atoms: Atoms, label: str) -> tuple[np.ndarray, np.ndarray]:

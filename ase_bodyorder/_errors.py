@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
+from collections.abc import Callable
 
 from .expansion import BodyOrderError
 
-__all__ = ["EXPECTED_ERRORS", "error_line"]
+__all__ = ["EXPECTED_ERRORS", "error_line", "run_reporting_errors"]
 
 #: input, missing-extra, file and database errors: one line, no traceback
 EXPECTED_ERRORS = (
@@ -33,3 +35,21 @@ def error_line(error: Exception) -> str:
     if isinstance(error, json.JSONDecodeError | sqlite3.DatabaseError):
         return f"{type(error).__name__}: {error}"
     return str(error)
+
+
+def run_reporting_errors(
+    call: Callable[[], object], runtime_errors: Callable[[], tuple] = tuple
+) -> int:
+    """Run ``call()`` and return the exit status: 0; 2 after one line on stderr
+    (``ase-bodyorder: error: ...``) for an expected error or one of ``runtime_errors()``
+    (asked only when something was raised); 130 after ``ase-bodyorder: interrupted`` on
+    Ctrl-C."""
+    try:
+        call()
+    except (*EXPECTED_ERRORS, *runtime_errors()) as error:
+        print(f"ase-bodyorder: error: {error_line(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ase-bodyorder: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from .._errors import EXPECTED_ERRORS, error_line
+from .._errors import run_reporting_errors
 from ..expansion import BodyOrderError
 from ..io import EXAMPLE_CLUSTER, example_path
 from . import (
@@ -76,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _set_threads(threads: int | None) -> int:
     """Set torch's threads (1 unless given) and, when given, the trainers' (through
-    :data:`~ase_bodyorder.training._common.THREADS_VARIABLE`); return torch's."""
+    :data:`~ase_bodyorder.training.THREADS_VARIABLE`); return torch's."""
     if threads is not None and threads < 1:
         raise BodyOrderError(f"--threads must be a positive integer, got {threads}")
-    import torch
+    import torch  # torch: the models' backend
 
-    from ..training._common import THREADS_VARIABLE
+    from ..training import THREADS_VARIABLE
 
     if threads is not None:
         os.environ[THREADS_VARIABLE] = str(threads)
@@ -93,13 +92,9 @@ def main(argv=None) -> int:
     """Run ``ase-bodyorder ARGV``; return the exit status (0, 2 on an error reported in
     one line, 130 when interrupted)."""
     args = build_parser().parse_args(argv)
-    try:
+
+    def call() -> None:
         args.threads = _set_threads(args.threads)
         args.handler(args)
-    except (*EXPECTED_ERRORS, *args.runtime_errors()) as error:
-        print(f"ase-bodyorder: error: {error_line(error)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ase-bodyorder: interrupted", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_reporting_errors(call, args.runtime_errors)

@@ -50,17 +50,21 @@ def add_parser(subparsers) -> None:
 def run(args) -> None:
     from ..ipi.scan import ScanSettings, run_density_scan, write_scan_report
     from ..models import DEFAULT_MD_MODEL
+    from ..settings import ExpansionSettings
 
     settings = ScanSettings(
         rs_bohr=tuple(args.rs),
         model=args.model,
         steps=args.steps,
         equilibration_steps=args.equilibration,
-        stride=args.stride,
-        order=args.order,
-        r_mbe=args.r_mbe,
+        expansion=ExpansionSettings(
+            order=args.order,
+            stride=args.stride,
+            r_mbe=args.r_mbe,
+            sample_atoms=args.sample_atoms or None,
+            seed=0,
+        ),
         r_mbe_per_rs=args.r_mbe_per_rs,
-        sample_atoms=args.sample_atoms or None,
         temperature_K=args.temperature,
         n_atoms=args.n_atoms,
         molecular_above_rs_bohr=args.molecular_above_rs,

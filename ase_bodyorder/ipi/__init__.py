@@ -9,8 +9,9 @@
   ending with this process), waits for them with bounds, and stops them.
 * :mod:`~ase_bodyorder.ipi.runner`: ``run_md`` / ``restart_md`` run a case in an
   ``IPISession``, show progress, and write the run manifest.
-* :mod:`~ase_bodyorder.ipi.manifest`: the run manifest ``run.json`` (``MDRun``,
-  ``MDRun.load``, the ``killed`` status of a run whose runner died).
+* :mod:`ase_bodyorder.runs` (not of this package: the monitor reads runs through it):
+  the run manifest ``run.json`` (``MDRun``, ``MDRun.load``, the ``killed`` status of a
+  run whose runner died), ``MDRunError``, and the files of a run.
 * :mod:`~ase_bodyorder.ipi.cases`: the cases of ``md_inputs/``.
 * :mod:`~ase_bodyorder.ipi.extras`: the extras keys and the trajectories that write them
   (read back with :mod:`ase_bodyorder.monitor`).
@@ -20,11 +21,10 @@ Only the driver and the client import i-PI (``pip install 'ase-bodyorder[ipi]'``
 
 from pathlib import Path
 
-from ._input import CENTROID_FILE
-from .extras import EXTRAS_KEYS, EXTRAS_TRAJECTORIES
-from .manifest import MDRun
+from ..runs import CENTROID_FILE, EXTRAS_TRAJECTORIES, MDRun, MDRunError
+from .extras import EXTRAS_KEYS
 from .runner import restart_md, run_md
-from .session import IPISession, MDRunError
+from .session import IPISession
 
 __all__ = [
     "CENTROID_FILE",

@@ -7,10 +7,8 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..expansion import BodyOrderError
-from .extras import EXTRAS_TRAJECTORIES
+from ..runs import EXTRAS_TRAJECTORIES, PREFIX
 
-#: the output prefix of every run
-PREFIX = "simulation"
 #: properties written when the input asks for none
 DEFAULT_PROPERTIES = (
     "step",
@@ -111,10 +109,6 @@ def standard_outputs(output: ET.Element, stride: int) -> None:
     if output.find("checkpoint") is None:
         ET.SubElement(output, "checkpoint", filename="chk", stride="10", overwrite="true")
     output.find("checkpoint").set("filename", "chk")
-
-
-#: the file of the path-integral centroid positions (extxyz), next to ``pos``
-CENTROID_FILE = f"{PREFIX}.xc.extxyz"
 
 
 def centroid_output(output: ET.Element, stride: int) -> None:

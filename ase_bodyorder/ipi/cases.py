@@ -19,6 +19,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import ase
+import ase.io
 import numpy as np
 from ase import Atoms
 
@@ -223,9 +225,6 @@ def input_xml(case: Case) -> str:
 
 def write_case(case: Case, directory) -> Path:
     """Write ``input.xml``, ``init.extxyz`` and ``case.json`` of ``case`` into ``directory``."""
-    import ase
-    import ase.io
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     atoms = case.structure()

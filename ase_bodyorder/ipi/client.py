@@ -22,12 +22,17 @@ how the MD runner starts its drivers.
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from .._errors import run_reporting_errors
+from ..models import DEFAULT_MD_MODEL
+from ..settings import ExpansionSettings
 
 __all__ = [
     "DEFAULT_PORT",
@@ -37,6 +42,7 @@ __all__ = [
     "ServerGoneError",
     "add_arguments",
     "connect",
+    "expansion_from_arguments",
     "main",
     "run_driver",
     "run_from_arguments",
@@ -248,9 +254,9 @@ def run_driver(
     port: int = DEFAULT_PORT,
     sockets_prefix: str = DEFAULT_SOCKETS_PREFIX,
     model: str,
-    order: int,
-    stride: int,
-    r_mbe: float | None,
+    order: int = 3,
+    stride: int = 1,
+    r_mbe: float | None = None,
     template,
     threads: int = 1,
     first_call: int = 0,
@@ -258,19 +264,22 @@ def run_driver(
     log=None,
     sample_atoms: int | None = None,
     sample_seed: int | None = None,
+    settings: ExpansionSettings | None = None,
 ) -> int:
     """Serve i-PI with a :class:`~ase_bodyorder.ipi.driver.BodyOrderDriver`; return steps.
 
     ``address``: the UNIX socket name (the path is ``sockets_prefix + address``) or the
     host name with ``unix=False`` and ``port``. ``model``, ``order``, ``stride``,
     ``r_mbe`` (Angstrom), ``template``, ``threads``, ``first_call``, ``sample_atoms``,
-    ``sample_seed``: the driver's parameters. Waits up to ``timeout_s`` seconds for the
+    ``sample_seed``: the driver's parameters; ``settings``: the expansion as one
+    :class:`~ase_bodyorder.ExpansionSettings`, which replaces ``order`` .. ``sample_seed``
+    (:class:`~ase_bodyorder.ipi.driver.BodyOrderDriver`). Waits up to ``timeout_s`` seconds for the
     server to accept the connection. Returns normally when i-PI sends EXIT; raises
     :class:`ServerGoneError` when the server goes away: at once on end of file, reset or
     broken pipe, and after ``timeout_s`` seconds without a byte from it. ``log``: a text
     stream for a line at start and at the end (None: silent).
     """
-    from .driver import BodyOrderDriver
+    from .driver import BodyOrderDriver  # i-PI: the driver's base class
 
     driver = BodyOrderDriver(
         template,
@@ -282,6 +291,7 @@ def run_driver(
         first_call=first_call,
         sample_atoms=sample_atoms,
         sample_seed=sample_seed,
+        settings=settings,
     )
     conn = connect(
         address,
@@ -290,7 +300,12 @@ def run_driver(
         sockets_prefix=sockets_prefix,
         timeout_s=timeout_s,
     )
-    _say(log, f"connected to i-PI at {conn.where}: model {model}, order {order}, stride {stride}")
+    expansion = driver.settings
+    _say(
+        log,
+        f"connected to i-PI at {conn.where}: model {model}, order {expansion.order}, "
+        f"stride {expansion.stride}",
+    )
     try:
         steps = serve(driver, conn)
     finally:
@@ -306,9 +321,11 @@ def _say(stream, text: str) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The driver's options (those of ``ase-bodyorder driver``) on ``parser``; the torch
-    threads are an option of the caller's (``--threads``)."""
-    from ..models import DEFAULT_MD_MODEL as default_model
-
+    threads are an option of the caller's (``--threads``). The expansion's options are
+    those of ``md``; ``--settings`` gives it as one JSON object
+    (:class:`~ase_bodyorder.ExpansionSettings`, as the MD runner passes it), whose fields
+    the other options replace where given."""
+    default_model = DEFAULT_MD_MODEL
     parser.add_argument("--address", required=True, help="UNIX socket name, or host name")
     parser.add_argument("--unix", action="store_true", help="UNIX socket (default: TCP)")
     parser.add_argument("--port", type=int, default=None, help="TCP port")
@@ -318,8 +335,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=default_model,
         help=f"model: a registered name, a plug-in or a .model/.pt file (default {default_model})",
     )
-    parser.add_argument("--order", type=int, default=3, help="truncation order K (default 3)")
-    parser.add_argument("--stride", type=int, default=1, help="expand every S-th step (default 1)")
+    parser.add_argument(
+        "--settings",
+        default=None,
+        help="the expansion as JSON of ExpansionSettings (order, stride, r_mbe, ...)",
+    )
+    parser.add_argument("--order", type=int, default=None, help="truncation order K (default 3)")
+    parser.add_argument(
+        "--stride", type=int, default=None, help="expand every S-th step (default 1)"
+    )
     parser.add_argument("--r-mbe", type=float, default=None, help="expansion radius, Angstrom")
     parser.add_argument("--template", required=True, help="structure file giving the species")
     parser.add_argument("--first-call", type=int, default=0, help="first value of the step counter")
@@ -342,6 +366,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def expansion_from_arguments(args: argparse.Namespace) -> ExpansionSettings:
+    """The expansion of the options of :func:`add_arguments`: ``--settings`` (default:
+    order 3, stride 1), with ``--order``, ``--stride``, ``--r-mbe``, ``--sample-atoms`` and
+    ``--seed`` in place of its fields where given."""
+    if args.settings is None:
+        base = ExpansionSettings(order=3)
+    else:
+        base = ExpansionSettings.from_dict(json.loads(args.settings))
+    given = {
+        "order": args.order,
+        "stride": args.stride,
+        "r_mbe": args.r_mbe,
+        "sample_atoms": args.sample_atoms,
+        "seed": args.seed,
+    }
+    return base.replace(**{k: v for k, v in given.items() if v is not None})
+
+
 def run_from_arguments(args: argparse.Namespace, log=None) -> int:
     """:func:`run_driver` with the options of :func:`add_arguments` and ``args.threads``;
     return the number of steps served."""
@@ -356,14 +398,10 @@ def run_from_arguments(args: argparse.Namespace, log=None) -> int:
         args.address,
         unix=args.unix,
         model=args.model,
-        order=args.order,
-        stride=args.stride,
-        r_mbe=args.r_mbe,
         template=args.template,
         threads=args.threads,
         first_call=args.first_call,
-        sample_atoms=args.sample_atoms,
-        sample_seed=args.seed,
+        settings=expansion_from_arguments(args),
         log=log,
         **options,
     )
@@ -372,8 +410,6 @@ def run_from_arguments(args: argparse.Namespace, log=None) -> int:
 def main(argv=None) -> int:
     """``python -m ase_bodyorder.ipi.client``: serve i-PI until it sends EXIT (status 0);
     errors, a server that went away included, are one line on stderr (status 2)."""
-    from .._errors import EXPECTED_ERRORS, error_line
-
     parser = argparse.ArgumentParser(
         prog="python -m ase_bodyorder.ipi.client",
         description="i-PI driver with body-order extras (socket client)",
@@ -381,15 +417,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        run_from_arguments(args, log=sys.stderr)
-    except (*EXPECTED_ERRORS, ProtocolError) as error:
-        print(f"ase-bodyorder: error: {error_line(error)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ase-bodyorder: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_reporting_errors(
+        lambda: run_from_arguments(args, log=sys.stderr), lambda: (ProtocolError,)
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

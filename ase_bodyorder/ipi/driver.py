@@ -9,6 +9,19 @@ A driver in i-PI's own style (``ipi.pes``): this file is a plugin for i-PI's cli
 ``ase-bodyorder driver``, whose client exits when the server goes away. Imports are
 absolute so that i-PI can load the file on its own.
 
+The driver is a subclass of i-PI's ``ASEDriver`` (``ipi.pes._ase``), which reads the
+template (``check_parameters``), converts i-PI's positions and cell to Angstrom
+(``convert_units``) and the energy, forces and stress to i-PI's atomic units and virial
+(``post_process``), all with i-PI's own constants, so that i-PI and the driver agree on
+the positions and energies they exchange. What is ours: the calculator (a
+:class:`~ase_bodyorder.BodyOrderCalculator` of a model), the stride, and the extras. Two
+of ``ASEDriver``'s steps are not used: its ``compute_structure`` asks the calculator for
+a stress, which a cluster has not (and its ``post_process`` fails on the zeros it puts in
+its place: shape (9,), not Voigt's (6,) nor (3, 3)); this driver asks for the stress of a
+periodic cell only, and gives ``post_process`` a zero Voigt stress for a cluster. And a
+step is one call of :meth:`BodyOrderDriver.compute` (all structures of a batch share the
+step counter), not one structure as in i-PI's ``compute``.
+
 Every ``stride``-th step the driver expands the energy into body orders 1..``order``
 and returns the result as JSON extras (see :mod:`ase_bodyorder.ipi.extras`); between
 those steps it computes energy and forces only, and the extras carry the same keys with
@@ -16,9 +29,11 @@ NaN values. A step is one call of :meth:`BodyOrderDriver.compute`: a single stru
 or the list of structures of a batched request (all beads of a path-integral step when
 i-PI's ``batch_size`` equals the number of beads), which are then expanded together.
 
-With ``sample_atoms=m`` (and optionally ``sample_seed``) each expanded structure expands
-only m atoms drawn at random (a new sample per structure, from a generator seeded once),
-and the extras carry estimates of E^(n)/N with their standard errors
+The expansion is one :class:`~ase_bodyorder.ExpansionSettings` (``settings=``, as the
+runner's drivers get it), or its parameters one by one as above. With
+``sample_atoms=m`` (and optionally ``sample_seed``) each expanded structure expands only
+m atoms drawn at random (a new sample per structure, from a generator seeded once), and
+the extras carry estimates of E^(n)/N with their standard errors
 (``body_order_energies_per_atom_mean``, ``body_order_energies_per_atom_stderr``).
 """
 
@@ -27,9 +42,10 @@ from __future__ import annotations
 import json
 import numbers
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from ase import units
+import torch
 
 from ase_bodyorder.calculator import BodyOrderCalculator
 from ase_bodyorder.decompose import plan_for
@@ -39,21 +55,23 @@ from ase_bodyorder.models import DEFAULT_MD_MODEL, resolve_model
 from ase_bodyorder.settings import ExpansionSettings
 
 try:
-    from ipi.pes.dummy import Dummy_driver
+    from ipi.pes._ase import ASEDriver
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("the i-PI driver needs i-PI: pip install 'ase-bodyorder[ipi]'") from error
+
+if TYPE_CHECKING:
+    from ase_bodyorder.runs import DriverSettings
 
 __DRIVER_NAME__ = "bodyorder"
 __DRIVER_CLASS__ = "BodyOrderDriver"
 
 __all__ = ["BodyOrderDriver"]
 
-#: Angstrom per bohr, eV per Hartree (ASE's constants, as i-PI's "ase" units)
-_LENGTH = units.Bohr
-_ENERGY = units.Hartree
+#: the stress of a structure without one (a cluster), in Voigt order (eV/Angstrom^3)
+_NO_STRESS = np.zeros(6)
 
 
-class BodyOrderDriver(Dummy_driver):
+class BodyOrderDriver(ASEDriver):
     """i-PI driver for a model of :mod:`ase_bodyorder`, with body-order extras.
 
     On i-PI's command line the parameters are ``-o key=value,...``.
@@ -90,7 +108,8 @@ class BodyOrderDriver(Dummy_driver):
     settings
         The expansion as one :class:`~ase_bodyorder.ExpansionSettings` (or its
         dictionary, or JSON): its order, stride, r_mbe, sample_atoms and seed replace
-        the parameters above (``order`` None: 3). The driver holds the settings it uses
+        the parameters above (``order`` None: 3), and its other fields (screening,
+        precision, limits) reach the calculator. The driver holds the settings it uses
         as ``settings``.
     verbose
         Passed to i-PI's base class.
@@ -110,7 +129,6 @@ class BodyOrderDriver(Dummy_driver):
         sample_seed=None,
         settings=None,
     ):
-        self.template = template
         self.settings = settings
         self.model_name = model
         self.order = order
@@ -121,15 +139,24 @@ class BodyOrderDriver(Dummy_driver):
         self.sample_atoms = sample_atoms
         self.sample_seed = sample_seed
         self.n_calls = 0
-        super().__init__(verbose=verbose)
+        super().__init__(template, verbose=verbose)
+
+    @classmethod
+    def from_settings(cls, settings: DriverSettings, template=None) -> BodyOrderDriver:
+        """The driver of a run's :class:`~ase_bodyorder.runs.DriverSettings` (model,
+        expansion, threads, first step), on ``template`` (default: the settings')."""
+        return cls(
+            str(settings.template if template is None else template),
+            model=settings.model,
+            threads=settings.threads,
+            first_call=settings.first_call,
+            settings=settings.expansion,
+        )
 
     def check_parameters(self):
-        """Validate the parameters, load the model and the template, plan once."""
-        import ase.io
-        import torch
-
-        if _given(self.settings):
-            self._take_settings(self.settings)
+        """Validate the parameters, read the template (i-PI's ``ASEDriver``), load the
+        model, plan once, and build the calculator."""
+        given = self._take_settings(self.settings) if _given(self.settings) else None
         self.order = _integer("order", self.order, minimum=1)
         self.stride = _integer("stride", self.stride, minimum=1, what="expand every stride-th step")
         self.threads = _integer("threads", self.threads, minimum=1)
@@ -149,17 +176,19 @@ class BodyOrderDriver(Dummy_driver):
         path = Path(str(self.template))
         if not path.is_file():
             raise BodyOrderError(f"template structure file {str(path)!r} not found")
-        self.template_atoms = ase.io.read(path)
-        model.check_species(self.template_atoms.numbers)
-        periodic = bool(self.template_atoms.pbc.any())
-        if self.r_mbe is not None:
+        super().check_parameters()  # reads the template into self.template_ase
+        model.check_species(self.template_ase.numbers)
+        self.periodic = bool(self.template_ase.pbc.any())
+        if _given(self.r_mbe):
             self.r_mbe = float(self.r_mbe)
-        elif periodic:
+        elif self.periodic:
             raise BodyOrderError(
                 f"the template {path.name} is periodic: give r_mbe (Angstrom), smaller than "
                 "the narrowest width of the cell"
             )
-        n_atoms = len(self.template_atoms)
+        else:
+            self.r_mbe = None
+        n_atoms = len(self.template_ase)
         if self.sample_atoms is not None and self.sample_atoms > n_atoms:
             raise BodyOrderError(
                 f"sample_atoms={self.sample_atoms} is larger than the template's {n_atoms} "
@@ -167,10 +196,8 @@ class BodyOrderDriver(Dummy_driver):
             )
         # fails early on a bad r_mbe, order or budget, with the library's message
         centres = None if self.sample_atoms is None else np.arange(self.sample_atoms)
-        plan_for(
-            self.template_atoms, model, max_order=self.order, r_mbe=self.r_mbe, centres=centres
-        )
-        self.settings = ExpansionSettings(
+        plan_for(self.template_ase, model, max_order=self.order, r_mbe=self.r_mbe, centres=centres)
+        self.settings = (given or ExpansionSettings()).replace(
             order=self.order,
             r_mbe=self.r_mbe,
             stride=self.stride,
@@ -178,13 +205,22 @@ class BodyOrderDriver(Dummy_driver):
             seed=self.sample_seed,
         )
         # the driver decides which steps expand: the calculator expands on request
-        self.calculator = BodyOrderCalculator(model, settings=self.settings.replace(stride=0))
+        self.ase_calculator = BodyOrderCalculator(model, settings=self.settings.replace(stride=0))
 
-    def _take_settings(self, settings) -> None:
+    @property
+    def calculator(self) -> BodyOrderCalculator:
+        """The :class:`~ase_bodyorder.BodyOrderCalculator` that evaluates each structure."""
+        return self.ase_calculator
+
+    def _take_settings(self, settings) -> ExpansionSettings:
         """The expansion's parameters from one :class:`~ase_bodyorder.ExpansionSettings`
-        (or its dictionary, or that as JSON: ``-o settings='{"order": 3, ...}'``)."""
+        (or its dictionary, or that as JSON: ``-o settings='{"order": 3, ...}'``);
+        returns the settings."""
         if isinstance(settings, str):
-            settings = json.loads(settings)
+            try:
+                settings = json.loads(settings)
+            except json.JSONDecodeError as error:
+                raise BodyOrderError(f"settings is not JSON ({error}): {settings!r}") from None
         if isinstance(settings, dict):
             settings = ExpansionSettings.from_dict(settings)
         if not isinstance(settings, ExpansionSettings):
@@ -194,6 +230,7 @@ class BodyOrderDriver(Dummy_driver):
         self.r_mbe = settings.r_mbe
         self.sample_atoms = settings.sample_atoms
         self.sample_seed = settings.seed
+        return settings
 
     def expansion_due(self, call: int) -> bool:
         """Whether step ``call`` (the driver's step counter) is expanded."""
@@ -220,37 +257,36 @@ class BodyOrderDriver(Dummy_driver):
         return self.compute(cell, pos)
 
     def _atoms(self, cell, pos):
-        """i-PI's cell (bohr, vectors as columns) and positions (bohr) as ``ase.Atoms``."""
-        atoms = self.template_atoms.copy()
-        positions = np.asarray(pos, dtype=float).reshape(-1, 3) * _LENGTH
+        """i-PI's cell (bohr, vectors as columns) and positions (bohr) as ``ase.Atoms``
+        (Angstrom, i-PI's conversion)."""
+        cell, positions = self.convert_units(np.asarray(cell, dtype=float).reshape(3, 3), pos)
+        positions = np.asarray(positions, dtype=float).reshape(-1, 3)
+        atoms = self.template_ase.copy()
         if len(positions) != len(atoms):
             raise BodyOrderError(f"i-PI sent {len(positions)} atoms, the template has {len(atoms)}")
-        atoms.cell[:] = np.asarray(cell, dtype=float).reshape(3, 3).T * _LENGTH
+        atoms.cell[:] = cell
         atoms.positions[:] = positions
         return atoms
 
     def _evaluate(self, cell, pos, expand: bool, call: int):
-        """Energy, forces and virial of one structure in atomic units, and its extras."""
+        """Energy, forces and virial of one structure in atomic units (i-PI's
+        ``post_process``), and its extras (eV)."""
         atoms = self._atoms(cell, pos)
         calc = self.calculator
         if expand:
             calc.get_property("body_order_energies", atoms)
-        energy = calc.get_property("energy", atoms)
-        forces = calc.get_property("forces", atoms)
-        virial = np.zeros((3, 3))
-        if "stress" in calc.results:
-            stress = calc.results["stress"]
-            virial = -stress[[0, 5, 4, 5, 1, 3, 4, 3, 2]].reshape(3, 3) * atoms.get_volume()
+        properties = {
+            "energy": calc.get_property("energy", atoms),
+            "forces": calc.get_property("forces", atoms),
+            "stress": calc.get_property("stress", atoms) if self.periodic else _NO_STRESS,
+        }
+        pot, force, virial, _ = self.post_process(properties, atoms)
         if expand:
             extras = expansion_extras(calc.body_order, len(atoms), call)
         else:
             extras = placeholder_extras(self.order, call)
-        return (
-            np.float64(energy / _ENERGY),
-            np.asarray(forces * (_LENGTH / _ENERGY), dtype=np.float64),
-            np.asarray(virial.T / _ENERGY, dtype=np.float64),
-            json.dumps(extras),
-        )
+        # i-PI's post_process flattens a Voigt stress's virial: (3, 3) as before
+        return pot, force, np.reshape(virial, (3, 3)), json.dumps(extras)
 
 
 def _given(value) -> bool:

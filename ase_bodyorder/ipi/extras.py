@@ -21,7 +21,8 @@ energies in eV, never converted by i-PI:
   shipped cases ask for ``body_order_energies_per_atom_mean``.
 
 Every structure carries every key (i-PI stops with ``KeyError`` when a requested key is
-missing). i-PI writes the trajectories of :data:`EXTRAS_TRAJECTORIES` as
+missing). i-PI writes the trajectories of :data:`EXTRAS_TRAJECTORIES` (defined, with
+:data:`STATUS_COLUMNS`, in :mod:`ase_bodyorder.runs`, the layout of a run) as
 ``<prefix>.<name>_<bead>``: for each written step, a header line
 ``#EXTRAS(<extra_type>)# Step: <step>`` then one line of floats (the keys' values side
 by side); :func:`ase_bodyorder.monitor.read_ipi_extras` reads such a file back, and
@@ -38,6 +39,7 @@ from __future__ import annotations
 import math
 
 from ..decompose import BodyOrderResult
+from ..runs import EXTRAS_TRAJECTORIES, STATUS_COLUMNS
 from ..summary import EXTRAS_SCALAR_KEYS, EXTRAS_STATUS_KEYS, SUMMARY_KEYS, body_order_summary
 
 __all__ = [
@@ -55,25 +57,8 @@ LEGACY_MEAN_KEY = "body_order_energies_per_atom"
 #: every key of the extras JSON, in a stable order
 EXTRAS_KEYS = (*SUMMARY_KEYS, *EXTRAS_STATUS_KEYS, LEGACY_MEAN_KEY)
 
-#: columns of the ``bo_status`` trajectory
-STATUS_COLUMNS = (
-    "body_order_residual",
-    "body_order_order",
-    "body_order_computed",
-    "body_order_call",
-)
-
 #: keys with one value per structure (every other key has K values)
 SCALAR_KEYS = EXTRAS_SCALAR_KEYS
-
-#: i-PI trajectory ``filename`` -> ``extra_type`` written by every case and run
-EXTRAS_TRAJECTORIES = {
-    "bo": "body_order_energies",
-    "bo_per_atom": "body_order_energies_per_atom_mean",
-    "bo_shares": "body_order_shares",
-    "bo_status": ",".join(STATUS_COLUMNS),
-    "bo_stderr": "body_order_energies_per_atom_stderr",
-}
 
 
 def expansion_extras(body: BodyOrderResult, n_atoms: int, call: int) -> dict:

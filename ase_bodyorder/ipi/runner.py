@@ -12,9 +12,11 @@ who died), on timeout, and on Ctrl-C (outputs are kept; i-PI gets SIGTERM first,
 makes it write ``RESTART``). :func:`restart_md` continues a run from its ``RESTART`` file
 (or checkpoint) in a new run directory.
 
-Every run directory holds ``run.json``, the run manifest (:mod:`~ase_bodyorder.ipi.manifest`:
+Every run directory holds ``run.json``, the run manifest (:mod:`ase_bodyorder.runs`:
 :class:`MDRun`, read back with :meth:`MDRun.load`, which reports a run whose runner was
 killed outright as ``killed``); the runner writes it when the run starts and when it ends.
+The drivers' settings (:class:`DriverSettings`) carry the expansion as one
+:class:`~ase_bodyorder.ExpansionSettings`.
 """
 
 from __future__ import annotations
@@ -28,24 +30,16 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
+from ..expansion import BodyOrderError
+from ..models import DEFAULT_MD_MODEL
+from ..models.registry import absolute_spec
+from ..runs import EXTRAS_TRAJECTORIES, DriverSettings, MDRun, MDRunError, runner_identity
+from ..settings import ExpansionSettings
 from . import _input
 from ._progress import Progress
-from .extras import EXTRAS_TRAJECTORIES
-from .manifest import (  # noqa: F401 - the manifest's names, importable from here as before
-    KILLED,
-    MANIFEST,
-    MANIFEST_FORMAT,
-    MANIFEST_VERSION,
-    DriverSettings,
-    MDRun,
-    last_step_in_outputs,
-    runner_alive,
-    runner_identity,
-)
 from .session import (
     SOCKET_WAIT_S,
     IPISession,
-    MDRunError,
     sigterm_as_interrupt,
     unique_address,
 )
@@ -190,7 +184,8 @@ def run_md(
     timeout_s: float = 600.0,
     n_drivers: int = 1,
     sample_atoms: int | None = None,
-    sample_seed: int | None = 0,
+    sample_seed: int | None = None,
+    settings: ExpansionSettings | None = None,
     threads: int = 1,
     progress: bool = True,
     stream=None,
@@ -207,15 +202,14 @@ def run_md(
     ``ceil(nbeads / n_drivers)``; with one driver, all beads of a step are expanded
     together). ``sample_atoms``: expand m randomly drawn atoms per expanded structure
     (an unbiased estimate of E^(n)/N with its standard error; ``sample_seed`` seeds the
-    draws; every driver process draws the same sequence). Progress goes to ``stream``
-    (default stderr).
+    draws, default 0; every driver process draws the same sequence). ``settings``: the
+    expansion as one :class:`~ase_bodyorder.ExpansionSettings` (its ``order`` or ``r_mbe``
+    None: the case's); the arguments above that are given replace its fields. Progress
+    goes to ``stream`` (default stderr).
 
     Raises :class:`MDRunError` when i-PI or a driver fails or time runs out (both are
     stopped, outputs kept) and re-raises ``KeyboardInterrupt`` after stopping both.
     """
-    from ..models import DEFAULT_MD_MODEL
-    from ..models.registry import absolute_spec
-
     case_dir = Path(case_dir)
     source = case_dir / "input.xml"
     if not source.is_file():
@@ -226,23 +220,22 @@ def run_md(
     structure = _input.structure_file(root)
     if structure is None:
         raise _input.InputError(f"{source}: no <initialize><file> structure for the driver")
+    given = {"order": order, "stride": stride, "r_mbe": r_mbe, "sample_atoms": sample_atoms}
+    given["seed"] = sample_seed
+    expansion = _expansion(settings, given, defaults)
     driver = DriverSettings(
         model=absolute_spec(model or defaults.get("model", DEFAULT_MD_MODEL)),
-        order=order if order is not None else defaults.get("order", 3),
-        stride=stride if stride is not None else defaults.get("stride", 1),
-        r_mbe=r_mbe if r_mbe is not None else defaults.get("r_mbe"),
+        expansion=expansion,
         template=Path(structure).name,
         threads=threads,
         timeout_s=timeout_s,
-        sample_atoms=sample_atoms,
-        sample_seed=sample_seed,
     )
     total = (
         steps
         if steps is not None
         else int(float(_input.element_text(root.find("total_steps")) or 0))
     )
-    driver.preflight(case_dir / structure)
+    _preflight(driver, case_dir / structure)
     run_dir = _new_run_dir(output_dir, case_dir.resolve().name)
     shutil.copy2(case_dir / structure, run_dir / driver.template)
     if (case_dir / "case.json").is_file():
@@ -289,7 +282,7 @@ def restart_md(
     root = ET.parse(source).getroot()
     step = _input.current_step(root)
     driver = previous.driver.replace(first_call=step, timeout_s=timeout_s)
-    driver.preflight(previous.run_dir / driver.template)
+    _preflight(driver, previous.run_dir / driver.template)
     run_dir = _new_run_dir(output_dir, f"{previous.case}-restart")
     shutil.copy2(previous.run_dir / driver.template, run_dir / driver.template)
     return _prepare_and_execute(
@@ -305,6 +298,30 @@ def restart_md(
         stream=stream,
         restarted_from=str(source),
     )
+
+
+def _expansion(settings: ExpansionSettings | None, given: dict, defaults: dict):
+    """The drivers' expansion: ``settings`` (else the case's stride and seed 0), the
+    arguments ``given`` (not None) in place of its fields, and the case's order (else 3)
+    and r_mbe where it leaves them unset."""
+    if settings is None:
+        settings = ExpansionSettings(stride=defaults.get("stride", 1), seed=0)
+    elif not isinstance(settings, ExpansionSettings):
+        raise BodyOrderError(f"settings must be ExpansionSettings, got {settings!r}")
+    expansion = settings.replace(**{k: v for k, v in given.items() if v is not None})
+    unset = {
+        "order": defaults.get("order", 3) if expansion.order is None else expansion.order,
+        "r_mbe": defaults.get("r_mbe") if expansion.r_mbe is None else expansion.r_mbe,
+    }
+    return expansion.replace(**unset)
+
+
+def _preflight(driver: DriverSettings, template: Path) -> None:
+    """Build the driver once with these settings on ``template`` (a structure file), so
+    that bad settings fail before i-PI starts."""
+    from .driver import BodyOrderDriver  # i-PI: the driver's base class
+
+    BodyOrderDriver.from_settings(driver, template)
 
 
 def _check_counts(*, steps, n_drivers, timeout_s) -> None:
@@ -333,7 +350,11 @@ def _prepare_and_execute(
     """Rewrite and write the input into ``run_dir``, then run it."""
     address = unique_address()
     _input.rewrite_input(
-        root, total_steps=total_steps, address=address, stride=driver.stride, n_drivers=n_drivers
+        root,
+        total_steps=total_steps,
+        address=address,
+        stride=driver.expansion.stride,
+        n_drivers=n_drivers,
     )
     ET.ElementTree(root).write(run_dir / "input.xml", encoding="unicode")
     run = _layout(run_dir, root, case, driver, first_step, total_steps, n_drivers, restarted_from)

@@ -9,9 +9,14 @@ For each Wigner-Seitz radius ``rs`` (bohr) a case is written (:class:`~.cases.Ca
 ``molecular_above_rs_bohr``; NVT with stochastic velocity rescaling) and run with the
 monitor (:func:`~.runner.run_md`). The expansion radius grows with the spacing of the
 atoms, ``r_mbe = r_mbe_per_rs * rs`` (Angstrom per bohr; 1.25 gives 2.0 Angstrom at
-rs 1.6 and 3.75 at rs 3.0, about 13 neighbours everywhere) unless ``r_mbe`` is given.
+rs 1.6 and 3.75 at rs 3.0, about 13 neighbours everywhere) unless the expansion's
+``r_mbe`` is given. The expansion is one :class:`~ase_bodyorder.ExpansionSettings`
+(order, stride, r_mbe, atom sampling and its seed, ...).
 A finished run is reused only if it was made with exactly the same settings (its case,
-model and atom sampling, recorded in the run's ``scan_run.json``), so a scan resumes
+with the model, and its expansion, recorded in the run's ``scan_run.json``; a run of an
+earlier version, which recorded the case and ``sample_atoms``, is reused where the
+expansion is what it ran: the case's order, stride and r_mbe, the sample, seed 0, the
+rest default), so a scan resumes
 where it stopped; a run of other settings (another ``--model``, ``--temperature``,
 ``--sample-atoms``, ...) is left as it is, and the new one is run beside it
 (``runs/rs1.60-2``, ...). The report
@@ -30,24 +35,43 @@ from pathlib import Path
 import numpy as np
 
 from ..expansion import BodyOrderError
+from ..io import write_json_atomically, write_text_atomically
+from ..models import DEFAULT_MD_MODEL
+from ..monitor import mean_and_error, read_run
+from ..monitor.report import order_statistics
+from ..runs import MDRun, MDRunError
+from ..settings import ExpansionSettings
+from ..structures import density_g_cm3
+from . import runner  # runner.run_md looked up when called: tests replace it there
+from .cases import Case, write_case
 
-__all__ = ["ScanSettings", "run_density_scan", "run_settings", "scan_case", "write_scan_report"]
+__all__ = [
+    "DEFAULT_SCAN_EXPANSION",
+    "ScanSettings",
+    "run_density_scan",
+    "run_settings",
+    "scan_case",
+    "write_scan_report",
+]
+
+
+#: a scan's expansion unless given: K = 3, every 10th step, 8 atoms sampled, seed 0
+DEFAULT_SCAN_EXPANSION = ExpansionSettings(order=3, stride=10, sample_atoms=8, seed=0)
 
 
 @dataclass(frozen=True)
 class ScanSettings:
     """What a density scan runs (see the module docstring). Temperatures in K, times in
-    fs, ``rs_bohr`` in bohr, ``r_mbe`` in Angstrom (None: ``r_mbe_per_rs * rs``)."""
+    fs, ``rs_bohr`` in bohr; ``expansion``: the drivers' expansion (default: order 3,
+    every 10th step, 8 atoms sampled with seed 0; its ``r_mbe`` in Angstrom, None:
+    ``r_mbe_per_rs * rs``; its ``order`` None: 3); ``seed``: the starting structures'."""
 
     rs_bohr: tuple[float, ...]
     model: str | None = None
     steps: int = 200
     equilibration_steps: int = 0
-    stride: int = 10
-    order: int = 3
-    r_mbe: float | None = None
+    expansion: ExpansionSettings = DEFAULT_SCAN_EXPANSION
     r_mbe_per_rs: float = 1.25
-    sample_atoms: int | None = 8
     temperature_K: float = 1000.0
     n_atoms: int = 64
     molecular_above_rs_bohr: float = 2.2
@@ -55,11 +79,16 @@ class ScanSettings:
     seed: int = 20261301
 
     def __post_init__(self) -> None:
+        if not isinstance(self.expansion, ExpansionSettings):
+            raise BodyOrderError(f"expansion must be ExpansionSettings, got {self.expansion!r}")
+        if self.expansion.order is None:  # a cell's default order
+            object.__setattr__(self, "expansion", self.expansion.replace(order=3))
         if not self.rs_bohr or any(rs <= 0 for rs in self.rs_bohr):
             raise BodyOrderError(f"a density scan needs positive rs values, got {self.rs_bohr}")
-        if self.steps < 1 or self.stride < 1 or self.steps < self.stride:
+        stride = self.expansion.stride
+        if self.steps < 1 or stride < 1 or self.steps < stride:
             raise BodyOrderError(
-                f"steps ({self.steps}) must be at least stride ({self.stride}) >= 1: "
+                f"steps ({self.steps}) must be at least stride ({stride}) >= 1: "
                 "a run with no monitored frame has no statistics"
             )
         if self.equilibration_steps < 0:
@@ -72,7 +101,6 @@ class ScanSettings:
             "timestep_fs": self.timestep_fs,
             "r_mbe_per_rs": self.r_mbe_per_rs,
             "molecular_above_rs_bohr": self.molecular_above_rs_bohr,
-            "r_mbe": self.r_mbe,
         }
         for name, value in positive.items():
             if value is not None and not 0 < value < math.inf:
@@ -80,10 +108,6 @@ class ScanSettings:
         if self.n_atoms < 2 or self.n_atoms % 2:
             raise BodyOrderError(
                 f"n_atoms must be even and >= 2 (bcc cells, H2 molecules), got {self.n_atoms}"
-            )
-        if self.order < 1 or (self.sample_atoms is not None and self.sample_atoms < 1):
-            raise BodyOrderError(
-                f"order ({self.order}) and sample_atoms ({self.sample_atoms}) must be >= 1"
             )
 
     @property
@@ -94,13 +118,16 @@ class ScanSettings:
 
     def r_mbe_at(self, rs_bohr: float) -> float:
         """The expansion radius (Angstrom) at ``rs_bohr``."""
-        return self.r_mbe if self.r_mbe is not None else round(self.r_mbe_per_rs * rs_bohr, 3)
+        r_mbe = self.expansion.r_mbe
+        return r_mbe if r_mbe is not None else round(self.r_mbe_per_rs * rs_bohr, 3)
+
+    def expansion_at(self, rs_bohr: float) -> ExpansionSettings:
+        """The expansion of the run at ``rs_bohr``: its r_mbe resolved."""
+        return self.expansion.replace(r_mbe=self.r_mbe_at(rs_bohr))
 
 
 def scan_case(settings: ScanSettings, index: int):
     """The :class:`~.cases.Case` of the ``index``-th density of the scan."""
-    from .cases import Case
-
     rs = float(settings.rs_bohr[index])
     molecular = rs > settings.molecular_above_rs_bohr
     return Case(
@@ -117,8 +144,8 @@ def scan_case(settings: ScanSettings, index: int):
         thermostat="svr",
         molecular=molecular,
         model=settings.model,
-        order=settings.order,
-        stride=settings.stride,
+        order=settings.expansion.order,
+        stride=settings.expansion.stride,
         r_mbe=settings.r_mbe_at(rs),
         min_intermolecular=0.55 * 2 * rs * 0.529177210903,
     )
@@ -130,15 +157,29 @@ RUN_SETTINGS = "scan_run.json"
 
 def run_settings(settings: ScanSettings, index: int) -> dict:
     """What makes the ``index``-th run of a scan (its case, with the model resolved, and
-    the atom sampling), as JSON: a finished run is reused only for exactly these."""
-    from ..models import DEFAULT_MD_MODEL
-
+    its expansion), as JSON: a finished run is reused only for exactly these."""
     case = scan_case(settings, index)
     record = {
         "case": {**asdict(case), "model": case.model or DEFAULT_MD_MODEL},
-        "sample_atoms": settings.sample_atoms,
+        "expansion": settings.expansion_at(case.rs_bohr).to_dict(),
     }
     return json.loads(json.dumps(record))
+
+
+def _former_record(record: dict) -> dict | None:
+    """What a run of an earlier version (the case and ``sample_atoms``) recorded for the
+    settings of ``record``; None if that version could not run its expansion."""
+    case, expansion = record["case"], record["expansion"]
+    ran = ExpansionSettings(
+        order=case["order"],
+        stride=case["stride"],
+        r_mbe=case["r_mbe"],
+        sample_atoms=expansion["sample_atoms"],
+        seed=0,
+    )
+    if json.loads(json.dumps(ran.to_dict())) != expansion:
+        return None
+    return {"case": case, "sample_atoms": expansion["sample_atoms"]}
 
 
 def _reusable(run_dir: Path, record: dict, steps: int) -> bool:
@@ -147,13 +188,11 @@ def _reusable(run_dir: Path, record: dict, steps: int) -> bool:
         made_with = json.loads((run_dir / RUN_SETTINGS).read_text())
     except (OSError, ValueError):  # a run of an earlier version records none
         return False
-    return made_with == record and _finished(run_dir, steps)
+    same = made_with in (record, _former_record(record))
+    return same and _finished(run_dir, steps)
 
 
 def _finished(run_dir: Path, steps: int) -> bool:
-    from .manifest import MDRun
-    from .session import MDRunError
-
     try:
         run = MDRun.load(run_dir)
     except (BodyOrderError, MDRunError, OSError, ValueError, KeyError, TypeError):
@@ -166,13 +205,10 @@ def run_density_scan(
 ) -> list[dict]:
     """Run (or reuse) every density's monitored NVT run; return one point per density
     (:func:`scan_point`)."""
-    from .cases import write_case
-    from .runner import run_md
-
     output_dir = Path(output_dir)
     (output_dir / "cases").mkdir(parents=True, exist_ok=True)
     (output_dir / "runs").mkdir(parents=True, exist_ok=True)
-    (output_dir / "scan_settings.json").write_text(json.dumps(asdict(settings), indent=1) + "\n")
+    write_json_atomically(output_dir / "scan_settings.json", _settings_record(settings))
     points = []
     for index in range(len(settings.rs_bohr)):
         case = scan_case(settings, index)
@@ -184,27 +220,28 @@ def run_density_scan(
             run_dir = output_dir / "runs" / f"{case.name}-{attempt}"
         if not run_dir.exists():
             case_dir = write_case(case, output_dir / "cases" / case.name)
-            run_md(
+            runner.run_md(
                 case_dir,
                 steps=settings.total_steps,
-                sample_atoms=settings.sample_atoms,
+                settings=settings.expansion_at(case.rs_bohr),
                 output_dir=run_dir,
                 timeout_s=timeout_s,
                 progress=progress,
             )
-            (run_dir / RUN_SETTINGS).write_text(json.dumps(record, indent=1) + "\n")
+            write_json_atomically(run_dir / RUN_SETTINGS, record)
         points.append(scan_point(run_dir, case, first_step=settings.equilibration_steps))
     return points
+
+
+def _settings_record(settings: ScanSettings) -> dict:
+    """``scan_settings.json``: the settings, the expansion as its dictionary."""
+    return {**asdict(settings), "expansion": settings.expansion.to_dict()}
 
 
 def scan_point(run_dir, case, first_step: int = 0) -> dict:
     """The trajectory averages of one density: E^(n)/N and residual per atom (eV/atom)
     with their errors, and the run's settings, over the frames at steps ``>=
     first_step`` (after the equilibration period)."""
-    from ..monitor import mean_and_error, read_run
-    from ..monitor.report import order_statistics
-    from ..structures import density_g_cm3
-
     trace = read_run(run_dir).from_step(first_step)
     if len(trace) == 0:
         raise BodyOrderError(f"{run_dir}: no monitored frames at steps >= {first_step}")
@@ -238,15 +275,15 @@ def scan_point(run_dir, case, first_step: int = 0) -> dict:
 
 def write_scan_report(points: list[dict], out_dir, model: str, command: str) -> Path:
     """``README.md``, ``scan.json`` and ``scan.png`` of a density scan."""
-    import matplotlib
+    import matplotlib  # matplotlib: the figure
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "scan.json").write_text(
-        json.dumps({"command": command, "model": model, "points": points}, indent=1) + "\n"
+    write_json_atomically(
+        out_dir / "scan.json", {"command": command, "model": model, "points": points}
     )
     rs = np.array([p["rs_bohr"] for p in points])
     max_order = max(len(p["orders"]) for p in points)
@@ -309,5 +346,5 @@ def write_scan_report(points: list[dict], out_dir, model: str, command: str) -> 
             f"{p['residual_eV_per_atom']:+.4f} ± {p['residual_error_eV_per_atom']:.4f} |"
         )
     path = out_dir / "README.md"
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomically(path, "\n".join(lines) + "\n")
     return path

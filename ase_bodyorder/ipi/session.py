@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._guard import guarded
+from ..runs import MDRunError
 
 __all__ = [
     "ChildProcess",
@@ -56,10 +57,6 @@ IPI_DEATH_SIGNAL = signal.SIGTERM
 DRIVER_DEATH_SIGNAL = signal.SIGKILL
 #: seconds an orphaned process may take to stop after that signal before it is ended
 ORPHAN_GRACE_S = 5.0
-
-
-class MDRunError(RuntimeError):
-    """i-PI or a driver failed, or the run did not finish in time."""
 
 
 # ---------------------------------------------------------------- commands

@@ -14,11 +14,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import ase.io
 import numpy as np
 from ase import Atoms
 
-from ..decompose import BodyOrderResult
+from ..chemiscope import check_chemiscope_path, write_chemiscope
+from ..decompose import BodyOrderResult, decompose_frames
 from ..expansion import BodyOrderError
+from ..models import load_model
+from ..runs import MANIFEST, MDRun
 from .pimd import _step
 from .readers import read_run
 
@@ -38,12 +42,6 @@ def expand_run_frames(
     """``(frames, results, steps, times_fs)``: at most ``max_frames`` monitored frames
     of the run at steps ``>= first_step`` (evenly spread over the run), each expanded in
     full with the run's driver settings (model, order, r_mbe; no atom sampling)."""
-    import ase.io
-
-    from ..decompose import decompose_frames
-    from ..ipi.manifest import MANIFEST, MDRun
-    from ..models import load_model
-
     if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
         raise BodyOrderError(f"the number of frames must be a positive integer, got {max_frames}")
     run_dir = Path(run_dir)
@@ -68,10 +66,8 @@ def expand_run_frames(
     frames = [by_step[step] for step, _ in chosen]
     for atoms in frames:
         atoms.info.clear()  # i-PI's comment fields are not properties of the view
-    driver = run.driver
-    results = list(
-        decompose_frames(frames, load_model(driver.model), order=driver.order, r_mbe=driver.r_mbe)
-    )
+    model, expansion = load_model(run.driver.model), run.driver.expansion
+    results = list(decompose_frames(frames, model, order=expansion.order, r_mbe=expansion.r_mbe))
     steps = np.array([step for step, _ in chosen], dtype=float)
     times = np.array([time for _, time in chosen])
     return frames, results, steps, times
@@ -87,9 +83,6 @@ def write_run_chemiscope(
     """Write the frames of :func:`expand_run_frames` as a chemiscope trajectory to
     ``path`` (``.json`` or ``.json.gz``): atoms coloured by e_i^(3) (or the highest
     order below), the map E^(3)/N (or E^(K)/N) against time; returns the path."""
-    from ..chemiscope import check_chemiscope_path, write_chemiscope
-    from ..ipi.manifest import MDRun
-
     path = check_chemiscope_path(path)
     frames, results, steps, times = expand_run_frames(
         run_dir, max_frames=max_frames, first_step=first_step
@@ -112,7 +105,8 @@ def write_run_chemiscope(
         name=f"{Path(run_dir).name}: body orders of {driver.model} along the run",
         description=(
             f"{len(frames)} monitored frames of the i-PI run {Path(run_dir).name} (model "
-            f"{driver.model}, K = {driver.order}, r_mbe = {driver.r_mbe} Angstrom), each "
+            f"{driver.model}, K = {driver.expansion.order}, r_mbe = {driver.expansion.r_mbe} "
+            "Angstrom), each "
             "expanded in full after the run"
         ),
         properties=extra,

@@ -22,8 +22,8 @@ from ase import Atoms
 
 from ..decompose import decompose_frames
 from ..expansion import BodyOrderError
-from ..ipi import CENTROID_FILE, MDRun
 from ..models import load_model
+from ..runs import CENTROID_FILE, MDRun
 from .readers import read_run
 from .statistics import SeriesStatistics, mean_and_error
 
@@ -87,16 +87,16 @@ def centroid_statistics(
         frames = [by_step[s] for s in steps if s in by_step]
     if not frames:
         raise BodyOrderError(f"{path}: no centroid frame at the monitored steps")
-    driver = run.driver
-    model = load_model(driver.model)
+    expansion = run.driver.expansion
+    model = load_model(run.driver.model)
     results = list(
         decompose_frames(
             frames,
             model,
-            order=driver.order,
-            r_mbe=driver.r_mbe,
-            sample_atoms=driver.sample_atoms,
-            seed=driver.sample_seed,
+            order=expansion.order,
+            r_mbe=expansion.r_mbe,
+            sample_atoms=expansion.sample_atoms,
+            seed=expansion.seed,
         )
     )
     means = np.array([r.energies_per_atom_mean_eV for r in results])

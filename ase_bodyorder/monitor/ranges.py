@@ -15,13 +15,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
+import ase.io
 import numpy as np
 
 from ..decompose import decompose
 from ..expansion import BodyOrderError
 from ..io import read_json_object, write_json_atomically
-from ..ipi.manifest import MDRun
 from ..models import load_model
+from ..runs import MDRun, MDRunError
 from .report import check_quantity, share_ranges
 
 if TYPE_CHECKING:
@@ -34,8 +35,6 @@ _DATA = Path(__file__).resolve().parent.parent / "data"
 
 def training_frames(model_name: str, *, data_dir: Path = _DATA) -> list[Atoms]:
     """The training structures of a shipped model (``BodyOrderError`` for other models)."""
-    import ase.io
-
     provenance = data_dir / "models" / model_name / "provenance.json"
     if not provenance.is_file():
         raise BodyOrderError(
@@ -126,8 +125,6 @@ def training_ranges(
     cache = run_dir / f"training_ranges_{quantity}.json"
     if cache.is_file():
         return read_ranges(cache)
-    from ..ipi.session import MDRunError
-
     try:
         driver = MDRun.load(run_dir).driver
     except FileNotFoundError as error:
@@ -136,14 +133,14 @@ def training_ranges(
         raise BodyOrderError(
             f"cannot read the run manifest of {run_dir} ({error}); pass --ranges FILE"
         ) from None
+    # a run's order is always recorded (md resolves it); None would be the driver's 3
+    order, r_mbe = driver.expansion.order or 3, driver.expansion.r_mbe
     _say(
         stream,
         f"{quantity} of {driver.model} on its training structures (order "
-        f"{driver.order}, r_mbe {driver.r_mbe} A) ...",
+        f"{order}, r_mbe {r_mbe} A) ...",
     )
-    ranges = training_share_ranges(
-        driver.model, order=driver.order, r_mbe=driver.r_mbe, quantity=quantity
-    )
+    ranges = training_share_ranges(driver.model, order=order, r_mbe=r_mbe, quantity=quantity)
     write_json_atomically(cache, {str(k): list(v) for k, v in ranges.items()})
     for n, (low, high) in ranges.items():
         _say(stream, f"  order {n}: {low:+.4f} .. {high:+.4f}")

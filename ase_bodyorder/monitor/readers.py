@@ -22,17 +22,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..expansion import BodyOrderError
+from ..runs import EXTRAS_HEADER, complete_lines, parse_numbers, read_ipi_extras
 from ..summary import EXTRAS_SCALAR_KEYS, current_key, logged_key
 
 __all__ = ["BodyOrderTrace", "read_ase_log", "read_ipi_extras", "read_ipi_properties", "read_run"]
 
-_HEADER = re.compile(r"#EXTRAS\w*\(([^)]*)\)#\s*Step:\s*(\d+)")
 _COLUMN = re.compile(r"#\s*(?:column|cols\.)\s+(\d+)(?:-(\d+))?\s*-->\s*([^\s:]+)")
 _PS_TO_FS = 1000.0
 
@@ -100,56 +101,6 @@ class BodyOrderTrace:
         )
 
 
-def _complete_lines(path: Path) -> list[str]:
-    """The lines of a file that end with a newline (the rest is still being written)."""
-    return path.read_text().split("\n")[:-1]
-
-
-def read_ipi_extras(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Parse an i-PI extras trajectory: ``(keys, steps, values)``.
-
-    ``keys``: the names in the header, old ones under their current names
-    (:func:`~ase_bodyorder.summary.current_key`). ``values[i]`` holds the numbers written
-    after the i-th ``#EXTRAS(keys)# Step: N`` header (the keys' values stacked
-    horizontally, as i-PI writes them). Steps are i-PI's steps (0: the initial
-    positions). Incomplete blocks (a last line without its newline, a header without
-    values, fewer values than the other blocks) are dropped.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise BodyOrderError(f"no extras file {path}")
-    keys: list[str] = []
-    steps: list[int] = []
-    rows: list[list[float]] = []
-    current: list[float] | None = None
-    for number, line in enumerate(_complete_lines(path), start=1):
-        match = _HEADER.search(line)
-        if match:
-            if current is not None:
-                rows.append(current)
-            keys = [current_key(k.strip()) for k in match.group(1).split(",")]
-            steps.append(int(match.group(2)))
-            current = []
-            continue
-        if current is not None and line.strip():
-            current.extend(_numbers(line, path, number))
-    if current is not None:
-        rows.append(current)
-    width = max((len(r) for r in rows), default=0)
-    if width == 0:
-        return [], np.zeros(0, dtype=int), np.zeros((0, 0))
-    complete = [i for i, r in enumerate(rows) if len(r) == width]
-    values = np.array([rows[i] for i in complete], dtype=float)
-    return keys, np.array(steps)[complete], values
-
-
-def _numbers(line: str, path: Path, number: int) -> list[float]:
-    try:
-        return [float(x) for x in line.split()]
-    except ValueError:
-        raise BodyOrderError(f"{path}, line {number}: not numbers: {line.strip()[:60]!r}") from None
-
-
 def read_ipi_properties(
     path: str | os.PathLike[str], columns: list[str] | None = None
 ) -> dict[str, np.ndarray]:
@@ -167,7 +118,7 @@ def read_ipi_properties(
     names = dict(enumerate(columns or ()))
     header_width = 0  # the columns the file's header names (its last column's number)
     data = []
-    for number, line in enumerate(_complete_lines(path), start=1):
+    for number, line in enumerate(complete_lines(path), start=1):
         if line.startswith("#"):
             match = _COLUMN.search(line)
             if match:
@@ -175,7 +126,7 @@ def read_ipi_properties(
                 header_width = max(header_width, int(match.group(2) or match.group(1)))
             continue
         if line.strip():
-            data.append(_numbers(line, path, number))
+            data.append(parse_numbers(line, path, number))
     expected = header_width or len(columns or ())
     width = max([expected, *(len(r) for r in data)])
     array = np.array([r for r in data if len(r) == width], dtype=float).reshape(-1, width)
@@ -205,8 +156,6 @@ def _input_property_names(run_dir: Path) -> list[str] | None:
     path = run_dir / "input.xml"
     if not path.exists():
         return None
-    import xml.etree.ElementTree as ET
-
     element = ET.parse(path).getroot().find("output/properties")
     if element is None or element.text is None:
         return None
@@ -236,7 +185,7 @@ def _split_columns(keys: list[str], values: np.ndarray) -> dict[str, np.ndarray]
 
 def _first_header(path: Path) -> str:
     with open(path) as handle:
-        return next((line for line in handle if _HEADER.search(line)), "")
+        return next((line for line in handle if EXTRAS_HEADER.search(line)), "")
 
 
 def read_run(
@@ -309,7 +258,7 @@ def read_ase_log(path: str | os.PathLike[str]) -> BodyOrderTrace:
     if not path.exists():
         raise BodyOrderError(f"no body-order log {path}")
     records = []
-    for number, line in enumerate(_complete_lines(path), start=1):
+    for number, line in enumerate(complete_lines(path), start=1):
         if not line.strip():
             continue
         try:

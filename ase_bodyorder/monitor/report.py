@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from ..expansion import BodyOrderError
-from ..ipi.manifest import MANIFEST, MDRun, last_step_in_outputs
-from ..ipi.session import MDRunError
+from ..runs import MANIFEST, MDRun, MDRunError, last_step_in_outputs
 from .readers import BodyOrderTrace, read_ase_log, read_run
 from .statistics import SeriesStatistics, mean_and_error
 
@@ -154,7 +153,7 @@ def write_plots(trace: BodyOrderTrace, directory: str | os.PathLike[str]) -> lis
     trace has them), and on each distribution the mean over frames with its error bar
     (time correlation and atom sampling, :func:`order_statistics`).
     """
-    import matplotlib
+    import matplotlib  # matplotlib: the figures
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -22,11 +22,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import ase.io
 import numpy as np
 
+from ..decompose import decompose, frame_settings
 from ..expansion import BodyOrderError
+from ..models.registry import load_model
+from ..models.sharing import IncrementShare
 
 __all__ = ["run_increments", "write_increments_report"]
 
@@ -57,8 +62,6 @@ def _case(run_dir: Path) -> dict:
 
 def _trajectory_stride(run_dir: Path) -> int:
     """The stride (steps) of the run's positions trajectory, from its input.xml."""
-    import xml.etree.ElementTree as ElementTree
-
     path = run_dir / "input.xml"
     try:
         root = ElementTree.parse(path).getroot()
@@ -80,12 +83,6 @@ def run_increments(
 ) -> dict:
     """E^(n)/N and the residual per atom (eV/atom) of the frames of one run, under the
     model's own atom energies and under increments (see the module docstring)."""
-    import ase.io
-
-    from ..decompose import decompose, frame_settings
-    from ..models.registry import load_model
-    from ..models.sharing import IncrementShare
-
     run_dir = Path(run_dir)
     case = _case(run_dir)
     if every < 1 or sample_atoms < 1 or equilibration_steps < 0:
@@ -151,7 +148,7 @@ def write_increments_report(
 ) -> Path:
     """``increments.json``, ``increments.png`` and ``increments.md`` in ``out_dir``:
     :func:`run_increments` of each run (``options``), sorted by rs."""
-    import matplotlib
+    import matplotlib  # matplotlib: the figures
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -100,7 +100,7 @@ def write_validation_report(
             summaries[label] = validation_summary(case)
         except BodyOrderError as error:
             raise BodyOrderError(f"case {label}: {error}") from None
-    import matplotlib
+    import matplotlib  # matplotlib: the figures
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

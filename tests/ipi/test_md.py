@@ -25,6 +25,7 @@ from ase.stress import voigt_6_to_full_3x3_stress
 pytest.importorskip("ipi")
 
 from helpers import R_MBE, SMALL, SUBPROCESS_ENV, data_lines, still  # noqa: E402
+from ipi.utils.units import unit_to_internal, unit_to_user  # noqa: E402
 
 from ase_bodyorder import BodyOrderError, SpeciesError, StructureError, decompose, load_model  # noqa: E402
 from ase_bodyorder.cli import main  # noqa: E402
@@ -37,6 +38,8 @@ from ase_bodyorder.ipi.runner import MDRun, MDRunError  # noqa: E402
 from ase_bodyorder.monitor import read_ipi_extras, read_run  # noqa: E402
 
 BIN = Path(sys.executable).parent
+#: i-PI's atomic unit of force per eV/Angstrom, the conversion of i-PI's ASEDriver
+FORCE_UNIT = unit_to_internal("force", "ev/ang", 1.0)
 ENV = SUBPROCESS_ENV
 
 
@@ -227,8 +230,9 @@ def test_driver_expands_all_structures_of_a_batched_step(h16_case):
         str(h16_case / "init.extxyz"), model="h-morse", order=2, stride=2, r_mbe=R_MBE
     )
     atoms = ase.io.read(h16_case / "init.extxyz")
-    cell = atoms.cell.array.T / ase.units.Bohr
-    pos = atoms.positions / ase.units.Bohr
+    # i-PI's atomic units, with i-PI's constants (which the driver converts back with)
+    cell = unit_to_internal("length", "angstrom", atoms.cell.array.T)
+    pos = unit_to_internal("length", "angstrom", atoms.positions)
     for call in range(3):
         results = driver.compute([cell, cell], [pos, pos + 0.01])
         extras = [json.loads(r[3]) for r in results]
@@ -239,14 +243,34 @@ def test_driver_expands_all_structures_of_a_batched_step(h16_case):
         assert np.isfinite(extras[0]["body_order_energies"]).all() == computed
         assert np.isnan(extras[0]["body_order_shares"][0])
     pot, force, vir, _ = driver.compute_structure(cell, pos)  # Hartree, Hartree/bohr
+    np.testing.assert_allclose(unit_to_user("length", "angstrom", pos), atoms.positions, atol=1e-12)
     system = load_model("h-morse").system(atoms, stress=True)
-    assert pot == pytest.approx(system.energy / ase.units.Hartree, rel=1e-12)
-    np.testing.assert_allclose(
-        force, system.forces * ase.units.Bohr / ase.units.Hartree, rtol=0, atol=1e-14
-    )
+    hartree = unit_to_internal("energy", "electronvolt", 1.0)  # Hartree per eV
+    bohr = unit_to_internal("length", "angstrom", 1.0)  # bohr per Angstrom
+    assert pot == pytest.approx(system.energy * hartree, rel=1e-10)
+    # i-PI's force unit (eV/Angstrom) is 1.07e-7 off its energy per length: i-PI's value
+    np.testing.assert_allclose(force, system.forces * FORCE_UNIT, rtol=1e-10, atol=1e-14)
+    assert FORCE_UNIT == pytest.approx(hartree / bohr, rel=2e-7)
     # i-PI's virial: minus the stress times the volume (Hartree)
-    virial = -voigt_6_to_full_3x3_stress(system.stress) * atoms.get_volume() / ase.units.Hartree
+    virial = -voigt_6_to_full_3x3_stress(system.stress) * atoms.get_volume() * hartree
     np.testing.assert_allclose(vir, virial, rtol=1e-10, atol=1e-14)
+
+
+def test_driver_of_a_cluster_returns_a_zero_virial(tmp_path):
+    """No stress for a cluster: the virial is zero and the forces are the model's."""
+    from ase_bodyorder.structures import random_cluster
+
+    atoms = random_cluster(6, seed=3)
+    ase.io.write(tmp_path / "h6.extxyz", atoms)
+    driver = BodyOrderDriver(str(tmp_path / "h6.extxyz"), model="h-morse", order=2)
+    pos = unit_to_internal("length", "angstrom", atoms.positions)
+    pot, force, vir, extras = driver.compute(np.eye(3) * 40.0, pos)
+    hartree = unit_to_internal("energy", "electronvolt", 1.0)  # Hartree per eV
+    system = load_model("h-morse").system(atoms)
+    assert pot == pytest.approx(system.energy * hartree, rel=1e-10)
+    np.testing.assert_allclose(force, system.forces * FORCE_UNIT, rtol=1e-10)
+    np.testing.assert_array_equal(vir, np.zeros((3, 3)))
+    assert json.loads(extras)["body_order_computed"] == 1.0
 
 
 # ---------------------------------------------------------------- failures
@@ -552,9 +576,61 @@ def test_client_errors_are_one_line(h16_case, argv, message, capsys):
 
 
 def test_runner_starts_drivers_as_the_client_module():
-    from ase_bodyorder.ipi.runner import DriverSettings
+    """The driver's command line carries the whole expansion, which the client reads
+    back as the same settings (the options of ``md`` replacing its fields where given)."""
+    import argparse
 
-    settings = DriverSettings(model="h-morse", order=3, stride=2, r_mbe=2.0, template="t.xyz")
+    from ase_bodyorder.ipi.client import add_arguments, expansion_from_arguments
+    from ase_bodyorder.runs import DriverSettings
+    from ase_bodyorder.settings import ExpansionSettings
+
+    expansion = ExpansionSettings(order=3, stride=2, r_mbe=2.0, sample_atoms=4, seed=7)
+    expansion = expansion.replace(screening=False, max_subclusters=1000)
+    settings = DriverSettings(model="h-morse", expansion=expansion, template="t.xyz")
     command = settings.command("addr", "/tmp/ipi_")
-    assert command[1:3] == ["-m", "ase_bodyorder.ipi.client"]
-    assert command[command.index("--stride") + 1] == "2" and "--unix" in command
+    assert command[1:3] == ["-m", "ase_bodyorder.ipi.client"] and "--unix" in command
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int)
+    add_arguments(parser)
+    args = parser.parse_args(command[3:])
+    assert expansion_from_arguments(args) == expansion
+    assert (args.model, args.template, args.first_call) == ("h-morse", "t.xyz", 0)
+    args = parser.parse_args([*command[3:], "--stride", "5", "--seed", "1"])
+    assert expansion_from_arguments(args) == expansion.replace(stride=5, seed=1)
+    plain = parser.parse_args(["--address", "a", "--template", "t.xyz"])
+    assert expansion_from_arguments(plain) == ExpansionSettings(order=3, stride=1)
+
+
+def test_driver_settings_read_the_former_fields():
+    """Manifests before the expansion was one setting named its parameters one by one
+    (``md --restart``, ``report`` and ``watch`` read them); by keyword or position too."""
+    from ase_bodyorder.runs import DriverSettings
+    from ase_bodyorder.settings import ExpansionSettings
+
+    former = {
+        "model": "mace-hcells",
+        "order": 3,
+        "stride": 10,
+        "r_mbe": 2.0,
+        "template": "init.extxyz",
+        "threads": 1,
+        "first_call": 0,
+        "timeout_s": 3600.0,
+        "sample_atoms": 8,
+        "sample_seed": 0,
+    }  # the driver of a scan run's run.json of that version
+    settings = DriverSettings.from_dict(former)
+    expected = ExpansionSettings(order=3, stride=10, r_mbe=2.0, sample_atoms=8, seed=0)
+    assert settings.expansion == expected
+    assert (settings.model, settings.template, settings.timeout_s) == (
+        "mace-hcells",
+        "init.extxyz",
+        3600.0,
+    )
+    assert DriverSettings.from_dict(settings.to_dict()) == settings
+    assert settings.to_dict()["expansion"] == expected.to_dict()
+    assert DriverSettings("m", 3, 1, None, "t.xyz").expansion == ExpansionSettings(order=3)
+    with pytest.raises(BodyOrderError, match="expansion twice"):
+        DriverSettings.from_dict({**former, "expansion": expected.to_dict()})
+    with pytest.raises(BodyOrderError, match="stride must be a non-negative integer"):
+        DriverSettings.from_dict({**former, "stride": -1})

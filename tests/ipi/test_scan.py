@@ -7,7 +7,8 @@ import pytest
 
 from ase_bodyorder.cli import main
 from ase_bodyorder.expansion import BodyOrderError
-from ase_bodyorder.ipi.scan import ScanSettings, scan_case
+from ase_bodyorder.ipi.scan import DEFAULT_SCAN_EXPANSION, ScanSettings, scan_case
+from ase_bodyorder.settings import ExpansionSettings
 from tests.helpers import png_size
 
 
@@ -20,7 +21,7 @@ def test_scan_cases_follow_the_density():
     rs = (3 * atoms.get_volume() / (4 * np.pi * len(atoms))) ** (1 / 3) / 0.529177210903
     assert rs == pytest.approx(3.0)
     with pytest.raises(BodyOrderError, match="stride"):
-        ScanSettings(rs_bohr=(1.6,), steps=4, stride=5)
+        ScanSettings(rs_bohr=(1.6,), steps=4, expansion=ExpansionSettings(stride=5))
     with pytest.raises(BodyOrderError, match="positive"):
         ScanSettings(rs_bohr=())
     with pytest.raises(BodyOrderError, match="equilibration_steps"):
@@ -80,7 +81,8 @@ def test_a_scan_reuses_only_runs_of_the_same_settings(tmp_path, monkeypatch):
     def fake_run_md(case_dir, *, output_dir, **kwargs):
         output_dir.mkdir()
         case = json.loads((case_dir / "case.json").read_text())
-        (output_dir / "made.json").write_text(json.dumps({**case, **kwargs}))
+        made_with = {**case, **kwargs, "settings": kwargs["settings"].to_dict()}
+        (output_dir / "made.json").write_text(json.dumps(made_with))
         made.append(output_dir.name)
 
     monkeypatch.setattr(runner, "run_md", fake_run_md)
@@ -89,8 +91,11 @@ def test_a_scan_reuses_only_runs_of_the_same_settings(tmp_path, monkeypatch):
         scan, "scan_point", lambda run_dir, case, first_step: {"run_dir": run_dir.name}
     )
 
-    def points(**changes):
-        settings = ScanSettings(rs_bohr=(1.6, 2.6), steps=4, stride=2, n_atoms=16, **changes)
+    def points(sample_atoms=8, **changes):
+        expansion = DEFAULT_SCAN_EXPANSION.replace(stride=2, sample_atoms=sample_atoms)
+        settings = ScanSettings(
+            rs_bohr=(1.6, 2.6), steps=4, expansion=expansion, n_atoms=16, **changes
+        )
         made.clear()
         return [p["run_dir"] for p in scan.run_density_scan(settings, tmp_path, progress=False)]
 
@@ -122,8 +127,9 @@ def test_a_scan_reuses_only_runs_of_the_same_settings(tmp_path, monkeypatch):
         ("--molecular-above-rs", "nan", "molecular_above_rs_bohr must be a positive number"),
         ("--r-mbe-per-rs", "0", "r_mbe_per_rs must be a positive number, got 0.0"),
         ("--n-atoms", "0", "n_atoms must be even and >= 2"),
-        ("--sample-atoms", "-1", "sample_atoms (-1) must be >= 1"),
-        ("--order", "0", "order (0) and sample_atoms"),
+        ("--sample-atoms", "-1", "sample_atoms must be a positive integer, got -1"),
+        ("--order", "0", "order must be a positive integer, got 0"),
+        ("--stride", "0", "must be at least stride (0) >= 1"),
     ],
 )
 def test_bad_scan_settings_are_refused_before_anything_is_made(
@@ -136,3 +142,27 @@ def test_bad_scan_settings_are_refused_before_anything_is_made(
     err = capsys.readouterr().err
     assert said in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_scan_reuses_a_run_of_the_former_record_only_for_its_expansion(tmp_path, monkeypatch):
+    """Runs of an earlier version recorded the case and ``sample_atoms`` (their expansion:
+    the case's order, stride and r_mbe, the sample, seed 0): reused for that expansion
+    only, not for another seed."""
+    from ase_bodyorder.ipi import scan
+
+    settings = ScanSettings(rs_bohr=(1.6,), steps=10, n_atoms=16)
+    record = scan.run_settings(settings, 0)
+    assert record["expansion"] == {**DEFAULT_SCAN_EXPANSION.to_dict(), "r_mbe": 2.0}
+    run_dir = tmp_path / "rs1.60"
+    run_dir.mkdir()
+    former = {"case": record["case"], "sample_atoms": 8}
+    (run_dir / scan.RUN_SETTINGS).write_text(json.dumps(former))
+    monkeypatch.setattr(scan, "_finished", lambda run_dir, steps: True)
+    assert scan._reusable(run_dir, record, 10)
+    other_seed = scan.run_settings(
+        ScanSettings(
+            rs_bohr=(1.6,), steps=10, n_atoms=16, expansion=DEFAULT_SCAN_EXPANSION.replace(seed=1)
+        ),
+        0,
+    )
+    assert not scan._reusable(run_dir, other_seed, 10)

@@ -6,186 +6,46 @@ the fragments are packed as a disjoint union into a single non-periodic
 so no information flows between fragments. Whole structures (periodic or not) go through
 metatomic's own neighbour lists (vesin), independently of the packed path.
 
-What the expansion's exact screening is told (:meth:`MetatomicModel._screening_parameters`):
-
-* ``cutoff``: the largest cutoff of the neighbour lists the model requests (Angstrom),
-  the range of one message-passing step; the model is assumed to see other atoms only
-  through its neighbour lists.
-* ``interaction_layers``: how many hops away an atom's energy sees. metatrain PET:
-  ``num_gnn_layers + 1`` for the default "feedforward" featurizer, ``num_gnn_layers``
-  for "residual" (read from the exported module; see :func:`_pet_hops`: the declared
-  ``interaction_range = num_gnn_layers * cutoff`` is too short for "feedforward"). A
-  model whose ``interaction_range`` equals its cutoff (SOAP-BPNN): 1. Anything else:
-  ``None`` (screening by connectivity only, exact for any message passing through the
-  neighbour lists).
-* A model without neighbour lists: ``cutoff = interaction_range`` and one layer. A
-  model with an infinite interaction range is not screened.
+Loading the model file and reading what it declares (its dtype, energy output, and the
+cutoff and layers the expansion's exact screening is told) is
+:mod:`ase_bodyorder.models.metatomic_loading`.
 
 metatomic, metatensor and vesin are imported only when a model is created.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import json
 import math
 import os
-import sys
-import warnings
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from ase import Atoms
 
 from ..expansion import BodyOrderError
 from .base import AtomicModel, FragmentBatch, SystemResult
+from .metatomic_loading import (
+    DTYPES,
+    dtype_name,
+    energy_output_key,
+    first_line,
+    import_metatomic,
+    load_exported_model,
+    pet_hops,
+    quiet_torchscript,
+    screening_parameters,
+    to_device,
+    wanted_dtype,
+)
 
 if TYPE_CHECKING:
-    from ase import Atoms
     from metatomic.torch import System  # not typed: Any to mypy
 
 __all__ = ["MetatomicModel"]
 
-#: metatensor/metatomic script their modules and the exported model is TorchScript;
-#: torch >= 2.10 flags every ``torch.jit`` entry point as deprecated
-_TORCHSCRIPT_DEPRECATION = r"`torch\.jit\.\w+` is deprecated"
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 _NEIGHBOR_SAMPLES = ["first_atom", "second_atom", "cell_shift_a", "cell_shift_b", "cell_shift_c"]
-
-
-@contextlib.contextmanager
-def _quiet_torchscript() -> Iterator[None]:
-    """Silence torch's deprecation warnings about TorchScript (and only those)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=_TORCHSCRIPT_DEPRECATION, category=DeprecationWarning
-        )
-        yield
-
-
-def _import_metatomic() -> tuple[ModuleType, ModuleType]:
-    """``(metatomic.torch, metatensor.torch)``, with a helpful error if not installed."""
-    try:
-        with _quiet_torchscript():
-            import metatensor.torch as mts
-            import metatomic.torch as mta
-    except ImportError as exc:
-        raise ImportError(
-            "metatomic models need metatomic-torch (and metatensor-torch, vesin): "
-            "pip install 'ase-bodyorder[metatomic]'"
-        ) from exc
-    return mta, mts
-
-
-#: TorchScript extensions whose autograd formulas are registered by their Python package
-#: (``torch.library.register_autograd``), not by the shared library an exported model
-#: ships: ``{extension: (python module, an operator that must be differentiable)}``.
-#: Loading only the library (``extensions_directory``) gives silently wrong forces, and
-#: importing the package after the library aborts the process, so it is imported first.
-_AUTOGRAD_IN_PYTHON = {
-    "sphericart_torch": ("sphericart.torch", "sphericart_torch::spherical_harmonics"),
-}
-
-
-def _model_extensions(path: Path) -> list[str]:
-    """Names of the TorchScript extensions an exported model declares (``[]`` if unknown)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for name in archive.namelist():
-                if name.endswith("/extra/extensions"):
-                    return [str(e["name"]) for e in json.loads(archive.read(name))]
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
-        pass
-    return []
-
-
-def _op_registered(op: str) -> bool:
-    return bool(torch._C._dispatch_has_kernel(op))
-
-
-def _register_python_autograd(extensions: list[str]) -> None:
-    """Import the Python side of the model's extensions before their libraries load."""
-    for name in extensions:
-        if name not in _AUTOGRAD_IN_PYTHON:
-            continue
-        module, op = _AUTOGRAD_IN_PYTHON[name]
-        if module in sys.modules or _op_registered(op):
-            continue  # imported already, or loaded without it (checked after loading)
-        with contextlib.suppress(ImportError), _quiet_torchscript():
-            importlib.import_module(module)
-
-
-def _check_python_autograd(path: Path, extensions: list[str]) -> None:
-    for name in extensions:
-        if name not in _AUTOGRAD_IN_PYTHON:
-            continue
-        module, op = _AUTOGRAD_IN_PYTHON[name]
-        if _op_registered(op) and not torch._C._dispatch_has_kernel_for_dispatch_key(
-            op, "Autograd"
-        ):
-            raise BodyOrderError(
-                f"metatomic model {path} uses the {name} extension, but its gradients are "
-                f"not registered (the Python package {module} must be imported before any "
-                "model using it is loaded); forces would be wrong. Install it "
-                f"(pip install 'ase-bodyorder[metatomic]') and load the model in a fresh "
-                "process"
-            )
-
-
-def _pet_hops(module: object) -> int | None:
-    """Hops an atom's energy sees in a metatrain PET module, ``None`` if not PET.
-
-    The "residual" featurizer reads out every GNN layer: ``num_gnn_layers`` hops. The
-    "feedforward" one (metatrain's default) mixes each edge with its reversed message
-    once more after the last layer before the readout: ``num_gnn_layers + 1`` hops.
-    (Measured on metatrain 2026.4.1: an atom's energy changes when an atom 3 hops away
-    moves in a 2-layer feedforward PET, 7.5 Angstrom away with a 3 Angstrom cutoff,
-    beyond the declared ``interaction_range`` of ``num_gnn_layers * cutoff``.)
-    """
-    layers = getattr(module, "num_gnn_layers", None)
-    featurizer = getattr(module, "featurizer_type", None)
-    if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
-        return None
-    if featurizer == "residual":
-        return layers
-    if featurizer == "feedforward":
-        return layers + 1
-    return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
-def _to_device(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """Move ``model`` to ``device`` and its floating-point tensors to ``dtype``, unless
-    they are there already.
-
-    metatensor-torch warns about its own TorchScript modules on every ``.to()`` of an
-    exported SOAP-BPNN (``_mts_buffer_names``): moving is skipped when not needed, and
-    that warning is silenced when it is.
-    """
-    tensors = list(model.parameters()) + list(model.buffers())
-    floats = [t for t in tensors if t.is_floating_point()]
-    if all(t.device == device for t in tensors) and all(t.dtype == dtype for t in floats):
-        return model
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="module does not have '_mts_buffer_names'", category=UserWarning
-        )
-        return model.to(device=device, dtype=dtype)
 
 
 class MetatomicModel(AtomicModel):
@@ -256,73 +116,20 @@ class MetatomicModel(AtomicModel):
             "variant": variant,
             "max_atoms_per_call": max_atoms_per_call,
         }
-        mta, mts = _import_metatomic()
+        mta, mts = import_metatomic()
         self._mta, self._mts = mta, mts
         self.path = Path(path)
-        if not self.path.is_file():
-            raise BodyOrderError(f"metatomic model file {self.path} does not exist")
-        if extensions_directory is not None and not Path(extensions_directory).is_dir():
-            raise BodyOrderError(
-                f"extensions directory {extensions_directory} of metatomic model {self.path} "
-                "does not exist"
-            )
-        extensions = _model_extensions(self.path)
-        _register_python_autograd(extensions)
-        try:
-            with _quiet_torchscript():
-                model = mta.load_atomistic_model(
-                    str(self.path),
-                    extensions_directory=(
-                        None if extensions_directory is None else str(extensions_directory)
-                    ),
-                )
-        except Exception as exc:
-            hint = ""
-            if self.path.suffix == ".ckpt":
-                hint = " (a metatrain checkpoint: export it with 'mtt export' first)"
-            raise BodyOrderError(
-                f"cannot load metatomic model {self.path}{hint}: {_first_line(exc)}"
-            ) from exc
-        _check_python_autograd(self.path, extensions)
+        model = load_exported_model(mta, self.path, extensions_directory)
 
         capabilities = model.capabilities()
-        if capabilities.dtype not in _DTYPES:
-            raise BodyOrderError(
-                f"metatomic model {self.path} declares an unknown dtype {capabilities.dtype!r}"
-            )
-        self.dtype = _DTYPES[capabilities.dtype]
-        if dtype is not None:
-            wanted = _DTYPES.get(dtype) if isinstance(dtype, str) else dtype
-            if wanted is None or wanted not in _DTYPES.values():
-                raise BodyOrderError(
-                    f"metatomic model {self.path}: dtype must be float32 or float64, got {dtype!r}"
-                )
-            self.dtype = wanted
+        self.dtype = wanted_dtype(self.path, capabilities.dtype, dtype)
         try:
             self.device = torch.device(mta.pick_device(capabilities.supported_devices, device))
         except Exception as exc:
             raise BodyOrderError(
-                f"metatomic model {self.path} cannot run on device {device!r}: {_first_line(exc)}"
+                f"metatomic model {self.path} cannot run on device {device!r}: {first_line(exc)}"
             ) from exc
-
-        outputs = capabilities.outputs
-        if not any(key == "energy" or key.startswith("energy/") for key in outputs):
-            raise BodyOrderError(f"metatomic model {self.path} has no energy output")
-        try:
-            self._energy_key = mta.pick_output("energy", outputs, variant)
-        except Exception as exc:
-            raise BodyOrderError(f"metatomic model {self.path}: {_first_line(exc)}") from exc
-        energy_output = outputs[self._energy_key]
-        if energy_output.unit == "":
-            raise BodyOrderError(
-                f"metatomic model {self.path} does not declare the unit of its energy"
-            )
-        if energy_output.sample_kind != "atom":
-            raise BodyOrderError(
-                f"metatomic model {self.path} gives no per-atom energies "
-                f"(sample kind {energy_output.sample_kind!r}); the atom-resolved expansion "
-                "needs them"
-            )
+        self._energy_key = energy_output_key(mta, self.path, capabilities.outputs, variant)
         self._requested_inputs = list(model.requested_inputs(use_new_names=True))
         if self._requested_inputs:
             raise BodyOrderError(
@@ -330,17 +137,19 @@ class MetatomicModel(AtomicModel):
                 f"({', '.join(self._requested_inputs)}), which sub-clusters cannot provide"
             )
 
-        self._model = _to_device(model, self.device, self.dtype)
+        self._model = to_device(model, self.device, self.dtype)
         self._dtype_copies: dict[torch.dtype, MetatomicModel] = {}
         self.capabilities = capabilities
         self.atomic_numbers = frozenset(int(z) for z in capabilities.atomic_types)
         self._nl_options = list(model.requested_neighbor_lists())
         self._nl_cutoffs = [float(o.engine_cutoff("angstrom")) for o in self._nl_options]
         self.interaction_range = float(capabilities.engine_interaction_range("angstrom"))
-        self.cutoff, self.interaction_layers = self._screening_parameters(model)
+        self.cutoff, self.interaction_layers = screening_parameters(
+            model.module, self.interaction_range, self._nl_cutoffs
+        )
         self.max_atoms_per_call: int | None
         if isinstance(max_atoms_per_call, str):  # "auto": the one string accepted above
-            is_pet = _pet_hops(model.module) is not None
+            is_pet = pet_hops(model.module) is not None
             self.max_atoms_per_call = 256 if is_pet else 4096
         else:
             self.max_atoms_per_call = max_atoms_per_call
@@ -352,7 +161,7 @@ class MetatomicModel(AtomicModel):
         self._xyz = mts.Labels("xyz", torch.arange(3, device=self.device).reshape(-1, 1))
         self._distance = mts.Labels("distance", torch.zeros((1, 1), dtype=torch.int32))
         self._distance = self._distance.to(device=self.device)
-        if self.dtype != _DTYPES[capabilities.dtype]:
+        if self.dtype != DTYPES[capabilities.dtype]:
             self._check_cast(capabilities.dtype)
 
     def _check_cast(self, declared: str) -> None:
@@ -364,12 +173,12 @@ class MetatomicModel(AtomicModel):
         except Exception as exc:
             raise BodyOrderError(
                 f"metatomic model {self.path} (exported in {declared}) cannot run in "
-                f"{_dtype_name(self.dtype)}: {_first_line(exc)}"
+                f"{dtype_name(self.dtype)}: {first_line(exc)}"
             ) from exc
         if not math.isfinite(energy):
             raise BodyOrderError(
                 f"metatomic model {self.path} (exported in {declared}) gives a non-finite "
-                f"energy in {_dtype_name(self.dtype)}"
+                f"energy in {dtype_name(self.dtype)}"
             )
 
     def with_dtype(self, dtype: torch.dtype) -> MetatomicModel:
@@ -377,30 +186,9 @@ class MetatomicModel(AtomicModel):
         if dtype == self.dtype:
             return self
         if dtype not in self._dtype_copies:
-            kwargs = {**self._init_kwargs, "dtype": _dtype_name(dtype)}
+            kwargs = {**self._init_kwargs, "dtype": dtype_name(dtype)}
             self._dtype_copies[dtype] = _reload(kwargs)
         return self._dtype_copies[dtype]
-
-    # ------------------------------------------------------------------ declarations
-
-    def _screening_parameters(self, model: Any) -> tuple[float, int | None]:
-        """``(cutoff, layers)`` for the exact screening (see the module docstring)."""
-        interaction_range = self.interaction_range
-        if not math.isfinite(interaction_range):
-            return math.inf, None
-        if not self._nl_cutoffs or max(self._nl_cutoffs) <= 0:
-            # no neighbour list: whatever the model does, it is local within its range
-            return interaction_range, 1
-        cutoff = max(self._nl_cutoffs)
-        layers = _pet_hops(model.module)
-        if layers is not None:
-            return cutoff, layers
-        if abs(interaction_range - cutoff) <= 1e-9 * cutoff:
-            # metatomic: "for a short range model, this is the largest neighbour list
-            # cutoff"; an atom's energy depends on atoms within one cutoff
-            return cutoff, 1
-        # message passing with an unknown number of hops: connectivity only
-        return cutoff, None
 
     def __repr__(self) -> str:
         return (
@@ -419,7 +207,7 @@ class MetatomicModel(AtomicModel):
         # TorchScript's profiling executor re-optimises for the first inputs of every new
         # shape (0.8-2.5 s each for SOAP-BPNN and PET here); sub-cluster batches change
         # shape at every call, and the unoptimised graph is as fast after warm-up
-        with _quiet_torchscript(), torch.jit.optimized_execution(False):
+        with quiet_torchscript(), torch.jit.optimized_execution(False):
             outputs = self._model([system], options, check_consistency=False)
         block = outputs[self._energy_key].block()
         values = block.values.reshape(-1)
@@ -499,8 +287,8 @@ class MetatomicModel(AtomicModel):
 
     def _neighbor_calculators(self) -> list[Any]:
         if self._nl_calculators is None:
-            with _quiet_torchscript():
-                import vesin.metatomic
+            with quiet_torchscript():
+                import vesin.metatomic  # torch model backend: metatomic (its neighbour lists)
 
             # skin=0: no Verlet caching, every structure gets a fresh list
             self._nl_calculators = [
@@ -536,7 +324,7 @@ class MetatomicModel(AtomicModel):
                 pbc=pbc,
             )
             for calculator in self._neighbor_calculators():
-                with _quiet_torchscript():
+                with quiet_torchscript():
                     calculator.add_neighbor_list(system)
             energies = self._run(system)
             energy = energies.sum()
@@ -563,8 +351,6 @@ class MetatomicModel(AtomicModel):
         """The model's energy (eV) of one isolated atom of element ``z`` (cached)."""
         z = int(z)
         if z not in self._isolated:
-            from ase import Atoms
-
             self._isolated[z] = self.system(Atoms(numbers=[z]), forces=False).energy
         return self._isolated[z]
 

@@ -62,7 +62,7 @@ TINY = {
         bpnn_num_neurons_per_layer=16,
     ),
 }
-#: hops an atom's energy sees: 2-layer feedforward PET sees 3 (see _pet_hops)
+#: hops an atom's energy sees: 2-layer feedforward PET sees 3 (see pet_hops)
 LAYERS = {"pet": 3, "soap_bpnn": 1}
 
 
@@ -229,8 +229,8 @@ def test_reading_a_checkpoint_leaves_metatomic_importable_under_warnings_as_erro
     script = (
         "from ase_bodyorder.training.metatrain import trained_epochs\n"
         "assert trained_epochs('no-such-file.ckpt') == {}\n"
-        "from ase_bodyorder.models.metatomic import _import_metatomic\n"
-        "_import_metatomic()\n"
+        "from ase_bodyorder.models.metatomic_loading import import_metatomic\n"
+        "import_metatomic()\n"
     )
     done = subprocess.run(
         [sys.executable, "-W", "error", "-c", script], capture_output=True, text=True

@@ -322,7 +322,8 @@ def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path, progra
     try:
         command = [sys.executable, "-m", *program, "--unix"]
         command += ["--address", address, "--model", "h-morse", "--template", "init.extxyz"]
-        command += ["--r-mbe", str(R_MBE), "--timeout", "60"]
+        # silence timeout far above the bound below: the exit must come from the EOF
+        command += ["--r-mbe", str(R_MBE), "--timeout", "600"]
         driver = subprocess.Popen(
             command,
             cwd=case_dir,
@@ -337,8 +338,8 @@ def test_driver_exits_soon_after_the_server_is_killed(h16_case, tmp_path, progra
             time.sleep(0.1)
         os.killpg(ipi.pid, signal.SIGKILL)
         killed = time.monotonic()
-        _, err = driver.communicate(timeout=10)
-        assert time.monotonic() - killed < 10
+        _, err = driver.communicate(timeout=120)
+        assert time.monotonic() - killed < 60  # seconds, not the 600 s silence timeout
         assert driver.returncode == 2
         lines = err.strip().splitlines()
         assert "i-PI at /tmp/ipi_" in lines[-1] and "error" in lines[-1]
@@ -389,7 +390,7 @@ def test_client_gives_up_on_a_silent_or_closed_server(tmp_path, then, message):
         start = time.monotonic()
         with pytest.raises(ServerGoneError, match=message):
             serve(lambda cell, pos: None, conn)
-        assert time.monotonic() - start < 5
+        assert time.monotonic() - start < 20  # seconds; the server closes only after 30 s
         conn.sock.close()
     finally:
         server.stop()

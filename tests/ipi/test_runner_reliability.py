@@ -29,7 +29,8 @@ from ase_bodyorder.ipi.runner import MDRun  # noqa: E402
 GUARD = Path(runner.__file__).parent.parent / "_guard.py"
 #: seconds for the orphans to go after the runner is killed: the parent-death signal
 #: is immediate; i-PI's soft exit, or the guard's own exit after its grace, takes longer
-GONE_WITHIN_S = 15.0
+#: (seconds, not never: a wide margin for a loaded machine)
+GONE_WITHIN_S = 60.0
 
 
 def _alive(pid: int) -> bool:
@@ -203,7 +204,8 @@ def test_guarded_program_ends_when_its_parent_is_killed(tmp_path, program, sig):
         assert _alive(child)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=10)
-        assert _wait_until(lambda: not _alive(child), 10), "the guarded program outlived its parent"
+        # seconds, not never (a wide margin for a loaded machine)
+        assert _wait_until(lambda: not _alive(child), 60), "the guarded program outlived its parent"
     finally:
         if parent.poll() is None:
             os.killpg(parent.pid, signal.SIGKILL)

@@ -217,3 +217,30 @@ def test_watch_stops_once_a_run_of_md_has_finished(tmp_path, capsys):
     assert main(["watch", str(run), "--ranges", ranges, "--quantity", "per-atom"]) == 0
     out = capsys.readouterr().out
     assert "4 frame(s) checked (steps 0..3), 0 flagged" in out and "run killed" in out
+
+
+def test_watch_and_report_read_a_manifest_of_the_former_driver_fields(tmp_path, capsys):
+    """run.json files written before the expansion was one setting name its parameters
+    one by one in ``driver``: read into the same ExpansionSettings."""
+    import json
+
+    from ase_bodyorder.ipi import runner
+    from ase_bodyorder.monitor.report import run_manifest
+    from ase_bodyorder.runs import MDRun
+    from ase_bodyorder.settings import ExpansionSettings
+
+    run = run_dir_with_runner(tmp_path, {**runner.runner_identity(), "pid": dead_pid()})
+    fake_ipi_run(run, [[-13.0, -1.0, 0.5]] * 4)
+    manifest = json.loads((run / "run.json").read_text())
+    expansion = manifest["driver"].pop("expansion")
+    assert expansion["order"] == 3 and expansion["stride"] == 1
+    manifest["driver"].update(
+        order=3, stride=1, r_mbe=expansion["r_mbe"], sample_atoms=None, sample_seed=0
+    )
+    (run / "run.json").write_text(json.dumps(manifest))
+    loaded = MDRun.load(run).driver.expansion
+    assert loaded == ExpansionSettings(order=3, stride=1, r_mbe=expansion["r_mbe"], seed=0)
+    ranges = _ranges_file(tmp_path, {2: (-2.0, 0.0)})
+    assert main(["watch", str(run), "--ranges", ranges, "--quantity", "per-atom"]) == 0
+    assert "4 frame(s) checked (steps 0..3), 0 flagged" in capsys.readouterr().out
+    assert run_manifest(run).driver.expansion == loaded  # what report reads

@@ -9,7 +9,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from .decompose import BodyOrderResult, decompose, default_order
+from .decompose import BodyOrderResult, decompose
 from .expansion import BodyOrderError
 from .models import Model, SystemResult, resolve_model
 from .precision import evaluation_model
@@ -38,12 +38,8 @@ BODY_ORDER_PROPERTIES = (
 DEFAULT_ORDER = 3
 #: the calculator's names of two expansion settings (kept from before the settings)
 _CALCULATOR_NAMES = {"order": "max_order", "seed": "sample_seed"}
-_SETTINGS_NAMES = {v: k for k, v in _CALCULATOR_NAMES.items()}
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    """numpy scalars as Python numbers (the settings take Python numbers only)."""
-    return {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
+#: the calculator's own parameters besides the settings
+_FLAGS = ("body_order_forces", "truncated_potential")
 
 
 class BodyOrderCalculator(Calculator):
@@ -147,7 +143,7 @@ class BodyOrderCalculator(Calculator):
         super().__init__()
         self.model = resolve_model(model) if isinstance(model, str) else model
         given = {
-            "order": max_order,
+            "max_order": max_order,
             "r_mbe": r_mbe,
             "stride": stride,
             "screening": screening,
@@ -155,17 +151,14 @@ class BodyOrderCalculator(Calculator):
             "min_distance": min_distance,
             "max_memory_GiB": max_memory_GiB,
             "sample_atoms": sample_atoms,
-            "seed": sample_seed,
+            "sample_seed": sample_seed,
             "precision": precision,
             "max_roundoff_eV": max_roundoff_eV,
         }
         given = {name: value for name, value in given.items() if value is not None}
         base = settings if settings is not None else ExpansionSettings(order=DEFAULT_ORDER)
-        self.parameters.update(
-            body_order_forces=bool(body_order_forces),
-            truncated_potential=bool(truncated_potential),
-        )
-        self._use(base.replace(**_plain(given)) if given else base)
+        flags = {"body_order_forces": body_order_forces, "truncated_potential": truncated_potential}
+        self._use(base, given, flags)
         #: the generator each expanded structure draws the seed of its sample from
         self._sample_rng = np.random.default_rng(self._settings.seed)
         self._body_order: BodyOrderResult | None = None
@@ -210,13 +203,16 @@ class BodyOrderCalculator(Calculator):
         """The expansion's settings (:class:`~ase_bodyorder.ExpansionSettings`)."""
         return self._settings
 
-    def _use(self, settings: ExpansionSettings) -> None:
-        """Check ``settings`` with this calculator's flags and model; hold them as the
-        parameters (the calculator's names: ``max_order``, ``sample_seed``)."""
-        p = self.parameters
-        if settings.sample_atoms is not None and (
-            p["truncated_potential"] or p["body_order_forces"]
-        ):
+    def _use(self, base: object, options: dict[str, Any], flags: dict[str, Any]) -> None:
+        """Hold ``base`` (:class:`~ase_bodyorder.ExpansionSettings`) with ``options`` (the
+        calculator's names) and ``flags`` applied as the parameters, once every check
+        passed: a refused change leaves the parameters as they were. The one path of
+        :meth:`__init__` and :meth:`set`."""
+        if not isinstance(base, ExpansionSettings):
+            raise BodyOrderError(f"settings must be ExpansionSettings, got {type(base).__name__}")
+        settings = base.with_options(options, _CALCULATOR_NAMES)
+        own = {k: bool(flags.get(k, self.parameters.get(k, False))) for k in _FLAGS}
+        if settings.sample_atoms is not None and any(own.values()):
             raise BodyOrderError(
                 "atom sampling (sample_atoms) gives estimates of E^(n)/N, not forces: "
                 "it cannot be combined with truncated_potential or body_order_forces"
@@ -224,31 +220,27 @@ class BodyOrderCalculator(Calculator):
         evaluation_model(self.model, settings.precision)  # a model that cannot: an error now
         self._settings = settings
         values = settings.to_dict()
-        p.update({_CALCULATOR_NAMES.get(name, name): value for name, value in values.items()})
+        self.parameters.update(own)
+        self.parameters.update({_CALCULATOR_NAMES.get(k, k): v for k, v in values.items()})
 
     def set(self, **kwargs: Any) -> dict[str, Any]:
-        """Change parameters (the names of :meth:`__init__`); a changed one drops the
-        results, and a new ``sample_seed`` starts the sequence of samples over."""
+        """Change parameters (the names of :meth:`__init__`, ``settings`` included: then
+        the keywords given replace its values), checked as :meth:`__init__` checks them;
+        a refused change is a :class:`BodyOrderError` and changes nothing. A changed
+        parameter drops the results, and a new ``sample_seed`` or ``settings`` starts
+        the sequence of samples over."""
         if not kwargs:  # (ase's Calculator.__init__ calls set() before the settings exist)
             return {}
-        flags = {
-            k: kwargs.pop(k) for k in ("body_order_forces", "truncated_potential") if k in kwargs
-        }
-        names = {_SETTINGS_NAMES.get(name, name): value for name, value in kwargs.items()}
-        settings = self._settings.replace(**_plain(names)) if names else self._settings
+        restart = "sample_seed" in kwargs or "settings" in kwargs
+        base = kwargs.pop("settings", self._settings)
+        flags = {k: kwargs.pop(k) for k in _FLAGS if k in kwargs}
         previous = dict(self.parameters)
-        self.parameters.update({k: bool(v) for k, v in flags.items()})
-        try:
-            self._use(settings)
-        except BodyOrderError:
-            self.parameters.clear()
-            self.parameters.update(previous)
-            raise
+        self._use(base, kwargs, flags)
         changed = {k: v for k, v in self.parameters.items() if previous.get(k) != v}
         if changed:
             self.reset()  # a changed parameter drops the results
-        if "sample_seed" in kwargs:  # the sequence of samples starts over
-            self._sample_rng = np.random.default_rng(settings.seed)
+        if restart:  # the sequence of samples starts over
+            self._sample_rng = np.random.default_rng(self._settings.seed)
             self.reset()
         return changed
 
@@ -296,33 +288,18 @@ class BodyOrderCalculator(Calculator):
                 or p["truncated_potential"]
                 or "body_order_forces" in properties
             )
-            sampling: dict[str, Any] = {}
-            if p["sample_atoms"] is not None:
+            own = self._settings
+            if own.sample_atoms is not None:
                 if want_forces:
                     raise BodyOrderError(
                         "body_order_forces are not available with atom sampling "
                         "(sample_atoms): the forces need every atom's expansion"
                     )
                 # a new sample per expanded structure, from the generator seeded once
-                seed = int(self._sample_rng.integers(2**63))
-                sampling = {"sample_atoms": p["sample_atoms"], "seed": seed}
-            body = decompose(
-                atoms,
-                self.model,
-                max_order=default_order(atoms) if p["max_order"] is None else p["max_order"],
-                r_mbe=p["r_mbe"],
-                forces=want_forces,
-                screening=p["screening"],
-                max_subclusters=p["max_subclusters"],
-                min_distance=p["min_distance"],
-                max_memory_GiB=p["max_memory_GiB"],
-                system=system,
-                precision=p["precision"],
-                max_roundoff_eV=p["max_roundoff_eV"],
-                **sampling,
-            )
+                own = own.replace(seed=int(self._sample_rng.integers(2**63)))
+            body = decompose(atoms, self.model, settings=own, forces=want_forces, system=system)
             self._body_order, self._body_order_atoms = body, atoms.copy()
-            results.update(_body_order_results(body))
+            results.update(body.calculator_results())
             if p["truncated_potential"]:
                 results["energy"] = results["free_energy"] = body.truncated_energy_eV
                 results["forces"] = body.truncated_forces_eV_per_A
@@ -344,28 +321,6 @@ def _same_structure(a: Atoms | None, b: Atoms | None) -> bool:
         and np.array_equal(np.asarray(a.cell), np.asarray(b.cell))
         and np.array_equal(a.pbc, b.pbc)
     )
-
-
-def _body_order_results(body: BodyOrderResult) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "body_order_energies": body.energies_eV,
-        "body_order_residual": body.residual_eV,
-        "body_order_roundoff": body.roundoff_eV,
-    }
-    n_atoms = body.n_atoms
-    if n_atoms is None and body.energies_per_atom_eV is not None:
-        n_atoms = len(body.energies_per_atom_eV)
-    mean, stderr = body.energies_per_atom_mean_eV, body.energies_per_atom_stderr_eV
-    if mean is None and n_atoms:  # a result made before these fields existed: exact
-        mean, stderr = np.asarray(body.energies_eV) / n_atoms, np.zeros(body.max_order)
-    if mean is not None:
-        out["body_order_energies_per_atom_mean"] = np.asarray(mean)
-        out["body_order_energies_per_atom_stderr"] = np.asarray(stderr)
-    if body.energies_per_atom_eV is not None:
-        out["body_order_energies_per_atom"] = body.energies_per_atom_eV
-    if body.forces_eV_per_A is not None:
-        out["body_order_forces"] = body.forces_eV_per_A
-    return out
 
 
 def store_body_order_results(
@@ -407,7 +362,7 @@ def store_body_order_results(
     atoms.info["body_order_residual"] = float(body.residual_eV)
     atoms.info["body_order_total_energy"] = float(body.energy_eV)
     atoms.info["body_order_roundoff"] = np.asarray(body.roundoff_eV)
-    summary = _body_order_results(body)
+    summary = body.calculator_results()
     for name in ("body_order_energies_per_atom_mean", "body_order_energies_per_atom_stderr"):
         if name in summary:
             atoms.info[name] = summary[name]

@@ -10,7 +10,8 @@ them to the last bit).
 
 With ``store`` (a directory) every finished frame is written at once to
 ``store/frame-<k>-<fingerprint>.json``, ``k`` its index in the file and the fingerprint a
-digest of the frame and the settings (:func:`frame_fingerprint`): a rerun of an
+digest of the frame, the model and the frame's own
+:class:`~ase_bodyorder.ExpansionSettings` (:func:`frame_fingerprint`): a rerun of an
 interrupted (or finished) run, of another selection of the same file, or with other
 settings, reuses exactly the frames computed for the same structure and settings,
 computes the others, and overwrites nothing (files of other settings stay beside).
@@ -29,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .decompose import BodyOrderResult, decompose, frame_settings
+from .decompose import BodyOrderResult, decompose, expansion_per_frame, split_settings
 from .expansion import BodyOrderError
+from .settings import ExpansionSettings
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -47,15 +49,22 @@ def _cached_model(spec: str) -> Model:
     return resolve_model(spec)
 
 
-def frame_fingerprint(atoms: Atoms, settings: dict[str, Any]) -> str:
-    """Hex digest of a structure (species, positions, cell, periodicity) and the settings
-    of its expansion: a stored frame is reused only for exactly this job."""
+def frame_fingerprint(
+    atoms: Atoms, settings: ExpansionSettings, model: str, options: dict[str, Any] | None = None
+) -> str:
+    """Hex digest of a structure (species, positions, cell, periodicity), the ``settings``
+    of its expansion (``to_dict()``: the frame's own order and sample seed), the model
+    spec and the further :func:`~ase_bodyorder.decompose` ``options`` (``forces``): a
+    stored frame is reused only for exactly this job."""
+    if not isinstance(settings, ExpansionSettings):
+        raise BodyOrderError(f"settings must be ExpansionSettings, got {type(settings).__name__}")
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(atoms.numbers, dtype=np.int64).tobytes())
     digest.update(np.ascontiguousarray(atoms.positions, dtype=np.float64).tobytes())
     digest.update(np.ascontiguousarray(np.asarray(atoms.cell), dtype=np.float64).tobytes())
     digest.update(np.ascontiguousarray(atoms.pbc, dtype=bool).tobytes())
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    job = {"model": model, "settings": settings.to_dict(), "options": options or {}}
+    digest.update(json.dumps(job, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
@@ -123,6 +132,7 @@ def _write_stored(path: Path, fingerprint: str, result: dict[str, Any]) -> None:
 def decompose_trajectory(
     frames: Sequence[Atoms],
     model: str,
+    settings: ExpansionSettings | None = None,
     *,
     order: int | None = None,
     sample_atoms: int | None = None,
@@ -137,15 +147,18 @@ def decompose_trajectory(
 
     ``model``: a model spec (:func:`~ase_bodyorder.resolve_model`: a registered name, a
     plug-in or a model file, whose path is made absolute; each worker resolves it once).
-    ``order``, ``sample_atoms``, ``seed``: as in
-    :func:`~ase_bodyorder.decompose.decompose_frames` (the same per-frame seeds, so
-    sampled results match a local run). ``scheduler``: a dask scheduler address
-    or ``distributed.Client``; otherwise ``workers`` local processes (1: in this process).
-    ``store``: a directory that makes the run resumable (with ``sample_atoms``, only
-    with a ``seed``: an unseeded sample is new on every run, so nothing could be
+    ``settings``: the expansion (:class:`~ase_bodyorder.ExpansionSettings`), or as
+    keywords ``order``, ``sample_atoms``, ``seed`` and the settings among ``options``
+    (``r_mbe``, ``precision``, ...), as in
+    :func:`~ase_bodyorder.decompose.decompose_frames` (the same per-frame orders and
+    seeds, so sampled results match a local run). ``scheduler``: a dask scheduler
+    address or ``distributed.Client``; otherwise ``workers`` local processes (1: in this
+    process). ``store``: a directory that makes the run resumable (with ``sample_atoms``,
+    only with a ``seed``: an unseeded sample is new on every run, so nothing could be
     reused). ``indices``: the frames' indices in their file (:func:`frame_indices`;
-    default 0, 1, ...), which name the stored frames. ``options``: further keyword
-    arguments of :func:`~ase_bodyorder.decompose.decompose` (``r_mbe``, ``forces``, ...).
+    default 0, 1, ...), which name the stored frames and seed their samples.
+    ``options``: further keyword arguments of :func:`~ase_bodyorder.decompose.decompose`
+    (``forces``, ...).
     A frame that cannot be expanded is a :class:`BodyOrderError` naming it, raised after
     the other frames are done (and stored).
     """
@@ -154,22 +167,23 @@ def decompose_trajectory(
             "decompose_trajectory needs a model spec (a registered name, a plug-in or a "
             f"model file), got {type(model).__name__}"
         )
-    if store is not None and sample_atoms is not None and seed is None:
+    run, options = split_settings(
+        settings, {"order": order, "sample_atoms": sample_atoms, "seed": seed, **options}
+    )
+    if store is not None and run.sample_atoms is not None and run.seed is None:
         raise BodyOrderError(
             "a store of atom-sampled frames needs a seed: an unseeded sample is drawn anew "
             "on every run, so no stored frame could be reused"
         )
     indices = list(range(len(frames))) if indices is None else [int(i) for i in indices]
-    if len(indices) != len(frames):
-        raise BodyOrderError(f"{len(indices)} indices for {len(frames)} frames")
+    own_settings = expansion_per_frame(frames, run, indices)
     from .models.registry import absolute_spec
 
     model = absolute_spec(model)  # workers may run in another directory
     _cached_model(model)  # an unknown spec fails here, before any job starts
-    settings = frame_settings(frames, order=order, sample_atoms=sample_atoms, seed=seed)
     jobs = [
-        (k, atoms, model, {**options, **own})
-        for k, (atoms, own) in enumerate(zip(frames, settings, strict=True))
+        (k, atoms, model, {**options, "settings": own})
+        for k, (atoms, own) in enumerate(zip(frames, own_settings, strict=True))
     ]
     store_dir = None if store is None else Path(store)
     if store_dir is not None:
@@ -178,8 +192,8 @@ def decompose_trajectory(
     fingerprints: dict[int, str] = {}
     todo = []
     for job in jobs:
-        k, atoms, _, kwargs = job
-        fingerprints[k] = frame_fingerprint(atoms, {"model": model, **kwargs})
+        k, atoms, _, _ = job
+        fingerprints[k] = frame_fingerprint(atoms, own_settings[k], model, options)
         stored = None
         if store_dir is not None:
             for path in (  # the name of earlier versions, found only by its fingerprint

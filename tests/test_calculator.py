@@ -248,3 +248,62 @@ def test_decompose_takes_the_same_settings_object(periodic_h):
     np.testing.assert_array_equal(by_settings.sample_indices, by_keywords.sample_indices)
     with pytest.raises(BodyOrderError, match="not both: max_order"):
         decompose(periodic_h, model, max_order=3, settings=settings)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_order": 0},
+        {"r_mbe": -1.0},
+        {"stride": -1},
+        {"sample_atoms": 2.5},
+        {"sample_seed": -1},
+        {"precision": "float16"},
+        {"max_roundoff_eV": float("nan")},
+    ],
+)
+def test_set_checks_as_init_does_and_a_refused_change_changes_nothing(cluster8, bad):
+    """calc.set(...) refuses what the constructor refuses, with the same one line naming
+    the parameter as the calculator calls it, and leaves the calculator as it was: the
+    same parameters, settings and sequence of samples."""
+    model = hydrogen_demo_model()
+    with pytest.raises(BodyOrderError) as at_init:
+        BodyOrderCalculator(model, **bad)
+    (name,) = bad
+    assert str(at_init.value).startswith(f"{name} must be ")
+    assert "\n" not in str(at_init.value)
+    calc = BodyOrderCalculator(model, max_order=3, sample_atoms=3, sample_seed=4, stride=1)
+    before, settings = dict(calc.parameters), calc.settings
+    with pytest.raises(BodyOrderError) as at_set:
+        calc.set(**bad)
+    assert str(at_set.value) == str(at_init.value)
+    assert dict(calc.parameters) == before and calc.settings is settings
+    # the calculator goes on as one that was never asked
+    fresh = BodyOrderCalculator(model, max_order=3, sample_atoms=3, sample_seed=4, stride=1)
+    for c in (calc, fresh):
+        c.get_potential_energy(cluster8)
+    assert calc.body_order.sample_seed == fresh.body_order.sample_seed
+    np.testing.assert_array_equal(calc.body_order.energies_eV, fresh.body_order.energies_eV)
+
+
+def test_set_refuses_combinations_and_names_as_init_does(cluster8):
+    from ase_bodyorder import ExpansionSettings
+
+    model = hydrogen_demo_model()
+    calc = BodyOrderCalculator(model, max_order=2, sample_atoms=3)
+    before = dict(calc.parameters)
+    with pytest.raises(BodyOrderError, match="cannot be combined") as at_set:
+        calc.set(body_order_forces=True)
+    with pytest.raises(BodyOrderError) as at_init:
+        BodyOrderCalculator(model, max_order=2, sample_atoms=3, body_order_forces=True)
+    assert str(at_set.value) == str(at_init.value)
+    # the settings' own name of a renamed parameter is no calculator parameter
+    with pytest.raises(BodyOrderError, match="'order'.*order is called max_order"):
+        calc.set(order=3)
+    with pytest.raises(BodyOrderError, match="settings must be ExpansionSettings"):
+        calc.set(settings={"order": 3})
+    assert dict(calc.parameters) == before
+    # settings as one object, as in __init__: keywords given with them replace values
+    calc.set(settings=ExpansionSettings(order=3, stride=2), max_order=4)
+    assert calc.settings == ExpansionSettings(order=4, stride=2)
+    assert calc.parameters["max_order"] == 4 and calc.parameters["sample_atoms"] is None

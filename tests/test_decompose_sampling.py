@@ -512,3 +512,44 @@ def test_cli_decompose_with_atom_sampling(capsys):
     )
     assert main([*argv, "--sample-atoms", "65"]) != 0
     assert "1..64" in capsys.readouterr().err
+
+
+def test_cli_prints_how_to_draw_each_sample_again(tmp_path, capsys):
+    """Issue 35: the instructions printed with a sampled structure reproduce its sample:
+    the command for that structure alone (its index in the file, the run's seed, drawn
+    and printed when none is given) prints the same table, and decompose() in Python with
+    the structure's own seed gives the same atoms and energies."""
+    import shlex
+
+    from ase_bodyorder.cli import main
+
+    path = tmp_path / "clusters.extxyz"
+    ase.io.write(path, [random_cluster(8, seed=k) for k in range(3)])
+    frames = ase.io.read(path, ":")  # as the command reads them
+    argv = ["decompose", str(path), "--model", "h-morse-atm", "--order", "3"]
+    assert main([*argv, "--sample-atoms", "3"]) == 0  # no seed: one is drawn and printed
+    blocks = capsys.readouterr().out.strip().split("\n\n")
+    assert len(blocks) == 3
+    samples = set()
+    for k, block in enumerate(blocks):
+        command = block.splitlines()[-2]
+        assert command.startswith("same sample: ase-bodyorder decompose ")
+        assert f" --index {k} " in command
+        assert main(shlex.split(command.removeprefix("same sample: "))[1:]) == 0
+        assert capsys.readouterr().out.strip() == block  # the same structure, seed, terms
+        assert main([*shlex.split(command.removeprefix("same sample: "))[1:], "--json"]) == 0
+        record = json.loads(capsys.readouterr().out)
+        python = block.splitlines()[-1]
+        assert python.endswith(f"sample_atoms=3, seed={record['sample_seed']})")
+        again = decompose(
+            frames[k],
+            load_model("h-morse-atm"),
+            max_order=3,
+            sample_atoms=3,
+            seed=record["sample_seed"],
+        )
+        assert again.sample_indices.tolist() == record["sample_indices"]
+        np.testing.assert_array_equal(again.energies_eV, record["energies_eV"])
+        samples.add((record["sample_seed"], record["run_seed"]))
+    assert len({seed for seed, _ in samples}) == 3  # each structure its own sample
+    assert len({run for _, run in samples}) == 1  # of one run seed

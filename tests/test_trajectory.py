@@ -76,3 +76,65 @@ def test_a_bad_frame_is_named(frames):
         decompose_trajectory(frames, "h-morse-atm", order=2, r_mbe=2.0)
     with pytest.raises(BodyOrderError, match="unknown model"):
         decompose_trajectory(frames, "no-such-model", order=2, r_mbe=2.0)
+
+
+def test_the_fingerprint_hashes_the_frame_and_its_expansion_settings(frames):
+    from ase_bodyorder import ExpansionSettings
+    from ase_bodyorder.trajectory import frame_fingerprint
+
+    settings = ExpansionSettings(order=3, r_mbe=2.0)
+    key = frame_fingerprint(frames[0], settings, "h-morse-atm", {"forces": False})
+    assert key == frame_fingerprint(
+        frames[0], ExpansionSettings(order=3, r_mbe=2.0), "h-morse-atm", {"forces": False}
+    )
+    others = [
+        frame_fingerprint(frames[1], settings, "h-morse-atm", {"forces": False}),
+        frame_fingerprint(frames[0], settings, "h-lj", {"forces": False}),
+        frame_fingerprint(frames[0], settings, "h-morse-atm", {"forces": True}),
+    ]
+    others += [
+        frame_fingerprint(frames[0], settings.replace(**change), "h-morse-atm", {"forces": False})
+        for change in (
+            {"order": 2},
+            {"r_mbe": 2.5},
+            {"precision": "float32"},
+            {"max_roundoff_eV": 0.01},
+            {"screening": False},
+            {"sample_atoms": 4, "seed": 1},
+        )
+    ]
+    assert len({key, *others}) == len(others) + 1
+    with pytest.raises(BodyOrderError, match="settings must be ExpansionSettings"):
+        frame_fingerprint(frames[0], {"order": 3}, "h-morse-atm")
+
+
+def test_a_stored_sample_is_reused_by_any_selection_of_the_file(periodic_h, tmp_path, monkeypatch):
+    """Each frame's sample is seeded by its index in the file: a store filled from a
+    selection serves the whole file, and the same frames give the same samples."""
+    from ase_bodyorder import ExpansionSettings
+
+    frames = []
+    for k in range(4):
+        atoms = periodic_h.copy()
+        atoms.rattle(0.05, seed=k)
+        frames.append(atoms)
+    store = tmp_path / "store"
+    settings = ExpansionSettings(order=2, r_mbe=2.0, sample_atoms=2, seed=3)
+    part = decompose_trajectory(frames[2:], "h-morse-atm", settings, store=store, indices=[2, 3])
+    computed = []
+    run_frame = trajectory_module._run_frame
+
+    def counting(job):
+        computed.append(job[0])
+        return run_frame(job)
+
+    monkeypatch.setattr(trajectory_module, "_run_frame", counting)
+    whole = decompose_trajectory(frames, "h-morse-atm", settings, store=store)
+    assert sorted(computed) == [0, 1]
+    for a, b in zip(part, whole[2:], strict=True):
+        _same(a, b)
+        assert a.sample_indices.tolist() == b.sample_indices.tolist()
+    local = list(decompose_frames(frames, load_model("h-morse-atm"), settings=settings))
+    for a, b in zip(local, whole, strict=True):
+        _same(a, b)
+    assert len({r.sample_seed for r in whole}) == len(frames)

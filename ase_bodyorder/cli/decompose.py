@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..expansion import BodyOrderError
+
+if TYPE_CHECKING:
+    from ..result import BodyOrderResult
+
+#: the options of the expansion's settings (ExpansionSettings field -> option)
+OPTIONS = {
+    "order": "--order",
+    "r_mbe": "--r-mbe",
+    "max_memory_GiB": "--max-memory-gib",
+    "sample_atoms": "--sample-atoms",
+    "seed": "--seed",
+    "precision": "--precision",
+    "max_roundoff_eV": "--max-roundoff-ev",
+}
 
 
 def add_parser(subparsers) -> None:
@@ -55,7 +72,12 @@ def add_parser(subparsers) -> None:
         "estimates of E^(n)/N with standard errors (no forces)",
     )
     parser.add_argument(
-        "--seed", type=int, default=None, help="seed of the atom sampling (with --sample-atoms)"
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the atom sampling (with --sample-atoms): the structure at index i of "
+        "the file draws its sample from the i-th seed drawn from it, whichever structures "
+        "are selected (default: a fresh seed, printed)",
     )
     parser.add_argument(
         "--precision",
@@ -115,8 +137,8 @@ def run_decompose(
     path,
     *,
     model: str,
-    order: int | None,
-    r_mbe: float | None,
+    order: int | None = None,
+    r_mbe: float | None = None,
     output=None,
     as_json: bool = False,
     index: str = ":",
@@ -132,6 +154,7 @@ def run_decompose(
     workers: int = 1,
     store=None,
     chemiscope=None,
+    settings=None,
 ) -> list:
     """Decompose every structure in ``path``; print tables (or JSON lines); return results.
 
@@ -139,10 +162,13 @@ def run_decompose(
     of each structure). ``progress``: a progress bar with the time left (stderr) while
     sub-clusters are evaluated. The output file, if any, is checked before anything is
     computed. ``sample_atoms``: the atom-sampled expansion (m atoms per structure,
-    estimates with standard errors); each structure draws its own sample, with a seed
-    drawn from a generator seeded once with ``seed`` (reproducible; recorded in each
-    result). ``precision``, ``max_roundoff_eV``: as in
-    :func:`~ase_bodyorder.decompose.decompose` (mixed precision). ``scheduler``,
+    estimates with standard errors); each structure draws its own sample, seeded from
+    ``seed`` (a fresh one, printed, if none) and its index in the file
+    (:func:`~ase_bodyorder.decompose.expansion_per_frame`); the output says how to draw
+    each sample again. ``precision``, ``max_roundoff_eV``: as in
+    :func:`~ase_bodyorder.decompose.decompose` (mixed precision). ``settings``: these
+    settings as one :class:`~ase_bodyorder.ExpansionSettings` instead (then none of
+    their keywords). ``scheduler``,
     ``workers``, ``store``: the frames as jobs on a dask cluster or local processes,
     resumable through ``store`` (:func:`~ase_bodyorder.trajectory.decompose_trajectory`;
     the same numbers). ``chemiscope``: a ``.json(.gz)`` file for a chemiscope dataset of
@@ -152,9 +178,23 @@ def run_decompose(
     from ..decompose import decompose_frames
     from ..io import check_writable, read_structures, write_structures
     from ..models import load_model
+    from ..sampling import fresh_seed
+    from ..settings import resolve_settings
     from ..trajectory import frame_indices
 
     stream = sys.stdout if stream is None else stream
+    given = {
+        "order": order,
+        "r_mbe": r_mbe,
+        "max_memory_GiB": max_memory_GiB,
+        "sample_atoms": sample_atoms,
+        "seed": seed,
+        "precision": precision,
+        "max_roundoff_eV": max_roundoff_eV,
+    }
+    settings = resolve_settings(settings, {OPTIONS[k]: v for k, v in given.items()}, OPTIONS)
+    if workers < 1:
+        raise BodyOrderError(f"--workers must be a positive integer, got {workers}")
     if output is not None:
         check_writable(output)
         if os.path.realpath(output) == os.path.realpath(path):
@@ -168,47 +208,38 @@ def run_decompose(
     the_model = load_model(model)
     frames = read_structures(path, index)
     indices = frame_indices(path, index, len(frames))  # each structure named by its place
-    if seed is not None and sample_atoms is None:
-        raise BodyOrderError("--seed is the seed of atom sampling: give --sample-atoms too")
-    if seed is not None and seed < 0:
-        raise BodyOrderError(f"--seed must be a non-negative integer, got {seed}")
-    if workers < 1:
-        raise BodyOrderError(f"--workers must be a positive integer, got {workers}")
-    common = dict(
-        order=order,
-        sample_atoms=sample_atoms,
-        seed=seed,
-        r_mbe=r_mbe,
-        forces=forces,
-        max_memory_GiB=max_memory_GiB,
-    )
-    # only when set: the stored frames' fingerprints of earlier runs stay valid
-    if precision is not None:
-        common["precision"] = precision
-    if max_roundoff_eV is not None:
-        common["max_roundoff_eV"] = max_roundoff_eV
+    if settings.sample_atoms is not None and settings.seed is None and store is None:
+        settings = settings.replace(seed=fresh_seed())  # printed: every sample drawn again
+    results: Iterable[BodyOrderResult]
     if scheduler is not None or workers > 1 or store is not None:
         from ..trajectory import decompose_trajectory
 
         results = decompose_trajectory(
             frames,
             model,
+            settings,
             scheduler=scheduler,
             workers=workers,
             store=store,
             indices=indices,
-            **common,
+            forces=forces,
         )
     else:
-        results = decompose_frames(frames, the_model, progress=progress, **common)
+        results = decompose_frames(
+            frames, the_model, settings=settings, indices=indices, forces=forces, progress=progress
+        )
     done = []
     for k, (atoms, body) in enumerate(zip(frames, results, strict=True)):
         done.append(body)
+        run_seed = {"run_seed": settings.seed} if body.sampled else {}
         if as_json:
-            print(json.dumps({"structure": indices[k], **body.to_dict()}), file=stream)
+            print(json.dumps({"structure": indices[k], **run_seed, **body.to_dict()}), file=stream)
         else:
             title = f"structure {indices[k]}: {atoms.get_chemical_formula()}, model {model}"
-            print(body.table(title) + "\n", file=stream)
+            print(body.table(title), file=stream)
+            if body.sampled:
+                print(same_sample(path, indices[k], model, settings, body), file=stream)
+            print(file=stream)
         if output is not None:
             store_body_order_results(atoms, body)
     if output is not None:
@@ -226,3 +257,23 @@ def run_decompose(
         if not as_json:
             print(f"wrote {written}", file=stream)
     return done
+
+
+def same_sample(path, index: int, model: str, settings, body) -> str:
+    """How to draw the sample of structure ``index`` of ``path`` again (``body``: its
+    sampled result in a run with ``settings``): the command for that structure alone
+    (the run's seed), and the call of :func:`~ase_bodyorder.decompose` (its own seed)."""
+    words = ["ase-bodyorder", "decompose", str(path), "--index", str(index), "--model", model]
+    python = [f"max_order={body.max_order}"]
+    for field in ("order", "r_mbe", "precision", "sample_atoms", "seed"):
+        value = getattr(settings, field)
+        if value is not None:
+            words += [OPTIONS[field], str(value)]
+        if value is not None and field in ("r_mbe", "precision"):
+            python.append(f"{field}={value!r}")
+    python += [f"sample_atoms={body.sample_size}", f"seed={body.sample_seed}"]
+    return (
+        f"same sample: {shlex.join(words)}\n"
+        f"  or in Python, with atoms = structure {index} of the file: "
+        f"decompose(atoms, model, {', '.join(python)})"
+    )

@@ -29,6 +29,11 @@ from pathlib import Path
 import ase.io
 import torch
 
+try:  # PyYAML: metatrain needs it; without it the options are written as JSON
+    import yaml
+except ImportError:
+    yaml = None
+
 from ..expansion import BodyOrderError
 from ..io import sha256_file
 from ..models.metatomic_loading import import_metatomic
@@ -197,9 +202,7 @@ def training_curve(output_dir: str | os.PathLike) -> list[dict]:
 
 
 def _write_options(path: Path, options: dict) -> None:
-    try:
-        import yaml  # optional: PyYAML (metatrain needs it)
-    except ImportError:  # JSON is YAML too
+    if yaml is None:  # JSON is YAML too
         path.write_text(json.dumps(options, indent=2) + "\n")
     else:
         path.write_text(yaml.safe_dump(options, sort_keys=False))

@@ -284,6 +284,12 @@ def _add_universal(steps) -> None:
     report.add_argument(
         "--out", default="reports/universal", help="output directory (default %(default)s)"
     )
+    report.add_argument(
+        "--data",
+        default=None,
+        help="exported PBE reference (default: the package's data/reference/universal)",
+    )
+    report.add_argument("--models-dir", default=None, help="model results (default: OUT/models)")
     report.set_defaults(handler=run_universal_report)
 
 
@@ -305,13 +311,10 @@ def run_universal_reference(args) -> None:
 
 
 def run_universal_models(args) -> None:
-    import json
-
     from ..models.registry import load_model_spec
-    from ..study.universal import evaluate_model
+    from ..study.universal import evaluate_model, write_json
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for spec in args.models:
         label = spec.partition("=")[0] if "=" in spec else spec
         path = out / f"{label}.json"
@@ -324,14 +327,17 @@ def run_universal_models(args) -> None:
             "kind": args.kind,
             "spec": spec,
         }
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(result, indent=1) + "\n")
-        partial.replace(path)
+        write_json(path, result)
         print(f"{label}: wrote {path} ({result['wall_time_s']:.0f} s)")
 
 
 def run_universal_report(args) -> None:
-    from ..study.universal import write_report
+    from ..study.universal import DATA_DIR
+    from ..study.universal_report import write_report
 
-    command = f"ase-bodyorder study universal report --out {args.out}"
-    print(f"wrote {write_report(args.out, command=command)}")
+    data = DATA_DIR if args.data is None else Path(args.data)
+    command = f"ase-bodyorder study universal report --out {args.out}" + (
+        "" if args.data is None else f" --data {args.data}"
+    )
+    readme = write_report(args.out, data_dir=data, models_dir=args.models_dir, command=command)
+    print(f"wrote {readme}")

@@ -4,6 +4,10 @@ distance, and the assembly of the truncated expansion."""
 
 from __future__ import annotations
 
+import itertools
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase.units import Hartree
@@ -181,3 +185,179 @@ def test_jobs_are_distinct_and_ordered_cheap_first():
     assert order[-1].meta == {"dataset": "li6", "cluster": 0, "kind": "full", "size": 6}
     curve = dimer_curve({}, "H", calc)
     assert curve["distances_A"] == [] and len(dimer_jobs("H", calc)) == 14
+
+
+# ---------------------------------------------------------------- the shipped reference
+#
+# These read the exported PBE reference (ase_bodyorder/data/reference/universal/, or the
+# folder named by ASE_BODYORDER_UNIVERSAL_DATA to check an export before shipping it) and
+# fail, naming the file, when it is missing.
+
+
+def _shipped_dir():
+    import os
+
+    from ase_bodyorder.study.universal import DATA_DIR
+
+    return Path(os.environ.get("ASE_BODYORDER_UNIVERSAL_DATA", DATA_DIR))
+
+
+def _shipped(filename: str) -> dict:
+    path = _shipped_dir() / filename
+    if not path.is_file():
+        pytest.fail(
+            f"the shipped PBE reference {path} is missing: export it with "
+            "`ase-bodyorder study universal reference --export-only`"
+        )
+    return json.loads(path.read_text())
+
+
+def _shipped_clusters(name: str) -> list[dict]:
+    clusters = _shipped(f"{name}_pbe.json")["clusters"]
+    if not clusters:
+        pytest.fail(f"{_shipped_dir() / f'{name}_pbe.json'} has no complete cluster")
+    return clusters
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_shipped_sets_are_complete_and_state_their_settings(name):
+    data = _shipped(f"{name}_pbe.json")
+    assert data["calculation"] == {
+        "method": "molecular-dft",
+        **DATASETS[name].calculation.to_dict(),
+    }
+    assert data["complete"], f"{name}: clusters {data['missing_clusters']} missing"
+    indices = [int(a.info["index"]) for a in load_clusters(name)]
+    assert [c["cluster"] for c in data["clusters"]] == indices
+
+
+def _inclusion_exclusion(energies: dict[str, float], n_atoms: int, order: int) -> list[float]:
+    """E^(n) = sum over n-atom sets S of sum over T in S of (-1)^(|S|-|T|) E(T), E() = 0:
+    the many-body expansion written out, independent of the package's plan."""
+    terms = []
+    for n in range(1, order + 1):
+        total = 0.0
+        for s in itertools.combinations(range(n_atoms), n):
+            for k in range(1, n + 1):
+                for t in itertools.combinations(s, k):
+                    total += (-1) ** (n - k) * energies["-".join(map(str, t))]
+        terms.append(total)
+    return terms
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_shipped_orders_reassemble_from_the_subcluster_energies(name):
+    """The exported E^(n) from the exported sub-cluster energies by label, written out;
+    the orders and the residual add up to the whole cluster's energy."""
+    for row in _shipped_clusters(name):
+        energies = row["subcluster_energies_eV"]
+        n_atoms = 1 + max(int(i) for label in energies if label != "full" for i in label.split("-"))
+        terms = _inclusion_exclusion(energies, n_atoms, MAX_ORDER)
+        assert row["energies_eV"] == pytest.approx(terms, abs=1e-7)
+        total = sum(row["energies_eV"]) + row["residual_eV"]
+        assert total == pytest.approx(energies["full"], abs=1e-7)
+        assert row["total_energy_eV"] == energies["full"]
+        assert set(row["two_s"]) == set(energies)
+
+
+def _separated_distance(curve: dict, tolerance_eV: float) -> float | None:
+    """The shortest distance of the PBE dimer curve from which on every |binding| is
+    within ``tolerance_eV`` (Angstrom); None when there is none."""
+    out = None
+    for d, b in sorted(zip(curve["distances_A"], curve["binding_eV"], strict=True), reverse=True):
+        if abs(b) > tolerance_eV:
+            break
+        out = d
+    return out
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_shipped_subclusters_separate_into_a_free_atom(name):
+    """Size consistency of the reference: a sub-cluster with an atom beyond the distance at
+    which the element's PBE dimer is unbound (|E_b| <= 25 meV) has the energy of the rest
+    plus a free atom, within 0.1 eV (an SCF stuck in an excited state breaks this by eV).
+    """
+    element = DATASETS[name].element
+    separated = _separated_distance(
+        _shipped("dimers_pbe.json")["curves"][element]["reference"], 0.025
+    )
+    if separated is None:
+        pytest.skip(f"the {element}2 PBE curve is bound at every distance it has")
+    clusters = {int(a.info["index"]): a for a in load_clusters(name)}
+    bad, checked = [], 0
+    for row in _shipped_clusters(name):
+        energies = row["subcluster_energies_eV"]
+        d = clusters[row["cluster"]].get_all_distances()
+        for label, energy in energies.items():
+            members = [int(i) for i in label.split("-")] if label != "full" else []
+            for i in members if len(members) > 1 else []:
+                rest = [j for j in members if j != i]
+                if min(d[i, j] for j in rest) >= separated:
+                    checked += 1
+                    gap = energy - energies["-".join(map(str, rest))] - energies[str(i)]
+                    if abs(gap) > 0.1:
+                        bad.append(f"cluster {row['cluster']} {label} (atom {i}): {gap:+.2f} eV")
+    assert not bad, f"{len(bad)} of {checked} separations fail: " + "; ".join(bad[:5])
+
+
+def _lowest_plain_pyscf(symbols, positions, basis: str, grid_level: int) -> float:
+    """The lowest PBE energy (Hartree, 2S = n_e mod 2) of RKS and of UKS started from
+    free-atom spin densities, one start per assignment of the atoms' spins (atoms with
+    one unpaired electron: H, Li), by pyscf alone."""
+    from pyscf import dft, gto
+
+    def molecule(atoms, two_s):
+        return gto.M(atom=atoms, basis=basis, spin=two_s, unit="Angstrom", verbose=0)
+
+    def scf(mf, dm0=None):
+        mf.xc, mf.grids.level, mf.conv_tol, mf.max_cycle = "pbe", grid_level, 1e-9, 200
+        energy = mf.kernel(dm0=dm0)
+        if not mf.converged:
+            energy = mf.newton().kernel(dm0=mf.make_rdm1())
+        return float(energy)
+
+    n = len(symbols)
+    mol = molecule(list(zip(symbols, map(tuple, positions), strict=True)), n % 2)
+    energies = [scf(dft.RKS(mol) if n % 2 == 0 else dft.UKS(mol))]
+    free = []
+    for s in symbols:
+        atom = dft.UKS(molecule([(s, (0, 0, 0))], 1))
+        scf(atom)
+        free.append(atom.make_rdm1())
+    for ups in itertools.combinations(range(n), (n + n % 2) // 2):
+        if n % 2 == 0 and 0 not in ups:
+            continue  # the flipped assignment: the same energy
+        dm = np.zeros((2, mol.nao, mol.nao))
+        start = 0
+        for i, (a, b) in enumerate(free):
+            block = slice(start, start + a.shape[0])
+            dm[0][block, block], dm[1][block, block] = (a, b) if i in ups else (b, a)
+            start += a.shape[0]
+        energies.append(scf(dft.UKS(mol), dm))
+    return min(energies)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, pick",
+    [("h8-high", "0-1"), ("h8-high", "0-1-2"), ("h8-low", "highest 4-atom")],
+)
+def test_shipped_subcluster_energies_match_pyscf_from_scratch(name, pick):
+    """A few shipped sub-cluster energies recomputed by pyscf alone (same basis,
+    functional, grid): of the first cluster, a pair, a triple, and the 4-atom sub-cluster
+    whose energy lies highest above its free atoms (where a wrong SCF state would show)."""
+    row = _shipped_clusters(name)[0]
+    energies = row["subcluster_energies_eV"]
+    if pick.startswith("highest"):
+        four = [k for k in energies if k.count("-") == 3]
+        pick = max(four, key=lambda k: energies[k])
+    atoms = next(a for a in load_clusters(name) if a.info["index"] == row["cluster"])
+    members = [int(i) for i in pick.split("-")]
+    settings = DATASETS[name].calculation
+    expected = _lowest_plain_pyscf(
+        [atoms.get_chemical_symbols()[i] for i in members],
+        atoms.positions[members],
+        settings.basis,
+        settings.grid_level,
+    )
+    assert energies[pick] / Hartree == pytest.approx(expected, abs=1e-6), pick

@@ -4,11 +4,26 @@ files it is given, on synthetic reference and model results."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ase_bodyorder.study.universal import order_errors, read_reference, write_report
+from ase_bodyorder.reference.universal import DATASETS
+from ase_bodyorder.study.universal import read_reference
+from ase_bodyorder.study.universal_claims import (
+    budget_claim,
+    level_of_theory_claims,
+    resemblance_claim,
+    two_not_three_claim,
+)
+from ase_bodyorder.study.universal_report import write_report
+from ase_bodyorder.study.universal_stats import (
+    REPRODUCES_FRACTION,
+    cost_by_element,
+    order_errors,
+    separation_failures,
+)
 
 
 def _reference_set(name: str, terms: np.ndarray, missing=()) -> dict:
@@ -127,6 +142,84 @@ def test_order_errors_are_the_plain_statistics(study):
     assert errors["truncation_rmse_eV"][-1] == pytest.approx(0.0, abs=1e-12)
 
 
+def _errors(rel2: float, rel3: float) -> dict:
+    """order_errors-like statistics with the given RMSE/RMS of E^(2) and E^(3)."""
+    return {
+        "rmse_eV": [1.0, rel2 * 4.0, rel3 * 2.0, 0.5],
+        "reference_rms_eV": [50.0, 4.0, 2.0, 1.0],
+    }
+
+
+@pytest.mark.parametrize(
+    "rel2, rel3, holds",
+    [(0.19, 0.21, True), (0.21, 0.21, False), (0.19, 0.19, False), (0.05, 3.0, True)],
+)
+def test_two_not_three_claim_flips_at_its_threshold(rel2, rel3, holds):
+    assert REPRODUCES_FRACTION == 0.2
+    claim = two_not_three_claim("h8-high", {"a": _errors(0.01, 5.0), "b": _errors(rel2, rel3)})
+    # the largest E^(2) ratio and the smallest E^(3) ratio over the models decide
+    assert claim.values == pytest.approx((rel2, rel3))
+    assert claim.holds is holds
+
+
+def test_resemblance_and_budget_claims_follow_their_numbers():
+    plain = {"relative_rmse": [0.01, 1.0, 1.0, 0.8], "fraction": 0.0}
+    aware = {"relative_rmse": [0.001, 0.01, 0.05, 0.1], "fraction": 0.5}
+    rows = {"p": plain, "f": aware}
+    claim, like = resemblance_claim("h8-high", {"u": _errors(0.9, 1.1)}, rows)
+    assert like == {"u": "plain"} and claim.values == (1.0,) and claim.holds
+    claim, like = resemblance_claim(
+        "h8-high", {"u": _errors(0.9, 1.1), "v": _errors(0.012, 0.04)}, rows
+    )
+    assert like == {"u": "plain", "v": "fragment-aware"} and claim.holds  # a half
+    claim, like = resemblance_claim("h8-high", {"v": _errors(0.012, 0.04)}, rows)
+    assert not claim.holds
+    assert resemblance_claim("h8-high", {"v": _errors(0.1, 0.1)}, {"p": plain}) is None
+
+    def costs(hours):
+        """10 of 20 planned jobs done at a mean that projects ``hours`` in all."""
+        row = {"set": "h8-high", "basis": "def2-tzvp", "size": 4, "jobs": 10}
+        return cost_by_element([{**row, "planned_jobs": 20, "cpu_s_mean": hours * 180}])
+
+    assert costs(7.9)["H"]["projected_h"] == pytest.approx(7.9)
+    assert costs(7.9)["H"]["measured_h"] == pytest.approx(7.9 / 2)
+    assert budget_claim(costs(7.9)).holds and not budget_claim(costs(8.1)).holds
+    unmeasured = cost_by_element(
+        [
+            {
+                "set": "c6",
+                "basis": "def2-svp",
+                "size": 6,
+                "jobs": 0,
+                "planned_jobs": 10,
+                "cpu_s_mean": None,
+            }
+        ]
+    )
+    assert unmeasured["C"]["projected_h"] is None
+    assert "measured so far" in budget_claim(unmeasured).quantity
+
+
+def test_level_of_theory_claim_compares_the_basis_gap_with_the_best_model():
+    gap = {
+        "clusters": {
+            "li6": {
+                "cluster": 0,
+                "bases": ("def2-tzvp", "def2-qzvp"),
+                "difference_eV": [0.5, 0.01, -0.02, 0.003],
+            }
+        },
+        "dimers": {},
+    }
+    stats = {"li6": {"a": {"rmse_eV": [9.0, 0.1, 0.05, 0.01]}, "b": {"rmse_eV": [9, 1, 1, 1]}}}
+    (claim,) = level_of_theory_claims(gap, stats, {})
+    # E^(1) is an offset: its basis change does not count; the worst of n = 2..4 is 0.4
+    assert claim.values == pytest.approx((0.4,)) and claim.holds
+    stats["li6"]["a"]["rmse_eV"][2] = 0.019
+    (claim,) = level_of_theory_claims(gap, stats, {})
+    assert claim.values[0] > 1 and not claim.holds
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("three_body_error, verdict", [(0.0, "false"), (0.5, "true")])
 def test_claim_follows_the_numbers(study, three_body_error, verdict):
@@ -140,13 +233,18 @@ def test_claim_follows_the_numbers(study, three_body_error, verdict):
         tmp_path / "out", data_dir=data, study_dir=tmp_path / "none", command="test"
     )
     text = readme.read_text()
-    assert f'but not its 3-body terms" is **{verdict}**' in text
-    assert "| good: mean error (RMSE) |" in text
-    assert (tmp_path / "out" / "split.png").is_file()
-    assert (tmp_path / "out" / "dimers.png").is_file()
-    assert "H2 binding curve, def2-qzvp - def2-tzvp over 2 distances" in text
-    stats = json.loads((tmp_path / "out" / "universal.json").read_text())["stats"]
-    assert stats["h8-high"]["good"]["mean_error_eV"][2] == pytest.approx(three_body_error)
+    assert (
+        "| h8-high: universal MLIPs reproduce PBE's 2-body terms but not its 3-body terms |" in text
+    )
+    assert f"| 0.2 | **{verdict}** |" in text
+    assert "| good | " in text
+    for figure in ("split.png", "relative.png", "truncation.png", "dimers.png"):
+        assert (tmp_path / "out" / figure).is_file()
+    assert "H2 binding curve, PBE/def2-qzvp - PBE/def2-tzvp over 2 distances" in text
+    report = json.loads((tmp_path / "out" / "universal.json").read_text())
+    assert report["stats"]["h8-high"]["good"]["mean_error_eV"][2] == pytest.approx(three_body_error)
+    (claim,) = [c for c in report["claims"] if c["key"] == "two-not-three/h8-high"]
+    assert claim["holds"] is (verdict == "true")
 
 
 @pytest.mark.slow
@@ -159,3 +257,63 @@ def test_report_says_what_is_missing(study):
     assert "- h8-high: 3 clusters (3 clusters missing)" in text
     assert "- li6: no PBE result exported yet" in text
     assert "No set has both a reference and a universal model yet." in text
+
+
+def test_shipped_report_claims_are_computed_from_the_shipped_numbers():
+    """reports/universal/universal.json's statistics and claims, recomputed from the
+    shipped reference and model results (ASE_BODYORDER_UNIVERSAL_DATA: another export)."""
+    import os
+
+    from ase_bodyorder.study.universal import DATA_DIR, read_models
+    from ase_bodyorder.study.universal_claims import analyse
+
+    root = Path(__file__).resolve().parents[2]
+    report_dir = root / "reports" / "universal"
+    data_dir = Path(os.environ.get("ASE_BODYORDER_UNIVERSAL_DATA", DATA_DIR))
+    for path in (report_dir / "universal.json", *(data_dir / f"{n}_pbe.json" for n in DATASETS)):
+        if not path.is_file():
+            pytest.fail(f"{path} is missing: export the reference and run the report")
+    shipped = json.loads((report_dir / "universal.json").read_text())
+    found = analyse(
+        read_reference(data_dir),
+        read_models(report_dir / "models"),
+        study_dir=root / "reports" / "study",
+    )
+    assert found["stats"].keys() == shipped["stats"].keys()
+    for name, per_model in found["stats"].items():
+        assert per_model.keys() == shipped["stats"][name].keys()
+        for label, errors in per_model.items():
+            for key in ("rmse_eV", "mean_error_eV", "truncation_rmse_eV"):
+                assert errors[key] == pytest.approx(shipped["stats"][name][label][key])
+    assert [c["key"] for c in shipped["claims"]] == [c.key for c in found["claims"]]
+    for mine, theirs in zip(found["claims"], shipped["claims"], strict=True):
+        assert list(mine.values) == pytest.approx(theirs["values"]), mine.key
+        assert mine.holds is theirs["holds"], mine.key
+
+
+@pytest.mark.parametrize("excited_eV, fails", [(0.09, False), (0.11, True)])
+def test_size_consistency_check_finds_a_far_atom_that_does_not_separate(excited_eV, fails):
+    """Atom 2 is 5 Angstrom from atoms 0 and 1 (1 Angstrom apart): E(0-2) and E(0-1-2)
+    must be E(0) + E(2) and E(0-1) + E(2); an excited SCF state of 0-1-2 breaks both
+    separations of atom 2 (from 0-1-2; 0-2 stays) beyond 0.1 eV."""
+    from ase_bodyorder.study.universal_claims import separation_claim
+
+    d = np.array([[0.0, 1.0, 5.0], [1.0, 0.0, 5.0], [5.0, 5.0, 0.0]])
+    energies = {"0": -13.6, "1": -13.6, "2": -13.6, "0-1": -31.7, "0-2": -27.2, "1-2": -27.2}
+    energies["0-1-2"] = -31.7 - 13.6 + excited_eV
+    found = separation_failures(
+        {
+            "clusters": [
+                {"cluster": 7, "subcluster_energies_eV": {**energies, "full": energies["0-1-2"]}}
+            ]
+        },
+        {7: d},
+        3.0,
+    )
+    # separable: 0-2 and 1-2 (atom 0 or 1 or 2 far: 2 each), 0-1-2 (atom 2)
+    assert found["checked"] == 5
+    assert len(found["failures"]) == (1 if fails else 0)
+    if fails:
+        assert found["failures"][0][:3] == (7, "0-1-2", 2)
+    claim = separation_claim("h8-low", found)
+    assert claim.holds is (not fails)

@@ -46,6 +46,7 @@ __all__ = [
     "frame_settings",
     "plan_for",
     "sample_mean_and_stderr",
+    "split_settings",
 ]
 
 #: truncation order of periodic cells when none is given

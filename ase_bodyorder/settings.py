@@ -122,12 +122,13 @@ class ExpansionSettings(Settings):
             for field, name in names.items():
                 if text.startswith(f"{field} must be "):
                     text = name + text[len(field) :]
+                    break
             raise BodyOrderError(text) from None
 
     def decompose_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`~ase_bodyorder.decompose` for these settings, but
         the order and the atom sampling, which are per structure
-        (:func:`~ase_bodyorder.decompose.frame_settings`)."""
+        (:func:`~ase_bodyorder.decompose.expansion_per_frame`)."""
         return {
             "r_mbe": self.r_mbe,
             "screening": self.screening,

@@ -123,47 +123,42 @@ def test_ints_stay_ints_and_floats_stay_floats():
 
 
 def test_driver_settings_dictionary_and_positions():
-    settings = DriverSettings("m", 3, 1, None, "t.xyz")
+    from ase_bodyorder import ExpansionSettings
+
+    settings = DriverSettings("m", 3, 1, None, "t.xyz")  # the former positions
     assert settings == DriverSettings(model="m", order=3, stride=1, r_mbe=None, template="t.xyz")
+    assert settings == DriverSettings(
+        model="m", expansion=ExpansionSettings(order=3, stride=1), template="t.xyz"
+    )
     assert_same(
         settings.to_dict(),
         {
             "model": "m",
-            "order": 3,
-            "stride": 1,
-            "r_mbe": None,
+            "expansion": ExpansionSettings(order=3, stride=1).to_dict(),
             "template": "t.xyz",
             "threads": 1,
             "first_call": 0,
             "timeout_s": 600.0,
-            "sample_atoms": None,
-            "sample_seed": None,
         },
     )
     given = DriverSettings(
         model="m", order=3, stride=2, r_mbe=4.5, template="t.xyz", threads=2, first_call=5,
         timeout_s=60, sample_atoms=4, sample_seed=1,
     )  # fmt: skip
-    expected = {
-        "model": "m",
-        "order": 3,
-        "stride": 2,
-        "r_mbe": 4.5,
-        "template": "t.xyz",
-        "threads": 2,
-        "first_call": 5,
-        "timeout_s": 60,
-        "sample_atoms": 4,
-        "sample_seed": 1,
-    }
+    expansion = ExpansionSettings(order=3, stride=2, r_mbe=4.5, sample_atoms=4, seed=1)
+    rest = {"template": "t.xyz", "threads": 2, "first_call": 5, "timeout_s": 60}
+    expected = {"model": "m", "expansion": expansion.to_dict(), **rest}
     assert_same(given.to_dict(), expected)
     assert DriverSettings.from_dict(expected) == given
+    # a manifest of an earlier version: its expansion fields read into the expansion
+    former = {"model": "m", "order": 3, "stride": 2, "r_mbe": 4.5, **rest}
+    assert DriverSettings.from_dict({**former, "sample_atoms": 4, "sample_seed": 1}) == given
     moved = given.replace(first_call=7, timeout_s=30.0)
-    assert (moved.first_call, moved.timeout_s, moved.order) == (7, 30.0, 3)
+    assert (moved.first_call, moved.timeout_s, moved.expansion.order) == (7, 30.0, 3)
     assert hash(moved) != hash(given)
     with pytest.raises(BodyOrderError, match="unknown driver setting\\(s\\) 'models'"):
         DriverSettings.from_dict({**expected, "models": "x"})
-    with pytest.raises(BodyOrderError, match="DriverSettings needs stride, r_mbe, template"):
+    with pytest.raises(BodyOrderError, match="DriverSettings needs template"):
         DriverSettings(model="m", order=3)
 
 
@@ -236,3 +231,35 @@ def test_bad_settings_are_one_line(make, message):
         make()
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_expansion_settings_through_a_door_name_its_options():
+    """A door (command line, keywords) gives its own names: bad values are one line
+    naming the option as the door calls it, numpy scalars count as Python numbers, and
+    settings come as one object or as keywords, not both."""
+    import numpy as np
+
+    from ase_bodyorder import ExpansionSettings
+    from ase_bodyorder.settings import resolve_settings
+
+    names = {"sample_atoms": "--sample-atoms", "seed": "--seed", "order": "--order"}
+    options = {"--sample-atoms": np.int64(4), "--seed": None, "--order": 3}
+    settings = ExpansionSettings.from_options(options, names)
+    assert settings == ExpansionSettings(order=3, sample_atoms=4)
+    assert type(settings.sample_atoms) is int
+    for option, value, message in (
+        ("--sample-atoms", 0, "--sample-atoms must be a positive integer, got 0"),
+        ("--seed", -2, "--seed must be a non-negative integer, got -2"),
+        ("--order", 2.5, "--order must be a positive integer, got 2.5"),
+        ("order", 3, "unknown expansion setting(s) 'order' here; order is called --order"),
+    ):
+        with pytest.raises(BodyOrderError) as raised:
+            settings.with_options({option: value}, names)
+        assert str(raised.value).startswith(message)
+    with pytest.raises(BodyOrderError, match="--seed is the seed of atom sampling: give --sam"):
+        resolve_settings(None, {"--seed": 1}, names)
+    with pytest.raises(BodyOrderError, match="not both: --order"):
+        resolve_settings(settings, {"--order": 2}, names)
+    # a keyword at its default is no keyword given
+    assert resolve_settings(settings, {"screening": True}) is settings
+    assert resolve_settings(None, {"screening": False}).screening is False

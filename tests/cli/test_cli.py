@@ -81,6 +81,16 @@ def test_decompose_writes_extxyz(tmp_path, capsys):
         (["decompose", "missing.xyz"], "missing.xyz"),
         (["decompose", "EXAMPLE", "--order", "9"], "max_order=9 is larger"),
         (["decompose", "EXAMPLE", "--model", "nope"], "unknown model 'nope'"),
+        # the settings, checked once, name the option
+        (["decompose", "EXAMPLE", "--order", "0"], "--order must be a positive integer, got 0"),
+        (["decompose", "EXAMPLE", "--r-mbe", "-1"], "--r-mbe must be a positive finite number"),
+        (["decompose", "EXAMPLE", "--sample-atoms", "0"], "--sample-atoms must be a positive"),
+        (["decompose", "EXAMPLE", "--sample-atoms", "2", "--seed", "-1"], "--seed must be a non"),
+        (["decompose", "EXAMPLE", "--seed", "1"], "--seed is the seed of atom sampling"),
+        (["decompose", "EXAMPLE", "--max-roundoff-ev", "0"], "--max-roundoff-ev must be a posi"),
+        (["decompose", "EXAMPLE", "--max-memory-gib", "-2"], "--max-memory-gib must be a posi"),
+        (["decompose", "EXAMPLE", "--sample-atoms", "9"], "1..8 (this structure has 8 atoms)"),
+        (["decompose", "EXAMPLE", "--workers", "0"], "--workers must be a positive integer"),
     ],
 )
 def test_errors_are_one_line(argv, message, capsys):
@@ -88,6 +98,8 @@ def test_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if message in line]  # one line
+    assert line.startswith("ase-bodyorder: error: ")
 
 
 def test_every_subcommand_has_a_handler():

@@ -1,5 +1,6 @@
 """Plan and assemble the many-body expansion (no models, no electronic structure)."""
 
+from ._geometry import check_structure
 from .assemble import (
     OrderTerms,
     atomic_orders,
@@ -34,6 +35,7 @@ __all__ = [
     "Subcluster",
     "atomic_orders",
     "atomic_orders_torch",
+    "check_structure",
     "cluster_order_forces",
     "cluster_orders",
     "evaluation_roundoff",

@@ -18,18 +18,19 @@ records keep those raw values and give eV and eV/Angstrom beside them.
 
 from __future__ import annotations
 
-import math
-import tempfile
 import time
-from typing import Annotated, ClassVar
+from importlib.metadata import version
+from typing import ClassVar
 
+import ase
 import numpy as np
 from ase.units import Bohr, Hartree
 from pydantic import Field, StrictBool, field_validator
 
-from .._settings import NonNegativeNumber, PositiveInt, PositiveNumber, Rule, Settings
-from ..expansion import BodyOrderError
-from ..expansion._geometry import check_structure
+from .._settings import NonNegativeNumber, PositiveNumber, Settings
+from ..expansion import BodyOrderError, check_structure
+from .dmrg import DMRGNotConverged, DMRGSettings, run_dmrg
+from .scf import ElectronicStructureError, mo_integrals, molecule, rdm_gradient, run_scf
 
 __all__ = [
     "METHODS",
@@ -45,38 +46,6 @@ __all__ = [
 
 METHODS = ("hf", "ccsd", "ccsd(t)", "fci", "dmrg")
 SPIN_POLICIES = ("lowest", "ground")
-
-
-class ElectronicStructureError(BodyOrderError):
-    """A calculation could not give the requested state."""
-
-
-class DMRGNotConverged(ElectronicStructureError):
-    """DMRG did not reach the energy or discarded-weight tolerance."""
-
-
-class DMRGSettings(Settings):
-    """block2 DMRG settings.
-
-    ``bond_dims``/``noises``: the schedule, four sweeps per stage, then sweeps at the last
-    bond dimension without noise until converged or ``max_sweeps``. Converged when the
-    energy changes by less than ``energy_tol`` (Hartree) over the last two sweeps and the
-    largest discarded weight of the last sweep is below ``discarded_weight_tol``.
-    """
-
-    settings_name: ClassVar[str] = "DMRG"
-
-    bond_dims: Annotated[tuple[PositiveInt, ...], Rule("positive integers")] = (100, 250, 500)
-    noises: Annotated[tuple[NonNegativeNumber, ...], Rule("non-negative numbers")] = (
-        1e-4,
-        1e-5,
-        1e-6,
-    )
-    max_sweeps: PositiveInt = 40
-    energy_tol: PositiveNumber = 1e-8
-    discarded_weight_tol: PositiveNumber = 1e-7
-    davidson_tol: PositiveNumber = 1e-10
-    n_threads: PositiveInt = 1
 
 
 class Calculation(Settings):
@@ -133,7 +102,7 @@ class Calculation(Settings):
 
 
 def _check_basis(basis: str) -> None:
-    from pyscf import gto
+    from pyscf import gto  # pyscf
 
     try:
         gto.basis.load(basis, "H")
@@ -143,76 +112,14 @@ def _check_basis(basis: str) -> None:
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages a record depends on."""
-    import ase
-    import pyscf
+    import pyscf  # pyscf
 
     versions = {"pyscf": pyscf.__version__, "ase": ase.__version__, "numpy": np.__version__}
     try:
-        from importlib.metadata import version
-
         versions["block2"] = version("block2")
     except Exception:  # block2 is optional for non-DMRG methods
         versions["block2"] = "not installed"
     return versions
-
-
-def _molecule(positions, basis: str, two_s: int):
-    from pyscf import gto
-
-    return gto.M(
-        atom=[("H", tuple(p)) for p in positions],
-        basis=basis,
-        unit="Angstrom",
-        spin=two_s,
-        verbose=0,
-    )
-
-
-def _scf(mol):
-    from pyscf import scf
-
-    mf = scf.RHF(mol) if mol.spin == 0 else scf.ROHF(mol)
-    mf.conv_tol = 1e-11
-    mf.max_cycle = 200
-    mf.kernel()
-    if not mf.converged:
-        mf = mf.newton()
-        mf.kernel()
-    if not mf.converged:
-        raise ElectronicStructureError("the SCF did not converge")
-    return mf
-
-
-class _StoredRDMs:
-    """A stand-in fcisolver handing pyscf's CASSCF gradient code precomputed RDMs."""
-
-    def make_rdm12(self, ci, ncas, nelecas):
-        return ci
-
-    def make_rdm1(self, ci, ncas, nelecas):
-        return ci[0]
-
-
-def _rdm_gradient(mf, dm1: np.ndarray, dm2: np.ndarray) -> np.ndarray:
-    """Nuclear gradient (Hartree/bohr) of a full-space CI energy from its spin-summed RDMs."""
-    from pyscf import mcscf
-
-    mol = mf.mol
-    mc = mcscf.CASSCF(mf, mol.nao, mol.nelectron)
-    mc.mo_coeff = mf.mo_coeff
-    mc.fcisolver = _StoredRDMs()
-    mc.ci = (dm1, dm2)
-    grad = mc.nuc_grad_method()
-    return grad.grad_elec(mo_coeff=mf.mo_coeff, ci=(dm1, dm2)) + grad.grad_nuc()
-
-
-def _mo_integrals(mf):
-    from pyscf import ao2mo
-
-    c = mf.mo_coeff
-    h1 = c.T @ mf.get_hcore() @ c
-    g2 = ao2mo.restore(1, ao2mo.kernel(mf.mol, c), c.shape[1])
-    return h1, g2
 
 
 def _fci_state(mol, h1, g2, two_s: int):
@@ -223,7 +130,7 @@ def _fci_state(mol, h1, g2, two_s: int):
     (near-degenerate states can defeat the penalty), several roots of the plain solver
     are computed and the lowest one with the requested <S^2> is taken.
     """
-    from pyscf import fci
+    from pyscf import fci  # pyscf
 
     n = mol.nelectron
     nelec = ((n + two_s) // 2, (n - two_s) // 2)
@@ -259,71 +166,12 @@ def _fci_state(mol, h1, g2, two_s: int):
 
 def _fci(mf, two_s: int, gradient: bool):
     mol = mf.mol
-    h1, g2 = _mo_integrals(mf)
+    h1, g2 = mo_integrals(mf)
     energy, civec, nelec, ss, solver = _fci_state(mol, h1, g2, two_s)
     out = {"energy_Ha": energy, "spin_square": ss}
     if gradient:
         dm1, dm2 = solver.make_rdm12(civec, mol.nao, nelec)
-        out["gradient_Ha_per_bohr"] = _rdm_gradient(mf, dm1, dm2)
-    return out
-
-
-def _dmrg(mf, two_s: int, settings: DMRGSettings, gradient: bool):
-    from pyblock2.driver.core import DMRGDriver, SymmetryTypes
-
-    mol = mf.mol
-    h1, g2 = _mo_integrals(mf)
-    with tempfile.TemporaryDirectory(prefix="block2-") as scratch:
-        driver = DMRGDriver(
-            scratch=scratch,
-            symm_type=SymmetryTypes.SU2,
-            n_threads=settings.n_threads,
-            stack_mem=int(2e9),
-        )
-        driver.initialize_system(n_sites=mol.nao, n_elec=mol.nelectron, spin=two_s)
-        mpo = driver.get_qc_mpo(h1e=h1, g2e=g2, ecore=mol.energy_nuc(), iprint=0)
-        ket = driver.get_random_mps(tag="KET", bond_dim=settings.bond_dims[0], nroots=1)
-        bond_dims, noises = [], []
-        for m, noise in zip(settings.bond_dims, settings.noises, strict=True):
-            bond_dims += [m] * 4
-            noises += [noise] * 4
-        n_sweeps = max(settings.max_sweeps, len(bond_dims) + 2)
-        bond_dims += [settings.bond_dims[-1]] * (n_sweeps - len(bond_dims))
-        noises += [0.0] * (n_sweeps - len(noises))
-        energy = driver.dmrg(
-            mpo,
-            ket,
-            n_sweeps=n_sweeps,
-            bond_dims=bond_dims,
-            noises=noises,
-            thrds=[settings.davidson_tol] * n_sweeps,
-            tol=settings.energy_tol,
-            iprint=0,
-        )
-        sweep_energies = [float(min(e)) for e in driver._dmrg.energies]
-        # the largest discarded weight of the last sweep (earlier sweeps carry the noise);
-        # block2 keeps one value per sweep in ``discarded_weights``
-        per_sweep = list(driver._dmrg.discarded_weights)
-        discarded = float(per_sweep[-1]) if per_sweep else 0.0
-        sweeps = len(sweep_energies)
-        change = abs(sweep_energies[-1] - sweep_energies[-2]) if sweeps > 1 else math.inf
-        out = {
-            "energy_Ha": float(energy),
-            "spin_square": (two_s / 2) * (two_s / 2 + 1),
-            "iterations": sweeps,
-            "discarded_weight": discarded,
-            "energy_change_Ha": change,
-        }
-        if change > settings.energy_tol or discarded > settings.discarded_weight_tol:
-            raise DMRGNotConverged(
-                f"DMRG did not converge in {sweeps} sweeps: last energy change {change:.2e} Ha "
-                f"(tolerance {settings.energy_tol:.0e}), discarded weight {discarded:.2e} "
-                f"(tolerance {settings.discarded_weight_tol:.0e})"
-            )
-        if gradient:
-            dm1 = np.asarray(driver.get_1pdm(ket))
-            dm2 = np.asarray(driver.get_2pdm(ket)).transpose(0, 3, 1, 2)
-            out["gradient_Ha_per_bohr"] = _rdm_gradient(mf, dm1, dm2)
+        out["gradient_Ha_per_bohr"] = rdm_gradient(mf, dm1, dm2)
     return out
 
 
@@ -335,13 +183,13 @@ def _hf(mf, two_s: int, gradient: bool):
 
 
 def _cc(mf, two_s: int, triples: bool, gradient: bool):
-    from pyscf import cc
+    from pyscf import cc  # pyscf
 
     closed = two_s == 0
     if closed:
         mycc = cc.RCCSD(mf)
     else:  # canonical UHF orbitals: pyscf's UCCSD gradients need them
-        from pyscf import scf
+        from pyscf import scf  # pyscf
 
         uhf = scf.UHF(mf.mol)
         uhf.conv_tol = 1e-11
@@ -361,7 +209,7 @@ def _cc(mf, two_s: int, triples: bool, gradient: bool):
     out["energy_Ha"] = float(energy)
     if gradient and (closed or not triples):
         if triples:
-            from pyscf.cc import ccsd_t_lambda
+            from pyscf.cc import ccsd_t_lambda  # pyscf
             from pyscf.grad import ccsd_t as ccsd_t_grad
 
             # the (T) gradient needs the CCSD(T) Lagrange multipliers, not the CCSD ones
@@ -378,14 +226,14 @@ def _cc(mf, two_s: int, triples: bool, gradient: bool):
 
 
 def _energy_and_gradient(positions, calc: Calculation, two_s: int, gradient: bool) -> dict:
-    mol = _molecule(positions, calc.basis, two_s)
-    mf = _scf(mol)
+    mol = molecule(positions, calc.basis, two_s)
+    mf = run_scf(mol)
     if calc.method == "hf":
         return _hf(mf, two_s, gradient)
     if calc.method == "fci":
         return _fci(mf, two_s, gradient)
     if calc.method == "dmrg":
-        return _dmrg(mf, two_s, calc.dmrg, gradient)
+        return run_dmrg(mf, two_s, calc.dmrg, gradient)
     return _cc(mf, two_s, calc.method == "ccsd(t)", gradient)
 
 
@@ -469,5 +317,5 @@ def compute(numbers, positions, calc: Calculation) -> dict:
 def hydrogen_atom_energy(basis: str = "sto-6g") -> float:
     """Energy (Hartree) of one H atom in ``basis``: its ROHF energy, exact for one electron."""
     _check_basis(basis)
-    mf = _scf(_molecule(np.zeros((1, 3)), basis, 1))
+    mf = run_scf(molecule(np.zeros((1, 3)), basis, 1))
     return float(mf.e_tot)

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from tqdm import tqdm
+
 from .._guard import ORPHAN_EXIT, set_parent_death_signal
 from ..expansion import BodyOrderError
 from .electronic import Calculation
@@ -72,7 +74,7 @@ class Job:
 def run_job(job: Job) -> tuple[str, dict | None, str | None]:
     """Run one job in a worker: ``(key, record, None)`` or ``(key, None, error)``."""
     try:
-        from pyscf import lib
+        from pyscf import lib  # pyscf
 
         lib.num_threads(1)
         record = job.calculation.run(job.numbers, job.positions, job.cell)
@@ -150,7 +152,7 @@ class DaskExecutor:
 
     def __init__(self, scheduler, timeout_s: float = 10.0):
         try:
-            import distributed
+            import distributed  # dask
         except ImportError as error:
             raise ImportError(
                 "a dask scheduler needs the 'dask' extra: pip install 'ase-bodyorder[dask]'"
@@ -163,7 +165,7 @@ class DaskExecutor:
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def _connect(self, address: str, timeout_s: float):
-        from distributed.comm.addressing import parse_address, parse_host_port
+        from distributed.comm.addressing import parse_address, parse_host_port  # dask
 
         try:
             scheme, location = parse_address(address)
@@ -204,12 +206,23 @@ class RunSummary:
     errors: dict[str, str] = field(default_factory=dict)
     elsewhere: int = 0
 
+    def line(self, store, *, elsewhere: bool = True) -> str:
+        """The run in one line: ``N done, M failed, K already in STORE, L by another run,
+        T s`` (``store``: the database's name; ``elsewhere=False`` leaves out the jobs
+        computed by other runs)."""
+        counts = [
+            f"{self.done} done",
+            f"{self.failed} failed",
+            f"{self.skipped} already in {store}",
+        ]
+        if elsewhere:
+            counts.append(f"{self.elsewhere} by another run")
+        return ", ".join([*counts, f"{self.wall_time_s:.1f} s"])
+
 
 def _job_bar(total: int, label: str, stream, enabled: bool):
     """A tqdm bar over the jobs on ``stream`` (done and failed jobs, rate, time left);
     silent when not ``enabled``."""
-    from tqdm import tqdm
-
     return tqdm(total=total, desc=label, unit="job", file=stream, disable=not enabled)
 
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import ase.io
 import numpy as np
 from ase import Atoms
 
@@ -30,6 +32,7 @@ from .periodic import PeriodicDFT, compute_periodic
 
 __all__ = [
     "default_cells",
+    "finite_size_report",
     "kpoint_convergence",
     "mesh_settings",
     "policy_cells",
@@ -65,8 +68,6 @@ def default_cells() -> list[tuple[str, Atoms, tuple]]:
     """The cells of the shipped measurement: two dense cells of the shipped Gamma-point
     set (a random one with large forces and a rattled bcc one) and three molecular cells
     of the crossover set (rs 2.05, 2.57, 2.94 bohr), with their meshes."""
-    import ase.io
-
     test = DATA / "hbulk-high_test.xyz"
     dense = [ase.io.read(test, index) for index in (0, 3)]
     crossover = sample_crossover_bulk(CrossoverBulk(), 40, 4001)
@@ -183,3 +184,36 @@ def write_report(rows: list[dict], out_dir, base: PeriodicDFT, command: str) -> 
     path = out_dir / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def finite_size_report(
+    out_dir,
+    command: str,
+    *,
+    ke_cutoff_hartree: float = 60.0,
+    policy: PeriodicDFT | None = None,
+    sample: tuple | None = None,
+    rs_bohr: Sequence[float] = (),
+    progress=None,
+) -> Path:
+    """Measure the k-point convergence and write its report to ``out_dir``
+    (:func:`write_report`, ``command`` in it); returns the README's path.
+
+    By default the cells of :func:`default_cells` at a cutoff of ``ke_cutoff_hartree``
+    (Hartree). With a data set's k-point ``policy`` and its crossover sampler
+    ``sample`` (protocol, count, seed): the cells of that set nearest ``rs_bohr``
+    (bohr) on the policy's mesh and one k-point denser (:func:`policy_cells`), at the
+    policy's settings (``ke_cutoff_hartree`` ignored). ``progress``: called with a line
+    per cell and mesh computed.
+    """
+    if policy is not None:
+        if sample is None:
+            raise BodyOrderError("a k-point policy needs its cells' sampler, count and seed")
+        protocol, count, seed = sample
+        cells = policy_cells(sample_crossover_bulk(protocol, count, seed), policy, tuple(rs_bohr))
+        base = replace(policy, gamma_above_rs_bohr=None)
+    else:
+        cells = default_cells()
+        base = PeriodicDFT(ke_cutoff_hartree=ke_cutoff_hartree)
+    rows = kpoint_convergence(cells, base, progress=progress)
+    return write_report(rows, out_dir, base, command)

@@ -33,7 +33,6 @@ Exported extxyz frames carry ``energy`` (eV), ``forces`` (eV/Angstrom) and info
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import shlex
@@ -48,8 +47,16 @@ import numpy as np
 from ase import Atoms
 
 from ..expansion import BodyOrderError, subcluster_label
+from ..io import sha256_file
 from .electronic import Calculation
 from .executor import Job
+from .splits import (
+    check_split_clusters,
+    cluster_index,
+    read_split,
+    split_part_indices,
+    train_clusters,
+)
 from .store import ReferenceStore
 
 __all__ = [
@@ -82,15 +89,6 @@ def _forces_calculation(calc: Calculation) -> Calculation:
     return calc if calc.forces else calc.replace(forces=True)
 
 
-def _index(atoms: Atoms) -> int:
-    if "index" not in atoms.info:
-        raise BodyOrderError(
-            "a cluster has no info['index'] (its index in the data set); read clusters "
-            "from the file written by `ase-bodyorder reference sample`"
-        )
-    return int(atoms.info["index"])
-
-
 def _check_sizes(sizes: Iterable[int], n_atoms: int, index: int) -> list[int]:
     sizes = sorted({int(s) for s in sizes})
     if not sizes:
@@ -111,7 +109,7 @@ def _parent_fragments(
 
     Size 1 gives only atom 0, with the shared H-atom job (one atom at the origin).
     """
-    index = _index(atoms)
+    index = cluster_index(atoms)
     calc = _forces_calculation(calc)
     out = []
     for size in _check_sizes(sizes, len(atoms), index):
@@ -182,134 +180,6 @@ def fragment_jobs(
     return list(jobs.values())
 
 
-def read_split(path) -> dict:
-    """A split file (``{dataset}_split.json`` of :func:`~.pipeline.export_dataset`)."""
-    path = Path(path)
-    try:
-        split = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise BodyOrderError(f"split file {path} is not JSON: {error}") from None
-    if not isinstance(split, dict):
-        raise BodyOrderError(f"split file {path} holds no split (a JSON object is expected)")
-    split_part_indices(split, source=str(path))  # checks the parts
-    return split
-
-
-def split_part_indices(split: dict, *, source: str = "the split") -> dict[str, list[int]]:
-    """``{"train": [...], "validation": [...], "test": [...]}`` of a split.
-
-    Accepts the split file's layout (``files.{part}.indices``) or the plain one of
-    :func:`~.pipeline.split_indices`. The train part must exist and the parts must be
-    disjoint.
-    """
-    files = split.get("files")
-    parts = {}
-    for part in ("train", "validation", "test"):
-        if isinstance(files, dict):
-            entry = files.get(part)
-            indices = entry.get("indices") if isinstance(entry, dict) else None
-        else:
-            indices = split.get(part)
-        if indices is not None:
-            parts[part] = [int(i) for i in indices]
-    if not parts.get("train"):
-        raise BodyOrderError(f"{source} has no train indices")
-    seen: dict[int, str] = {}
-    for part, indices in parts.items():
-        for i in indices:
-            if i in seen and seen[i] != part:
-                raise BodyOrderError(
-                    f"{source} is inconsistent: cluster {i} is in both {seen[i]} and {part}"
-                )
-            seen[i] = part
-    return parts
-
-
-def train_clusters(
-    clusters: Sequence[Atoms],
-    split: dict,
-    *,
-    count: int | None = None,
-    indices: Iterable[int] | None = None,
-) -> list[Atoms]:
-    """The training clusters of ``split`` to cut fragments from.
-
-    ``count``: the first ``count`` train indices of the split (sorted as in the split);
-    ``indices``: explicit cluster indices, each of which must be a train index (a
-    validation or test index, or one outside the split, is an error naming it). Exactly
-    one of them. Clusters are matched by ``atoms.info["index"]``.
-    """
-    parts = split_part_indices(split)
-    train = parts["train"]
-    if (count is None) == (indices is None):
-        raise BodyOrderError("give either a count of train clusters or their indices")
-    if count is not None:
-        if not 1 <= count <= len(train):
-            raise BodyOrderError(
-                f"--count must be between 1 and the {len(train)} train clusters of the split, "
-                f"got {count}"
-            )
-        wanted = train[:count]
-    else:
-        wanted = [int(i) for i in indices]
-        allowed = set(train)
-        for i in wanted:
-            if i not in allowed:
-                part = next((p for p, idx in parts.items() if i in idx), None)
-                where = f"a {part} cluster" if part else "not in the split"
-                raise BodyOrderError(
-                    f"cluster {i} is {where}: fragments are cut from train clusters only"
-                )
-    by_index = {}
-    for atoms in clusters:
-        by_index.setdefault(_index(atoms), atoms)
-    missing = [i for i in wanted if i not in by_index]
-    if missing:
-        raise BodyOrderError(
-            f"{len(missing)} train clusters of the split are not in the cluster file, "
-            f"e.g. index {missing[0]}"
-        )
-    return [by_index[i] for i in wanted]
-
-
-def check_split_clusters(clusters: Sequence[Atoms], split: dict, split_file) -> int:
-    """Check that ``clusters`` are the clusters the split was made from.
-
-    The split's train file (``files.train.file``, next to ``split_file``), when present,
-    holds the train clusters: each of ``clusters`` found there by index must have the
-    same species and positions (to 1e-6 Angstrom), so that a cluster file of another
-    density or sampling is not cut under this split. Returns how many were compared.
-    """
-    files = split.get("files")
-    entry = files.get("train") if isinstance(files, dict) else None
-    name = entry.get("file") if isinstance(entry, dict) else None
-    if not name:
-        return 0
-    train_file = Path(split_file).parent / name
-    if not train_file.exists():
-        return 0
-    reference = {}
-    for frame in ase.io.read(train_file, ":"):
-        if "index" in frame.info:
-            reference[int(frame.info["index"])] = frame
-    compared = 0
-    for atoms in clusters:
-        index = _index(atoms)
-        frame = reference.get(index)
-        if frame is None:
-            continue
-        same = np.array_equal(frame.numbers, atoms.numbers) and np.allclose(
-            frame.positions, atoms.positions, rtol=0.0, atol=2e-6
-        )
-        if not same:
-            raise BodyOrderError(
-                f"cluster {index} differs from frame {index} of the split's train file "
-                f"{train_file}: the cluster file is not the one this split was made from"
-            )
-        compared += 1
-    return compared
-
-
 def parse_sizes(text: str) -> list[int]:
     """Fragment sizes from ``"1..7"``, ``"2,3"`` or ``"1..3,6"`` (ranges inclusive)."""
     sizes: set[int] = set()
@@ -363,10 +233,6 @@ def _write_extxyz(path: Path, frames: list[Atoms]) -> None:
         out.write(text.getvalue().encode())
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def export_fragments(
     store: ReferenceStore,
     clusters: Sequence[Atoms],
@@ -401,7 +267,7 @@ def export_fragments(
     path = Path(path)
     sizes = list(sizes)
     if split is not None:
-        train_clusters(clusters, split, indices=[_index(a) for a in clusters])
+        train_clusters(clusters, split, indices=[cluster_index(a) for a in clusters])
     calc = _forces_calculation(calc)
     per_parent = [(atoms, _parent_fragments(atoms, dataset, calc, sizes)) for atoms in clusters]
     records = store.matching_records(job for _, items in per_parent for _, _, job in items)
@@ -411,7 +277,7 @@ def export_fragments(
     versions: dict[str, set] = {}
     atom_written = False
     for atoms, items in per_parent:
-        parent = _index(atoms)
+        parent = cluster_index(atoms)
         for label, members, job in items:
             size = len(members)
             if size == 1 and (atom_written or job.key in missing):
@@ -448,13 +314,13 @@ def export_fragments(
         "calculation": calc.to_dict(),
         "units": {"energy": "eV", "forces": "eV/Angstrom", "positions": "Angstrom"},
         "sizes": sorted(set(sizes)),
-        "parents": [_index(a) for a in clusters],
+        "parents": [cluster_index(a) for a in clusters],
         "counts": {str(size): counts[size] for size in sorted(counts)},
         "frames": len(frames),
         "missing": missing,
         "file": path.name,
         "bytes": path.stat().st_size,
-        "sha256": _sha256(path),
+        "sha256": sha256_file(path),
         "job_wall_time_s": {str(size): wall_s[size] for size in sorted(wall_s)},
         "versions": {name: sorted(v) for name, v in sorted(versions.items())},
         "command": command if command is not None else shlex.join(sys.argv),
@@ -469,6 +335,6 @@ def export_fragments(
         meta["split"] = {"part": "train", "split_seed": split.get("split_seed")}
         if split_file is not None:
             meta["split"]["file"] = Path(split_file).name
-            meta["split"]["sha256"] = _sha256(Path(split_file))
+            meta["split"]["sha256"] = sha256_file(split_file)
     provenance_path(path).write_text(json.dumps(meta, indent=1) + "\n")
     return meta

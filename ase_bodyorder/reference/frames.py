@@ -38,8 +38,12 @@ Energies in eV, lengths in Angstrom.
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +52,7 @@ from ase import Atoms
 
 from ..decompose import BodyOrderResult, decompose, draw_atom_sample, frame_settings, plan_for
 from ..expansion import BodyOrderError, parse_subcluster_label, subcluster_label
+from ..io import atomic_path
 from ..models.base import AtomicModel, FragmentBatch, Model, SystemResult
 from ..models.sharing import (
     SHARINGS,
@@ -383,11 +388,8 @@ def frame_series(
 
 def write_frame_totals(path, totals: Sequence[dict[str, float]], meta: dict) -> None:
     """Write the sub-cluster totals of frames (labels and energies, eV, per frame) with
-    ``meta`` (trajectory, index, calculation, settings, command) as gzipped JSON."""
-    import gzip
-    import json
-    import os
-
+    ``meta`` (trajectory, index, calculation, settings, command) as gzipped JSON,
+    through a temporary file (:func:`~ase_bodyorder.io.atomic_path`)."""
     payload = {
         **meta,
         "units": "energy_eV: total energy (eV) of the isolated sub-cluster of each label "
@@ -398,17 +400,18 @@ def write_frame_totals(path, totals: Sequence[dict[str, float]], meta: dict) -> 
             for frame in totals
         ],
     }
-    tmp = f"{path}.tmp"
-    with gzip.open(tmp, "wt") as handle:
-        json.dump(payload, handle)
-    os.replace(tmp, path)
+    # the gzip header names the file ``<name>.tmp`` and carries the time, as it always has
+    with atomic_path(path) as tmp, tmp.open("wb") as raw:
+        header_name = f"{Path(path).name}.tmp"
+        with (
+            gzip.GzipFile(header_name, "wb", fileobj=raw) as packed,
+            io.TextIOWrapper(packed, encoding="utf-8") as handle,
+        ):
+            json.dump(payload, handle)
 
 
 def read_frame_totals(path) -> tuple[dict, list[dict[str, float]]]:
     """``(meta, totals)`` of a file of :func:`write_frame_totals`."""
-    import gzip
-    import json
-
     try:
         with gzip.open(path, "rt") as handle:
             payload = json.load(handle)

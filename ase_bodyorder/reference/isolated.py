@@ -18,15 +18,17 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+import ase.io
 import numpy as np
 from ase import Atoms
 from ase.units import Bohr, Hartree
 
 from ..expansion import BodyOrderError
-from ..io import sha256_file
+from ..io import atomic_path, sha256_file
 from .executor import Job
 from .pipeline import write_split_meta
 from .store import ReferenceStore
@@ -129,9 +131,7 @@ def _localized_spin_guesses(mol) -> list[np.ndarray]:
     flip when n_alpha = n_beta). Each atom's density is its block of the superposition
     of neutral atomic densities (pyscf's ``minao`` guess), not of an SCF density, which
     may be ionic."""
-    from itertools import combinations
-
-    from pyscf import scf
+    from pyscf import scf  # pyscf
 
     total = np.asarray(scf.hf.init_guess_by_minao(mol))
     blocks = [slice(int(a), int(b)) for a, b in mol.aoslice_by_atom()[:, 2:4]]
@@ -159,7 +159,7 @@ class _LocalOnlyPseudoGradient:
     tests) and calls pyscf's own code otherwise."""
 
     def __enter__(self):
-        from pyscf.gto import pp_int
+        from pyscf.gto import pp_int  # pyscf
         from pyscf.pbc.gto.pseudo import pp_int as pbc_pp_int
 
         self._module, self._original = pp_int, pp_int.vppnl_nuc_grad
@@ -187,7 +187,7 @@ def compute_isolated(atoms: Atoms, settings: IsolatedDFT = IsolatedDFT()) -> dic
     ``converged``, ``wall_time_s``. Raises :class:`BodyOrderError` for a periodic input
     or when no SCF converges.
     """
-    from pyscf import dft, gto
+    from pyscf import dft, gto  # pyscf
 
     if atoms.pbc.any():
         raise BodyOrderError("isolated DFT needs a cluster without periodicity")
@@ -285,8 +285,6 @@ def export_cell_fragments(
     ``parent``, ``label``, ``size``, ``rs_bohr``, ``kind``, ``solution``) and a provenance
     JSON next to it (``<output>.provenance.json``: settings, counts per size, missing,
     the command). Returns the provenance."""
-    import ase.io
-
     jobs = cell_fragment_jobs(fragments, dataset, calculation)
     records = store.matching_records(jobs)
     frames, missing = [], []
@@ -306,9 +304,8 @@ def export_cell_fragments(
         frames.append(out)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + ".partial")
-    ase.io.write(partial, frames, format="extxyz")
-    partial.replace(output)
+    with atomic_path(output) as partial:
+        ase.io.write(partial, frames, format="extxyz")
     counts: dict[str, int] = {}
     for atoms in frames:
         counts[str(len(atoms))] = counts.get(str(len(atoms)), 0) + 1
@@ -343,8 +340,6 @@ def merge_cells_and_fragments(
     ``cell`` or ``fragment``) and ``{dataset}_split.json`` into ``out_dir``. Returns the
     split's metadata.
     """
-    import ase.io
-
     files = [fragments_file] if isinstance(fragments_file, str | Path) else list(fragments_file)
     cells_dir, out_dir = Path(cells_dir), Path(out_dir)
     try:

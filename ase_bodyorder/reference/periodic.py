@@ -31,7 +31,6 @@ pyscf). The cells are sampled by :mod:`ase_bodyorder.structures` (:class:`DenseB
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import sys
@@ -48,6 +47,8 @@ from ..expansion import BodyOrderError
 from ..structures import DenseBulk, sample_bulk
 from .executor import Job, RunSummary, run_jobs
 from .isolated import IsolatedDFT, compute_isolated
+from .kpoint_gradient import AO_CHUNK_BYTES, cached_hcore_class
+from .pipeline import check_exportable, split_indices, write_split_meta, write_split_part
 from .store import ReferenceStore
 
 __all__ = [
@@ -158,7 +159,7 @@ class PeriodicDFT:
 
 
 def _cell(atoms: Atoms, settings: PeriodicDFT, spin: int = 0):
-    from pyscf.pbc import gto
+    from pyscf.pbc import gto  # pyscf
 
     cell = gto.Cell()
     cell.atom = [
@@ -181,8 +182,8 @@ def compute_periodic(atoms: Atoms, settings: PeriodicDFT = PeriodicDFT()) -> dic
     Raises :class:`BodyOrderError` when the cell is not fully periodic, holds an odd
     number of electrons (closed-shell RKS) or the SCF does not converge.
     """
-    from pyscf.pbc import dft
-    from pyscf.pbc.dft.multigrid import MultiGridNumInt2
+    from pyscf.pbc import dft  # pyscf
+    from pyscf.pbc.dft.multigrid import MultiGridNumInt2  # pyscf
 
     if not atoms.pbc.all() or atoms.cell.rank != 3:
         raise BodyOrderError("periodic reference needs a cell periodic in all three directions")
@@ -219,83 +220,22 @@ def compute_periodic(atoms: Atoms, settings: PeriodicDFT = PeriodicDFT()) -> dic
 
 def _gradients(mf):
     """pyscf's nuclear-gradient object of ``mf``; with k-points, its core-Hamiltonian
-    derivative evaluates the AOs on the grid once per k-point (:func:`_hcore_generator`)."""
+    derivative evaluates the AOs on the grid once per k-point
+    (:func:`~.kpoint_gradient.hcore_generator`, :data:`_AO_CHUNK_BYTES` at a time)."""
     grad = mf.nuc_grad_method()
     if hasattr(mf, "kpts") and mf.cell._pseudo and not mf.cell._ecp:
-        # a subclass, not a bound method on the instance: no reference cycle keeps the
-        # SCF object (and its open checkpoint file) alive until the garbage collector
-        grad.__class__ = _cached_hcore_class(type(grad))
+        grad.__class__ = cached_hcore_class(type(grad), _AO_CHUNK_BYTES)
     return grad
 
 
-@functools.cache
-def _cached_hcore_class(base: type) -> type:
-    return type(base.__name__, (base,), {"hcore_generator": _hcore_generator})
-
-
-#: memory of the AOs and their derivatives on the grid per call in :func:`_hcore_generator`
-_AO_CHUNK_BYTES = 2**28
-
-
-def _hcore_generator(mf_grad, cell=None, kpts=None):
-    """``pyscf.pbc.grad.krhf.hcore_generator`` (kinetic and local-pseudopotential
-    derivatives, per atom) with each k-point's AOs on the grid evaluated once.
-
-    pyscf evaluates them again for every atom and k-point: 90% of the gradient of a
-    16-atom cell (129 of 144 s with 8 k-points); here they are evaluated for several
-    k-points per call, which share the lattice sums. Same formulas, same results
-    (``test_cached_core_hamiltonian_gradient_equals_pyscfs``).
-    """
-    from pyscf.pbc import tools
-    from pyscf.pbc.dft.numint import eval_ao_kpts
-    from pyscf.pbc.gto.pseudo.pp import get_alphas, get_vlocG
-
-    cell = mf_grad.cell if cell is None else cell
-    kpts = mf_grad.kpts if kpts is None else kpts
-    kinetic = np.asarray(cell.pbc_intor("int1e_ipkin", kpts=kpts))  # (nk, 3, nao, nao)
-    dtype = kinetic.dtype
-    structure = cell.get_SI()  # (natm, ngrid)
-    gv = cell.Gv
-    coords = cell.get_uniform_grids()
-    vloc_g = get_vlocG(cell)  # (natm, ngrid)
-    total_g = -np.einsum("ij,ij->j", structure, vloc_g)
-    total_g[0] = np.sum(get_alphas(cell))
-    total_r = tools.ifft(total_g, cell.mesh).real
-    # d v_loc(r - R_a) / d R_a on the grid, all atoms and directions: (natm * 3, ngrid)
-    per_atom_g = 1j * np.einsum("ga,ng->nag", gv, structure * vloc_g)
-    per_atom_r = tools.ifft(per_atom_g.reshape(-1, len(gv)), cell.mesh).real
-    n_atoms, nk, nao = cell.natm, len(kpts), kinetic.shape[-1]
-    h1 = kinetic.copy()
-    local = np.zeros((n_atoms * 3, nk, nao, nao), dtype=dtype)
-    # the lattice sums of the AOs are shared by all k-points of one call (9 k-points cost
-    # 1.2x one); chunks of k-points keep the AOs on the grid under about 256 MB
-    chunk = max(1, int(_AO_CHUNK_BYTES // (4 * len(coords) * nao * 16)))
-    for start in range(0, nk, chunk):
-        chunk_aos = eval_ao_kpts(cell, coords, kpts[start : start + chunk], deriv=1)
-        for k, ao in enumerate(chunk_aos, start):  # ao: (4, ngrid, nao)
-            vloc = np.einsum("agi,g,gj->aij", ao[1:].conj(), total_r, ao[0])
-            h1[k] += vloc.real if dtype == np.float64 else vloc
-            bra = ao[0].conj().T
-            for x, potential in enumerate(per_atom_r):
-                block = bra @ (potential[:, None] * ao[0])
-                local[x, k] = block.real if dtype == np.float64 else block
-        del chunk_aos
-    local = local.reshape(n_atoms, 3, nk, nao, nao)
-    slices = cell.aoslice_by_atom()
-
-    def hcore_deriv(atom):
-        p0, p1 = slices[atom][2:]
-        hcore = local[atom].copy()
-        hcore[:, :, p0:p1] -= h1[:, :, p0:p1].transpose(1, 0, 2, 3)
-        hcore[:, :, :, p0:p1] -= h1[:, :, p0:p1].transpose(1, 0, 3, 2).conj()
-        return hcore
-
-    return hcore_deriv
+#: memory of the AOs and their derivatives on the grid per call of the k-point gradient's
+#: core-Hamiltonian derivative (:func:`~.kpoint_gradient.hcore_generator`)
+_AO_CHUNK_BYTES = AO_CHUNK_BYTES
 
 
 def isolated_atom_energy(settings: PeriodicDFT = PeriodicDFT(), box_angstrom: float = 8.0) -> float:
     """Spin-polarised energy (eV) of one H atom in a cubic box (the 1-body term)."""
-    from pyscf.pbc import dft
+    from pyscf.pbc import dft  # pyscf
 
     atoms = Atoms("H", positions=[[box_angstrom / 2] * 3], cell=[box_angstrom] * 3, pbc=True)
     mf = dft.UKS(_cell(atoms, settings, spin=1))
@@ -464,8 +404,6 @@ def export_bulk(
     cells whose calculation failed or is missing are left out and listed in
     ``{dataset}_split.json``, which also holds the settings, counts and file hashes.
     """
-    from .pipeline import check_exportable, split_indices, write_split_meta, write_split_part
-
     ok = {i for i, r in records.items() if r.get("error") is None and "energy_eV" in r}
     check_exportable(len(ok), len(cells), dataset, "periodic DFT result", "the store")
     directory = Path(directory)

@@ -19,7 +19,6 @@ Each job also has a readable, parseable key (``Job.key``, the ``job_key`` column
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from ase import Atoms
 from ase.units import Hartree
 
 from ..expansion import BodyOrderError, cluster_orders, plan_expansion
+from ..io import sha256_file
 from .electronic import Calculation
 from .executor import Job
 from .store import POSITION_PRECISION_A, ReferenceStore, content_key
@@ -247,7 +247,7 @@ def write_split_part(directory: Path, dataset: str, part: str, frames, meta: dic
     meta["files"][part] = {
         "file": path.name,
         "count": len(frames),
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "sha256": sha256_file(path),
         "indices": [int(a.info["index"]) for a in frames],
     }
 

@@ -81,7 +81,8 @@ def split_figure(
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xticks(x, [f"E^({n})/N" for n in x])
         ax.set_ylabel("body-order energy per atom / eV")
-        ax.set_title(f"{name}: {len(reference['clusters'])} clusters of {n_atoms} atoms")
+        count = len(reference["clusters"])
+        ax.set_title(f"{name}: {count} cluster{'' if count == 1 else 's'} of {n_atoms} atoms")
     return _save(fig, axes, path)
 
 

@@ -156,25 +156,27 @@ def _cost_lines(rows: list[dict], costs: dict) -> list[str]:
     if not rows:
         return ["No cost measured yet."]
     lines = [
-        "| element | jobs done / planned | CPU h measured | CPU h projected (all planned) |",
-        "|---|---|---|---|",
+        "| element | jobs done / planned | CPU h measured | CPU h projected | planned jobs "
+        "of types not run yet (not projected) |",
+        "|---|---|---|---|---|",
     ]
-    for element, c in costs.items():
-        projected = "-" if c["projected_h"] is None else f"{c['projected_h']:.2f}"
+    total = {k: 0.0 for k in ("jobs", "planned_jobs", "measured_h", "projected_h")}
+    for element, c in {**costs, "total": total}.items():
+        if element != "total":
+            for key in total:
+                total[key] += c[key]
+        unmeasured = sum(e["unmeasured_jobs"] for e in costs.values())
         lines.append(
-            f"| {element} | {c['jobs']} / {c['planned_jobs']} | {c['measured_h']:.2f} | "
-            f"{projected} |"
+            f"| {element} | {c['jobs']:.0f} / {c['planned_jobs']:.0f} | "
+            f"{c['measured_h']:.2f} | {c['projected_h']:.2f} | "
+            + (
+                f"{unmeasured} (budget {CPU_BUDGET_HOURS:g} h)"
+                if c is total
+                else f"{c['unmeasured_jobs']}"
+            )
+            + " |"
         )
-    measured = sum(c["measured_h"] for c in costs.values())
     lines += [
-        f"| total | {sum(c['jobs'] for c in costs.values())} / "
-        f"{sum(c['planned_jobs'] for c in costs.values())} | {measured:.2f} | "
-        + (
-            "-"
-            if any(c["projected_h"] is None for c in costs.values())
-            else f"{sum(c['projected_h'] for c in costs.values()):.2f}"
-        )
-        + f" (budget {CPU_BUDGET_HOURS:g}) |",
         "",
         "Per job type (CPU seconds, one thread; '-': not run yet):",
         "",

@@ -246,21 +246,30 @@ def _element(group: str) -> str:
 
 
 def cost_by_element(rows: list[dict]) -> dict[str, dict]:
-    """CPU hours per element: ``measured`` (the jobs done) and ``projected`` (every
-    planned job at its group's mean; None when a planned group has no measured job or
-    the export has no plan), with the job counts."""
+    """CPU hours per element: ``measured_h`` (the jobs done), ``projected_h`` (every
+    planned job of a type already run at that type's mean; the done jobs where the export
+    has no plan), ``unmeasured_jobs`` (planned jobs of types not run yet, not in the
+    projection), ``planned`` (whether the export has the plan), and the job counts."""
     out: dict[str, dict] = {}
     for row in rows:
         entry = out.setdefault(
             _element(row["set"]),
-            {"measured_h": 0.0, "projected_h": 0.0, "jobs": 0, "planned_jobs": 0},
+            {
+                "measured_h": 0.0,
+                "projected_h": 0.0,
+                "jobs": 0,
+                "planned_jobs": 0,
+                "unmeasured_jobs": 0,
+                "planned": True,
+            },
         )
-        entry["measured_h"] += (row["cpu_s_mean"] or 0.0) * row["jobs"] / 3600
-        entry["jobs"] += row["jobs"]
         planned = row.get("planned_jobs")
-        if planned is None or (planned and not row["jobs"]):
-            entry["projected_h"] = None
-        elif entry["projected_h"] is not None:
-            entry["projected_h"] += row["cpu_s_mean"] * max(planned, row["jobs"]) / 3600
+        entry["planned"] &= planned is not None
+        entry["jobs"] += row["jobs"]
         entry["planned_jobs"] += planned or 0
+        if not row["jobs"]:
+            entry["unmeasured_jobs"] += planned or 0
+            continue
+        entry["measured_h"] += row["cpu_s_mean"] * row["jobs"] / 3600
+        entry["projected_h"] += row["cpu_s_mean"] * max(planned or 0, row["jobs"]) / 3600
     return out

@@ -46,3 +46,23 @@ def test_model_expansion_adds_up_and_dimers_are_binding_energies(sevennet_0):
     dimer = Atoms("Li2", positions=[[0, 0, 0], [0, 0, d]])
     expected = float(sevennet_0.system(dimer, forces=False).energy) - 2 * atom
     assert curve["binding_eV"][3] == pytest.approx(expected, abs=1e-5)
+
+
+def test_shipped_model_results_are_reproduced(sevennet_0):
+    """reports/universal/models/7net-0.json (what the report reads) against SevenNet-0
+    evaluated again on the first lithium cluster, its atom and its dimer curve."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "reports" / "universal" / "models" / "7net-0.json"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: ase-bodyorder study universal models --models 7net-0")
+    shipped = json.loads(path.read_text())
+    again = evaluate_model("7net-0", sevennet_0, names=["li6"], count=1)
+    first = shipped["sets"]["li6"][0]
+    assert again["sets"]["li6"][0]["cluster"] == first["cluster"]
+    assert again["sets"]["li6"][0]["energies_eV"] == pytest.approx(first["energies_eV"], abs=1e-4)
+    assert again["atom_eV"]["Li"] == pytest.approx(shipped["atom_eV"]["Li"], abs=1e-5)
+    assert again["dimers"]["Li"]["binding_eV"] == pytest.approx(
+        shipped["dimers"]["Li"]["binding_eV"], abs=1e-4
+    )

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms
@@ -48,6 +50,10 @@ from ..reference.universal import (
     ordered_jobs,
 )
 
+if TYPE_CHECKING:
+    from ..models.base import Model
+    from ..reference.store import ReferenceStore
+
 __all__ = [
     "DATA_DIR",
     "evaluate_model",
@@ -64,7 +70,14 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "reference" / "univ
 # ---------------------------------------------------------------- reference
 
 
-def run_reference(store, *, names=None, workers: int = 1, checks: bool = True, progress=True):
+def run_reference(
+    store: ReferenceStore,
+    *,
+    names: Iterable[str] | None = None,
+    workers: int = 1,
+    checks: bool = True,
+    progress: bool = True,
+) -> Any:
     """Compute every missing PBE job (resumable; failed jobs are retried)."""
     return run_jobs(
         ordered_jobs(names, checks=checks),
@@ -76,12 +89,12 @@ def run_reference(store, *, names=None, workers: int = 1, checks: bool = True, p
     )
 
 
-def _cost_group(meta: dict, numbers) -> tuple[str, int]:
+def _cost_group(meta: dict, numbers: Sequence) -> tuple[str, int]:
     group = meta.get("dataset") or f"{meta.get('element', '?')}-{meta.get('kind', '?')}"
     return group, int(meta.get("size", len(numbers)))
 
 
-def _cost_table(store) -> list[dict]:
+def _cost_table(store: ReferenceStore) -> list[dict]:
     """CPU time (s) per job: mean, median and count by data set/kind, basis and size, and
     the jobs the study plans in each group (``planned_jobs``, larger-basis checks
     included), so the report can project the total."""
@@ -119,7 +132,9 @@ def write_json(path: Path, data: dict) -> None:
     write_json_atomically(path, data)
 
 
-def export_reference(store, out_dir=DATA_DIR, *, command: str = "") -> dict:
+def export_reference(
+    store: ReferenceStore, out_dir: str | Path = DATA_DIR, *, command: str = ""
+) -> dict:
     """Write the finished PBE results as compact JSON into ``out_dir``; return a summary.
 
     ``{set}_pbe.json``: each complete cluster's E^(1)..E^(4), total, residual, sub-cluster
@@ -183,7 +198,7 @@ def export_reference(store, out_dir=DATA_DIR, *, command: str = "") -> dict:
     return summary
 
 
-def read_reference(data_dir=DATA_DIR) -> dict:
+def read_reference(data_dir: str | Path = DATA_DIR) -> dict:
     """The exported reference: ``sets`` (by name), ``checks``, ``dimers``, ``costs``
     (whatever files exist)."""
     data_dir = Path(data_dir)
@@ -205,13 +220,18 @@ def read_reference(data_dir=DATA_DIR) -> dict:
 # ---------------------------------------------------------------- models
 
 
-def _knows(model, element: str) -> bool:
+def _knows(model: Model, element: str) -> bool:
     known = model.atomic_numbers
     return known is None or atomic_numbers[element] in known
 
 
 def evaluate_model(
-    label: str, model, *, names=None, count: int | None = None, max_order: int | None = None
+    label: str,
+    model: Model,
+    *,
+    names: Iterable[str] | None = None,
+    count: int | None = None,
+    max_order: int | None = None,
 ) -> dict:
     """A model's expansions of the study's clusters, its free atoms and dimer curves.
 
@@ -264,7 +284,7 @@ def evaluate_model(
     }
 
 
-def read_models(models_dir) -> dict[str, dict]:
+def read_models(models_dir: str | Path) -> dict[str, dict]:
     """Every model result (``*.json``) of ``models_dir`` by label."""
     out = {}
     for path in sorted(Path(models_dir).glob("*.json")):

@@ -9,7 +9,9 @@ hours.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -87,7 +89,7 @@ def two_not_three_claim(name: str, per_model: dict[str, dict]) -> Claim:
     )
 
 
-def _log_distance(a, b) -> float:
+def _log_distance(a: Sequence[float], b: Sequence[float]) -> float:
     """Mean |log(a/b)| over orders 2..4 (relative RMSEs, index n - 1)."""
     idx = [n - 1 for n in COMPARED]
     return float(np.mean(np.abs(np.log(np.asarray(a)[idx]) - np.log(np.asarray(b)[idx]))))
@@ -231,14 +233,18 @@ def collect(reference: dict, models: dict[str, dict]) -> dict[str, dict]:
 
 
 def analyse(
-    reference: dict, models: dict[str, dict], *, study_dir="reports/study", fci_dir=_FCI_DIR
-) -> dict:
+    reference: dict,
+    models: dict[str, dict],
+    *,
+    study_dir: str | Path = "reports/study",
+    fci_dir: str | Path = _FCI_DIR,
+) -> dict[str, Any]:
     """Every number of the report: ``stats`` (:func:`collect`), ``study_rows`` (the H8
     models against FCI per H8 set), ``gap`` (the basis gap), ``dimers``, ``costs`` (per
     element), ``claims`` and ``like`` (:func:`judge`)."""
     kinds = {label: data.get("kind", "universal") for label, data in models.items()}
     stats = collect(reference, models)
-    found = {
+    found: dict[str, Any] = {
         "stats": stats,
         "study_rows": {
             name: h8_study_rows(study_dir, fci_dir, name[3:])

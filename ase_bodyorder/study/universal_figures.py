@@ -7,7 +7,9 @@ distances in Angstrom.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,13 +18,13 @@ from .universal_stats import REPRODUCES_FRACTION, paired, relative_rmse, set_siz
 __all__ = ["dimer_figure", "model_colors", "relative_figure", "split_figure", "truncation_figure"]
 
 
-def model_colors(labels) -> dict[str, tuple]:
+def model_colors(labels: Iterable[str]) -> dict[str, tuple]:
     """One colour per model label (tab20), the same in every figure."""
     cmap = _pyplot().get_cmap("tab20")
     return {label: cmap(k % 20) for k, label in enumerate(labels)}
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib  # matplotlib: figures only
 
     matplotlib.use("Agg")
@@ -31,13 +33,13 @@ def _pyplot():
     return plt
 
 
-def _panels(count: int, height: float = 3.8):
+def _panels(count: int, height: float = 3.8) -> tuple[Any, Any]:
     plt = _pyplot()
     fig, axes = plt.subplots(1, count, figsize=(4.4 * count + 2.2, height), squeeze=False)
     return fig, axes[0]
 
 
-def _save(fig, axes, path: Path) -> str:
+def _save(fig: Any, axes: Any, path: Path) -> str:
     """One legend right of the panels (the union of their labels), PNG at ``path``; its
     file name."""
     plt = _pyplot()

@@ -248,12 +248,12 @@ def _claim_lines(claims: list[Claim], like: dict) -> list[str]:
 
 
 def write_report(
-    out_dir,
+    out_dir: str | Path,
     *,
-    data_dir=DATA_DIR,
-    models_dir=None,
-    study_dir="reports/study",
-    fci_dir=_FCI_DIR,
+    data_dir: str | Path = DATA_DIR,
+    models_dir: str | Path | None = None,
+    study_dir: str | Path = "reports/study",
+    fci_dir: str | Path = _FCI_DIR,
     command: str = "",
 ) -> Path:
     """``README.md``, the figures and ``universal.json`` in ``out_dir`` from the exported

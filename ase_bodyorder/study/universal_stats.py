@@ -108,7 +108,7 @@ def shown_on(name: str, label: str, kind: str) -> bool:
     return kind != "h8" or (name.startswith("h8-") and f"-{name[3:]}" in label)
 
 
-def h8_study_rows(study_dir, data_dir, density: str) -> dict[str, dict]:
+def h8_study_rows(study_dir: str | Path, data_dir: str | Path, density: str) -> dict[str, dict]:
     """The study's H8 models of one density against FCI/STO-6G: relative RMSE of E^(n)
     (``reports/study/makeup.json``'s RMSE over the RMS of the shipped FCI terms),
     ``{model: {"relative_rmse": [...], "fraction": f}}``; empty when a file is missing."""

@@ -86,6 +86,6 @@ def run(args) -> None:
 
 def _runtime_errors() -> tuple:
     """Failures of a running simulation, reported as one line (exit status 2)."""
-    from ..ipi.runner import MDRunError
+    from ..runs import MDRunError
 
     return (MDRunError,)

@@ -94,6 +94,6 @@ def run(args) -> None:
 
 
 def _runtime_errors() -> tuple:
-    from ..ipi.runner import MDRunError
+    from ..runs import MDRunError
 
     return (MDRunError,)

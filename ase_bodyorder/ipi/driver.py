@@ -10,17 +10,20 @@ A driver in i-PI's own style (``ipi.pes``): this file is a plugin for i-PI's cli
 absolute so that i-PI can load the file on its own.
 
 The driver is a subclass of i-PI's ``ASEDriver`` (``ipi.pes._ase``), which reads the
-template (``check_parameters``), converts i-PI's positions and cell to Angstrom
-(``convert_units``) and the energy, forces and stress to i-PI's atomic units and virial
-(``post_process``), all with i-PI's own constants, so that i-PI and the driver agree on
-the positions and energies they exchange. What is ours: the calculator (a
-:class:`~ase_bodyorder.BodyOrderCalculator` of a model), the stride, and the extras. Two
-of ``ASEDriver``'s steps are not used: its ``compute_structure`` asks the calculator for
-a stress, which a cluster has not (and its ``post_process`` fails on the zeros it puts in
-its place: shape (9,), not Voigt's (6,) nor (3, 3)); this driver asks for the stress of a
-periodic cell only, and gives ``post_process`` a zero Voigt stress for a cluster. And a
-step is one call of :meth:`BodyOrderDriver.compute` (all structures of a batch share the
-step counter), not one structure as in i-PI's ``compute``.
+template (``check_parameters``) and converts the energy, forces and stress to i-PI's
+atomic units and virial (``post_process``, in i-PI's electronvolt: the potential i-PI
+reports is the model's energy). What is ours: the calculator (a
+:class:`~ase_bodyorder.BodyOrderCalculator` of a model), the stride, and the extras.
+Three of ``ASEDriver``'s steps are replaced. ``convert_units``: it turns bohr into i-PI's
+"angstrom" (1.4e-8 off ASE's), but i-PI reads the template and writes its extxyz
+trajectories in its "ase" units (ASE's constants); this driver uses those, so that it
+sees the positions i-PI writes. ``compute_structure``: it asks the calculator for a
+stress, which a cluster has not (and ``post_process`` fails on the zeros it puts in its
+place: shape (9,), not Voigt's (6,) nor (3, 3)); this driver asks for the stress of a
+periodic cell only, and gives ``post_process`` a zero Voigt stress for a cluster. And
+``compute``: it takes each structure of a batch as a step of its own, where this one
+counts the batch as one step (below). i-PI's force unit is 1e-7 off its energy per
+length in these units: the forces are the energy's gradient to that.
 
 Every ``stride``-th step the driver expands the energy into body orders 1..``order``
 and returns the result as JSON extras (see :mod:`ase_bodyorder.ipi.extras`); between
@@ -56,6 +59,7 @@ from ase_bodyorder.settings import ExpansionSettings
 
 try:
     from ipi.pes._ase import ASEDriver
+    from ipi.utils.units import unit_to_user
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("the i-PI driver needs i-PI: pip install 'ase-bodyorder[ipi]'") from error
 
@@ -256,10 +260,15 @@ class BodyOrderDriver(ASEDriver):
         """One structure as one step (i-PI's single-structure interface)."""
         return self.compute(cell, pos)
 
+    def convert_units(self, cell, pos):
+        """i-PI's cell (bohr, vectors as columns) and positions (bohr) in Angstrom (cell
+        vectors as rows), in i-PI's "ase" units: those of its extxyz files."""
+        cell = unit_to_user("length", "ase", np.asarray(cell, dtype=float).reshape(3, 3).T)
+        return cell, unit_to_user("length", "ase", np.asarray(pos, dtype=float))
+
     def _atoms(self, cell, pos):
-        """i-PI's cell (bohr, vectors as columns) and positions (bohr) as ``ase.Atoms``
-        (Angstrom, i-PI's conversion)."""
-        cell, positions = self.convert_units(np.asarray(cell, dtype=float).reshape(3, 3), pos)
+        """i-PI's cell (bohr, vectors as columns) and positions (bohr) as ``ase.Atoms``."""
+        cell, positions = self.convert_units(cell, pos)
         positions = np.asarray(positions, dtype=float).reshape(-1, 3)
         atoms = self.template_ase.copy()
         if len(positions) != len(atoms):

@@ -89,14 +89,16 @@ def centroid_statistics(
         raise BodyOrderError(f"{path}: no centroid frame at the monitored steps")
     expansion = run.driver.expansion
     model = load_model(run.driver.model)
+    sample = expansion.sample_atoms
+    seed = None if sample is None else expansion.seed  # it seeds a sample, if any
     results = list(
         decompose_frames(
             frames,
             model,
             order=expansion.order,
             r_mbe=expansion.r_mbe,
-            sample_atoms=expansion.sample_atoms,
-            seed=expansion.seed,
+            sample_atoms=sample,
+            seed=seed,
         )
     )
     means = np.array([r.energies_per_atom_mean_eV for r in results])

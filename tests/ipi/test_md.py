@@ -230,9 +230,9 @@ def test_driver_expands_all_structures_of_a_batched_step(h16_case):
         str(h16_case / "init.extxyz"), model="h-morse", order=2, stride=2, r_mbe=R_MBE
     )
     atoms = ase.io.read(h16_case / "init.extxyz")
-    # i-PI's atomic units, with i-PI's constants (which the driver converts back with)
-    cell = unit_to_internal("length", "angstrom", atoms.cell.array.T)
-    pos = unit_to_internal("length", "angstrom", atoms.positions)
+    # bohr as i-PI reads an extxyz file: its "ase" units (ASE's constants)
+    cell = unit_to_internal("length", "ase", atoms.cell.array.T)
+    pos = unit_to_internal("length", "ase", atoms.positions)
     for call in range(3):
         results = driver.compute([cell, cell], [pos, pos + 0.01])
         extras = [json.loads(r[3]) for r in results]
@@ -243,12 +243,12 @@ def test_driver_expands_all_structures_of_a_batched_step(h16_case):
         assert np.isfinite(extras[0]["body_order_energies"]).all() == computed
         assert np.isnan(extras[0]["body_order_shares"][0])
     pot, force, vir, _ = driver.compute_structure(cell, pos)  # Hartree, Hartree/bohr
-    np.testing.assert_allclose(unit_to_user("length", "angstrom", pos), atoms.positions, atol=1e-12)
+    np.testing.assert_allclose(unit_to_user("length", "ase", pos), atoms.positions, atol=1e-12)
     system = load_model("h-morse").system(atoms, stress=True)
     hartree = unit_to_internal("energy", "electronvolt", 1.0)  # Hartree per eV
-    bohr = unit_to_internal("length", "angstrom", 1.0)  # bohr per Angstrom
+    bohr = unit_to_internal("length", "ase", 1.0)  # bohr per Angstrom
     assert pot == pytest.approx(system.energy * hartree, rel=1e-10)
-    # i-PI's force unit (eV/Angstrom) is 1.07e-7 off its energy per length: i-PI's value
+    # i-PI's force unit (eV/Angstrom) is 1e-7 off its energy per length: i-PI's value
     np.testing.assert_allclose(force, system.forces * FORCE_UNIT, rtol=1e-10, atol=1e-14)
     assert FORCE_UNIT == pytest.approx(hartree / bohr, rel=2e-7)
     # i-PI's virial: minus the stress times the volume (Hartree)
@@ -263,7 +263,7 @@ def test_driver_of_a_cluster_returns_a_zero_virial(tmp_path):
     atoms = random_cluster(6, seed=3)
     ase.io.write(tmp_path / "h6.extxyz", atoms)
     driver = BodyOrderDriver(str(tmp_path / "h6.extxyz"), model="h-morse", order=2)
-    pos = unit_to_internal("length", "angstrom", atoms.positions)
+    pos = unit_to_internal("length", "ase", atoms.positions)
     pot, force, vir, extras = driver.compute(np.eye(3) * 40.0, pos)
     hartree = unit_to_internal("energy", "electronvolt", 1.0)  # Hartree per eV
     system = load_model("h-morse").system(atoms)

@@ -34,6 +34,7 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from ..decompose import decompose
+from ..expansion import BodyOrderError
 from ..io import write_json_atomically
 from ..reference.executor import run_jobs
 from ..reference.universal import (
@@ -200,8 +201,10 @@ def export_reference(
 
 def read_reference(data_dir: str | Path = DATA_DIR) -> dict:
     """The exported reference: ``sets`` (by name), ``checks``, ``dimers``, ``costs``
-    (whatever files exist)."""
+    (whatever files exist); a missing folder is an error."""
     data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise BodyOrderError(f"no exported PBE reference: {data_dir} is not a folder")
     out: dict = {"sets": {}, "checks": {}, "dimers": {}, "costs": []}
     for path in sorted(data_dir.glob("*_pbe.json")):
         data = json.loads(path.read_text())
@@ -285,7 +288,10 @@ def evaluate_model(
 
 
 def read_models(models_dir: str | Path) -> dict[str, dict]:
-    """Every model result (``*.json``) of ``models_dir`` by label."""
+    """Every model result (``*.json``) of ``models_dir`` by label; a missing folder is an
+    error."""
+    if not Path(models_dir).is_dir():
+        raise BodyOrderError(f"no model results: {models_dir} is not a folder")
     out = {}
     for path in sorted(Path(models_dir).glob("*.json")):
         data = json.loads(path.read_text())

@@ -316,3 +316,14 @@ def test_size_consistency_check_finds_a_far_atom_that_does_not_separate(excited_
         assert found["failures"][0][:3] == (7, "0-1-2", 2)
     claim = separation_claim("h8-low", found)
     assert claim.holds is (not fails)
+
+
+def test_missing_folders_are_one_line_errors(tmp_path):
+    from ase_bodyorder.expansion import BodyOrderError
+    from ase_bodyorder.study.universal import read_models
+
+    with pytest.raises(BodyOrderError, match="no exported PBE reference: .* is not a folder"):
+        read_reference(tmp_path / "none")
+    with pytest.raises(BodyOrderError, match="no model results: .* is not a folder"):
+        read_models(tmp_path / "none")
+    assert read_models(tmp_path) == {} and read_reference(tmp_path)["sets"] == {}

@@ -56,7 +56,7 @@ from pathlib import Path
 from ase_bodyorder.expansion import BodyOrderError
 from ase_bodyorder.ipi import _input
 from ase_bodyorder.ipi._progress import Tail
-from ase_bodyorder.ipi.manifest import DriverSettings
+from ase_bodyorder.ipi.driver import BodyOrderDriver
 from ase_bodyorder.ipi.session import (
     SOCKET_WAIT_S,
     IPISession,
@@ -69,6 +69,7 @@ from ase_bodyorder.ipi.session import (
 )
 from ase_bodyorder.models import load_model
 from ase_bodyorder.models.registry import DEFAULT_MD_MODEL
+from ase_bodyorder.runs import DriverSettings
 
 CASE = Path(__file__).resolve().parents[1] / "md_inputs" / "nvt"
 TEMPLATE = "init.extxyz"
@@ -118,7 +119,7 @@ def plain_stride(model: str, steps: int) -> int:
     """0 ("never") if the driver accepts it, else a stride past the last step."""
     settings = DriverSettings(model, ORDER, 0, R_MBE, TEMPLATE)
     try:
-        settings.preflight(CASE / TEMPLATE)
+        BodyOrderDriver.from_settings(settings, CASE / TEMPLATE)
     except BodyOrderError as error:
         if "stride" not in str(error):
             raise

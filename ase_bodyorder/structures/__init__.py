@@ -43,6 +43,12 @@ from .densities import (
 from .elements import ElementClusters, sample_element_clusters
 from .md_starts import bcc_repeat, min_image_distance, molecular_hydrogen, rattled_bcc
 
+# the classes' public home, as before the split into modules: what pickles, type names and
+# the API docs show (reference/ re-exports two of them; two documented copies naming the
+# same module inside this package would clash in Sphinx)
+for _protocol in (CrossoverBulk, DenseBulk, ElementClusters, HighDensity, LowDensity):
+    _protocol.__module__ = __name__
+
 __all__ = [
     "CrossoverBulk",
     "DenseBulk",

@@ -32,27 +32,52 @@ def add_parser(subparsers) -> None:
 
 def run_dirs(paths: list[str]) -> list[Path]:
     """The run directories named by ``paths``: a directory holding ``case.json``, or a
-    scan's output directory (its ``runs/*`` that hold one)."""
-    out = []
+    scan's output directory (its ``runs/*`` that hold one); each run once."""
+    out: list[Path] = []
     for name in paths:
         path = Path(name)
         if (path / "case.json").is_file():
-            out.append(path)
+            found = [path]
         elif (path / "runs").is_dir():
-            out += sorted(p for p in (path / "runs").iterdir() if (p / "case.json").is_file())
+            found = sorted(p for p in (path / "runs").iterdir() if (p / "case.json").is_file())
+            if not found:
+                raise BodyOrderError(f"{path}: a scan's output directory without runs (runs/*)")
         else:
             raise BodyOrderError(f"{path}: neither a run directory nor a scan's output directory")
+        for run in found:
+            if any(run.resolve() == seen.resolve() for seen in out):
+                raise BodyOrderError(f"{run}: the same run given twice")
+            out.append(run)
     return out
+
+
+def check_options(args) -> None:
+    """The numeric options and the output directory, before any frame is expanded."""
+    for flag, value, least in (
+        ("--every", args.every, 1),
+        ("--sample-atoms", args.sample_atoms, 1),
+        ("--equilibration", args.equilibration, 0),
+        ("--seed", args.seed, 0),
+    ):
+        if value < least:
+            kind = "a positive" if least else "a non-negative"
+            raise BodyOrderError(f"{flag} must be {kind} integer, got {value}")
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BodyOrderError(f"--out-dir {out_dir} is a file, not a directory")
 
 
 def run_increments_command(args) -> None:
     from ..monitor.sharing import write_increments_report
 
+    check_options(args)
+    runs = run_dirs(args.runs)
+
     words = ["ase-bodyorder", "increments", *args.runs, "--out-dir", args.out_dir]
     words += ["--equilibration", str(args.equilibration), "--every", str(args.every)]
     words += ["--sample-atoms", str(args.sample_atoms), "--seed", str(args.seed)]
     path = write_increments_report(
-        run_dirs(args.runs),
+        runs,
         args.out_dir,
         shlex.join(words),
         equilibration_steps=args.equilibration,

@@ -11,5 +11,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> None:
     from ..models import available_models
 
-    for name, description in available_models().items():
-        print(f"{name:16s} {description}")
+    models = available_models()
+    width = max(map(len, models), default=0)
+    for name, description in models.items():
+        print(f"{name:{width}s}  {description}")

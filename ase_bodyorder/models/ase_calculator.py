@@ -273,7 +273,7 @@ class _ASEWrapper:
         #: the calculator that evaluates the sub-clusters
         self.fragment_calculator = fragment_calculator or calculator
         self.needs_cell = bool(needs_cell)
-        self.name = name or type(calculator).__name__
+        self.name: str | None = name or type(calculator).__name__
         self.atomic_numbers = None if atomic_numbers is None else frozenset(atomic_numbers)
         self.cutoff = float(cutoff)
         self.interaction_layers = interaction_layers

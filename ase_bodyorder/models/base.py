@@ -107,9 +107,14 @@ class Model(abc.ABC):
         away), or ``None`` if unknown.
     dtype
         The torch dtype the model computes in.
+    name
+        The model's name in messages: the spec it was opened by
+        (:func:`~ase_bodyorder.models.resolve_model`: ``mace-h8-high``, a file's path),
+        or ``None`` (a model built in Python: its class names it).
     """
 
     atomic_numbers: frozenset[int] | None = None
+    name: str | None = None
     cutoff: float = math.inf
     interaction_layers: int | None = None
     dtype: torch.dtype = torch.float64
@@ -130,9 +135,12 @@ class Model(abc.ABC):
         if unknown:
             known = ", ".join(chemical_symbols[z] for z in sorted(self.atomic_numbers))
             bad = ", ".join(chemical_symbols[z] for z in unknown)
-            raise SpeciesError(
-                f"{type(self).__name__} does not know element(s) {bad}; it knows {known}"
-            )
+            raise SpeciesError(f"{self.label} does not know element(s) {bad}; it knows {known}")
+
+    @property
+    def label(self) -> str:
+        """``model 'NAME'`` where the model has a name, else its class: for messages."""
+        return type(self).__name__ if self.name is None else f"model {self.name!r}"
 
     def with_dtype(self, dtype: torch.dtype) -> Self:
         """This model evaluating in ``dtype`` (``torch.float32`` or ``torch.float64``).
@@ -144,7 +152,7 @@ class Model(abc.ABC):
         if dtype == self.dtype:
             return self
         raise BodyOrderError(
-            f"{self!r} cannot evaluate in {str(dtype).removeprefix('torch.')}: it computes "
+            f"{self.label} cannot evaluate in {str(dtype).removeprefix('torch.')}: it computes "
             f"in {str(self.dtype).removeprefix('torch.')} only"
         )
 

@@ -15,6 +15,7 @@ mace is imported lazily: ``import ase_bodyorder`` does not need it.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import warnings
@@ -36,11 +37,17 @@ if TYPE_CHECKING:
 __all__ = ["MACEModel"]
 
 
+#: what mace prints at import where cuequivariance (GPU kernels) is missing: dropped
+_CUEQ_NOTE = "cuequivariance or cuequivariance_torch is not available"
+
+
 def _import_mace() -> ModuleType:
+    # mace prints a note on cuequivariance at import: keep stdout for our output (JSON
+    # lines of `decompose --json`) and the note out of one-line errors; anything else
+    # it prints goes to stderr
+    printed = io.StringIO()
     try:
-        # mace prints a note on cuequivariance at import: keep stdout for our output
-        # (JSON lines of `decompose --json`), send it to stderr
-        with _quiet_third_party(), contextlib.redirect_stdout(sys.stderr):
+        with _quiet_third_party(), contextlib.redirect_stdout(printed):
             import mace
             import mace.data
             import mace.modules  # noqa: F401
@@ -48,7 +55,16 @@ def _import_mace() -> ModuleType:
             import mace.tools.torch_geometric
     except ImportError as exc:
         raise ImportError("MACE models need mace-torch: pip install 'ase-bodyorder[mace]'") from exc
+    finally:
+        print_to_stderr_but_notes(printed.getvalue())
     return mace
+
+
+def print_to_stderr_but_notes(text: str) -> None:
+    """What mace printed while importing, on stderr, without its cuequivariance note."""
+    kept = [line for line in text.splitlines() if _CUEQ_NOTE not in line]
+    if kept:
+        print("\n".join(kept), file=sys.stderr)
 
 
 @contextmanager
@@ -106,9 +122,9 @@ class MACEModel(AtomicModel):
         (``module.double()`` / ``module.float()``) whatever dtype it was trained in.
     """
 
-    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any], str | None]]:
         """Copies and pickles reload the model file (ASE copies calculators with it)."""
-        return (_reload, (self._init_kwargs,))
+        return (_reload, (self._init_kwargs, self.name))
 
     def __init__(
         self,
@@ -195,7 +211,7 @@ class MACEModel(AtomicModel):
             return self
         if dtype not in self._dtype_copies:
             kwargs = {**self._init_kwargs, "dtype": dtype}
-            self._dtype_copies[dtype] = _reload(kwargs)
+            self._dtype_copies[dtype] = _reload(kwargs, self.name)
         return self._dtype_copies[dtype]
 
     # -- helpers -----------------------------------------------------------------------
@@ -330,6 +346,8 @@ class MACEModel(AtomicModel):
         return f"MACEModel({str(self.path)!r})"
 
 
-def _reload(kwargs: dict[str, Any]) -> MACEModel:
+def _reload(kwargs: dict[str, Any], name: str | None = None) -> MACEModel:
     """Inverse of :meth:`MACEModel.__reduce__`."""
-    return MACEModel(**kwargs)
+    model = MACEModel(**kwargs)
+    model.name = name
+    return model

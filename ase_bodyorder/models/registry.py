@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "ENTRY_POINT_GROUP",
     "absolute_spec",
+    "as_model",
     "available_models",
     "load_model",
     "load_model_spec",
@@ -55,10 +56,18 @@ _REGISTRY: dict[str, _Entry] = {
         "analytic hydrogen pair potential: H atom energy + Morse (H2), 5 A cutoff",
     ),
     "h-atm": _Entry(
-        lambda: AxilrodTellerMuto(C9=1.90, cutoff=5.0),
+        lambda: _hydrogen_only(AxilrodTellerMuto(C9=1.90, cutoff=5.0)),
         "Axilrod-Teller-Muto triple-dipole term alone (a pure 3-body oracle), 5 A cutoff",
     ),
 }
+
+
+def _hydrogen_only(model: AxilrodTellerMuto) -> AxilrodTellerMuto:
+    """The triple-dipole term with hydrogen's C9: refuses other elements (alone it would
+    take any element, with hydrogen's coefficient)."""
+    model.atomic_numbers = frozenset({1})
+    return model
+
 
 _MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
 #: file name of a shipped model by loader
@@ -201,6 +210,8 @@ def _from_file(spec: str) -> Model:
             f"model {spec!r}: not a model file (a MACE .model or a metatomic .pt file), a "
             "registered name or a plug-in (see `ase-bodyorder models`)"
         )
+    if path.is_dir():
+        raise BodyOrderError(f"model {spec!r}: a directory, not a {kind} model file")
     if not path.is_file():
         raise BodyOrderError(f"model {spec!r}: no such {kind} model file")
     try:
@@ -239,7 +250,7 @@ def _from_plugin(spec: str, ep: Any) -> Model:
     return model
 
 
-def resolve_model(spec: str) -> Model:
+def resolve_model(spec: str | os.PathLike[str]) -> Model:
     """The model a spec names, the same way in every door: the command line's
     ``--model``, :class:`~ase_bodyorder.BodyOrderCalculator`, the i-PI driver's
     ``model=``, ``reference frames --model``, the trajectory runner
@@ -251,13 +262,25 @@ def resolve_model(spec: str) -> Model:
     - a plug-in name: an entry point of group ``ase_bodyorder.models`` (our adapters for
       universal MLIPs register this way, e.g. ``7net-0``, listed only when their package
       is importable);
-    - a model file: a MACE ``.model`` or a metatomic ``.pt`` file.
+    - a model file: a MACE ``.model`` or a metatomic ``.pt`` file (a path as a string or
+      a :class:`~os.PathLike`).
 
-    Anything else is a one-line :class:`~ase_bodyorder.expansion.BodyOrderError` naming
-    the spec (a plug-in whose package is missing: an ``ImportError`` naming it).
+    The model's ``name`` (in its messages: ``model 'mace-h8-high' does not know element(s)
+    O``) is the spec, unless the model names itself. Anything else is a one-line
+    :class:`~ase_bodyorder.expansion.BodyOrderError` naming the spec (a plug-in whose
+    package is missing: an ``ImportError`` naming it).
     """
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
     if not isinstance(spec, str) or not spec:
         raise BodyOrderError(f"a model spec is a non-empty string, got {spec!r}")
+    model = _resolve(spec)
+    if model.name is None:
+        model.name = spec
+    return model
+
+
+def _resolve(spec: str) -> Model:
     entry = _REGISTRY.get(spec)
     if entry is not None:
         return entry.factory()
@@ -270,6 +293,20 @@ def resolve_model(spec: str) -> Model:
     raise BodyOrderError(
         f"unknown model {spec!r}; available models: {known}; or a model file (MACE .model, "
         "metatomic .pt)"
+    )
+
+
+def as_model(model: Model | str | os.PathLike[str]) -> Model:
+    """``model`` itself, or the model a spec names (:func:`resolve_model`): what a door
+    that takes either (``decompose``, the calculator) calls. Anything else is one
+    :class:`~ase_bodyorder.expansion.BodyOrderError` line naming what was given."""
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, str | os.PathLike):
+        return resolve_model(model)
+    raise BodyOrderError(
+        "a model is an ase_bodyorder Model or a model spec (a registered name, a plug-in, "
+        f"a .model/.pt file), got {type(model).__name__} {model!r}"
     )
 
 

@@ -374,3 +374,58 @@ def test_reference_steps_that_would_make_nothing_or_nonsense_say_so(tmp_path, ca
         _one_error_line(capsys)
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "option, value, said",
+    [
+        ("--every", "0", "--every must be a positive integer, got 0"),
+        ("--sample-atoms", "-2", "--sample-atoms must be a positive integer, got -2"),
+        ("--equilibration", "-5", "--equilibration must be a non-negative integer, got -5"),
+        ("--seed", "-1", "--seed must be a non-negative integer, got -1"),
+    ],
+)
+def test_increments_options_are_checked_before_anything_runs(tmp_path, capsys, option, value, said):
+    """Regression (tour): ``increments --every 0`` said "every and sample_atoms must be
+    positive, equilibration_steps non-negative" (Python names, no value), ``--seed -1``
+    failed only after the model was loaded."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "case.json").write_text("{}")
+    argv = ["increments", str(run), "--out-dir", str(tmp_path / "out"), option, value]
+    assert main(argv) == 2
+    assert said in _one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_increments_inputs_and_output_that_cannot_be_used(tmp_path, capsys):
+    """Regression (tour): the same run given twice was expanded twice and counted as two
+    runs (exit 0); ``--out-dir`` an existing file failed after every frame was expanded,
+    with "File exists"; a scan folder without runs said "no runs to expand"."""
+    run, scan, out = tmp_path / "run", tmp_path / "scan", tmp_path / "out.md"
+    run.mkdir()
+    (run / "case.json").write_text("{}")
+    (scan / "runs").mkdir(parents=True)
+    out.write_text("kept\n")
+    argv = ["--out-dir", str(tmp_path / "report")]
+    assert main(["increments", str(run), str(tmp_path / "." / "run"), *argv]) == 2
+    assert "the same run given twice" in _one_error_line(capsys)
+    assert main(["increments", str(run), "--out-dir", str(out)]) == 2
+    assert f"--out-dir {out} is a file, not a directory" in _one_error_line(capsys)
+    assert out.read_text() == "kept\n"
+    assert main(["increments", str(scan), *argv]) == 2
+    assert f"{scan}: a scan's output directory without runs" in _one_error_line(capsys)
+
+
+def test_the_model_list_aligns_its_descriptions(capsys):
+    """Regression (tour): names longer than 16 characters (``soap-bpnn-hbulk-high``)
+    pushed their descriptions out of the column."""
+    from ase_bodyorder.models import available_models
+
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    models = available_models()
+    assert len(lines) == len(models)
+    column = max(map(len, models)) + 2
+    for line, (name, description) in zip(lines, models.items(), strict=True):
+        assert line[:column].rstrip() == name and line[column:] == description

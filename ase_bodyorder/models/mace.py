@@ -19,6 +19,7 @@ import io
 import os
 import sys
 import warnings
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,16 @@ def _import_mace() -> ModuleType:
     finally:
         print_to_stderr_but_notes(printed.getvalue())
     return mace
+
+
+def _is_metatomic_export(path: Path) -> bool:
+    """Whether a TorchScript archive is an exported metatomic model (its ``extra/``
+    records the metatomic version)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.endswith("extra/metatomic-version") for n in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def print_to_stderr_but_notes(text: str) -> None:
@@ -135,6 +146,11 @@ class MACEModel(AtomicModel):
         max_atoms_per_call: int | None = 2048,
         dtype: str | torch.dtype = "float64",
     ) -> None:
+        if _is_metatomic_export(Path(path)):  # told before mace is imported
+            raise BodyOrderError(
+                f"{path} is an exported metatomic model, not a MACE model: name it with the "
+                "suffix .pt"
+            )
         _import_mace()
         dtypes = {"float32": torch.float32, "float64": torch.float64}
         resolved = dtypes.get(dtype) if isinstance(dtype, str) else dtype

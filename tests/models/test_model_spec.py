@@ -8,11 +8,13 @@ refused as "not a non-empty string"; float32 of an analytic model printed its wh
 repr; mace's cuequivariance note came before every one-line error.
 """
 
+import shutil
 from pathlib import Path
 
 import pytest
 from ase import Atoms
 
+import ase_bodyorder
 from ase_bodyorder import BodyOrderCalculator, BodyOrderError, SpeciesError, decompose
 from ase_bodyorder.cli import main
 from ase_bodyorder.models import Morse, SumModel, as_model, resolve_model
@@ -20,6 +22,7 @@ from ase_bodyorder.models.mace import print_to_stderr_but_notes
 
 WATER = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
 LITHIUM = Atoms("Li4", positions=[[0, 0, 0], [2.7, 0, 0], [0, 2.7, 0], [0, 0, 2.7]])
+SHIPPED = Path(ase_bodyorder.__file__).parent / "data" / "models"
 HYDROGEN = Atoms("H3", positions=[[0, 0, 0], [0.74, 0, 0], [0, 1.5, 0]])
 
 
@@ -93,3 +96,13 @@ def test_mace_import_notes_on_cuequivariance_are_dropped(capsys):
     assert captured.out == "" and captured.err == "something else mace said\n"
     print_to_stderr_but_notes(note + "\n")
     assert capsys.readouterr().err == ""
+
+
+def test_a_metatomic_export_named_dot_model_says_so(tmp_path):
+    """Regression (tour): a metatomic ``.pt`` renamed ``.model`` was called a compiled
+    MACE model ("pass the plain model file that mace_run_train writes"); told before
+    mace is imported."""
+    path = tmp_path / "pet.model"
+    shutil.copy(SHIPPED / "pet-h8-high" / "model.pt", path)
+    with pytest.raises(BodyOrderError, match="is an exported metatomic model, not a MACE model"):
+        resolve_model(str(path))

@@ -44,6 +44,24 @@ class SpeciesError(BodyOrderError):
     """The structure contains elements the model was not trained on."""
 
 
+def element_ranges(numbers: Iterable[int]) -> str:
+    """Elements by symbol, runs of three or more consecutive atomic numbers as ranges:
+    ``H, C, O`` or ``H-Pu`` (a universal model's 94 elements in one word)."""
+    runs: list[list[int]] = []
+    for z in sorted(set(int(z) for z in numbers)):
+        if runs and z == runs[-1][-1] + 1:
+            runs[-1].append(z)
+        else:
+            runs.append([z])
+    words = []
+    for run in runs:
+        if len(run) >= 3:
+            words.append(f"{chemical_symbols[run[0]]}-{chemical_symbols[run[-1]]}")
+        else:
+            words += [chemical_symbols[z] for z in run]
+    return ", ".join(words)
+
+
 @dataclass(frozen=True)
 class SystemResult:
     """Energy (eV), per-atom energies (eV), forces (eV/Angstrom), stress (eV/Angstrom^3, Voigt)."""
@@ -133,7 +151,7 @@ class Model(abc.ABC):
             return
         unknown = sorted(set(int(z) for z in numbers) - set(self.atomic_numbers))
         if unknown:
-            known = ", ".join(chemical_symbols[z] for z in sorted(self.atomic_numbers))
+            known = element_ranges(self.atomic_numbers)
             bad = ", ".join(chemical_symbols[z] for z in unknown)
             raise SpeciesError(f"{self.label} does not know element(s) {bad}; it knows {known}")
 

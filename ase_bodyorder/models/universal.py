@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import sys
+import io
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,8 +63,9 @@ _SEVENNET_FILES = {
 def _quiet() -> Iterator[None]:
     """The MLIP packages print notes (``CHGNet will run on cpu``) and warn about torch
     and e3nn internals when they load: keep stdout for our output (JSON lines of
-    ``decompose --json``) and keep their loading notes out of the user's way."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+    ``decompose --json``) and their loading notes out of the user's way (and out of a
+    one-line error: they are dropped, not sent to stderr)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
 

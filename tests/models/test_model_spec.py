@@ -106,3 +106,18 @@ def test_a_metatomic_export_named_dot_model_says_so(tmp_path):
     shutil.copy(SHIPPED / "pet-h8-high" / "model.pt", path)
     with pytest.raises(BodyOrderError, match="is an exported metatomic model, not a MACE model"):
         resolve_model(str(path))
+
+
+def test_a_model_of_many_elements_names_them_as_ranges():
+    """Regression (tour): a universal model (CHGNet: H to Pu) listed its 94 symbols one
+    by one in the error line."""
+    model = resolve_model("h-morse")
+    model.atomic_numbers = frozenset(range(1, 95))
+    oganesson = Atoms("Og2", positions=[[0, 0, 0], [3, 0, 0]])
+    with pytest.raises(
+        SpeciesError, match=r"^model 'h-morse' does not know element\(s\) Og; it knows H-Pu$"
+    ):
+        decompose(oganesson, model)
+    model.atomic_numbers = frozenset({1, 6, 7, 8, 9, 26})
+    with pytest.raises(SpeciesError, match=r"it knows H, C-F, Fe$"):
+        decompose(oganesson, model)

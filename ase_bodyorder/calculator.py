@@ -11,7 +11,7 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from .decompose import BodyOrderResult, decompose
 from .expansion import BodyOrderError
-from .models import Model, SystemResult, resolve_model
+from .models import Model, SystemResult, as_model
 from .precision import evaluation_model
 from .settings import ExpansionSettings
 
@@ -141,7 +141,7 @@ class BodyOrderCalculator(Calculator):
         max_roundoff_eV: float | None = None,
     ) -> None:
         super().__init__()
-        self.model = resolve_model(model) if isinstance(model, str) else model
+        self.model = as_model(model)
         given = {
             "max_order": max_order,
             "r_mbe": r_mbe,

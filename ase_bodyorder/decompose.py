@@ -8,6 +8,7 @@ names are importable from here too.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from .evaluate import DEFAULT_CHUNK_ATOMS, evaluate_atomic, evaluate_cluster, forces_per_order
 from .expansion import DEFAULT_MAX_SUBCLUSTERS, BodyOrderError, ExpansionPlan, plan_expansion
+from .models import as_model
 from .models.base import AtomicModel, ClusterModel, Model, SystemResult
 from .precision import check_roundoff, evaluation_model
 from .result import BodyOrderResult
@@ -91,7 +93,7 @@ def plan_for(
 
 def decompose(
     atoms: Atoms,
-    model: Model,
+    model: Model | str | os.PathLike[str],
     *,
     max_order: int | None = None,
     r_mbe: float | None = None,
@@ -118,7 +120,9 @@ def decompose(
         required).
     model
         An :class:`~ase_bodyorder.models.AtomicModel` (atom-resolved expansion, clusters
-        and periodic cells) or :class:`~ase_bodyorder.models.ClusterModel` (cluster MBE).
+        and periodic cells) or :class:`~ase_bodyorder.models.ClusterModel` (cluster MBE),
+        or a model spec (:func:`~ase_bodyorder.models.resolve_model`: a registered name,
+        a plug-in, a ``.model``/``.pt`` file).
     max_order
         Truncation order K (``None``: :func:`default_order`, N for a cluster, 3 for a
         periodic cell).
@@ -179,6 +183,7 @@ def decompose(
         "max_roundoff_eV": max_roundoff_eV,
     }
     settings = resolve_settings(settings, keywords, _DECOMPOSE_NAMES)
+    model = as_model(model)
     order = default_order(atoms) if settings.order is None else settings.order
     evaluator = evaluation_model(model, settings.precision)
     centres: np.ndarray | None = None

@@ -89,3 +89,32 @@ def test_total_energy_model_refuses_periodic_systems():
 def test_unknown_model_name():
     with pytest.raises(BodyOrderError, match="unknown model 'pet-h9'; available models: "):
         load_model("pet-h9")
+
+
+def test_decompose_and_calculator_take_a_model_spec(tmp_path):
+    """Regression (issue 35 tour): ``decompose(atoms, "h-morse-atm")`` raised
+    AttributeError ('str' object has no attribute 'check_species'); a spec is resolved
+    as in every other door, and anything that is neither a model nor a spec is one line."""
+    from pathlib import Path
+
+    from ase_bodyorder import BodyOrderCalculator
+
+    atoms = Atoms("H3", positions=[[0, 0, 0], [0.9, 0, 0], [0.3, 0.8, 0]])
+    by_name = decompose(atoms, "h-morse-atm")
+    by_model = decompose(atoms, load_model("h-morse-atm"))
+    np.testing.assert_array_equal(by_name.energies_eV, by_model.energies_eV)
+    assert abs(by_name.energies_eV[2]) > 0  # the ATM triple term is there
+    for bad in (3, None, [1]):
+        with pytest.raises(
+            BodyOrderError, match="a model is an ase_bodyorder Model or a model spec"
+        ):
+            decompose(atoms, bad)
+        with pytest.raises(
+            BodyOrderError, match="a model is an ase_bodyorder Model or a model spec"
+        ):
+            BodyOrderCalculator(model=bad)
+    missing = Path(tmp_path) / "missing.model"
+    with pytest.raises(BodyOrderError, match="missing.model"):
+        decompose(atoms, missing)
+    with pytest.raises(BodyOrderError, match="missing.model"):
+        BodyOrderCalculator(model=missing)

@@ -30,8 +30,9 @@ import numpy as np
 
 from ..decompose import decompose, frame_settings
 from ..expansion import BodyOrderError
-from ..models.registry import load_model
+from ..models.registry import resolve_model
 from ..models.sharing import IncrementShare
+from ..runs import MANIFEST, MDRun, MDRunError
 
 __all__ = ["run_increments", "write_increments_report"]
 
@@ -44,19 +45,30 @@ POSITIONS_FILE = "simulation.pos_0.extxyz"
 
 
 def _case(run_dir: Path) -> dict:
+    """The run's model and expansion from its manifest (``run.json``: what the drivers
+    ran, the default model included), its name and density from ``case.json``; a run
+    written before the manifest: both from ``case.json``."""
     path = run_dir / "case.json"
     try:
-        case = json.loads(path.read_text())
-        defaults = case["driver_defaults"]
+        case = json.loads(path.read_text()) if path.is_file() else {}
+        if not isinstance(case, dict):
+            raise TypeError("not a JSON object")
+        if (run_dir / MANIFEST).is_file():
+            driver = MDRun.load(run_dir).driver
+            expansion = driver.expansion
+            ran = {"model": driver.model, "order": expansion.order}
+            ran |= {"r_mbe": expansion.r_mbe, "stride": expansion.stride}
+        else:
+            ran = case["driver_defaults"]
         return {
-            "model": str(defaults["model"]),
-            "order": int(defaults["order"]),
-            "r_mbe": float(defaults["r_mbe"]),
-            "stride": int(defaults["stride"]),
+            "model": str(ran["model"]),
+            "order": int(ran["order"]),
+            "r_mbe": float(ran["r_mbe"]),
+            "stride": int(ran["stride"]),
             "rs_bohr": case.get("rs_bohr"),
             "name": case.get("name", run_dir.name),
         }
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, MDRunError) as error:
         raise BodyOrderError(f"{path}: not the case of a monitored run ({error})") from None
 
 
@@ -102,7 +114,7 @@ def run_increments(
             f"{path}: no frame after step {equilibration_steps} ({len(frames)} frames, "
             f"every {stride} steps)"
         )
-    model = load_model(case["model"])
+    model = resolve_model(case["model"])
     models = {"own": model, "increment": IncrementShare(model)}
     chosen = [frames[k] for k in picked]
     settings = frame_settings(chosen, order=case["order"], sample_atoms=sample_atoms, seed=seed)

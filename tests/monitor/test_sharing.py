@@ -72,3 +72,43 @@ def test_increments_report_equals_direct_expansions_of_the_chosen_frames(run_dir
 def test_increments_refuses_what_is_not_a_run(tmp_path, capsys):
     assert main(["increments", str(tmp_path), "--out-dir", str(tmp_path / "o")]) == 2
     assert "neither a run directory" in capsys.readouterr().err
+
+
+def test_increments_reads_the_model_from_the_run_manifest(run_dir, tmp_path):
+    """Regression (issue 35 tour): a run made with the default model has no model in
+    case.json's driver_defaults, and `increments` refused it ("not the case of a
+    monitored run ('model')"); the manifest run.json says what the drivers ran."""
+    from ase_bodyorder.runs import DriverSettings, MDRun
+    from ase_bodyorder.settings import ExpansionSettings
+
+    case = json.loads((run_dir / "case.json").read_text())
+    del case["driver_defaults"]["model"]
+    (run_dir / "case.json").write_text(json.dumps(case))
+    expansion = ExpansionSettings(order=3, r_mbe=1.9, stride=5)
+    driver = DriverSettings(model="h-morse-atm", expansion=expansion, template="init.extxyz")
+    files = {name: run_dir / name for name in ("input.xml", "simulation.out", "RESTART")}
+    MDRun(
+        run_dir=run_dir,
+        case="rs1.60",
+        driver=driver,
+        nbeads=1,
+        property_columns=("step",),
+        first_step=0,
+        total_steps=35,
+        last_step=35,
+        status="finished",
+        wall_time_s=1.0,
+        input_xml=files["input.xml"],
+        properties=files["simulation.out"],
+        positions=(run_dir / "simulation.pos_0.extxyz",),
+        extras={},
+        checkpoint=files["RESTART"],
+        restart=files["RESTART"],
+        ipi_log=run_dir / "ipi.log",
+        driver_logs=(),
+    ).write()
+    out = tmp_path / "report"
+    args = ["increments", str(run_dir), "--out-dir", str(out), "--sample-atoms", "2"]
+    assert main(args + ["--equilibration", "25", "--every", "1"]) == 0
+    (run,) = json.loads((out / "increments.json").read_text())["runs"]
+    assert run["frame_steps"] == [25, 30, 35] and "| h-morse-atm |" in (out / "increments.md").read_text()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .expansion import (
     ExpansionPlan,
@@ -90,8 +91,6 @@ def _result(
 def _chunk_progress(chunks: list[tuple[int, int]], label: str | None) -> Iterable[tuple[int, int]]:
     if label is None or len(chunks) < 3:
         return chunks
-    from tqdm import tqdm
-
     return tqdm(chunks, desc=label, unit="chunk", leave=False)
 
 

@@ -6,7 +6,9 @@ file, raised before any work is done where that can be known in advance.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -14,6 +16,8 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import ase.io
 
 from .expansion import BodyOrderError
 
@@ -46,11 +50,6 @@ def _read_ase(path: Path, index: str):
     """``ase.io.read``, with gzipped extxyz decompressed into memory first: ASE reads
     ``.xyz.gz`` itself, but seeks back through the gzip stream for every frame, which is
     quadratic in the frames (2,000 frames: 13 s; 25,000: hours)."""
-    import gzip
-    import io
-
-    import ase.io
-
     if path.suffix == ".gz" and path.suffixes[-2:-1] in ([".xyz"], [".extxyz"]):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             text = io.StringIO(handle.read())
@@ -94,8 +93,6 @@ def check_writable(path) -> None:
 
 def write_structures(path, frames: list) -> None:
     """Write ``frames`` to ``path`` as extxyz (with what is in their info/arrays)."""
-    import ase.io
-
     try:
         ase.io.write(str(path), frames, format="extxyz")
     except OSError as error:

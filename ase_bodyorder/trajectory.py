@@ -29,9 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
+from ase.io.formats import string2index
 
 from .decompose import BodyOrderResult, decompose, expansion_per_frame, split_settings
 from .expansion import BodyOrderError
+from .io import read_structures
+from .models import resolve_model
+from .models.registry import absolute_spec
+from .reference.executor import DaskExecutor, LocalExecutor
 from .settings import ExpansionSettings
 
 if TYPE_CHECKING:
@@ -44,8 +50,6 @@ __all__ = ["decompose_trajectory", "frame_fingerprint", "frame_indices"]
 
 @lru_cache(maxsize=4)
 def _cached_model(spec: str) -> Model:
-    from .models import resolve_model
-
     return resolve_model(spec)
 
 
@@ -72,8 +76,6 @@ def frame_indices(path: str | os.PathLike, index: str, count: int) -> list[int]:
     """The indices in the structure file ``path`` of the ``count`` frames that
     :func:`~ase_bodyorder.io.read_structures` gave for ``index`` (ASE syntax): where the
     selection counts from the end or backwards, the file's frames are counted."""
-    from ase.io.formats import string2index
-
     selection = string2index(index)
     if isinstance(selection, int):
         if selection >= 0:
@@ -85,8 +87,6 @@ def frame_indices(path: str | os.PathLike, index: str, count: int) -> list[int]:
     ):
         start, step = selection.start or 0, selection.step or 1
         return [start + k * step for k in range(count)]
-    from .io import read_structures
-
     positions = range(len(read_structures(path, ":")))
     found = [positions[selection]] if isinstance(selection, int) else list(positions[selection])
     if len(found) != count:
@@ -98,8 +98,6 @@ def _run_frame(
     job: tuple[int, Atoms, str, dict[str, Any]],
 ) -> tuple[int, dict[str, Any] | None, str | None]:
     """One frame in a worker: ``(index, result as a dict, None)`` or ``(index, None, error)``."""
-    import torch
-
     torch.set_num_threads(1)
     index, atoms, model_name, kwargs = job
     try:
@@ -177,8 +175,6 @@ def decompose_trajectory(
         )
     indices = list(range(len(frames))) if indices is None else [int(i) for i in indices]
     own_settings = expansion_per_frame(frames, run, indices)
-    from .models.registry import absolute_spec
-
     model = absolute_spec(model)  # workers may run in another directory
     _cached_model(model)  # an unknown spec fails here, before any job starts
     jobs = [
@@ -221,8 +217,6 @@ def decompose_trajectory(
         for job in todo:
             finish(*_run_frame(job))
     elif todo:
-        from .reference.executor import DaskExecutor, LocalExecutor
-
         executor = DaskExecutor(scheduler) if scheduler is not None else LocalExecutor(workers)
         try:
             in_flight = {executor.submit(_run_frame, job): job for job in todo}

@@ -84,7 +84,7 @@ def atomic_orders_torch(plan: ExpansionPlan, flat_energies: torch.Tensor) -> tor
 
     Rows of atoms that are not centres of the plan are zero.
     """
-    import torch
+    import torch  # torch: expansion imports no torch at import time (pure numpy)
 
     e = flat_energies.to(torch.float64)
     device = e.device

@@ -182,7 +182,7 @@ class ExpansionPlan(PackedOffsets):
         atoms = self.atoms[start:stop]
         shifts = self.shifts[start:stop]
         try:
-            import torch
+            import torch  # torch: expansion imports no torch at import time (pure numpy)
         except ImportError:  # pragma: no cover - torch is a core dependency
             torch = None  # type: ignore[assignment]  # the numpy branch below still works
         if torch is not None and isinstance(positions, torch.Tensor):

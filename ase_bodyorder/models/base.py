@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 import torch
+from ase import Atoms
 from ase.data import chemical_symbols
 
 from ..expansion import BodyOrderError, PackedOffsets, Screening
 
 if TYPE_CHECKING:
-    from ase import Atoms
     from typing_extensions import Self  # typing.Self from Python 3.11
 
 __all__ = [
@@ -180,8 +180,6 @@ class Model(abc.ABC):
 
     def isolated_atom_energy(self, z: int) -> float:
         """Energy (eV) of one isolated atom of element ``z``: the model's 1-body term."""
-        from ase import Atoms
-
         return float(self.system(Atoms(numbers=[z]), forces=False).energy)
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..expansion import BodyOrderError
 from .base import AtomicModel, FragmentBatch, SystemResult
@@ -49,7 +50,7 @@ def _import_mace() -> ModuleType:
     printed = io.StringIO()
     try:
         with _quiet_third_party(), contextlib.redirect_stdout(printed):
-            import mace
+            import mace  # torch model backend: mace-torch (optional)
             import mace.data
             import mace.modules  # noqa: F401
             import mace.tools
@@ -331,8 +332,6 @@ class MACEModel(AtomicModel):
         if forces:
             result["forces"] = out["forces"].detach().cpu().double().numpy().copy()
         if stress:
-            from ase.stress import full_3x3_to_voigt_6_stress
-
             # virials = -dE/d(strain); ASE's stress is dE/d(strain) / volume
             virial = out["virials"].detach().cpu().double().numpy()[0]
             result["stress"] = full_3x3_to_voigt_6_stress(-virial / atoms.get_volume())

@@ -3,10 +3,12 @@ model files. :func:`resolve_model` is the one way every door opens a model."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +86,10 @@ def _shipped(name: str, loader: str) -> Callable[[], Model]:
                 f"`python -m ase_bodyorder.training.shipped {name}`"
             )
         if loader == "mace":
-            from .mace import MACEModel
+            from .mace import MACEModel  # torch model backend: mace-torch (optional)
 
             return MACEModel(path)
-        from .metatomic import MetatomicModel
+        from .metatomic import MetatomicModel  # torch model backend: metatomic (optional)
 
         return MetatomicModel(path)
 
@@ -148,15 +150,11 @@ MODEL_FILE_SUFFIXES = {".model": "MACE", ".pt": "metatomic"}
 
 def _entry_points() -> dict[str, Any]:
     """The plug-in models' entry points by name (group :data:`ENTRY_POINT_GROUP`)."""
-    from importlib.metadata import entry_points
-
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def _plugin_missing(factory: object) -> list[str]:
     """The modules a plug-in factory declares in ``requires`` that cannot be imported."""
-    import importlib.util
-
     requires = getattr(factory, "requires", ())
     return [name for name in requires if importlib.util.find_spec(name) is None]
 
@@ -216,10 +214,10 @@ def _from_file(spec: str) -> Model:
         raise BodyOrderError(f"model {spec!r}: no such {kind} model file")
     try:
         if kind == "MACE":
-            from .mace import MACEModel
+            from .mace import MACEModel  # torch model backend: mace-torch (optional)
 
             return MACEModel(path)
-        from .metatomic import MetatomicModel
+        from .metatomic import MetatomicModel  # torch model backend: metatomic (optional)
 
         return MetatomicModel(path)
     except BodyOrderError as error:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from ase.calculators.calculator import Calculator, all_changes
 
 from ..expansion import BodyOrderError
 from .ase_calculator import ASEAtomicModel
@@ -83,7 +84,7 @@ def _plugin(requires: str, extra: str) -> Callable[[Callable], Callable]:
 
 
 def _sevenn_checkpoint(name: str) -> Path:
-    import sevenn
+    import sevenn  # torch model backend: sevenn (optional)
 
     directory, file = _SEVENNET_FILES[name]
     path = Path(sevenn.__file__).parent / "pretrained_potentials" / directory / file
@@ -107,7 +108,7 @@ def sevennet(name: str = "7net-0", modal: str | None = None) -> ASEAtomicModel:
         )
     try:
         with _quiet():
-            from sevenn.calculator import SevenNetCalculator
+            from sevenn.calculator import SevenNetCalculator  # torch model backend: sevenn
     except ImportError as error:
         raise ImportError(
             f"SevenNet models need sevenn: pip install 'ase-bodyorder[sevennet]' in an "
@@ -134,8 +135,7 @@ def _sevennet_energies(calculator: Any) -> Any:
     """A copy of a SevenNet calculator that gives energies and per-atom energies only:
     its model without the force output (the backward pass was half the cost of a
     packed call), for the sub-clusters of an expansion without forces per order."""
-    import sevenn._keys as KEY
-    from ase.calculators.calculator import Calculator, all_changes
+    import sevenn._keys as KEY  # torch model backend: sevenn (optional)
     from sevenn.atom_graph_data import AtomGraphData
     from sevenn.train.dataload import unlabeled_atoms_to_graph
 
@@ -201,7 +201,7 @@ def chgnet_model(version: str = "0.3.0") -> ASEAtomicModel:
     on the CPU, in a vacuum box where a structure is not periodic, packed."""
     try:
         with _quiet():
-            from chgnet.model import CHGNet
+            from chgnet.model import CHGNet  # torch model backend: chgnet (optional)
             from chgnet.model.dynamics import CHGNetCalculator
     except ImportError as error:
         raise ImportError(

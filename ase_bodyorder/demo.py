@@ -4,7 +4,19 @@ monitored i-PI run of high-density hydrogen, ending with its report (``ase-bodyo
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
+
+from .decompose import decompose_frames
+from .io import example_path, read_structures
+from .ipi.cases import CASES, write_case
+from .ipi.runner import run_md
+from .models import load_model
+from .monitor import load_trace, report_text, write_plots
+from .monitor.report import order_statistics
+from .training.reports import atom_energy
+from .training.shipped import H_ATOM_LDA_ISOLATED_EV
 
 __all__ = ["interpretation", "run_demo"]
 
@@ -23,15 +35,6 @@ def run_demo(
     written afresh from ``ase_bodyorder.ipi.cases``) for ``steps`` steps, expanded every
     ``stride`` steps, ending with the report and plots of the run (``output_dir``; time
     limit ``timeout_s`` seconds)."""
-    import tempfile
-
-    from .decompose import decompose_frames
-    from .io import example_path, read_structures
-    from .ipi.cases import CASES, write_case
-    from .ipi.runner import run_md
-    from .models import load_model
-    from .monitor import load_trace, report_text, write_plots
-
     path = example_path()
     print(f"1. Full many-body expansion of {path.name} with model {model!r}\n")
     the_model = load_model(model)
@@ -73,13 +76,6 @@ def interpretation(md_model: str, trace) -> str:
     isolated LDA atom, and the ab initio expansion of frames at the same state point
     (``reports/monitor_validation``, with the command that makes it) against the
     model's, where those shipped results exist for this model."""
-    import json
-
-    from .models import load_model
-    from .monitor.report import order_statistics
-    from .training.reports import atom_energy
-    from .training.shipped import H_ATOM_LDA_ISOLATED_EV
-
     e1 = atom_energy(load_model(md_model))
     lines = [
         f"E^(1) = {e1:.4f} eV per atom: {md_model}'s isolated H atom "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from tqdm import tqdm
+
 
 class Tail:
     """New complete lines of a growing file."""
@@ -88,8 +90,6 @@ class Progress:
         if not self.enabled or self.step is None:
             return
         if self.bar is None:
-            from tqdm import tqdm
-
             self.bar = tqdm(
                 total=self.total,
                 initial=self.step,

@@ -31,10 +31,11 @@ from functools import cache
 from typing import ClassVar
 
 import numpy as np
+from ase.data import chemical_symbols
 from ase.units import Hartree
 
 from ..expansion import BodyOrderError
-from .electronic import ElectronicStructureError
+from .electronic import ElectronicStructureError, package_versions
 from .isolated import _broken_symmetry_guess
 
 __all__ = ["MolecularDFT", "compute_molecular"]
@@ -99,8 +100,7 @@ class MolecularDFT:
 
 
 def _molecule(numbers, positions, basis: str, two_s: int):
-    from ase.data import chemical_symbols
-    from pyscf import gto
+    from pyscf import gto  # pyscf
 
     return gto.M(
         atom=[
@@ -125,7 +125,7 @@ class _Solver:
         self._grids = None
 
     def solve(self, kind: str, two_s: int, dm0=None):
-        from pyscf import dft
+        from pyscf import dft  # pyscf
 
         mol = self.mol_of_two_s(two_s)
         mf = dft.RKS(mol) if kind == "rks" else dft.UKS(mol)
@@ -256,8 +256,6 @@ def compute_molecular(numbers, positions, settings: MolecularDFT = MolecularDFT(
     ``versions``. Raises :class:`~.electronic.ElectronicStructureError` when no start
     converges.
     """
-    from .electronic import package_versions
-
     wall, cpu = time.perf_counter(), time.process_time()
     if len(np.asarray(numbers).reshape(-1)) == 0:
         raise BodyOrderError("molecular DFT needs at least one atom")

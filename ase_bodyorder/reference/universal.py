@@ -30,6 +30,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import ase.io
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
@@ -138,8 +139,6 @@ def load_clusters(name: str, count: int = N_CLUSTERS) -> list[Atoms]:
     spec = DATASETS[name]
     if spec.sampler is not None:
         return sample_element_clusters(spec.sampler, count, int(spec.seed or 0))
-    import ase.io
-
     records = json.loads((_DATA / f"{name}_mbe_fci_sto6g.json").read_text())["clusters"]
     frames = {int(a.info["index"]): a for a in ase.io.read(_DATA / f"{name}_clusters.xyz", ":")}
     return [frames[int(r["cluster"])] for r in records[:count]]

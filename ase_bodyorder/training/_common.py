@@ -7,7 +7,10 @@ import platform
 import re
 import subprocess
 import time
+from importlib import metadata
 from pathlib import Path
+
+from tqdm import tqdm
 
 from .. import __version__
 from .._guard import guarded
@@ -61,8 +64,6 @@ def portable_paths(data, *directories: str | os.PathLike):
 
 def package_versions(names) -> dict:
     """Python, ase-bodyorder and the given packages' versions (None if missing)."""
-    from importlib import metadata
-
     out = {"python": platform.python_version(), "ase-bodyorder": __version__}
     for name in names:
         try:
@@ -197,8 +198,6 @@ class _EpochProgress:
             return
         last = int(found[-1])
         if self.bar is None:
-            from tqdm import tqdm
-
             self.bar = tqdm(
                 total=self.max_epochs or None,
                 initial=int(found[0]),

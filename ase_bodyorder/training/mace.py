@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
+import ase.io
+import numpy as np
 from annotated_types import MinLen
 from pydantic import Field, StrictInt, field_validator
 
@@ -131,9 +133,6 @@ class MACESettings(Settings):
 
 def _rewrite_with_ref_keys(source: Path, target: Path) -> int:
     """Copy an extxyz file with energies/forces under ``REF_energy``/``REF_forces``."""
-    import ase.io
-    import numpy as np
-
     if not source.is_file():
         raise BodyOrderError(f"training data file {source} does not exist")
     try:
@@ -264,7 +263,7 @@ def train_mace(
     if not isinstance(settings, MACESettings):
         raise BodyOrderError(f"settings must be MACESettings, got {type(settings).__name__}")
     try:
-        import mace  # noqa: F401
+        import mace  # noqa: F401  # torch model backend: mace-torch (optional)
     except ImportError as exc:
         raise ImportError(
             "training MACE needs mace-torch: pip install 'ase-bodyorder[mace]'"

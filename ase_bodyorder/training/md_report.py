@@ -21,6 +21,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import ase.io
 import numpy as np
 from ase import Atoms
 
@@ -87,7 +88,6 @@ def md_model_report(
     """Write the report for ``models`` (``NAME`` or ``LABEL=PATH``) and the test set
     ``test_file`` (periodic cells and isolated fragments, told apart by periodicity);
     curves at ``distances`` (Angstrom)."""
-    import ase.io
     import matplotlib  # optional plotting backend (the plot extra)
 
     matplotlib.use("Agg")

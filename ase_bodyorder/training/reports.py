@@ -17,6 +17,7 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import torch
+from ase import Atoms
 
 from ..decompose import decompose
 from ..expansion import BodyOrderError
@@ -186,8 +187,6 @@ def accuracy_table(names) -> str:
 
 def atom_energy(model) -> float:
     """The model's energy of one isolated H atom (eV): its 1-body term E^(1) per atom."""
-    from ase import Atoms
-
     return float(model.system(Atoms("H", positions=[[0.0, 0.0, 0.0]]), forces=False).energy)
 
 

@@ -24,6 +24,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import ase.io
+
 from ..expansion import BodyOrderError
 from ..io import atomic_path, sha256_file
 from ._common import portable_paths
@@ -74,8 +76,6 @@ class ShippedModel:
             return self.split("train")
         if not isinstance(self.settings, MACESettings):
             raise BodyOrderError(f"{self.name}: fragment weights need a MACE recipe")
-        import ase.io
-
         weights = dict(self.fragment_weights)
         frames = ase.io.read(self.split("train"), ":")
         for atoms in frames:

@@ -111,4 +111,5 @@ def test_increments_reads_the_model_from_the_run_manifest(run_dir, tmp_path):
     args = ["increments", str(run_dir), "--out-dir", str(out), "--sample-atoms", "2"]
     assert main(args + ["--equilibration", "25", "--every", "1"]) == 0
     (run,) = json.loads((out / "increments.json").read_text())["runs"]
-    assert run["frame_steps"] == [25, 30, 35] and "| h-morse-atm |" in (out / "increments.md").read_text()
+    assert run["frame_steps"] == [25, 30, 35]
+    assert "| h-morse-atm |" in (out / "increments.md").read_text()

@@ -161,7 +161,7 @@ def write_chemiscope(
     """
     path = check_chemiscope_path(path)
     try:
-        import chemiscope
+        import chemiscope  # chemiscope (optional)
     except ImportError as error:
         raise ImportError(
             f"writing a chemiscope dataset needs chemiscope: pip install "

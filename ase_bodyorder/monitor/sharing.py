@@ -24,6 +24,7 @@ import math
 import os
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from typing import Any
 
 import ase.io
 import numpy as np
@@ -56,7 +57,7 @@ def _case(run_dir: Path) -> dict:
         if (run_dir / MANIFEST).is_file():
             driver = MDRun.load(run_dir).driver
             expansion = driver.expansion
-            ran = {"model": driver.model, "order": expansion.order}
+            ran: dict[str, Any] = {"model": driver.model, "order": expansion.order}
             ran |= {"r_mbe": expansion.r_mbe, "stride": expansion.stride}
         else:
             ran = case["driver_defaults"]

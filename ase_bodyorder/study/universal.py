@@ -98,20 +98,25 @@ def _cost_group(meta: dict, numbers: Sequence) -> tuple[str, int]:
 def _cost_table(store: ReferenceStore) -> list[dict]:
     """CPU time (s) per job: mean, median and count by data set/kind, basis and size, and
     the jobs the study plans in each group (``planned_jobs``, larger-basis checks
-    included), so the report can project the total."""
+    included), so the report can project the total. Only the planned jobs' rows count:
+    rows of superseded settings (another content key) are not this reference's cost."""
+    planned: dict[tuple, int] = {}
+    planned_keys: set[str] = set()
     groups: dict[tuple, list[float]] = {}
+    for job in ordered_jobs(checks=True):
+        group, size = _cost_group(job.meta, job.numbers)
+        key = (group, getattr(job.calculation, "basis", "?"), size)
+        planned[key] = planned.get(key, 0) + 1
+        planned_keys.add(job.content_key)
+        groups.setdefault(key, [])
     for row in store.rows(status="done"):
+        if row.get("content_key") not in planned_keys:
+            continue
         record = json.loads(row.data["record"])
         if record.get("method") != "molecular-dft" or "cpu_time_s" not in record:
             continue
         group, size = _cost_group(json.loads(row.data["meta"]), row.numbers)
         groups.setdefault((group, record["basis"], size), []).append(float(record["cpu_time_s"]))
-    planned: dict[tuple, int] = {}
-    for job in ordered_jobs(checks=True):
-        group, size = _cost_group(job.meta, job.numbers)
-        key = (group, getattr(job.calculation, "basis", "?"), size)
-        planned[key] = planned.get(key, 0) + 1
-        groups.setdefault(key, [])
     return [
         {
             "set": group,

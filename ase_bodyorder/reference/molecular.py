@@ -41,6 +41,7 @@ from .isolated import _broken_symmetry_guess
 __all__ = ["MolecularDFT", "compute_molecular"]
 
 SPIN_POLICIES = ("lowest", "ground")
+SCF_SOLVERS = ("diis", "newton")
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,10 @@ class MolecularDFT:
     ``xc``: pyscf/libxc functional; ``basis``: pyscf basis name; ``grid_level``: pyscf's
     Becke grid level; ``conv_tol_hartree``: SCF energy tolerance (Hartree);
     ``diis_cycles``: DIIS iterations before the second-order solver takes over from
-    where DIIS stopped, for at most ``max_cycle`` more; ``spin_policy``: ``lowest`` or
+    where DIIS stopped, for at most ``max_cycle`` more; ``scf_solver``: ``diis`` (that
+    sequence) or ``newton`` (the second-order solver from the start density, for at most
+    ``max_cycle`` iterations: stretched carbon clusters, where DIIS wanders; see
+    :data:`SCF_SOLVERS`); ``spin_policy``: ``lowest`` or
     ``ground``; ``max_two_s_above_lowest``: how far above ``n_e mod 2`` the ``ground``
     policy looks (2S steps of 2); ``localized_max_atoms``: largest cluster started from
     localized atomic spins.
@@ -69,8 +73,14 @@ class MolecularDFT:
     conv_tol_hartree: float = 1e-9
     diis_cycles: int = 50
     max_cycle: int = 100
+    #: ``diis`` (then second-order where DIIS has not converged) or ``newton``
+    scf_solver: str = "diis"
 
     def __post_init__(self) -> None:
+        if self.scf_solver not in SCF_SOLVERS:
+            raise BodyOrderError(
+                f"unknown SCF solver {self.scf_solver!r}; choose one of {SCF_SOLVERS}"
+            )
         if self.spin_policy not in SPIN_POLICIES:
             raise BodyOrderError(
                 f"unknown spin policy {self.spin_policy!r}; choose one of {SPIN_POLICIES}"
@@ -82,7 +92,12 @@ class MolecularDFT:
             )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings; ``scf_solver`` only when it is not the default ``diis``, so the
+        content keys of jobs stored before the option existed stay the same."""
+        settings = asdict(self)
+        if settings["scf_solver"] == "diis":
+            del settings["scf_solver"]
+        return settings
 
     def run(self, numbers, positions, cell=None) -> dict:
         """The record of one cluster's job (:func:`compute_molecular`)."""
@@ -136,9 +151,16 @@ class _Solver:
             self._grids = mf.grids
         mf.grids = self._grids
         mf.conv_tol = self.settings.conv_tol_hartree
-        mf.max_cycle = self.settings.diis_cycles
-        mf.kernel(dm0=dm0)
-        if not mf.converged:
+        if self.settings.scf_solver == "newton":
+            newton = mf.newton()
+            newton.max_cycle = self.settings.max_cycle
+            newton.conv_tol = self.settings.conv_tol_hartree
+            newton.kernel(dm0=mf.get_init_guess() if dm0 is None else dm0)
+            mf = newton
+        else:
+            mf.max_cycle = self.settings.diis_cycles
+            mf.kernel(dm0=dm0)
+        if not mf.converged and self.settings.scf_solver == "diis":
             newton = mf.newton()
             newton.max_cycle = self.settings.max_cycle
             newton.conv_tol = self.settings.conv_tol_hartree

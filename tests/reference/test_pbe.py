@@ -88,7 +88,40 @@ def test_ground_policy_finds_the_triplet_carbon_atom():
     assert lowest["two_s"] == 0 and lowest["energy_Ha"] > record["energy_Ha"]
 
 
+@pytest.mark.slow
+def test_second_order_solver_reaches_the_diis_solution():
+    """``scf_solver="newton"`` (carbon's) starts the second-order solver from the start
+    densities: on a stretched C2, every start converges and the kept state and energy
+    are those of the DIIS path."""
+    positions = [[0, 0, 0], [0, 0, 2.4]]
+    diis = MolecularDFT(basis="sto-3g", grid_level=1, spin_policy="ground")
+    newton = MolecularDFT(basis="sto-3g", grid_level=1, spin_policy="ground", scf_solver="newton")
+    a, b = compute_molecular([6, 6], positions, diis), compute_molecular([6, 6], positions, newton)
+    assert b["scf_unconverged"] == 0 and b["scf_starts"] == a["scf_starts"]
+    assert b["two_s"] == a["two_s"]
+    assert b["energy_Ha"] == pytest.approx(a["energy_Ha"], abs=1e-6)
+
+
+def test_default_solver_keeps_the_content_keys_of_stored_jobs():
+    """The ``scf_solver`` option came after jobs were stored: at its default it is not
+    part of the settings (nor of the content key); ``newton`` is."""
+    from ase_bodyorder.reference.store import content_key
+
+    assert "scf_solver" not in FAST.to_dict()
+    newton = MolecularDFT(
+        basis="def2-svp", grid_level=2, conv_tol_hartree=1e-8, scf_solver="newton"
+    )
+    assert newton.to_dict()["scf_solver"] == "newton"
+    assert {k: v for k, v in newton.to_dict().items() if k != "scf_solver"} == FAST.to_dict()
+    args = ([1, 1], [[0, 0, 0], [0, 0, 1.0]])
+    assert content_key(*args, FAST) != content_key(*args, newton)
+    assert DATASETS["c6"].calculation.scf_solver == "newton"
+    assert DATASETS["h8-high"].calculation.scf_solver == "diis"
+
+
 def test_bad_settings_and_inputs_are_one_line_errors():
+    with pytest.raises(BodyOrderError, match="SCF solver 'adiis'"):
+        MolecularDFT(scf_solver="adiis")
     with pytest.raises(BodyOrderError, match="spin policy"):
         MolecularDFT(spin_policy="highest")
     with pytest.raises(BodyOrderError, match="even number"):

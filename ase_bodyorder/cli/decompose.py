@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -229,6 +230,7 @@ def run_decompose(
             frames, the_model, settings=settings, indices=indices, forces=forces, progress=progress
         )
     done = []
+    results = _told_as_options(results, path, indices)
     for k, (atoms, body) in enumerate(zip(frames, results, strict=True)):
         done.append(body)
         run_seed = {"run_seed": settings.seed} if body.sampled else {}
@@ -257,6 +259,24 @@ def run_decompose(
         if not as_json:
             print(f"wrote {written}", file=stream)
     return done
+
+
+def _told_as_options(results: Iterable, path, indices) -> Iterator:
+    """``results`` in turn; an order too large for a structure (found when its expansion
+    is planned, as ``max_order=...``) is told as ``--order`` with the structure named."""
+    iterator = iter(results)
+    for k in itertools.count():
+        try:
+            body = next(iterator)
+        except StopIteration:
+            return
+        except BodyOrderError as error:
+            text = str(error)
+            if not text.startswith("max_order="):
+                raise
+            where = f"structure {indices[k]} of {path}" if k < len(indices) else str(path)
+            raise BodyOrderError(f"--order {text[len('max_order=') :]} ({where})") from None
+        yield body
 
 
 def same_sample(path, index: int, model: str, settings, body) -> str:

@@ -79,7 +79,10 @@ def test_decompose_writes_extxyz(tmp_path, capsys):
     "argv, message",
     [
         (["decompose", "missing.xyz"], "missing.xyz"),
-        (["decompose", "EXAMPLE", "--order", "9"], "max_order=9 is larger"),
+        (
+            ["decompose", "EXAMPLE", "--order", "9"],
+            "--order 9 is larger than the system: an isolated cluster of 8 atom(s)",
+        ),
         (["decompose", "EXAMPLE", "--model", "nope"], "unknown model 'nope'"),
         # the settings, checked once, name the option
         (["decompose", "EXAMPLE", "--order", "0"], "--order must be a positive integer, got 0"),

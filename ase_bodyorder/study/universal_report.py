@@ -235,7 +235,7 @@ def _claim_lines(claims: list[Claim], like: dict) -> list[str]:
         lines.append(
             f"| {c.statement} | {c.quantity} | "
             + ", ".join(significant(v) for v in c.values)
-            + f" | {c.threshold:g} | **{'true' if c.holds else 'false'}** |"
+            + f" | {c.threshold:g} | **{c.verdict}** |"
         )
     for name, verdicts in like.items():
         lines += [
@@ -371,7 +371,7 @@ def write_report(
         {
             "command": command,
             "stats": stats,
-            "claims": [{**c._asdict(), "holds": c.holds} for c in claims],
+            "claims": [{**c._asdict(), "holds": c.holds, "verdict": c.verdict} for c in claims],
             "resembles": like,
             "basis_gap": gap,
             "cost_by_element_h": costs,

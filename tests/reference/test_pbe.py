@@ -340,6 +340,8 @@ def test_shipped_subclusters_separate_into_a_free_atom(name):
                     gap = energy - energies["-".join(map(str, rest))] - energies[str(i)]
                     if abs(gap) > 0.1:
                         bad.append(f"cluster {row['cluster']} {label} (atom {i}): {gap:+.2f} eV")
+    if not checked:
+        pytest.skip(f"no {name} sub-cluster has an atom {separated} Angstrom from the rest")
     assert not bad, f"{len(bad)} of {checked} separations fail: " + "; ".join(bad[:5])
 
 

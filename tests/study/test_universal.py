@@ -194,6 +194,24 @@ def test_resemblance_and_budget_claims_follow_their_numbers():
     )
     assert mixed["C"]["unmeasured_jobs"] == 10 and mixed["C"]["projected_h"] == 1.0
     assert "10 planned jobs of types not run yet" in budget_claim(mixed).quantity
+    # a lower bound under the budget decides nothing; over it, the claim is false
+    assert budget_claim(mixed).verdict == "open"
+    over = cost_by_element(
+        [
+            {**row, "cpu_s_mean": None},
+            {
+                **row,
+                "set": "C-atom",
+                "size": 1,
+                "jobs": 1,
+                "planned_jobs": 1,
+                "cpu_s_mean": 9 * 3600.0,
+            },
+        ]
+    )
+    assert budget_claim(over).verdict == "false"
+    assert budget_claim(costs(7.9)).verdict == "true"
+    assert budget_claim(costs(8.1)).verdict == "false"
     old_export = cost_by_element([{**row, "jobs": 2, "cpu_s_mean": 900.0, "planned_jobs": None}])
     assert old_export["C"]["measured_h"] == 0.5
     assert "measured so far" in budget_claim(old_export).quantity

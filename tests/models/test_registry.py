@@ -57,3 +57,16 @@ def test_portable_paths_rewrites_work_directories_and_the_package_root(tmp_path)
         "test": "ase_bodyorder/data/reference/h8-low_test.xyz",
         "number": 1.5,
     }
+
+
+def test_every_shipped_model_describes_itself():
+    # regression: mace-hcells had no description, so `ase-bodyorder models` listed it as
+    # "trained on hcells", a name a user cannot look up
+    import json
+
+    from ase_bodyorder.study.ship import MODELS_DIR
+
+    files = sorted(MODELS_DIR.glob("*/provenance.json"))
+    assert len(files) >= 12
+    missing = [p.parent.name for p in files if not json.loads(p.read_text()).get("description")]
+    assert not missing

@@ -30,7 +30,9 @@ import importlib
 import json
 import math
 import os
+import re
 import sys
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -44,12 +46,14 @@ from ..expansion import BodyOrderError
 
 __all__ = [
     "DTYPES",
+    "drop_cuda_only_warnings",
     "dtype_name",
     "energy_output_key",
     "first_line",
     "import_metatomic",
     "load_exported_model",
     "pet_hops",
+    "quiet_cuda_only_dependencies",
     "quiet_torchscript",
     "screening_parameters",
     "to_device",
@@ -72,6 +76,52 @@ def quiet_torchscript() -> Iterator[None]:
             "ignore", message=_TORCHSCRIPT_DEPRECATION, category=DeprecationWarning
         )
         yield
+
+
+#: metatomic's native warning that a CUDA-only dependency of an extension (sphericart's
+#: ``sphericart_torch_cuda_stream``) did not load: four lines on stderr per model load,
+#: meaningless without CUDA
+_CUDA_ONLY_DEPENDENCY = re.compile(
+    r"\[W[^\]\n]*\] Warning: failed to load extension dependency \w*cuda\w*\."
+    r".*?\(function load_library\)\n?",
+    re.DOTALL,
+)
+
+
+def drop_cuda_only_warnings(text: str) -> str:
+    """``text`` (native stderr) without metatomic's warnings about CUDA-only extension
+    dependencies that did not load."""
+    return _CUDA_ONLY_DEPENDENCY.sub("", text)
+
+
+@contextlib.contextmanager
+def quiet_cuda_only_dependencies() -> Iterator[None]:
+    """On a machine without CUDA, drop metatomic's native warnings about CUDA-only
+    extension dependencies written to stderr meanwhile; everything else written there is
+    passed on when the block ends."""
+    if torch.cuda.is_available():
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 to borrow
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = drop_cuda_only_warnings(capture.read().decode(errors="replace"))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 def import_metatomic() -> tuple[ModuleType, ModuleType]:
@@ -155,10 +205,15 @@ def load_exported_model(
         raise BodyOrderError(
             f"extensions directory {extensions_directory} of metatomic model {path} does not exist"
         )
+    if not zipfile.is_zipfile(path):
+        raise BodyOrderError(
+            f"metatomic model file {path} is not an exported model (TorchScript archives are "
+            "zip files; 'mtt export' writes one)"
+        )
     extensions = _model_extensions(path)
     _register_python_autograd(extensions)
     try:
-        with quiet_torchscript():
+        with quiet_torchscript(), quiet_cuda_only_dependencies():
             model = mta.load_atomistic_model(
                 str(path),
                 extensions_directory=(

@@ -243,8 +243,8 @@ def _add_universal(steps) -> None:
     stages = universal.add_subparsers(dest="stage", required=True)
     reference = stages.add_parser(
         "reference",
-        help="compute the PBE sub-cluster energies (resumable, content-keyed store) and "
-        "export what is complete",
+        help="compute the PBE sub-cluster energies (resumable, content-keyed store; the "
+        "exported records of finished jobs are taken in first) and export what is complete",
     )
     reference.add_argument(
         "--db",
@@ -295,16 +295,25 @@ def _add_universal(steps) -> None:
 
 def run_universal_reference(args) -> None:
     from ..reference.store import ReferenceStore
-    from ..study.universal import DATA_DIR, export_reference, run_reference
+    from ..study.universal import (
+        DATA_DIR,
+        RECORDS_FILE,
+        export_reference,
+        run_reference,
+        seed_store,
+    )
 
     store = ReferenceStore(args.db)
+    out = DATA_DIR if args.out is None else Path(args.out)
+    seeded = seed_store(store, out)
+    if seeded:
+        print(f"{seeded} finished jobs taken into {args.db} from {out / RECORDS_FILE}")
     if not args.export_only:
         summary = run_reference(store, names=args.sets, workers=args.workers)
         print(
             f"{summary.done} done, {summary.failed} failed, {summary.skipped} already in "
             f"{args.db}, {summary.wall_time_s:.1f} s"
         )
-    out = DATA_DIR if args.out is None else Path(args.out)
     command = f"ase-bodyorder study universal reference --export-only --db {args.db}"
     for name, state in export_reference(store, out, command=command).items():
         print(f"{name}: {state}")

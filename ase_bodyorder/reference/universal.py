@@ -26,6 +26,7 @@ Energies in eV (Hartree where named), distances in Angstrom.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,9 +237,15 @@ def ordered_jobs(names=None, *, count: int = N_CLUSTERS, checks: bool = True) ->
     the dimer curves of the cheap elements (spin policy ``lowest``: H, Li), the H8
     clusters (one cluster of each density in turn), the other dimer curves (C), lithium,
     carbon, then the larger-basis checks (dimer curves, the first cluster of the first set
-    of each element).
+    of each element). Built once per process for each argument set (the plan is fixed
+    by :data:`DATASETS`).
     """
-    names = list(DATASETS) if names is None else list(names)
+    names = tuple(DATASETS) if names is None else tuple(names)
+    return list(_ordered_jobs(names, count, checks))
+
+
+@functools.cache
+def _ordered_jobs(names: tuple[str, ...], count: int, checks: bool) -> tuple[Job, ...]:
     jobs: list[Job] = []
     hydrogen = [n for n in names if DATASETS[n].element == "H"]
     clusters = {n: load_clusters(n, count) for n in names}
@@ -264,7 +271,7 @@ def ordered_jobs(names=None, *, count: int = N_CLUSTERS, checks: bool = True) ->
     unique: dict[str, Job] = {}
     for job in jobs:
         unique.setdefault(job.content_key, job)
-    return list(unique.values())
+    return tuple(unique.values())
 
 
 def cluster_expansion(

@@ -23,6 +23,7 @@ is compared directly. Energies in eV, distances in Angstrom.
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -35,7 +36,7 @@ from ase.data import atomic_numbers
 
 from ..decompose import decompose
 from ..expansion import BodyOrderError
-from ..io import write_json_atomically
+from ..io import atomic_path, write_json_atomically
 from ..reference.executor import run_jobs
 from ..reference.universal import (
     DATASETS,
@@ -62,10 +63,14 @@ __all__ = [
     "read_models",
     "read_reference",
     "run_reference",
+    "seed_store",
     "write_json",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "reference" / "universal"
+#: every finished job's record by content key, exported beside the expansions, so that a
+#: machine without the store continues (:func:`seed_store`) instead of recomputing
+RECORDS_FILE = "records_pbe.json.gz"
 
 
 # ---------------------------------------------------------------- reference
@@ -147,7 +152,9 @@ def export_reference(
     energies by label and spin (2S) by label, the settings, ``complete`` and the missing
     clusters; ``dimers_pbe.json``: the binding curves per element at the reference and
     the check basis; ``{set}_check.json``: the first cluster at the check basis;
-    ``costs_pbe.json``: CPU time per job type.
+    ``costs_pbe.json``: CPU time per job type; ``records_pbe.json.gz``
+    (:data:`RECORDS_FILE`): every finished job's record by content key, which
+    :func:`seed_store` writes back into a store that lacks them.
     """
     out_dir = Path(out_dir)
     summary = {}
@@ -201,7 +208,36 @@ def export_reference(
         {"units": "binding energy E(X2) - 2 E(X), eV; distances Angstrom", "curves": curves},
     )
     write_json(out_dir / "costs_pbe.json", {"units": "CPU s per job", "rows": _cost_table(store)})
+    records = store.matching_records(ordered_jobs(checks=True))
+    text = json.dumps(
+        {"units": "pyscf records (Hartree, eV, s)", "records": records}, sort_keys=True
+    )
+    with atomic_path(out_dir / RECORDS_FILE) as tmp:
+        tmp.write_bytes(gzip.compress(text.encode(), mtime=0))
+    summary["records"] = f"{len(records)} finished jobs"
     return summary
+
+
+def seed_store(store: ReferenceStore, data_dir: str | Path = DATA_DIR) -> int:
+    """Write into ``store`` the exported record of every planned job it lacks (the
+    export's :data:`RECORDS_FILE`; none: nothing); return how many were written.
+
+    The records are looked up by content key, so a job whose geometry or settings have
+    changed since the export is not seeded: it runs again."""
+    path = Path(data_dir) / RECORDS_FILE
+    if not path.is_file():
+        return 0
+    try:
+        records = json.loads(gzip.decompress(path.read_bytes()))["records"]
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as error:
+        raise BodyOrderError(f"cannot read the exported PBE records {path}: {error}") from None
+    finished = store.finished(include_failed=False)
+    written = 0
+    for job in ordered_jobs(checks=True):
+        key = job.content_key
+        if key in records and key not in finished:
+            written += store.write(job, records[key], error=None)
+    return written
 
 
 def read_reference(data_dir: str | Path = DATA_DIR) -> dict:

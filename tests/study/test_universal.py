@@ -345,3 +345,55 @@ def test_missing_folders_are_one_line_errors(tmp_path):
     with pytest.raises(BodyOrderError, match="no model results: .* is not a folder"):
         read_models(tmp_path / "none")
     assert read_models(tmp_path) == {} and read_reference(tmp_path)["sets"] == {}
+
+
+@pytest.mark.slow  # two exports of the whole plan: about 10 s
+def test_an_export_carries_its_records_so_another_machine_continues(tmp_path):
+    """The export's records file seeds an empty store with every finished job, so a
+    machine without the original store re-exports the same files instead of shipping
+    fewer clusters (regression: the export was rebuilt from the local store alone)."""
+    import gzip
+
+    from ase_bodyorder.expansion import BodyOrderError
+    from ase_bodyorder.reference.store import ReferenceStore
+    from ase_bodyorder.reference.universal import REFERENCE, dimer_jobs
+    from ase_bodyorder.study.universal import RECORDS_FILE, export_reference, seed_store
+
+    first = ReferenceStore(tmp_path / "first.db")
+    rng = np.random.default_rng(5)
+    for job in dimer_jobs("H", REFERENCE["H"]):
+        energy = -1.0 + 0.01 * rng.standard_normal()
+        record = {"energy_Ha": energy, "energy_eV": energy * 27.2, "two_s": 0, "cpu_time_s": 1.5}
+        first.write(job, record, error=None)
+    export_reference(first, tmp_path / "a", command="x")
+    second = ReferenceStore(tmp_path / "second.db")
+    assert seed_store(second, tmp_path / "a") == 14
+    assert seed_store(second, tmp_path / "a") == 0  # nothing twice
+    export_reference(second, tmp_path / "b", command="x")
+    for path in sorted((tmp_path / "a").iterdir()):
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
+    assert seed_store(ReferenceStore(tmp_path / "third.db"), tmp_path / "none") == 0
+    (tmp_path / "a" / RECORDS_FILE).write_bytes(gzip.compress(b"{not json"))
+    with pytest.raises(
+        BodyOrderError, match=f"cannot read the exported PBE records .*{RECORDS_FILE}"
+    ):
+        seed_store(ReferenceStore(tmp_path / "fourth.db"), tmp_path / "a")
+
+
+def test_shipped_records_hold_every_shipped_sub_cluster_energy():
+    import gzip
+
+    from ase_bodyorder.reference.universal import _cluster_jobs, load_clusters
+    from ase_bodyorder.study.universal import DATA_DIR, RECORDS_FILE
+
+    records = json.loads(gzip.decompress((DATA_DIR / RECORDS_FILE).read_bytes()))["records"]
+    checked = 0
+    for name, spec in DATASETS.items():
+        shipped = json.loads((DATA_DIR / f"{name}_pbe.json").read_text())
+        clusters = {int(a.info["index"]): a for a in load_clusters(name)}
+        for row in shipped["clusters"]:
+            jobs = _cluster_jobs(clusters[row["cluster"]], name, spec.calculation, 4)
+            energies = [records[job.content_key]["energy_eV"] for job in jobs]
+            assert energies[-1] == row["subcluster_energies_eV"]["full"]
+            checked += len(jobs)
+    assert checked > 1000

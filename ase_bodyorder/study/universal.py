@@ -258,6 +258,10 @@ def read_reference(data_dir: str | Path = DATA_DIR) -> dict:
     for path in sorted(data_dir.glob("*_check.json")):
         data = json.loads(path.read_text())
         out["checks"][data["dataset"]] = data
+    # the study's order (hydrogen, lithium, carbon), not the files' alphabetical one
+    rank = {name: i for i, name in enumerate(DATASETS)}
+    for key in ("sets", "checks"):
+        out[key] = dict(sorted(out[key].items(), key=lambda kv: rank.get(kv[0], len(rank))))
     return out
 
 

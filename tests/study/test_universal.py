@@ -397,3 +397,12 @@ def test_shipped_records_hold_every_shipped_sub_cluster_energy():
             assert energies[-1] == row["subcluster_energies_eV"]["full"]
             checked += len(jobs)
     assert checked > 1000
+
+
+def test_sets_are_read_in_the_study_order_not_the_files_order():
+    # regression: the report listed c6 before the hydrogen sets (c6_pbe.json sorts first)
+    from ase_bodyorder.study.universal import DATA_DIR
+
+    names = list(read_reference(DATA_DIR)["sets"])
+    assert "c6" in names and "h8-high" in names
+    assert names == [n for n in DATASETS if n in names]

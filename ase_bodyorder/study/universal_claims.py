@@ -278,15 +278,22 @@ def analyse(
 
 
 def separation(reference: dict) -> dict[str, dict]:
-    """Per set with clusters whose element's PBE dimer curve gets unbound:
-    :func:`~.universal_stats.separation_failures` at that distance."""
-    out = {}
+    """Per set with clusters: :func:`~.universal_stats.separation_failures` at the
+    distance from which its element's PBE dimer curve is unbound; where the curve is
+    bound at every distance it has, ``separated_A`` is None and ``curve_end_A`` its
+    largest distance (nothing checked, and the report says why)."""
+    out: dict[str, dict] = {}
     for name, data in reference["sets"].items():
         curve = reference["dimers"].get(data["element"], {}).get("reference")
-        separated = None if not curve else unbound_distance(curve)
-        if data["clusters"] and separated is not None and name in DATASETS:
-            distances = {int(a.info["index"]): a.get_all_distances() for a in load_clusters(name)}
-            out[name] = separation_failures(data, distances, separated)
+        if not (data["clusters"] and curve and name in DATASETS):
+            continue
+        separated = unbound_distance(curve)
+        if separated is None:
+            end = max(curve["distances_A"])
+            out[name] = {"separated_A": None, "curve_end_A": end, "checked": 0, "failures": []}
+            continue
+        distances = {int(a.info["index"]): a.get_all_distances() for a in load_clusters(name)}
+        out[name] = separation_failures(data, distances, separated)
     return out
 
 

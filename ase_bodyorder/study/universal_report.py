@@ -205,6 +205,20 @@ def _separation_lines(found: dict[str, dict]) -> list[str]:
         "",
     ]
     for name, entry in found.items():
+        element = DATASETS[name].element
+        if entry["separated_A"] is None:
+            lines.append(
+                f"- {name}: not checked: the PBE {element}2 curve is bound at every distance "
+                f"it has (up to {entry['curve_end_A']:g} Angstrom)"
+            )
+            continue
+        if not entry["checked"]:
+            lines.append(
+                f"- {name}: not checked: no sub-cluster has an atom "
+                f"{entry['separated_A']:g} Angstrom or more from the rest (where the PBE "
+                f"{element}2 curve is unbound)"
+            )
+            continue
         worst = sorted(entry["failures"], key=lambda f: -abs(f[3]))[:4]
         lines.append(
             f"- {name}: {len(entry['failures'])} of {entry['checked']} separations "

@@ -406,3 +406,29 @@ def test_sets_are_read_in_the_study_order_not_the_files_order():
     names = list(read_reference(DATA_DIR)["sets"])
     assert "c6" in names and "h8-high" in names
     assert names == [n for n in DATASETS if n in names]
+
+
+@pytest.mark.slow  # a whole report: about 10 s
+def test_report_says_why_a_set_is_not_checked_for_size_consistency(study):
+    # regression: a set whose dimer is bound at every distance of its curve (c6) was left
+    # out of the checks without a word, and one with no far atom read "0 of 0 ... fail"
+    tmp_path, _, data, _ = study
+    text = write_report(tmp_path / "out", data_dir=data, command="test").read_text()
+    assert (
+        "- h8-high: not checked: the PBE H2 curve is bound at every distance it has "
+        "(up to 2 Angstrom)" in text
+    )
+    curves = json.loads((data / "dimers_pbe.json").read_text())
+    reference = curves["curves"]["H"]["reference"]
+    reference["distances_A"].append(30.0)  # unbound only beyond every cluster's size
+    reference["binding_eV"].append(0.0)
+    (data / "dimers_pbe.json").write_text(json.dumps(curves))
+    # the synthetic clusters take the shipped clusters' indices (their distances are used)
+    from ase_bodyorder.reference.universal import load_clusters
+
+    rows = json.loads((data / "h8-high_pbe.json").read_text())
+    for row, atoms in zip(rows["clusters"], load_clusters("h8-high"), strict=False):
+        row["cluster"] = int(atoms.info["index"])
+    (data / "h8-high_pbe.json").write_text(json.dumps(rows))
+    text = write_report(tmp_path / "out", data_dir=data, command="test").read_text()
+    assert "- h8-high: not checked: no sub-cluster has an atom 30 Angstrom or more" in text

@@ -2,7 +2,8 @@
 
 The reference of the universal MLIPs' study: PBE, the functional of their training data,
 in a Gaussian basis (def2 family), every electron, open boundaries (pyscf's molecular
-code). :class:`MolecularDFT` is the ``calculation`` of a store
+code; optionally a GTH pseudopotential, to measure what replacing the core does).
+:class:`MolecularDFT` is the ``calculation`` of a store
 :class:`~.executor.Job` (content-keyed, resumable); :func:`compute_molecular` computes one
 cluster.
 
@@ -57,7 +58,10 @@ class MolecularDFT:
     :data:`SCF_SOLVERS`); ``spin_policy``: ``lowest`` or
     ``ground``; ``max_two_s_above_lowest``: how far above ``n_e mod 2`` the ``ground``
     policy looks (2S steps of 2); ``localized_max_atoms``: largest cluster started from
-    localized atomic spins.
+    localized atomic spins; ``pseudo``: None (every electron) or a pyscf GTH
+    pseudopotential (``gth-pbe``) with a GTH basis (``gth-qzv3p``): the valence electrons
+    only, as the plane-wave codes of the universal models' training data treat them
+    (there PAW). The spin rules count the valence electrons.
     """
 
     method: ClassVar[str] = "molecular-dft"
@@ -75,8 +79,15 @@ class MolecularDFT:
     max_cycle: int = 100
     #: ``diis`` (then second-order where DIIS has not converged) or ``newton``
     scf_solver: str = "diis"
+    #: None (all electrons) or a GTH pseudopotential, with a ``gth-`` basis
+    pseudo: str | None = None
 
     def __post_init__(self) -> None:
+        if self.pseudo is not None and not self.basis.lower().startswith("gth-"):
+            raise BodyOrderError(
+                f"pseudopotential {self.pseudo!r} needs a GTH basis (gth-...), "
+                f"got basis {self.basis!r}"
+            )
         if self.scf_solver not in SCF_SOLVERS:
             raise BodyOrderError(
                 f"unknown SCF solver {self.scf_solver!r}; choose one of {SCF_SOLVERS}"
@@ -92,11 +103,14 @@ class MolecularDFT:
             )
 
     def to_dict(self) -> dict:
-        """The settings; ``scf_solver`` only when it is not the default ``diis``, so the
-        content keys of jobs stored before the option existed stay the same."""
+        """The settings; ``scf_solver`` only when it is not the default ``diis`` and
+        ``pseudo`` only when set, so the content keys of jobs stored before these options
+        existed stay the same."""
         settings = asdict(self)
         if settings["scf_solver"] == "diis":
             del settings["scf_solver"]
+        if settings["pseudo"] is None:
+            del settings["pseudo"]
         return settings
 
     def run(self, numbers, positions, cell=None) -> dict:
@@ -114,7 +128,7 @@ class MolecularDFT:
         return list(range(lowest, top + 1, 2))
 
 
-def _molecule(numbers, positions, basis: str, two_s: int):
+def _molecule(numbers, positions, basis: str, two_s: int, pseudo: str | None = None):
     from pyscf import gto  # pyscf
 
     return gto.M(
@@ -126,6 +140,7 @@ def _molecule(numbers, positions, basis: str, two_s: int):
         basis=basis,
         spin=two_s,
         verbose=0,
+        **({} if pseudo is None else {"pseudo": pseudo}),
     )
 
 
@@ -217,11 +232,13 @@ def _compute(numbers, positions, settings: MolecularDFT):
 
     def mol_of_two_s(two_s: int):
         if two_s not in molecules:
-            molecules[two_s] = _molecule(numbers, positions, settings.basis, two_s)
+            molecules[two_s] = _molecule(numbers, positions, settings.basis, two_s, settings.pseudo)
         return molecules[two_s]
 
     solver = _Solver(mol_of_two_s, settings)
-    n_electrons = int(numbers.sum())
+    # a pseudopotential's core holds an even number of electrons: the parity is the
+    # all-electron one, the count the valence one
+    n_electrons = int(mol_of_two_s(int(numbers.sum()) % 2).nelectron)
     candidates = settings.two_s_candidates(n_electrons)
     solutions = []
     for two_s in candidates:
@@ -254,6 +271,7 @@ def _compute(numbers, positions, settings: MolecularDFT):
     record = {
         "method": settings.method,
         "basis": settings.basis,
+        **({} if settings.pseudo is None else {"pseudo": settings.pseudo}),
         "spin_policy": settings.spin_policy,
         "energy_Ha": float(mf.e_tot),
         "energy_eV": float(mf.e_tot) * Hartree,

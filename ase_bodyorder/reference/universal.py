@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import ase.io
@@ -48,6 +48,7 @@ __all__ = [
     "LEVEL_OF_THEORY",
     "MAX_ORDER",
     "N_CLUSTERS",
+    "PSEUDOPOTENTIAL",
     "REFERENCE",
     "ReferenceSet",
     "cluster_expansion",
@@ -131,6 +132,17 @@ for _set in DATASETS.values():
     REFERENCE.setdefault(_set.element, _set.calculation)
     LEVEL_OF_THEORY.setdefault(_set.element, _set.check)
 
+#: the dimer curves with the core replaced: the larger-basis settings with pyscf's GTH-PBE
+#: pseudopotential and its largest basis (gth-qzv3p), against the all-electron curve at
+#: the larger basis. The universal models' training data used PAW (VASP), which rebuilds
+#: the all-electron density near the nucleus and is generally closer to all electrons
+#: than a norm-conserving GTH potential: this measures the size of the core's effect on
+#: the binding, not the PAW value
+PSEUDOPOTENTIAL: dict[str, MolecularDFT] = {
+    element: replace(check, basis="gth-qzv3p", pseudo="gth-pbe")
+    for element, check in LEVEL_OF_THEORY.items()
+}
+
 #: dimer-curve distances per element (Angstrom)
 DIMER_DISTANCES_A: dict[str, tuple[float, ...]] = {
     "H": (0.5, 0.6, 0.7, 0.74, 0.8, 0.9, 1.0, 1.2, 1.4, 1.7, 2.0, 2.5, 3.0),
@@ -140,7 +152,8 @@ DIMER_DISTANCES_A: dict[str, tuple[float, ...]] = {
 
 
 def _suffix(calculation: MolecularDFT) -> str:
-    return f"{calculation.method}/{calculation.basis}/{calculation.spin_policy}"
+    pseudo = "" if calculation.pseudo is None else f"+{calculation.pseudo}"
+    return f"{calculation.method}/{calculation.basis}{pseudo}/{calculation.spin_policy}"
 
 
 def load_clusters(name: str, count: int = N_CLUSTERS) -> list[Atoms]:
@@ -236,9 +249,9 @@ def ordered_jobs(names=None, *, count: int = N_CLUSTERS, checks: bool = True) ->
     """Every job of the study's reference in the order the background run takes them:
     the dimer curves of the cheap elements (spin policy ``lowest``: H, Li), the H8
     clusters (one cluster of each density in turn), the other dimer curves (C), lithium,
-    carbon, then the larger-basis checks (dimer curves, the first cluster of the first set
-    of each element). Built once per process for each argument set (the plan is fixed
-    by :data:`DATASETS`).
+    carbon, then the larger-basis checks (dimer curves, the pseudopotential dimer curves,
+    the first cluster of the first set of each element). Built once per process for each
+    argument set (the plan is fixed by :data:`DATASETS`).
     """
     names = tuple(DATASETS) if names is None else tuple(names)
     return list(_ordered_jobs(names, count, checks))
@@ -264,6 +277,8 @@ def _ordered_jobs(names: tuple[str, ...], count: int, checks: bool) -> tuple[Job
     if checks:
         for element in elements:
             jobs += dimer_jobs(element, LEVEL_OF_THEORY[element])
+        for element in elements:
+            jobs += dimer_jobs(element, PSEUDOPOTENTIAL[element])
         firsts = {DATASETS[n].element: n for n in reversed(names)}
         for n in names:
             if firsts[DATASETS[n].element] == n:

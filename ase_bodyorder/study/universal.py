@@ -43,6 +43,7 @@ from ..reference.universal import (
     DIMER_DISTANCES_A,
     LEVEL_OF_THEORY,
     MAX_ORDER,
+    PSEUDOPOTENTIAL,
     REFERENCE,
     cluster_expansion,
     dimer_curve,
@@ -196,10 +197,17 @@ def export_reference(
             summary[f"{name}_{suffix}"] = f"{len(results)}/{len(chosen)} clusters"
     curves: dict[str, dict] = {}
     for element in REFERENCE:
-        for level, calc in (("reference", REFERENCE[element]), ("check", LEVEL_OF_THEORY[element])):
+        levels = (
+            ("reference", REFERENCE[element]),
+            ("check", LEVEL_OF_THEORY[element]),
+            ("pseudo", PSEUDOPOTENTIAL[element]),
+        )
+        for level, calc in levels:
             jobs = dimer_jobs(element, calc)
             curve = dimer_curve(store.matching_records(jobs), element, calc)
             curve["basis"] = calc.basis
+            if calc.pseudo is not None:
+                curve["pseudo"] = calc.pseudo
             curve["complete"] = len(curve["distances_A"]) == len(jobs) - 1
             curves.setdefault(element, {})[level] = curve
             summary[f"{element}2 {level}"] = f"{len(curve['distances_A'])}/{len(jobs) - 1}"

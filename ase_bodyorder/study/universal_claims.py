@@ -143,8 +143,9 @@ def resemblance_claim(
 def level_of_theory_claims(gap: dict, stats: dict, dimers: dict) -> list[Claim]:
     """ "A model's error is not the basis": per set with a larger-basis cluster, the largest
     ratio over n = 2..4 of the basis gap |dE^(n)| to the smallest model RMSE of E^(n)
-    below 1; per element, the dimer curves' RMS basis gap over the smallest model RMSE
-    of the curve below 1."""
+    below 1; per element, the dimer curves' RMS basis gap, and their RMS gap between the
+    GTH pseudopotential and all electrons, over the smallest model RMSE of the curve
+    below 1."""
     claims = []
     for name, entry in gap["clusters"].items():
         per_model = stats.get(name, {})
@@ -165,22 +166,24 @@ def level_of_theory_claims(gap: dict, stats: dict, dimers: dict) -> list[Claim]:
                 1.0,
             )
         )
-    for element, entry in gap["dimers"].items():
-        rows = dimers.get(element, {}).get("rows", {})
-        model_rmse = [r[2] for label, r in rows.items() if label != "PBE"]
-        if not model_rmse:
-            continue
-        claims.append(
-            Claim(
-                f"basis/{element}2",
-                f"{element}2: every model's binding-curve error is larger than PBE's basis gap",
-                f"RMS {entry['bases'][1]} - {entry['bases'][0]} over {entry['distances']} "
-                "distances / smallest model RMSE < threshold",
-                (entry["rms_eV"] / min(model_rmse),),
-                ("<",),
-                1.0,
+    for key, what in (("dimers", "basis"), ("pseudo_dimers", "pseudopotential")):
+        for element, entry in gap.get(key, {}).items():
+            rows = dimers.get(element, {}).get("rows", {})
+            model_rmse = [r[2] for label, r in rows.items() if label != "PBE"]
+            if not model_rmse:
+                continue
+            claims.append(
+                Claim(
+                    f"{what}/{element}2",
+                    f"{element}2: every model's binding-curve error is larger than PBE's "
+                    + ("basis gap" if what == "basis" else "all-electron/GTH-pseudopotential gap"),
+                    f"RMS {entry['bases'][1]} - {entry['bases'][0]} over {entry['distances']} "
+                    "distances / smallest model RMSE < threshold",
+                    (entry["rms_eV"] / min(model_rmse),),
+                    ("<",),
+                    1.0,
+                )
             )
-        )
     return claims
 
 

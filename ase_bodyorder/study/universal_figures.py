@@ -47,8 +47,11 @@ def _save(fig: Any, axes: Any, path: Path) -> str:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             labels.setdefault(label, handle)
-    fig.legend(labels.values(), labels.keys(), loc="center right", fontsize=7)
-    fig.tight_layout(rect=(0, 0, 1 - 2.0 / fig.get_figwidth(), 1))
+    legend = fig.legend(labels.values(), labels.keys(), loc="center right", fontsize=7)
+    # the panels end where the legend begins, whatever its labels' length
+    fig.canvas.draw()
+    legend_in = legend.get_window_extent().width / fig.dpi + 0.1
+    fig.tight_layout(rect=(0, 0, 1 - legend_in / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path.name
@@ -151,21 +154,24 @@ def truncation_figure(path: Path, stats: dict[str, dict], colors: dict) -> str:
 
 
 def dimer_figure(path: Path, curves: dict, models: dict[str, dict], colors: dict) -> str | None:
-    """Per element: the PBE binding curve at both bases and each model's."""
+    """Per element: the PBE binding curve at both bases, with the GTH pseudopotential, and
+    each model's."""
     elements = [e for e, c in curves.items() if c.get("reference", {}).get("distances_A")]
     if not elements:
         return None
     fig, axes = _panels(len(elements), 3.6)
     for ax, element in zip(axes, elements, strict=True):
-        for level, style in (("reference", "k-o"), ("check", "k--")):
+        for level, style in (("reference", "k-o"), ("check", "k--"), ("pseudo", "k:")):
             curve = curves[element].get(level, {})
             if curve.get("distances_A"):
+                pseudo = f"+{curve['pseudo']}" if curve.get("pseudo") else ""
+                note = {"check": " (check)", "pseudo": " (core check)"}.get(level, "")
                 ax.plot(
                     curve["distances_A"],
                     curve["binding_eV"],
                     style,
                     ms=3,
-                    label=f"PBE/{curve['basis']}" + (" (check)" if level == "check" else ""),
+                    label=f"PBE/{curve['basis']}{pseudo}{note}",
                 )
         for label, data in models.items():
             if element in data["dimers"]:

@@ -164,7 +164,9 @@ def dimer_errors(curves: dict, models: dict[str, dict]) -> dict[str, dict]:
 def basis_gap(reference: dict) -> dict:
     """The level-of-theory gap: per set with a larger-basis cluster, that cluster's
     ``E^(n)[check] - E^(n)[reference]`` (eV, n = 1..K); per element the RMS and largest
-    difference of the dimer binding curves over the shared distances."""
+    difference of the dimer binding curves over the shared distances: larger basis
+    against the reference (``dimers``) and GTH pseudopotential against all electrons at
+    the larger basis (``pseudo_dimers``)."""
     clusters = {}
     for name, check in reference["checks"].items():
         main = reference["sets"].get(name)
@@ -182,21 +184,37 @@ def basis_gap(reference: dict) -> dict:
                     ).tolist(),
                 }
                 break
-    dimers = {}
+    dimers, pseudo = {}, {}
     for element, curves in reference["dimers"].items():
-        a, b = curves.get("reference", {}), curves.get("check", {})
-        common = sorted(set(a.get("distances_A", [])) & set(b.get("distances_A", [])))
-        if common:
-            da = dict(zip(a["distances_A"], a["binding_eV"], strict=True))
-            db = dict(zip(b["distances_A"], b["binding_eV"], strict=True))
-            diff = np.array([db[d] - da[d] for d in common])
-            dimers[element] = {
-                "bases": (a["basis"], b["basis"]),
-                "distances": len(common),
-                "rms_eV": float(np.sqrt((diff**2).mean())),
-                "max_eV": float(np.abs(diff).max()),
-            }
-    return {"clusters": clusters, "dimers": dimers}
+        gap = _curve_gap(curves.get("reference", {}), curves.get("check", {}))
+        if gap:
+            dimers[element] = gap
+        gap = _curve_gap(curves.get("check", {}), curves.get("pseudo", {}))
+        if gap:
+            pseudo[element] = gap
+    return {"clusters": clusters, "dimers": dimers, "pseudo_dimers": pseudo}
+
+
+def _level(curve: dict) -> str:
+    """A dimer curve's level of theory: its basis, and its pseudopotential if any."""
+    return curve["basis"] + (f"+{curve['pseudo']}" if curve.get("pseudo") else "")
+
+
+def _curve_gap(a: dict, b: dict) -> dict | None:
+    """``b - a`` of two binding curves over their shared distances: RMS and largest (eV);
+    None when they share none."""
+    common = sorted(set(a.get("distances_A", [])) & set(b.get("distances_A", [])))
+    if not common:
+        return None
+    da = dict(zip(a["distances_A"], a["binding_eV"], strict=True))
+    db = dict(zip(b["distances_A"], b["binding_eV"], strict=True))
+    diff = np.array([db[d] - da[d] for d in common])
+    return {
+        "bases": (_level(a), _level(b)),
+        "distances": len(common),
+        "rms_eV": float(np.sqrt((diff**2).mean())),
+        "max_eV": float(np.abs(diff).max()),
+    }
 
 
 #: a PBE dimer is unbound from the distance on which every |binding| of its curve is

@@ -17,6 +17,7 @@ from ase_bodyorder.reference.molecular import MolecularDFT, compute_molecular
 from ase_bodyorder.reference.universal import (
     DATASETS,
     MAX_ORDER,
+    PSEUDOPOTENTIAL,
     _cluster_jobs,
     cluster_expansion,
     dimer_curve,
@@ -119,7 +120,38 @@ def test_default_solver_keeps_the_content_keys_of_stored_jobs():
     assert DATASETS["h8-high"].calculation.scf_solver == "diis"
 
 
+def test_pseudopotential_is_outside_the_content_keys_of_all_electron_jobs():
+    """``pseudo`` came after jobs were stored: unset, it is not in the settings."""
+    from ase_bodyorder.reference.store import content_key
+
+    assert "pseudo" not in FAST.to_dict()
+    core = MolecularDFT(basis="gth-dzvp", grid_level=2, conv_tol_hartree=1e-8, pseudo="gth-pbe")
+    assert core.to_dict()["pseudo"] == "gth-pbe"
+    args = ([3], [[0, 0, 0]])
+    assert content_key(*args, FAST) != content_key(*args, core)
+    assert PSEUDOPOTENTIAL["C"].basis == "gth-qzv3p" and PSEUDOPOTENTIAL["C"].pseudo == "gth-pbe"
+
+
+@pytest.mark.slow
+def test_pseudopotential_counts_the_valence_electrons():
+    """With GTH-PBE, carbon has 4 electrons: the ground policy still finds the triplet
+    atom, and the record is pyscf's own UKS energy with that pseudopotential."""
+    core = MolecularDFT(
+        basis="gth-dzvp",
+        grid_level=2,
+        conv_tol_hartree=1e-9,
+        spin_policy="ground",
+        pseudo="gth-pbe",
+    )
+    atom = compute_molecular([6], [[0, 0, 0]], core)
+    assert atom["two_s"] == 2 and atom["pseudo"] == "gth-pbe"
+    expected = _lowest_plain_pyscf(["C"], [[0, 0, 0]], "gth-dzvp", 2, 2, 2, "gth-pbe")
+    assert atom["energy_Ha"] == pytest.approx(expected, abs=1e-6)
+
+
 def test_bad_settings_and_inputs_are_one_line_errors():
+    with pytest.raises(BodyOrderError, match="needs a GTH basis .* got basis 'def2-svp'"):
+        MolecularDFT(basis="def2-svp", pseudo="gth-pbe")
     with pytest.raises(BodyOrderError, match="SCF solver 'adiis'"):
         MolecularDFT(scf_solver="adiis")
     with pytest.raises(BodyOrderError, match="spin policy"):
@@ -346,7 +378,13 @@ def test_shipped_subclusters_separate_into_a_free_atom(name):
 
 
 def _lowest_plain_pyscf(
-    symbols, positions, basis: str, grid_level: int, atom_two_s: int = 1, above: int = 0
+    symbols,
+    positions,
+    basis: str,
+    grid_level: int,
+    atom_two_s: int = 1,
+    above: int = 0,
+    pseudo: str | None = None,
 ) -> float:
     """The lowest PBE energy (Hartree) by pyscf alone: 2S = n_e mod 2 (and up to
     ``above`` more, in steps of 2), RKS or UKS from pyscf's guess at each 2S, and UKS at
@@ -356,7 +394,8 @@ def _lowest_plain_pyscf(
     from pyscf import dft, gto
 
     def molecule(atoms, two_s):
-        return gto.M(atom=atoms, basis=basis, spin=two_s, unit="Angstrom", verbose=0)
+        extra = {} if pseudo is None else {"pseudo": pseudo}
+        return gto.M(atom=atoms, basis=basis, spin=two_s, unit="Angstrom", verbose=0, **extra)
 
     def scf(mf, dm0=None):
         mf.xc, mf.grids.level, mf.conv_tol, mf.max_cycle = "pbe", grid_level, 1e-9, 200
@@ -429,3 +468,21 @@ def test_shipped_subcluster_energies_match_pyscf_from_scratch(name, pick):
     # 0.1 meV lower; -75.5128973 again at a 1e-10 Ha tolerance)
     tolerance_Ha = 1e-5 if name == "c6" else 1e-6
     assert energies[pick] / Hartree == pytest.approx(expected, abs=tolerance_Ha), pick
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("element, distance_A", [("H", 0.74), ("Li", 2.7)])
+def test_shipped_pseudopotential_dimers_match_pyscf_from_scratch(element, distance_A):
+    """The GTH-PBE dimer curve's atom and dimer at one distance, by pyscf alone."""
+    curve = _shipped("dimers_pbe.json")["curves"][element]["pseudo"]
+    if distance_A not in curve["distances_A"]:
+        pytest.fail(f"the shipped {element}2 pseudopotential curve lacks {distance_A} A")
+    settings = PSEUDOPOTENTIAL[element]
+    args = (settings.basis, settings.grid_level, 1, 0, settings.pseudo)
+    atom = _lowest_plain_pyscf([element], [[0, 0, 0]], *args)
+    dimer = _lowest_plain_pyscf([element] * 2, [[0, 0, 0], [0, 0, distance_A]], *args)
+    assert curve["pseudo"] == "gth-pbe" and curve["atom_eV"] / Hartree == pytest.approx(
+        atom, abs=1e-6
+    )
+    binding = curve["binding_eV"][curve["distances_A"].index(distance_A)]
+    assert binding / Hartree == pytest.approx(dimer - 2 * atom, abs=2e-6)

@@ -432,3 +432,30 @@ def test_report_says_why_a_set_is_not_checked_for_size_consistency(study):
     (data / "h8-high_pbe.json").write_text(json.dumps(rows))
     text = write_report(tmp_path / "out", data_dir=data, command="test").read_text()
     assert "- h8-high: not checked: no sub-cluster has an atom 30 Angstrom or more" in text
+
+
+def test_pseudopotential_gap_is_the_core_curve_against_the_larger_basis():
+    from ase_bodyorder.study.universal_stats import basis_gap
+
+    curves = {
+        "reference": {"distances_A": [1.0, 2.0], "binding_eV": [-4.0, -1.0], "basis": "a"},
+        "check": {"distances_A": [1.0, 2.0], "binding_eV": [-4.1, -1.0], "basis": "b"},
+        "pseudo": {
+            "distances_A": [1.0, 2.0, 3.0],
+            "binding_eV": [-3.8, -1.2, 0.0],
+            "basis": "gth-qzv3p",
+            "pseudo": "gth-pbe",
+        },
+    }
+    gap = basis_gap({"checks": {}, "sets": {}, "dimers": {"X": curves}})
+    assert gap["dimers"]["X"]["bases"] == ("a", "b")
+    core = gap["pseudo_dimers"]["X"]
+    # pseudo - check at the shared 1.0 and 2.0 Angstrom: +0.3 and -0.2 eV
+    assert core["bases"] == ("b", "gth-qzv3p+gth-pbe") and core["distances"] == 2
+    assert core["rms_eV"] == pytest.approx(np.sqrt((0.3**2 + 0.2**2) / 2))
+    assert core["max_eV"] == pytest.approx(0.3)
+    dimers = {"X": {"rows": {"PBE": (0, 0, 0.0), "m": (0, 0, 0.5), "n": (0, 0, 0.2)}}}
+    claims = {c.key: c for c in level_of_theory_claims(gap, {}, dimers)}
+    assert claims["pseudopotential/X2"].values == pytest.approx((core["rms_eV"] / 0.2,))
+    assert claims["pseudopotential/X2"].holds is False  # 0.255 eV RMS against 0.2 eV
+    assert claims["basis/X2"].values == pytest.approx((np.sqrt(0.01 / 2) / 0.2,))

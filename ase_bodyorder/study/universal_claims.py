@@ -166,7 +166,11 @@ def level_of_theory_claims(gap: dict, stats: dict, dimers: dict) -> list[Claim]:
                 1.0,
             )
         )
-    for key, what in (("dimers", "basis"), ("pseudo_dimers", "pseudopotential")):
+    kinds = (
+        ("dimers", "basis", "basis gap"),
+        ("pseudo_dimers", "pseudopotential", "all-electron/GTH-pseudopotential gap"),
+    )
+    for key, what, gap_name in kinds:
         for element, entry in gap.get(key, {}).items():
             rows = dimers.get(element, {}).get("rows", {})
             model_rmse = [r[2] for label, r in rows.items() if label != "PBE"]
@@ -176,7 +180,7 @@ def level_of_theory_claims(gap: dict, stats: dict, dimers: dict) -> list[Claim]:
                 Claim(
                     f"{what}/{element}2",
                     f"{element}2: every model's binding-curve error is larger than PBE's "
-                    + ("basis gap" if what == "basis" else "all-electron/GTH-pseudopotential gap"),
+                    f"{gap_name}",
                     f"RMS {entry['bases'][1]} - {entry['bases'][0]} over {entry['distances']} "
                     "distances / smallest model RMSE < threshold",
                     (entry["rms_eV"] / min(model_rmse),),

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .universal_stats import REPRODUCES_FRACTION, paired, relative_rmse, set_size
+from .universal_stats import REPRODUCES_FRACTION, curve_level, paired, relative_rmse, set_size
 
 __all__ = ["dimer_figure", "model_colors", "relative_figure", "split_figure", "truncation_figure"]
 
@@ -164,14 +164,13 @@ def dimer_figure(path: Path, curves: dict, models: dict[str, dict], colors: dict
         for level, style in (("reference", "k-o"), ("check", "k--"), ("pseudo", "k:")):
             curve = curves[element].get(level, {})
             if curve.get("distances_A"):
-                pseudo = f"+{curve['pseudo']}" if curve.get("pseudo") else ""
                 note = {"check": " (check)", "pseudo": " (core check)"}.get(level, "")
                 ax.plot(
                     curve["distances_A"],
                     curve["binding_eV"],
                     style,
                     ms=3,
-                    label=f"PBE/{curve['basis']}{pseudo}{note}",
+                    label=f"PBE/{curve_level(curve)}{note}",
                 )
         for label, data in models.items():
             if element in data["dimers"]:

@@ -21,6 +21,7 @@ from ..reference.universal import DATASETS
 __all__ = [
     "REPRODUCES_FRACTION",
     "basis_gap",
+    "curve_level",
     "cost_by_element",
     "dimer_errors",
     "h8_study_rows",
@@ -195,7 +196,7 @@ def basis_gap(reference: dict) -> dict:
     return {"clusters": clusters, "dimers": dimers, "pseudo_dimers": pseudo}
 
 
-def _level(curve: dict) -> str:
+def curve_level(curve: dict) -> str:
     """A dimer curve's level of theory: its basis, and its pseudopotential if any."""
     return curve["basis"] + (f"+{curve['pseudo']}" if curve.get("pseudo") else "")
 
@@ -210,7 +211,7 @@ def _curve_gap(a: dict, b: dict) -> dict | None:
     db = dict(zip(b["distances_A"], b["binding_eV"], strict=True))
     diff = np.array([db[d] - da[d] for d in common])
     return {
-        "bases": (_level(a), _level(b)),
+        "bases": (curve_level(a), curve_level(b)),
         "distances": len(common),
         "rms_eV": float(np.sqrt((diff**2).mean())),
         "max_eV": float(np.abs(diff).max()),

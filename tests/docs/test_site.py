@@ -107,8 +107,37 @@ def _open(browser, url: str, shot: str):
             "return arguments[0].complete && arguments[0].naturalWidth > 0", image
         )
         assert loaded, f"{url}: image {image.get_attribute('src')} did not load"
-    browser.save_screenshot(str(SHOTS / f"{shot}.png"))
+    _save_page(browser, shot)
     return article, images
+
+
+def _save_page(browser, shot: str) -> None:
+    """Save what the window shows; fail if it is blank (a page that rendered white)."""
+    png = browser.get_screenshot_as_png()
+    (SHOTS / f"{shot}.png").write_bytes(png)
+    assert _colours(png) > 50, f"the window's screenshot {shot}.png is blank"
+
+
+def _shown(browser, element) -> bytes:
+    """The pixels of ``element`` as the window shows them, cut from a screenshot of the
+    window after scrolling it into view.
+
+    Not Selenium's ``element.screenshot_as_png``: with Chromium 156's headless mode, every
+    window screenshot after an element screenshot comes back white or cut short."""
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    _settle(browser)
+    left, top, width, height, scale = browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect();"
+        "return [r.left, r.top, r.width, r.height, window.devicePixelRatio]",
+        element,
+    )
+    window = Image.open(io.BytesIO(browser.get_screenshot_as_png()))
+    box = [round(v * scale) for v in (left, top, left + width, top + height)]
+    box = [max(0, box[0]), max(0, box[1]), min(window.width, box[2]), min(window.height, box[3])]
+    assert box[2] > box[0] and box[3] > box[1], f"the element is not in the window: {box}"
+    out = io.BytesIO()
+    window.crop(box).save(out, format="PNG")
+    return out.getvalue()
 
 
 def _settle(browser) -> None:
@@ -172,10 +201,10 @@ def test_gallery_example_shows_its_output_and_figure(site, browser):
     assert figures, "the gallery example shows no figure"
     for figure in figures:
         assert figure.size["width"] > 200 and figure.size["height"] > 100, figure.size
-        assert _colours(figure.screenshot_as_png) > 50, "the figure is blank"
+        assert _colours(_shown(browser, figure)) > 50, "the figure is blank"
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", figures[0])
     _settle(browser)
-    browser.save_screenshot(str(SHOTS / "gallery-figure.png"))
+    _save_page(browser, "gallery-figure")
     output = article.find_elements(By.CSS_SELECTOR, ".sphx-glr-script-out")
     assert output and "FCI energy" in output[0].text, "the example's printed output is missing"
     assert _failed_requests(browser) == []
@@ -206,10 +235,8 @@ def test_chemiscope_views_show_their_structures(site, browser):
         assert not error.is_displayed(), f"chemiscope error: {error.text}"
         canvases = browser.execute_script(_CANVASES, f"{name}-structure")
         assert canvases, "the chemiscope viewer has no structure canvas"
+        WebDriverWait(browser, 300).until(lambda d, c=canvases[0]: _colours(_shown(d, c)) > 20)
         browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", viewer)
-        WebDriverWait(browser, 300).until(
-            lambda d, c=canvases[0]: _colours(c.screenshot_as_png) > 20
-        )
         _settle(browser)
-        browser.save_screenshot(str(SHOTS / f"view-{k + 1}.png"))
+        _save_page(browser, f"view-{k + 1}")
     assert _failed_requests(browser) == []

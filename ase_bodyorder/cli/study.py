@@ -293,8 +293,15 @@ def _add_universal(steps) -> None:
     report.set_defaults(handler=run_universal_report)
 
 
+def _out_folder(path: str | Path | None) -> None:
+    """``--out`` must be a folder or not exist yet (it is made): a file is one line."""
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise BodyOrderError(f"--out {path} is a file, not a folder")
+
+
 def run_universal_reference(args) -> None:
     from ..reference.store import ReferenceStore
+    from ..reference.universal import dataset_names
     from ..study.universal import (
         DATA_DIR,
         RECORDS_FILE,
@@ -303,13 +310,15 @@ def run_universal_reference(args) -> None:
         seed_store,
     )
 
+    names = dataset_names(args.sets)  # before a store is made or seeded
+    _out_folder(args.out)
     store = ReferenceStore(args.db)
     out = DATA_DIR if args.out is None else Path(args.out)
     seeded = seed_store(store, out)
     if seeded:
         print(f"{seeded} finished jobs taken into {args.db} from {out / RECORDS_FILE}")
     if not args.export_only:
-        summary = run_reference(store, names=args.sets, workers=args.workers)
+        summary = run_reference(store, names=names, workers=args.workers)
         print(
             f"{summary.done} done, {summary.failed} failed, {summary.skipped} already in "
             f"{args.db}, {summary.wall_time_s:.1f} s"
@@ -321,8 +330,11 @@ def run_universal_reference(args) -> None:
 
 def run_universal_models(args) -> None:
     from ..models.registry import load_model_spec
+    from ..reference.universal import dataset_names
     from ..study.universal import evaluate_model, write_json
 
+    names = dataset_names(args.sets)  # before any model is loaded
+    _out_folder(args.out)
     out = Path(args.out)
     for spec in args.models:
         label = spec.partition("=")[0] if "=" in spec else spec
@@ -332,7 +344,7 @@ def run_universal_models(args) -> None:
             continue
         label, model = load_model_spec(spec)
         result = {
-            **evaluate_model(label, model, names=args.sets),
+            **evaluate_model(label, model, names=names),
             "kind": args.kind,
             "spec": spec,
         }
@@ -344,6 +356,7 @@ def run_universal_report(args) -> None:
     from ..study.universal import DATA_DIR
     from ..study.universal_report import write_report
 
+    _out_folder(args.out)
     data = DATA_DIR if args.data is None else Path(args.data)
     command = f"ase-bodyorder study universal report --out {args.out}" + (
         "" if args.data is None else f" --data {args.data}"

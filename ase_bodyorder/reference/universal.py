@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,6 +53,7 @@ __all__ = [
     "REFERENCE",
     "ReferenceSet",
     "cluster_expansion",
+    "dataset_names",
     "dimer_curve",
     "dimer_jobs",
     "expansion_jobs",
@@ -156,11 +158,25 @@ def _suffix(calculation: MolecularDFT) -> str:
     return f"{calculation.method}/{calculation.basis}{pseudo}/{calculation.spin_policy}"
 
 
+def dataset_names(names: Iterable[str] | None = None) -> tuple[str, ...]:
+    """``names`` checked against :data:`DATASETS` (default: all of them, in its order);
+    an unknown name is a :class:`BodyOrderError` naming the known ones."""
+    if names is None:
+        return tuple(DATASETS)
+    names = tuple(names)
+    unknown = [n for n in names if n not in DATASETS]
+    if unknown:
+        raise BodyOrderError(
+            f"unknown data set(s) {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(DATASETS)}"
+        )
+    return names
+
+
 def load_clusters(name: str, count: int = N_CLUSTERS) -> list[Atoms]:
     """The first ``count`` clusters of data set ``name`` (``info["index"]`` set): for H8,
     the clusters of the shipped FCI MBE file in its order; otherwise sampled."""
-    if name not in DATASETS:
-        raise BodyOrderError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
+    dataset_names([name])
     spec = DATASETS[name]
     if spec.sampler is not None:
         return sample_element_clusters(spec.sampler, count, int(spec.seed or 0))
@@ -253,8 +269,7 @@ def ordered_jobs(names=None, *, count: int = N_CLUSTERS, checks: bool = True) ->
     the first cluster of the first set of each element). Built once per process for each
     argument set (the plan is fixed by :data:`DATASETS`).
     """
-    names = tuple(DATASETS) if names is None else tuple(names)
-    return list(_ordered_jobs(names, count, checks))
+    return list(_ordered_jobs(dataset_names(names), count, checks))
 
 
 @functools.cache

@@ -46,6 +46,7 @@ from ..reference.universal import (
     PSEUDOPOTENTIAL,
     REFERENCE,
     cluster_expansion,
+    dataset_names,
     dimer_curve,
     dimer_jobs,
     expansion_jobs,
@@ -300,7 +301,7 @@ def evaluate_model(
     order = MAX_ORDER if max_order is None else max_order
     start = time.perf_counter()
     sets, atoms_eV, dimers = {}, {}, {}
-    for name in DATASETS if names is None else names:
+    for name in dataset_names(names):
         element = DATASETS[name].element
         if not _knows(model, element):
             continue

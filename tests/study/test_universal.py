@@ -347,6 +347,37 @@ def test_missing_folders_are_one_line_errors(tmp_path):
     assert read_models(tmp_path) == {} and read_reference(tmp_path)["sets"] == {}
 
 
+@pytest.mark.parametrize("stage", ["reference", "models"])
+def test_an_unknown_data_set_is_one_line_before_anything_is_made(tmp_path, capsys, stage):
+    """Regression: ``--sets bogus`` was a KeyError traceback, after the store was made and
+    seeded with every shipped record."""
+    from ase_bodyorder.cli import main
+
+    db, out = tmp_path / "pbe.db", tmp_path / "models"
+    where = ["--db", str(db)] if stage == "reference" else ["--models", "7net-0", "--out", str(out)]
+    argv = ["study", "universal", stage, *where, "--sets", "c6", "bogus"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"ase-bodyorder: error: unknown data set(s) 'bogus'; choose from {', '.join(DATASETS)}"
+    )
+    assert not db.exists() and not out.exists()
+
+
+@pytest.mark.parametrize("stage", ["reference", "models", "report"])
+def test_an_out_that_is_a_file_is_one_line(tmp_path, capsys, stage):
+    """Regression: ``report --out FILE`` said only ``File exists: FILE``."""
+    from ase_bodyorder.cli import main
+
+    out, db = tmp_path / "a-file", tmp_path / "pbe.db"
+    out.write_text("kept\n")
+    extra = {"reference": ["--db", str(db)], "models": ["--models", "7net-0"], "report": []}
+    assert main(["study", "universal", stage, *extra[stage], "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"ase-bodyorder: error: --out {out} is a file, not a folder"
+    assert out.read_text() == "kept\n" and not db.exists()
+
+
 @pytest.mark.slow  # two exports of the whole plan: about 10 s
 def test_an_export_carries_its_records_so_another_machine_continues(tmp_path):
     """The export's records file seeds an empty store with every finished job, so a

@@ -309,7 +309,9 @@ def run_universal_reference(args) -> None:
         run_reference,
         seed_store,
     )
+    from .reference_args import check_options
 
+    check_options(args)  # --workers, as for `ase-bodyorder reference`
     names = dataset_names(args.sets)  # before a store is made or seeded
     _out_folder(args.out)
     store = ReferenceStore(args.db)

@@ -364,6 +364,18 @@ def test_an_unknown_data_set_is_one_line_before_anything_is_made(tmp_path, capsy
     assert not db.exists() and not out.exists()
 
 
+def test_workers_below_one_is_one_line(tmp_path, capsys):
+    """Regression: ``--workers 0`` ran one worker without a word."""
+    from ase_bodyorder.cli import main
+
+    db = tmp_path / "pbe.db"
+    argv = ["study", "universal", "reference", "--db", str(db), "--workers", "0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "ase-bodyorder: error: --workers must be a positive integer, got 0"
+    assert not db.exists()
+
+
 @pytest.mark.parametrize("stage", ["reference", "models", "report"])
 def test_an_out_that_is_a_file_is_one_line(tmp_path, capsys, stage):
     """Regression: ``report --out FILE`` said only ``File exists: FILE``."""

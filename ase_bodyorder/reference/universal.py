@@ -104,17 +104,18 @@ _TZVP_LOW = MolecularDFT(
 _QZVP_LOW = MolecularDFT(
     basis="def2-qzvp", spin_policy="lowest", **_COMMON | {"localized_max_atoms": 4}
 )
-#: carbon: the ground policy (the free atom is a triplet), def2-SVP for cost, def2-TZVP
-#: as the check. The second-order solver from the start density (``scf_solver``
-#: ``newton``): on the random C3 sub-clusters DIIS diverged from every start (c6 cluster
-#: 0, atoms 0-3-5: 50 DIIS cycles ended 6 Ha above the solution, 9 of 9 trimers) and the
-#: second-order solver then had to start from that density: 281 CPU s for the trimer's
-#: six starts, 138 s from the start densities (atoms 0-1-2: 137 s and 104 s, the same
-#: lowest energy to 1e-6 Ha). Localized spin starts up to the 4-atom sub-clusters, as for
-#: low-density hydrogen: stretched carbon tetramers must dissociate into triplet atoms.
-#: Grid level 1: half the points of level 2 (C3: 15544 against 33624) and 1.8 times
-#: faster, for 0.4 meV on the binding energy of that trimer (-2.70882 eV against
-#: -2.70923 eV; level 3: -2.70924 eV), far below any model's error on an order
+#: carbon: the ground policy (the free atom is a triplet), def2-SVP for cost, def2-TZVP as the check
+#: (measured: the 510 jobs of c6 cost 4.8 CPU h at def2-SVP and would cost 28 at def2-TZVP; on
+#: cluster 0 def2-TZVP moves E^(2), E^(3), E^(4) by +0.015, -0.038, +0.36 eV per atom, 0.58 of the
+#: best model's E^(4) error). The second-order solver from the start density (``scf_solver``
+#: ``newton``): on the random C3 sub-clusters DIIS diverged from every start (c6 cluster 0, atoms
+#: 0-3-5: 50 DIIS cycles ended 6 Ha above the solution, 9 of 9 trimers) and the second-order solver
+#: then had to start from that density: 281 CPU s for the trimer's six starts, 138 s from the start
+#: densities (atoms 0-1-2: 137 s and 104 s, the same lowest energy to 1e-6 Ha). Localized spin
+#: starts up to the 4-atom sub-clusters, as for low-density hydrogen: stretched carbon tetramers
+#: must dissociate into triplet atoms. Grid level 1: half the points of level 2 (C3: 15544 against
+#: 33624) and 1.8 times faster, for 0.4 meV on the binding energy of that trimer (-2.70882 eV
+#: against -2.70923 eV; level 3: -2.70924 eV), far below any model's error on an order
 _C_COMMON = _COMMON | {"localized_max_atoms": 4, "scf_solver": "newton", "grid_level": 1}
 _C_SVP = MolecularDFT(basis="def2-svp", spin_policy="ground", **_C_COMMON)
 _C_TZVP = MolecularDFT(basis="def2-tzvp", spin_policy="ground", **_C_COMMON)

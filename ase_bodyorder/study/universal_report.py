@@ -23,7 +23,13 @@ from .universal_figures import (
     split_figure,
     truncation_figure,
 )
-from .universal_stats import REPRODUCES_FRACTION, paired, relative_rmse, set_size
+from .universal_stats import (
+    REPRODUCES_FRACTION,
+    basis_cost,
+    paired,
+    relative_rmse,
+    set_size,
+)
 
 __all__ = ["write_report"]
 
@@ -287,6 +293,16 @@ def write_report(
     )
     claims, like = found["claims"], found["like"]
     colors = model_colors(models)
+    basis_costs = {
+        name: basis_cost(
+            reference["costs"],
+            name,
+            data["calculation"]["basis"],
+            reference["checks"][name]["calculation"]["basis"],
+        )
+        for name, data in reference["sets"].items()
+        if name in reference["checks"]
+    }
 
     lines = [
         "# How universal MLIPs split energy into body orders (issue 32)",
@@ -322,6 +338,18 @@ def write_report(
             f"- {name}: {len(data['clusters'])} clusters ({state}); PBE/{calc['basis']}, "
             f"spin policy {calc['spin_policy']}, grid level {calc['grid_level']}"
         )
+        cost = basis_costs.get(name)
+        if cost is not None:
+            lines[-1] += (
+                f"; its {cost['jobs']} jobs cost {cost['own_h']:.2f} CPU h, at the check's "
+                f"{cost['check_basis']} they would cost {cost['at_check_h']:.1f} CPU h "
+                "(the check cluster's mean CPU s per sub-cluster size)"
+            )
+    lines += [
+        "",
+        "Each set's basis is the one the study's 8 CPU h budget allows (the costs above); "
+        "its larger-basis check cluster measures what that choice moves (Level of theory).",
+    ]
     lines += ["", "## Body orders against PBE", ""]
     lines += [
         "Per set: E^(n)/N mean error (model - PBE) and RMSE over the clusters in eV per "
@@ -394,6 +422,7 @@ def write_report(
             "resembles": like,
             "basis_gap": gap,
             "cost_by_element_h": costs,
+            "cost_at_check_basis_h": basis_costs,
         },
     )
     return out_dir / "README.md"

@@ -20,6 +20,7 @@ from ..reference.universal import DATASETS
 
 __all__ = [
     "REPRODUCES_FRACTION",
+    "basis_cost",
     "basis_gap",
     "curve_level",
     "cost_by_element",
@@ -292,3 +293,23 @@ def cost_by_element(rows: list[dict]) -> dict[str, dict]:
         entry["measured_h"] += row["cpu_s_mean"] * row["jobs"] / 3600
         entry["projected_h"] += row["cpu_s_mean"] * max(planned or 0, row["jobs"]) / 3600
     return out
+
+
+def basis_cost(rows: list[dict], name: str, basis: str, check_basis: str) -> dict | None:
+    """What set ``name``'s planned jobs cost at its own ``basis`` (``own_h``: each job
+    size's mean CPU s times its planned jobs) and would cost at ``check_basis``
+    (``at_check_h``: the same jobs at the mean CPU s per size of the check cluster), in
+    CPU hours; None while a size is not measured at either basis."""
+    own = {r["size"]: r for r in rows if r["set"] == name and r["basis"] == basis}
+    check = {r["size"]: r for r in rows if r["set"] == name and r["basis"] == check_basis}
+    sizes = sorted(own)
+    if not sizes or any(not own[n]["jobs"] or not check.get(n, {}).get("jobs") for n in sizes):
+        return None
+    planned = {n: max(own[n].get("planned_jobs") or 0, own[n]["jobs"]) for n in sizes}
+    return {
+        "basis": basis,
+        "check_basis": check_basis,
+        "jobs": sum(planned.values()),
+        "own_h": sum(own[n]["cpu_s_mean"] * planned[n] for n in sizes) / 3600,
+        "at_check_h": sum(check[n]["cpu_s_mean"] * planned[n] for n in sizes) / 3600,
+    }

@@ -502,3 +502,43 @@ def test_pseudopotential_gap_is_the_core_curve_against_the_larger_basis():
     assert claims["pseudopotential/X2"].values == pytest.approx((core["rms_eV"] / 0.2,))
     assert claims["pseudopotential/X2"].holds is False  # 0.255 eV RMS against 0.2 eV
     assert claims["basis/X2"].values == pytest.approx((np.sqrt(0.01 / 2) / 0.2,))
+
+
+def test_cost_at_the_check_basis_prices_the_planned_jobs_at_the_check_clusters_means():
+    from ase_bodyorder.study.universal_stats import basis_cost
+
+    def row(basis, size, jobs, planned, mean):
+        return {"set": "c6", "basis": basis, "size": size, "jobs": jobs,
+                "planned_jobs": planned, "cpu_s_mean": mean}  # fmt: skip
+
+    rows = [
+        row("def2-svp", 2, 150, 150, 2.0),
+        row("def2-svp", 3, 200, 200, 30.0),
+        row("def2-tzvp", 2, 15, 15, 6.0),
+        row("def2-tzvp", 3, 20, 20, 150.0),
+        {**row("def2-svp", 3, 7, 7, 1e6), "set": "li6"},  # another set: not counted
+    ]
+    cost = basis_cost(rows, "c6", "def2-svp", "def2-tzvp")
+    assert cost["jobs"] == 350
+    assert cost["own_h"] == pytest.approx((150 * 2.0 + 200 * 30.0) / 3600)
+    assert cost["at_check_h"] == pytest.approx((150 * 6.0 + 200 * 150.0) / 3600)
+    # a size not measured at the check basis: no estimate rather than a partial one
+    assert basis_cost(rows[:3], "c6", "def2-svp", "def2-tzvp") is None
+    assert basis_cost([{**rows[3], "jobs": 0}, *rows[:3]], "c6", "def2-svp", "def2-tzvp") is None
+
+
+def test_shipped_report_prices_each_set_at_its_check_basis():
+    """The data-set lines of the shipped report are the shipped costs' arithmetic."""
+    from ase_bodyorder.study.universal import DATA_DIR
+    from ase_bodyorder.study.universal_stats import basis_cost
+
+    report_dir = Path(__file__).resolve().parents[2] / "reports" / "universal"
+    reference = read_reference(DATA_DIR)
+    text = (report_dir / "README.md").read_text()
+    shipped = json.loads((report_dir / "universal.json").read_text())
+    assert shipped["cost_at_check_basis_h"].keys() == reference["checks"].keys()
+    for name, check in reference["checks"].items():
+        basis = reference["sets"][name]["calculation"]["basis"]
+        cost = basis_cost(reference["costs"], name, basis, check["calculation"]["basis"])
+        assert cost == pytest.approx(shipped["cost_at_check_basis_h"][name])
+        assert f"{cost['at_check_h']:.1f} CPU h" in text

@@ -22,6 +22,7 @@ from .universal_stats import (
     COMPARED,
     REPRODUCES_FRACTION,
     SEPARATION_TOLERANCE_EV,
+    basis_cost,
     basis_gap,
     cost_by_element,
     dimer_errors,
@@ -180,7 +181,7 @@ def level_of_theory_claims(gap: dict, stats: dict, dimers: dict) -> list[Claim]:
                 Claim(
                     f"{what}/{element}2",
                     f"{element}2: every model's binding-curve error is larger than PBE's "
-                    f"{gap_name}",
+                    + gap_name,
                     f"RMS {entry['bases'][1]} - {entry['bases'][0]} over {entry['distances']} "
                     "distances / smallest model RMSE < threshold",
                     (entry["rms_eV"] / min(model_rmse),),
@@ -260,7 +261,9 @@ def analyse(
 ) -> dict[str, Any]:
     """Every number of the report: ``stats`` (:func:`collect`), ``study_rows`` (the H8
     models against FCI per H8 set), ``gap`` (the basis gap), ``dimers``, ``costs`` (per
-    element), ``claims`` and ``like`` (:func:`judge`)."""
+    element), ``basis_costs`` (per set with a check cluster: its jobs at its own and at
+    the check basis, :func:`~.universal_stats.basis_cost`), ``claims`` and ``like``
+    (:func:`judge`)."""
     kinds = {label: data.get("kind", "universal") for label, data in models.items()}
     stats = collect(reference, models)
     found: dict[str, Any] = {
@@ -273,6 +276,16 @@ def analyse(
         "gap": basis_gap(reference),
         "dimers": dimer_errors(reference["dimers"], models),
         "costs": cost_by_element(reference["costs"]),
+        "basis_costs": {
+            name: basis_cost(
+                reference["costs"],
+                name,
+                data["calculation"]["basis"],
+                reference["checks"][name]["calculation"]["basis"],
+            )
+            for name, data in reference["sets"].items()
+            if name in reference["checks"]
+        },
         "separation": separation(reference),
     }
     found["claims"], found["like"] = judge(
